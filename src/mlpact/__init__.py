@@ -1,0 +1,55 @@
+"""mlpact: config-driven, repeatable training runs and trustworthy, versioned models.
+
+The public API is imported lazily, so ``import mlpact`` (and ``mlpact --help``) stays fast:
+scikit-learn and pandas are imported only when a function that needs them runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Config",
+    "Model",
+    "Store",
+    "TrainResult",
+    "__version__",
+    "load",
+    "load_config",
+    "predict_file",
+    "train",
+]
+
+_LAZY = {
+    "Config": "mlpact.config",
+    "load_config": "mlpact.config",
+    "Model": "mlpact.model",
+    "load": "mlpact.model",
+    "Store": "mlpact.store",
+    "TrainResult": "mlpact.training",
+    "train": "mlpact.training",
+    "predict_file": "mlpact.predict",
+}
+
+if TYPE_CHECKING:
+    from mlpact.config import Config, load_config
+    from mlpact.model import Model, load
+    from mlpact.predict import predict_file
+    from mlpact.store import Store
+    from mlpact.training import TrainResult, train
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlpact' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,210 @@
+"""A loaded version: integrity-checked files, the input contract, and predictions."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from mlpact import bundle
+from mlpact.config import Config, ValidationPolicy, validate_config
+from mlpact.errors import DataError, IntegrityError
+from mlpact.schema import Schema
+from mlpact.store import Store, VersionRecord
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from mlpact.schema import ValidationReport
+
+PROBA_PREFIX = "proba_"
+
+
+class InputWarning(UserWarning):
+    """Input rows had problems the validation policy lets through (e.g. unseen categories)."""
+
+
+class Model:
+    """A saved version, loaded: its pipeline, schema, metrics, config and lineage."""
+
+    def __init__(
+        self,
+        path: Path,
+        manifest: Mapping[str, Any],
+        pipeline: Any,
+        *,
+        record: VersionRecord | None = None,
+    ) -> None:
+        self.path = path
+        self.manifest = dict(manifest)
+        self.pipeline = pipeline
+        self.record = record
+        self.schema = Schema.from_dict(bundle.read_json(path, "schema.json"))
+        self.metrics: dict[str, Any] = bundle.read_json(path, "metrics.json")
+        self.lineage: dict[str, Any] = bundle.read_json(path, "lineage.json")
+        raw = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
+        self.config: Config = validate_config(raw, label=str(path / "config.yaml"))
+
+    # ----------------------------------------------------------------------- identity
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def version(self) -> int:
+        return int(self.manifest["version"])
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def task(self) -> str:
+        return self.schema.target.task if self.schema.target else "regression"
+
+    @property
+    def classes(self) -> list[Any] | None:
+        classes = getattr(self.pipeline, "classes_", None)
+        return [_plain(c) for c in classes] if classes is not None else None
+
+    @property
+    def policy(self) -> ValidationPolicy:
+        """The validation policy saved with this version."""
+        return self.config.validation
+
+    def __repr__(self) -> str:
+        return f"Model({self.ref!r}, task={self.task!r}, path={str(self.path)!r})"
+
+    # ----------------------------------------------------------------------- predicting
+    def check(
+        self, data: Any, *, ignore: Iterable[str] = (), row_offset: int = 0
+    ) -> tuple[pd.DataFrame, ValidationReport]:
+        """Coerce input to the training dtypes and validate it under the version's policy."""
+        from mlpact.schema import check
+
+        skip = {*ignore, *([self.schema.target.name] if self.schema.target else [])}
+        return check(as_frame(data), self.schema, self.policy, ignore=skip, row_offset=row_offset)
+
+    def validate(self, data: Any, *, ignore: Iterable[str] = ()) -> ValidationReport:
+        """Check input rows against the schema under the version's validation policy."""
+        return self.check(data, ignore=ignore)[1]
+
+    def prepare(self, data: Any, *, check: bool = True) -> pd.DataFrame:
+        """Validate (errors raise, warnings warn) and coerce input to the training dtypes."""
+        from mlpact.schema import coerce
+
+        if not check:
+            return coerce(as_frame(data), self.schema)
+        X, report = self.check(data)
+        report.raise_for_errors()
+        if report.warnings:
+            warnings.warn(
+                "Input has problems the validation policy allows:\n" + report.format(),
+                InputWarning,
+                stacklevel=3,
+            )
+        return X
+
+    def predict(self, data: Any, *, check: bool = True) -> np.ndarray:
+        """Predicted labels or values for input rows (a DataFrame, a record or a list of records).
+
+        Raises:
+            InputValidationError: the input does not match the schema (every problem listed).
+        """
+        return self.pipeline.predict(self.prepare(data, check=check))
+
+    def predict_proba(self, data: Any, *, check: bool = True) -> pd.DataFrame:
+        """Class probabilities, one column per class (classifiers only)."""
+        import pandas as pd
+
+        if not hasattr(self.pipeline, "predict_proba") or self.task != "classification":
+            raise DataError(f"{self.ref} is not a classifier with probabilities.")
+        frame = self.prepare(data, check=check)
+        return pd.DataFrame(self.pipeline.predict_proba(frame), columns=self.classes, index=frame.index)
+
+    def predict_frame(self, data: Any, *, check: bool = True, keep: Sequence[str] = ()) -> pd.DataFrame:
+        """Kept columns, then `prediction`, then `proba_<class>` per class for classifiers."""
+
+        frame = as_frame(data)
+        X = self.prepare(frame, check=check)
+        return self.output_frame(X, frame[list(keep)] if keep else None)
+
+    def output_frame(self, X: pd.DataFrame, kept: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Predictions for already-coerced rows, as the output table."""
+        import pandas as pd
+
+        cols: dict[str, Any] = {} if kept is None else {c: kept[c].to_numpy() for c in kept.columns}
+        if self.task == "classification" and hasattr(self.pipeline, "predict_proba"):
+            proba = self.pipeline.predict_proba(X)
+            classes = self.pipeline.classes_
+            cols["prediction"] = classes[proba.argmax(axis=1)]
+            for i, cls in enumerate(classes):
+                cols[f"{PROBA_PREFIX}{_plain(cls)}"] = proba[:, i]
+        else:
+            cols["prediction"] = self.pipeline.predict(X)
+        return pd.DataFrame(cols, index=X.index)
+
+
+def as_frame(data: Any) -> pd.DataFrame:
+    """Normalise input: a DataFrame, one record (mapping) or a list of records."""
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        return pd.DataFrame([data])
+    if isinstance(data, list) and all(isinstance(r, Mapping) for r in data):
+        return pd.DataFrame(data)
+    raise DataError(
+        f"Expected a pandas DataFrame, a record (dict) or a list of records, got {type(data).__name__}."
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def load(
+    ref: str | Path,
+    *,
+    store: str | Path | Store | None = None,
+    trust: Iterable[str] = (),
+) -> Model:
+    """Load a version after checking every file's sha256.
+
+    Args:
+        ref: ``name`` (latest), ``name:3``, ``name@alias``, or the path of a version folder.
+        store: the store to resolve names in (default ``$MLPACT_HOME`` or ``./.mlpact``).
+        trust: extra type names to trust when deserialising (use only for files you trust).
+
+    Raises:
+        NotFoundError: no such model, version or alias.
+        IntegrityError: a file changed, is missing, or the manifest differs from the index.
+        UntrustedTypesError: the pipeline needs a type that is not trusted.
+    """
+    record = None
+    text = str(ref)
+    if isinstance(ref, Path) or "/" in text or "\\" in text or text.startswith("."):
+        directory = Path(ref).expanduser().resolve()
+        manifest = bundle.verify(directory)
+        recorded = manifest.get("trusted_types", [])
+    else:
+        record = Store.open(store).resolve(text)
+        directory = record.path
+        manifest = bundle.verify(directory)
+        digest = bundle.manifest_digest(directory)
+        if digest != record.digest:
+            raise IntegrityError(
+                f"{record.ref}: manifest.json differs from the digest recorded in the store index "
+                f"when it was saved (recorded {record.digest[:12]}, found {digest[:12]}). "
+                "Refusing to load it."
+            )
+        recorded = record.trusted_types
+    config = yaml.safe_load((directory / "config.yaml").read_text(encoding="utf-8"))
+    named = [config.get("model", {}).get("type", "")] if isinstance(config, dict) else []
+    pipeline = bundle.load_pipeline(directory, recorded, allowed=[n for n in named if n], extra_trust=trust)
+    return Model(directory, manifest, pipeline, record=record)

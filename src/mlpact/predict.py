@@ -1,0 +1,181 @@
+"""Batch prediction: stream a CSV or Parquet file through a version in chunks.
+
+Memory stays bounded by the chunk size whatever the file size. Every chunk is validated
+against the schema; if any chunk has an error, the rest is still validated (so the report is
+complete) but nothing is written: output goes to a temporary file that replaces the target
+only when every chunk succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlpact.data import table_format
+from mlpact.errors import DataError
+from mlpact.progress import Progress, Silent
+from mlpact.schema import ValidationReport
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlpact.model import Model
+
+DEFAULT_CHUNK_ROWS = 200_000
+
+
+@dataclass
+class PredictResult:
+    """What a batch prediction did: rows written, where, and what validation found."""
+
+    rows: int
+    output: Path
+    report: ValidationReport
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else float("inf")
+
+
+def predict_file(
+    model: Model,
+    source: str | Path,
+    output: str | Path,
+    *,
+    keep: Sequence[str] = (),
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    sep: str = ",",
+    progress: Progress | None = None,
+) -> PredictResult:
+    """Predict every row of a CSV/Parquet file into a CSV/Parquet file (formats by extension).
+
+    Args:
+        model: a loaded version.
+        source: the input file.
+        output: the output file; written only if the whole input validates.
+        keep: input columns copied to the output before the predictions (e.g. an id).
+        chunk_rows: rows per chunk; memory grows with this, not with the file.
+
+    Raises:
+        InputValidationError: some rows do not match the schema; lists every problem.
+        DataError: the file cannot be read or written.
+    """
+    source, output = Path(source), Path(output)
+    if not source.exists():
+        raise DataError(f"Input file {str(source)!r} does not exist.")
+    if source.resolve() == output.resolve():
+        raise DataError("The output file must differ from the input file.")
+    out_fmt = table_format(output)
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    report = ValidationReport()
+    start = time.perf_counter()
+    writer: _Writer | None = None
+    try:
+        chunks, total = _read_chunks(source, chunk_rows, sep)
+        with (progress or Silent()).bar(f"Predicting {source.name}", total) as advance:
+            for offset, chunk in chunks:
+                _check_keep(chunk, keep)
+                X, chunk_report = model.check(chunk, ignore=keep, row_offset=offset)
+                report.merge(chunk_report)
+                if report.ok:
+                    table = model.output_frame(X, chunk[list(keep)] if keep else None)
+                    writer = writer or _Writer(tmp, out_fmt)
+                    writer.write(table)
+                advance(len(chunk))
+        report.raise_for_errors()
+        if writer is None:
+            writer = _Writer(tmp, out_fmt)
+            writer.write(model.output_frame(_empty_input(model)))
+        writer.close()
+        os.replace(tmp, output)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    return PredictResult(report.rows, output, report, time.perf_counter() - start)
+
+
+def _check_keep(chunk: pd.DataFrame, keep: Sequence[str]) -> None:
+    missing = sorted(set(keep) - set(chunk.columns))
+    if missing:
+        raise DataError(
+            f"--keep names columns that are not in the input: {missing!r}. "
+            f"Input columns: {sorted(map(str, chunk.columns))!r}."
+        )
+
+
+def _empty_input(model: Model) -> pd.DataFrame:
+    import pandas as pd
+
+    from mlpact.schema import coerce
+
+    return coerce(pd.DataFrame({c: [] for c in model.schema.names}), model.schema)
+
+
+def _read_chunks(
+    source: Path, chunk_rows: int, sep: str
+) -> tuple[Iterator[tuple[int, pd.DataFrame]], int | None]:
+    fmt = table_format(source)
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(source)
+            return _offsets(
+                b.to_pandas() for b in pf.iter_batches(batch_size=chunk_rows)
+            ), pf.metadata.num_rows
+        import pandas as pd
+
+        reader = pd.read_csv(source, chunksize=chunk_rows, sep=sep, low_memory=False)
+        return _offsets(iter(reader)), None
+    except Exception as exc:
+        raise DataError(f"Failed while reading {str(source)!r}.\n{exc}") from exc
+
+
+def _offsets(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[int, pd.DataFrame]]:
+    offset = 0
+    for chunk in chunks:
+        chunk.index = range(offset, offset + len(chunk))
+        yield offset, chunk
+        offset += len(chunk)
+
+
+class _Writer:
+    """Appends frames to one CSV or Parquet file, keeping the first chunk's column types."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path, self.fmt = path, fmt
+        self._parquet: Any = None
+        self._csv: Any = None
+        self._schema: Any = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._schema = table.schema
+                self._parquet = pq.ParquetWriter(self.path, self._schema)
+            elif table.schema != self._schema:
+                table = table.cast(self._schema)
+            self._parquet.write_table(table)
+        else:
+            first = self._csv is None
+            if first:
+                self._csv = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115 (closed in close())
+            frame.to_csv(self._csv, header=first, index=False)
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        if self._csv is not None:
+            self._csv.close()
+            self._csv = None

@@ -1,0 +1,326 @@
+"""Train: load and split the data, build the pipeline, evaluate honestly, save a version."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlpact.config import Config, load_config
+from mlpact.progress import Progress, Silent
+from mlpact.store import Store, VersionRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlpact.data import Split
+    from mlpact.pipeline import FeaturePlan
+    from mlpact.schema import Schema
+
+
+@dataclass
+class TrainResult:
+    """What a training produced: the saved version, its metrics and anything worth a warning."""
+
+    version: VersionRecord
+    metrics: dict[str, Any]
+    schema: Schema
+    config: Config
+    run_id: str
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return self.version.ref
+
+    @property
+    def path(self) -> Path:
+        return self.version.path
+
+
+def train(
+    config: str | Path | Config | dict[str, Any],
+    overrides: Iterable[str] = (),
+    *,
+    store: str | Path | Store | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train, evaluate and save a new version from a config.
+
+    Args:
+        config: a YAML file, a mapping, or a loaded :class:`Config`.
+        overrides: ``key.path=value`` strings applied on top of the file.
+        store: the store folder (default ``$MLPACT_HOME`` or ``./.mlpact``).
+        progress: where to report progress; silent by default.
+
+    Returns:
+        The new version, its metrics and warnings.
+
+    Raises:
+        ConfigError: the config is invalid. DataError: the data cannot be used.
+    """
+    if isinstance(config, Config):
+        cfg = load_config(config.to_dict(), overrides, base_dir=config.base_dir) if overrides else config
+    else:
+        cfg = load_config(config, overrides)
+    return run(cfg, store=Store.open(store), progress=progress or Silent())
+
+
+def run(cfg: Config, *, store: Store, progress: Progress) -> TrainResult:
+    """Train one version; the run is recorded as failed (and nothing saved) on any error."""
+    run_id = store.start_run(cfg.name, config_hash=cfg.hash(), params=_params(cfg))
+    tmp: Path | None = None
+    try:
+        job = _Job(cfg, progress)
+        fitted = job.fit()
+        tmp = store.new_tmp_dir()
+        with progress.stage("Saving version"):
+            record = _save(store, tmp, job, fitted, run_id)
+        tmp = None
+    except BaseException as exc:
+        store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    store.finish_run(run_id, status="succeeded", metrics=job.metrics["test"], version=record.version)
+    return TrainResult(record, job.metrics, job.schema, cfg, run_id, job.warnings, job.timings)
+
+
+def _params(cfg: Config) -> dict[str, Any]:
+    return {
+        "model.type": cfg.model.type,
+        **{f"model.params.{k}": v for k, v in cfg.model.params.items()},
+        "seed": cfg.seed,
+        "data.source": cfg.data.source,
+    }
+
+
+class _Job:
+    """The state of one training, built up stage by stage."""
+
+    def __init__(self, cfg: Config, progress: Progress) -> None:
+        self.cfg = cfg
+        self.progress = progress
+        self.warnings: list[str] = []
+        self.timings: dict[str, float] = {}
+        self.lineage: dict[str, Any] = {}
+
+    @contextmanager
+    def _timed(self, key: str, description: str) -> Iterator[None]:
+        start = time.perf_counter()
+        with self.progress.stage(description):
+            yield
+        self.timings[key] = round(time.perf_counter() - start, 4)
+
+    def fit(self) -> Any:
+        from mlpact.evaluate import metrics_for
+
+        with self._timed("load", f"Loading {self.cfg.data.source}"):
+            frame = self._load()
+        X, y = self._prepare(frame)
+        self.metric_names = metrics_for(self.task, self.cfg.evaluate.metrics)
+        pipeline = self._cross_validate(X.iloc[self.split.train], y.iloc[self.split.train])
+        with self._timed(
+            "fit", f"Fitting {self.cfg.model.type.rsplit('.', 1)[-1]} on {len(self.split.train)} rows"
+        ):
+            X_train, y_train = X.iloc[self.split.train], y.iloc[self.split.train]
+            pipeline = _guard_fit(lambda: pipeline.fit(X_train, y_train), self.warnings)
+        with self._timed("test", f"Scoring the test split once ({len(self.split.test)} rows)"):
+            self._score_test(pipeline, X.iloc[self.split.test], y.iloc[self.split.test])
+        return pipeline
+
+    def _load(self) -> pd.DataFrame:
+        from mlpact.data import file_sha256, fingerprint, load_frame
+
+        frame = load_frame(self.cfg)
+        path = self.cfg.source_path()
+        self.lineage["data"] = {
+            "source": self.cfg.data.source,
+            "resolved": str(path) if path else self.cfg.data.source,
+            "file_sha256": file_sha256(path) if path else None,
+            "fingerprint": fingerprint(frame),
+            "rows": len(frame),
+            "columns": list(map(str, frame.columns)),
+        }
+        return frame
+
+    def _prepare(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+        from mlpact.data import fingerprint, infer_task, split_rows
+        from mlpact.pipeline import plan_features, retype_for_plan
+        from mlpact.schema import coerce, infer_schema
+
+        cfg, target = self.cfg, self.cfg.data.target
+        missing_target = int(frame[target].isna().sum())
+        if missing_target:
+            self.warnings.append(f"Dropped {missing_target} rows whose target {target!r} is missing.")
+            frame = frame[frame[target].notna()].reset_index(drop=True)
+        self.task = infer_task(frame[target], cfg.data.task)
+        self.split: Split = split_rows(frame, cfg, self.task)
+        self.warnings += self.split.warnings
+        exclude = [target, *cfg.data.drop] + (
+            [cfg.data.split.group_column] if cfg.data.split.group_column else []
+        )
+        features = frame.drop(columns=[c for c in dict.fromkeys(exclude) if c in frame.columns])
+        train_rows = frame.iloc[self.split.train]
+        inferred = infer_schema(
+            train_rows.drop(columns=exclude[1:], errors="ignore"), cfg.schema_, target=target, task=self.task
+        )
+        self.plan: FeaturePlan = plan_features(inferred, cfg.features, drop=[])
+        for name, reason in self.plan.unused.items():
+            self.warnings.append(f"Column {name!r} is not used as a feature: {reason}.")
+        self.schema: Schema = retype_for_plan(inferred, self.plan)
+        X = coerce(features, self.schema)
+        y = frame[target]
+        if self.task == "classification" and not _is_numeric(y):
+            y = y.astype(object)
+        self.lineage["data"].update(
+            train_rows=len(self.split.train),
+            test_rows=len(self.split.test),
+            split=self.split.strategy,
+            train_fingerprint=fingerprint(frame.iloc[self.split.train]),
+            test_fingerprint=fingerprint(frame.iloc[self.split.test]),
+        )
+        self.groups = frame[cfg.data.split.group_column] if cfg.data.split.group_column else None
+        return X, y
+
+    def _cross_validate(self, X: pd.DataFrame, y: pd.Series) -> Any:
+        from mlpact.evaluate import cross_validate, cv_splits
+        from mlpact.pipeline import build_pipeline
+
+        pipeline = build_pipeline(self.cfg, self.plan)
+        self.cv: dict[str, Any] = {}
+        k = self.cfg.evaluate.cv_folds
+        if k:
+            groups = self.groups.iloc[self.split.train] if self.groups is not None else None
+            folds = list(cv_splits(self.cfg, self.task, X, y, groups))
+            start = time.perf_counter()
+            with self.progress.bar(
+                f"Cross-validating ({k} folds on the training split)", len(folds)
+            ) as advance:
+                self.cv = _guard_fit(
+                    lambda: cross_validate(
+                        pipeline, X, y, folds, self.metric_names, on_fold=lambda i, n: advance(1)
+                    ),
+                    self.warnings,
+                )
+            self.timings["cv"] = round(time.perf_counter() - start, 4)
+        return pipeline
+
+    def _score_test(self, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> None:
+        from mlpact.evaluate import per_class_report, primary_metric, score
+
+        test = score(pipeline, X, y, self.metric_names)
+        self.metrics: dict[str, Any] = {
+            "task": self.task,
+            "primary": primary_metric(self.task, self.cfg.evaluate.primary),
+            "cv": {"folds": self.cfg.evaluate.cv_folds, "metrics": self.cv},
+            "test": test,
+            "test_scored": 1,
+            "rows": {"train": len(self.split.train), "test": len(self.split.test)},
+        }
+        if self.task == "classification":
+            self.metrics["per_class"] = per_class_report(pipeline, X, y)
+
+
+def _is_numeric(y: pd.Series) -> bool:
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(y)) and not pd.api.types.is_bool_dtype(y)
+
+
+def _guard_fit(fn: Any, warned: list[str]) -> Any:
+    """Run a fit; collect the estimator's warnings (once each) and turn an invalid parameter
+    into a ConfigError naming model.params."""
+    import warnings
+
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from mlpact.errors import ConfigError
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = fn()
+    except InvalidParameterError as exc:
+        raise ConfigError([f"model.params: {exc}"]) from None
+    for item in caught:
+        text = f"{item.category.__name__}: {str(item.message).strip().splitlines()[0]}"
+        if text not in warned:
+            warned.append(text)
+    return result
+
+
+# --------------------------------------------------------------------------- saving
+def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> VersionRecord:
+    from mlpact import __version__, bundle
+    from mlpact.lineage import environment, git_state
+    from mlpact.report import model_card
+
+    cfg = job.cfg
+    trusted = bundle.dump_pipeline(pipeline, tmp, allowed=[cfg.model.type])
+    bundle.write_json(tmp / "schema.json", job.schema.to_dict())
+    bundle.write_json(tmp / "metrics.json", _finite(job.metrics))
+    bundle.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
+    lineage = {
+        **job.lineage,
+        "seed": cfg.seed,
+        "config_hash": cfg.hash(),
+        "run_id": run_id,
+        "features": job.plan.to_dict(),
+        "warnings": job.warnings,
+        "timings_s": job.timings,
+        "git": git_state(cfg.base_dir),
+        "environment": environment(),
+        "origin": "mlpact.train",
+    }
+    bundle.write_json(tmp / "lineage.json", lineage)
+    files = bundle.hash_files(tmp)
+    primary = job.metrics["primary"]
+
+    def finalize(directory: Path, version: int) -> dict[str, Any]:
+        meta = {
+            "name": cfg.name,
+            "version": version,
+            "flavor": "sklearn",
+            "created": _now(),
+            "mlpact_version": __version__,
+            "trusted_types": trusted,
+        }
+        card = model_card(meta, job.schema.to_dict(), job.metrics, lineage, cfg)
+        bundle.write_bytes(directory / "card.md", card.encode())
+        manifest_files = {**files, "card.md": bundle.sha256_file(directory / "card.md")}
+        bundle.write_manifest(directory, meta, manifest_files)
+        return {
+            "digest": bundle.manifest_digest(directory),
+            "config_hash": lineage["config_hash"],
+            "data_fingerprint": lineage["data"]["fingerprint"],
+            "metric_name": primary,
+            "metric_value": job.metrics["test"].get(primary),
+            "trusted_types": trusted,
+        }
+
+    return store.register(cfg.name, tmp, finalize, flavor="sklearn", run_id=run_id)
+
+
+def _now() -> str:
+    from mlpact.store import now
+
+    return now()
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities become None, so metrics.json is strict JSON."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
