@@ -36,28 +36,37 @@ def make(rows: int, seed: int) -> pd.DataFrame:
     region = rng.choice(REGIONS, rows)
     tenure = rng.integers(1, 72, rows)
     age = rng.normal(45, 14, rows).clip(18, 90).round()
-    charges = (np.select([plan == "basic", plan == "standard"], [30.0, 55.0], 85.0)
-               + rng.normal(0, 8, rows)).round(2)
+    charges = (
+        np.select([plan == "basic", plan == "standard"], [30.0, 55.0], 85.0) + rng.normal(0, 8, rows)
+    ).round(2)
     partner = rng.random(rows) < 0.5
     signup = pd.Timestamp("2026-10-01") - pd.to_timedelta(tenure * 30, unit="D")
-    risk = (-0.04 * tenure + 0.03 * (charges - 50) - 0.6 * partner
-            + np.where(region == "south", 0.6, 0.0) + rng.normal(0, 0.8, rows))
+    risk = (
+        -0.04 * tenure
+        + 0.03 * (charges - 50)
+        - 0.6 * partner
+        + np.where(region == "south", 0.6, 0.0)
+        + rng.normal(0, 0.8, rows)
+    )
     churned = risk > np.quantile(risk, 0.7)
-    tone = np.where(churned & (rng.random(rows) < 0.8), rng.choice(BAD_NOTES, rows),
-                    rng.choice(GOOD_NOTES, rows))
+    tone = np.where(
+        churned & (rng.random(rows) < 0.8), rng.choice(BAD_NOTES, rows), rng.choice(GOOD_NOTES, rows)
+    )
     notes = [f"ticket {rng.integers(1000, 9999)}: {t}" for t in tone]
-    frame = pd.DataFrame({
-        "customer_id": [f"C{100000 + i}" for i in range(rows)],
-        "signup_date": signup.strftime("%Y-%m-%d"),
-        "age": age,
-        "plan": plan,
-        "region": region,
-        "tenure_months": tenure,
-        "monthly_charges": charges,
-        "has_partner": partner,
-        "support_notes": notes,
-        "churned": np.where(churned, "yes", "no"),
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"C{100000 + i}" for i in range(rows)],
+            "signup_date": signup.strftime("%Y-%m-%d"),
+            "age": age,
+            "plan": plan,
+            "region": region,
+            "tenure_months": tenure,
+            "monthly_charges": charges,
+            "has_partner": partner,
+            "support_notes": notes,
+            "churned": np.where(churned, "yes", "no"),
+        }
+    )
     for column, share in (("age", 0.05), ("region", 0.04), ("monthly_charges", 0.03), ("support_notes", 0.1)):
         frame.loc[rng.random(rows) < share, column] = np.nan
     return frame

@@ -108,9 +108,9 @@ def _print_error(message: str, hint: str | None) -> None:
     from rich.markup import escape
 
     console = _stderr()
-    console.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
+    console.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     if hint:
-        console.print(f"[yellow]Hint:[/] {escape(hint)}", highlight=False)
+        console.print(f"[yellow]Hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
 
 
 def _print_json(data: Any) -> None:
@@ -199,7 +199,7 @@ def _print_train_result(result: Any) -> None:
         table.add_row(name, cv, test, style=style)
     out.print(table)
     for warning in result.warnings:
-        out.print(f"[yellow]warning:[/] {escape(warning)}")
+        out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     out.print(f"Saved [bold green]{result.ref}[/] at {result.path}")
 
 
@@ -266,7 +266,7 @@ def predict(
         err.print(
             f"[yellow]{len(result.report.warnings)} warnings[/] (the validation policy lets these through):"
         )
-        err.print(result.report.format(), highlight=False, markup=False)
+        err.print(result.report.format(), highlight=False, markup=False, soft_wrap=True)
     _stdout().print(
         f"Wrote {result.rows} predictions of [bold]{loaded.ref}[/] to {result.output} "
         f"({result.rows_per_s:,.0f} rows/s)"

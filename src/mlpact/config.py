@@ -173,12 +173,19 @@ class TextFeatures(_Section):
     lowercase: bool = Field(True, description="Lowercase before tokenizing.")
 
 
+DatePart = Literal["year", "month", "day", "dayofweek", "dayofyear", "hour", "minute"]
+
+
+def _default_parts() -> list[DatePart]:
+    return ["year", "month", "day", "dayofweek"]
+
+
 class DatetimeFeatures(_Section):
     """Datetime columns: expanded into numeric parts."""
 
     columns: list[str] | None = Field(None, description="Columns; default: inferred.")
-    parts: list[Literal["year", "month", "day", "dayofweek", "dayofyear", "hour", "minute"]] = Field(
-        default_factory=lambda: ["year", "month", "day", "dayofweek"],
+    parts: list[DatePart] = Field(
+        default_factory=_default_parts,
         min_length=1,
         description="Parts extracted as numeric features.",
     )
@@ -286,8 +293,9 @@ class Config(_Section):
     """A run: data, schema, features, model, evaluation and the input validation policy."""
 
     name: str = Field(
-        description="Model name in the store; default: the config file's name.",
+        description="Model name in the store: letters, digits, `_`, `-`, `.`.",
         pattern=NAME_PATTERN,
+        json_schema_extra={"default_text": "the config file's name"},
     )
     description: str = Field("", description="Free text shown in listings (not hashed).")
     seed: int = Field(42, description="Seed for the split, cross-validation and the estimator.")
@@ -508,10 +516,17 @@ def _reference_rows(model: type[BaseModel], prefix: str) -> list[str]:
             rows.append(f"| **`{key}`** | section | | {doc} |")
             rows += _reference_rows(section, key + ".")
             continue
-        default = "*required*" if field.is_required() else f"`{_default_text(field)}`"
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if "default_text" in extra:
+            default = f"*{extra['default_text']}*"
+        else:
+            default = "*required*" if field.is_required() else f"`{_default_text(field)}`"
         kind = _type_text(field.annotation).replace("|", "\\|")
         desc = (field.description or "").replace("|", "\\|")
         rows.append(f"| `{key}` | {kind} | {default} | {desc} |")
+        item = typing.get_args(field.annotation)[-1] if typing.get_origin(field.annotation) is dict else None
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            rows += _reference_rows(item, f"{key}.<column>.")
     return rows
 
 
@@ -524,7 +539,7 @@ def _type_text(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is Literal:
-        return " \\| ".join(json.dumps(a) for a in args)
+        return " | ".join(json.dumps(a) for a in args)
     if origin in (Union, types.UnionType):
         if set(args) == {str, int, float, bool}:
             return "scalar"

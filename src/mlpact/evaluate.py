@@ -144,13 +144,16 @@ def cv_splits(
 
     k = cfg.evaluate.cv_folds
     split = cfg.data.split
+    splitter: Any
     if split.time_column:
-        return TimeSeriesSplit(n_splits=k).split(X)
-    if split.group_column and groups is not None:
-        return GroupKFold(n_splits=k).split(X, y, groups)
-    if task == "classification" and split.stratify and y.value_counts().min() >= k:
-        return StratifiedKFold(n_splits=k, shuffle=True, random_state=cfg.seed).split(X, y)
-    return KFold(n_splits=k, shuffle=True, random_state=cfg.seed).split(X)
+        splitter = TimeSeriesSplit(n_splits=k)
+    elif split.group_column and groups is not None:
+        splitter = GroupKFold(n_splits=k)
+    elif task == "classification" and split.stratify and y.value_counts().min() >= k:
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=cfg.seed)
+    else:
+        splitter = KFold(n_splits=k, shuffle=True, random_state=cfg.seed)
+    yield from splitter.split(X, y, groups)
 
 
 def cross_validate(

@@ -115,7 +115,9 @@ class Model:
         Raises:
             InputValidationError: the input does not match the schema (every problem listed).
         """
-        return self.pipeline.predict(self.prepare(data, check=check))
+        import numpy as np
+
+        return np.asarray(self.pipeline.predict(self.prepare(data, check=check)))
 
     def predict_proba(self, data: Any, *, check: bool = True) -> pd.DataFrame:
         """Class probabilities, one column per class (classifiers only)."""
@@ -135,10 +137,16 @@ class Model:
 
     def output_frame(self, X: pd.DataFrame, kept: pd.DataFrame | None = None) -> pd.DataFrame:
         """Predictions for already-coerced rows, as the output table."""
+        import numpy as np
         import pandas as pd
 
         cols: dict[str, Any] = {} if kept is None else {c: kept[c].to_numpy() for c in kept.columns}
-        if self.task == "classification" and hasattr(self.pipeline, "predict_proba"):
+        if len(X) == 0:  # scikit-learn refuses empty input; the output table still has its columns
+            classes = getattr(self.pipeline, "classes_", None)
+            cols["prediction"] = np.empty(0, dtype=classes.dtype if classes is not None else float)
+            for cls in classes if classes is not None and hasattr(self.pipeline, "predict_proba") else []:
+                cols[f"{PROBA_PREFIX}{_plain(cls)}"] = np.empty(0)
+        elif self.task == "classification" and hasattr(self.pipeline, "predict_proba"):
             proba = self.pipeline.predict_proba(X)
             classes = self.pipeline.classes_
             cols["prediction"] = classes[proba.argmax(axis=1)]

@@ -65,18 +65,18 @@ def plan_features(schema: Schema, features: FeaturesConfig, drop: list[str]) -> 
                 listed[name] = kind
     if problems:
         raise ConfigError(problems)
-    groups: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    groups: dict[str, list[str]] = {k: [] for k in KINDS}
     unused = {}
     for col in schema.columns:
         if col.name in drop:
             unused[col.name] = "dropped by data.drop"
             continue
-        kind = listed.get(col.name)
+        chosen = listed.get(col.name)
         inferred = _KIND_OF_TYPE.get(col.type)
-        if kind is None and features.infer and getattr(features, inferred or "numeric").columns is None:
-            kind = inferred
-        if kind is not None:
-            groups[kind].append(col.name)
+        if chosen is None and inferred and features.infer and getattr(features, inferred).columns is None:
+            chosen = inferred
+        if chosen is not None:
+            groups[chosen].append(col.name)
         elif col.type == "string":
             unused[col.name] = "id-like strings (many distinct short values); declare it to use it"
         else:
@@ -232,5 +232,5 @@ def make_estimator(spec: ModelConfig, *, seed: int) -> Any:
 def _init_params(cls: type) -> list[str]:
     if hasattr(cls, "_get_param_names"):
         return list(cls._get_param_names())
-    sig = inspect.signature(cls.__init__)
-    return [n for n, p in sig.parameters.items() if n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD]
+    sig = inspect.signature(cls)
+    return [n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

@@ -460,7 +460,11 @@ def _problem(
 ) -> Problem:
     where = np.flatnonzero(mask)
     count = int(where.size)
-    examples = [repr(_plain(v)) for v in pd.unique(raw.to_numpy()[where[:50]])[:3]]
+    examples = (
+        []
+        if check == "unexpected_null"
+        else [repr(_plain(v)) for v in pd.unique(raw.to_numpy()[where[:50]])[:3]]
+    )
     rows = [int(i) + offset + 1 for i in where[:5]]
     return Problem(check, col.name, count, "", _detail(check, count, suffix), rows, examples, suffix)
 

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-
 _ATTRIBUTES = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
 
 

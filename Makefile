@@ -1,0 +1,45 @@
+# mlpact's developer entry points. `make demo` and `make test` are all a newcomer needs:
+# each one creates .venv and installs what it needs on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+STAMP := $(VENV)/.installed
+ONLY ?=
+
+.PHONY: help setup demo test lint format bench docs clean
+
+help:  ## Show the targets.
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -e ".[dev]"
+	@touch $@
+
+setup: $(STAMP)  ## Create .venv and install mlpact with the test tools.
+
+demo: $(STAMP)  ## Train the wine example, save a version, predict with it, show the result.
+	@bash examples/demo.sh
+
+test: $(STAMP)  ## Run the test suite (2 workers).
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)  ## ruff (lint + format check) and mypy.
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/mypy
+
+format: $(STAMP)  ## Format the code with ruff.
+	$(BIN)/ruff format src tests bench examples
+	$(BIN)/ruff check --fix src tests bench examples
+
+bench: $(STAMP)  ## Run the benchmarks into bench/results.json (ONLY=name for one).
+	$(BIN)/python bench/run.py $(if $(ONLY),--only $(ONLY))
+
+docs: $(STAMP)  ## Regenerate the config reference in README.md and docs/.
+	$(BIN)/python -m mlpact.docs --write
+
+clean:  ## Remove the virtual environment, caches and demo output.
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out bench/.work

@@ -1,0 +1,163 @@
+"""End to end through the command line: exit codes, messages, and the files it writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from conftest import wine_config, write_config
+from mlpact.cli import app
+from mlpact.errors import ExitCode
+
+runner = CliRunner()
+
+
+def invoke(*args: str | Path) -> Any:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> dict[str, Path]:
+    config = write_config(tmp_path, wine_config())
+    from sklearn.datasets import load_wine
+
+    X = load_wine(as_frame=True).data
+    X.insert(0, "sample", range(len(X)))
+    X.to_csv(tmp_path / "wines.csv", index=False)
+    return {"config": config, "store": tmp_path / "store", "data": tmp_path / "wines.csv", "dir": tmp_path}
+
+
+def test_train_twice_gives_versions_1_and_2_then_predict(project: dict[str, Path]) -> None:
+    store = project["store"]
+    first = invoke("train", project["config"], "--store", store)
+    assert first.exit_code == 0, first.output
+    assert "Saved wine:1" in first.output
+    assert "accuracy" in first.output and "test (scored once)" in first.output
+    second = invoke("train", project["config"], "--store", store, "--set", "model.params.C=0.5", "--json")
+    assert second.exit_code == 0, second.output
+    assert json.loads(second.stdout)["ref"] == "wine:2"
+
+    listed = invoke("models", "list", "--store", store, "--json")
+    assert [(r["name"], r["version"]) for r in json.loads(listed.stdout)] == [("wine", 1), ("wine", 2)]
+
+    out = project["dir"] / "preds.csv"
+    result = invoke("predict", "wine:1", project["data"], "-o", out, "--keep", "sample", "--store", store)
+    assert result.exit_code == 0, result.output
+    assert "Wrote 178 predictions of wine:1" in result.output
+    preds = pd.read_csv(out)
+    assert list(preds.columns) == ["sample", "prediction", "proba_0", "proba_1", "proba_2"]
+    assert len(preds) == 178
+
+
+def test_bad_key_in_config_is_exit_3_with_a_suggestion(project: dict[str, Path]) -> None:
+    result = invoke("train", project["config"], "--store", project["store"], "--set", "model.parms.C=1")
+    assert result.exit_code == ExitCode.CONFIG
+    assert "did you mean `model.params`?" in result.output
+    assert "Traceback" not in result.output
+    assert not (project["store"] / "models" / "wine").exists()
+
+
+def test_bad_input_file_is_exit_4_and_writes_nothing(project: dict[str, Path]) -> None:
+    assert invoke("train", project["config"], "--store", project["store"]).exit_code == 0
+    bad = pd.read_csv(project["data"]).drop(columns=["hue"]).astype({"alcohol": object})
+    bad.loc[3, "alcohol"] = "strong"
+    bad.to_csv(project["dir"] / "bad.csv", index=False)
+    out = project["dir"] / "out.csv"
+    result = invoke("predict", "wine", project["dir"] / "bad.csv", "-o", out, "--store", project["store"])
+    assert result.exit_code == ExitCode.INPUT
+    assert "hue: column is missing" in result.output
+    assert "alcohol: 1 value cannot be converted to float (row 4)" in result.output
+    assert not out.exists()
+
+
+def test_tampered_version_is_exit_6_naming_the_file(project: dict[str, Path]) -> None:
+    assert invoke("train", project["config"], "--store", project["store"]).exit_code == 0
+    schema = project["store"] / "models" / "wine" / "1" / "schema.json"
+    schema.write_text(schema.read_text().replace('"float"', '"int"', 1))
+    result = invoke(
+        "predict", "wine", project["data"], "-o", project["dir"] / "o.csv", "--store", project["store"]
+    )
+    assert result.exit_code == ExitCode.INTEGRITY
+    assert "changed: schema.json" in result.output
+
+
+def test_unknown_model_is_exit_5(project: dict[str, Path]) -> None:
+    result = invoke(
+        "predict", "nope", project["data"], "-o", project["dir"] / "o.csv", "--store", project["store"]
+    )
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "the store has no models yet" in result.output
+
+
+def test_missing_config_file_is_exit_3(tmp_path: Path) -> None:
+    result = invoke("train", tmp_path / "nope.yaml", "--store", tmp_path)
+    assert result.exit_code == ExitCode.CONFIG
+    assert "does not exist" in result.output
+
+
+def test_config_show_prints_the_resolved_config_and_hash(project: dict[str, Path]) -> None:
+    result = invoke("config", "show", project["config"], "--set", "seed=3", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["config"]["seed"] == 3
+    assert data["config"]["evaluate"]["cv_folds"] == 3
+    assert data["config"]["validation"]["missing_column"] == "error"
+    assert len(data["hash"]) == 64
+    text = invoke("config", "show", project["config"])
+    assert "# config hash:" in text.stdout and "test_size: 0.2" in text.stdout
+
+
+def test_config_schema_is_json_schema() -> None:
+    result = invoke("config", "schema")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["title"] == "mlpact run config"
+
+
+def test_usage_error_is_exit_2() -> None:
+    assert invoke("train").exit_code == ExitCode.USAGE
+    assert invoke("predict", "wine", "x.csv").exit_code == ExitCode.USAGE
+
+
+def test_models_list_on_an_empty_store(tmp_path: Path) -> None:
+    result = invoke("models", "list", "--store", tmp_path)
+    assert result.exit_code == 0 and "No versions yet" in result.output
+
+
+def test_unexpected_errors_are_short_without_debug(
+    project: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlpact.training
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(mlpact.training, "run", explode)
+    result = invoke("train", project["config"], "--store", project["store"])
+    assert result.exit_code == ExitCode.INTERNAL
+    assert "Unexpected error: RuntimeError: kaboom" in result.output and "--debug" in result.output
+    assert "Traceback" not in result.output
+    debug = invoke("--debug", "train", project["config"], "--store", project["store"])
+    assert isinstance(debug.exception, RuntimeError)
+
+
+def test_installed_script_runs_and_store_comes_from_the_environment(project: dict[str, Path]) -> None:
+    script = Path(sys.executable).with_name("mlpact")
+    env = {**os.environ, "MLPACT_HOME": str(project["store"])}
+    done = subprocess.run(
+        [str(script), "train", str(project["config"]), "--set", "evaluate.cv_folds=0"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (project["store"] / "models" / "wine" / "1" / "manifest.json").exists()
+    help_text = subprocess.run([str(script), "predict", "--help"], capture_output=True, text=True).stdout
+    assert "--keep" in help_text and "Examples" in help_text

@@ -1,0 +1,190 @@
+"""Config: YAML + overrides -> validated, frozen models; errors name the key and a fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import wine_config, write_config
+from mlpact.config import Config, apply_override, json_schema, load_config, parse_override, reference_markdown
+from mlpact.errors import ConfigError
+
+
+def test_defaults_are_filled_and_name_comes_from_the_file(tmp_path: Path) -> None:
+    data = wine_config()
+    del data["name"]
+    cfg = load_config(write_config(tmp_path, data, "my wine.yaml"))
+    assert cfg.name == "my-wine"
+    assert cfg.seed == 42
+    assert cfg.data.split.test_size == 0.2
+    assert cfg.features.numeric.impute == "median"
+    assert cfg.validation.missing_column == "error"
+
+
+def test_config_is_frozen(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path, wine_config()))
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.seed = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "override, path, expected",
+    [
+        ("seed=7", ("seed",), 7),
+        ("model.params.C=0.5", ("model", "params", "C"), 0.5),
+        ("data.drop=[a, b]", ("data", "drop"), ["a", "b"]),
+        ("data.split.stratify=false", ("data", "split", "stratify"), False),
+        ("description=hello world", ("description",), "hello world"),
+        ("model.params.class_weight=", ("model", "params", "class_weight"), None),
+    ],
+)
+def test_overrides_parse_values_as_yaml(override: str, path: tuple[str, ...], expected: object) -> None:
+    raw = wine_config()
+    apply_override(raw, override)
+    node: object = raw
+    for key in path:
+        node = node[key]  # type: ignore[index]
+    assert node == expected
+
+
+def test_overrides_win_over_the_file(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path, wine_config()), ["seed=9", "evaluate.cv_folds=0"])
+    assert (cfg.seed, cfg.evaluate.cv_folds) == (9, 0)
+
+
+@pytest.mark.parametrize("bad", ["seed", "=3", "a..b=1", "model params=1"])
+def test_malformed_override_is_an_error(bad: str) -> None:
+    with pytest.raises(ConfigError, match="not of the form key.path=value"):
+        parse_override(bad)
+
+
+def test_override_through_a_scalar_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="seed is 42, not a section"):
+        apply_override({"seed": 42}, "seed.x=1")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "model.parms.C=1",
+            r"model\.parms: unknown key .*did you mean `model\.params`\? Allowed keys here: params, type",
+        ),
+        ("evaluate.cv_fold=3", r"did you mean `evaluate\.cv_folds`"),
+        ("seed=abc", r"seed: Input should be a valid integer.*found 'abc'"),
+        ("data.split.test_size=1.5", r"data\.split\.test_size: Input should be less than 1 \(found 1\.5\)"),
+        ("evaluate.cv_folds=1", r"evaluate\.cv_folds: cross-validation needs at least 2 folds"),
+        ("data.task=clustering", r"data\.task: Input should be 'auto', 'classification' or 'regression'"),
+        (
+            "validation.missing_column=explode",
+            r"validation\.missing_column: Input should be 'error', 'warn' or 'ignore'",
+        ),
+        ("evaluate.metrics=[acuracy]", r"unknown metric 'acuracy' \(did you mean 'accuracy'\?\)"),
+        ("data.source=sklearn:titanic", r"unknown scikit-learn dataset 'titanic'"),
+        ("name=../evil", r"name: String should match pattern"),
+        ("model.type=not a path", r"model\.type: expected an import path"),
+    ],
+)
+def test_invalid_values_name_the_key_the_value_and_what_is_allowed(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    path = write_config(tmp_path, wine_config())
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path, [override])
+    assert str(path) in str(info.value)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, wine_config()), ["seed=x", "modle.type=a.B"])
+    assert len(info.value.problems) == 2
+    assert "2 problems" in str(info.value)
+
+
+def test_missing_required_sections(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="data: required key is missing") as info:
+        load_config(write_config(tmp_path, {"name": "x"}))
+    assert "model: required key is missing" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: [1, 2", "not valid YAML"),
+        ("- 1\n- 2\n", "expected a mapping of sections at the top level, found list"),
+    ],
+)
+def test_unreadable_yaml(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_yaml_is_read_with_the_safe_loader(tmp_path: Path) -> None:
+    path = tmp_path / "evil.yaml"
+    path.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_relative_source_resolves_against_the_config_folder(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    data = wine_config()
+    data["data"]["source"] = "../data.csv"
+    cfg = load_config(write_config(tmp_path / "sub", data))
+    assert cfg.source_path() == (tmp_path / "data.csv").resolve()
+    assert load_config(write_config(tmp_path, wine_config())).source_path() is None
+
+
+def test_hash_is_stable_and_ignores_description(tmp_path: Path) -> None:
+    path = write_config(tmp_path, wine_config())
+    base = load_config(path).hash()
+    assert base == load_config(path).hash()
+    assert base == load_config(path, ["description=anything"]).hash()
+    assert base != load_config(path, ["seed=1"]).hash()
+    assert base != load_config(path, ["model.params.C=2"]).hash()
+
+
+def test_resolved_config_round_trips(tmp_path: Path) -> None:
+    cfg = load_config(write_config(tmp_path, wine_config()), ["model.params.C=0.3"])
+    again = load_config(cfg.to_dict(), base_dir=tmp_path)
+    assert again == cfg
+    assert again.hash() == cfg.hash()
+
+
+def test_json_schema_describes_every_section() -> None:
+    schema = json_schema()
+    assert set(schema["properties"]) == {a.alias or n for n, a in Config.model_fields.items()}
+    assert schema["additionalProperties"] is False
+    json.dumps(schema)
+
+
+def test_reference_documents_every_key_with_its_default() -> None:
+    text = reference_markdown()
+    for key in [
+        "data.split.test_size",
+        "features.text.max_features",
+        "schema.columns.<column>.type",
+        "validation.unseen_category",
+        "model.params",
+        "evaluate.cv_folds",
+    ]:
+        assert f"`{key}`" in text, key
+    assert "| `seed` | int | `42` |" in text
+
+
+def test_readme_and_docs_reference_are_up_to_date() -> None:
+    from mlpact.docs import config_reference_page, with_reference
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert with_reference(readme) == readme, "run `make docs`"
+    assert (root / "docs" / "config-reference.md").read_text(encoding="utf-8") == config_reference_page()

@@ -1,0 +1,39 @@
+"""The public API is declared once in mlpact.__all__ and every name resolves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mlpact
+
+
+def test_all_names_resolve() -> None:
+    for name in mlpact.__all__:
+        assert getattr(mlpact, name) is not None, name
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    try:
+        mlpact.not_a_thing  # noqa: B018
+    except AttributeError as exc:
+        assert "not_a_thing" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_train_is_the_function_even_after_the_module_is_imported() -> None:
+    import mlpact.training
+
+    assert callable(mlpact.train)
+    assert mlpact.train.__module__ == "mlpact.training"
+
+
+def test_import_mlpact_and_cli_do_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys, mlpact, mlpact.cli\n"
+        "heavy = [m for m in ('sklearn', 'pandas', 'torch', 'mlflow', 'skops', 'scipy') if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

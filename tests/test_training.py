@@ -1,0 +1,156 @@
+"""Training: the evaluation protocol, what a version records, and failed runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+import mlpact
+from conftest import mixed_frame, wine_config, write_config
+from mlpact.errors import ConfigError, DataError
+from mlpact.store import Store
+
+
+def test_version_folder_holds_every_file_and_the_manifest_hashes_them(trained_wine: dict[str, Any]) -> None:
+    path = trained_wine["result"].path
+    names = sorted(p.name for p in path.iterdir())
+    assert names == [
+        "card.md",
+        "config.yaml",
+        "lineage.json",
+        "manifest.json",
+        "metrics.json",
+        "pipeline.skops",
+        "schema.json",
+    ]
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert set(manifest["files"]) == set(names) - {"manifest.json"}
+    assert (manifest["name"], manifest["version"], manifest["flavor"]) == ("wine", 1, "sklearn")
+
+
+def test_metrics_record_cv_on_train_and_test_scored_once(trained_wine: dict[str, Any]) -> None:
+    metrics = trained_wine["result"].metrics
+    assert metrics["cv"]["folds"] == 3
+    assert len(metrics["cv"]["metrics"]["accuracy"]["folds"]) == 3
+    assert metrics["test_scored"] == 1
+    assert metrics["rows"] == {"train": 142, "test": 36}
+    assert set(metrics["per_class"]) == {"0", "1", "2"}
+
+
+def test_lineage_records_data_environment_and_config(trained_wine: dict[str, Any]) -> None:
+    path = trained_wine["result"].path
+    lineage = json.loads((path / "lineage.json").read_text())
+    assert lineage["data"]["source"] == "sklearn:wine"
+    assert lineage["data"]["rows"] == 178
+    assert len(lineage["data"]["fingerprint"]) == 64
+    assert lineage["data"]["train_fingerprint"] != lineage["data"]["test_fingerprint"]
+    assert lineage["seed"] == 42
+    assert lineage["environment"]["packages"]["numpy"]
+    assert set(lineage["timings_s"]) >= {"load", "cv", "fit", "test"}
+    saved = yaml.safe_load((path / "config.yaml").read_text())
+    assert saved["model"]["params"] == {"max_iter": 500}
+    assert saved["evaluate"]["cv_folds"] == 3
+    assert lineage["config_hash"] == mlpact.load_config(saved).hash()
+
+
+def test_same_config_and_seed_give_the_same_metrics(tmp_path: Path) -> None:
+    config = write_config(tmp_path, wine_config())
+    first = mlpact.train(config, store=tmp_path / "s")
+    second = mlpact.train(config, store=tmp_path / "s")
+    assert (first.version.version, second.version.version) == (1, 2)
+    assert first.metrics["test"] == second.metrics["test"]
+    assert first.metrics["cv"] == second.metrics["cv"]
+
+
+def test_git_commit_and_dirty_flag_are_recorded(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    write_config(tmp_path, wine_config(evaluate={"cv_folds": 0}))
+    git("add", "config.yaml")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    result = mlpact.train(tmp_path / "config.yaml", store=tmp_path / ".s")
+    lineage = json.loads((result.path / "lineage.json").read_text())
+    assert len(lineage["git"]["commit"]) == 40 and lineage["git"]["dirty"] is False
+    (tmp_path / "config.yaml").write_text((tmp_path / "config.yaml").read_text() + "\n# changed\n")
+    result = mlpact.train(tmp_path / "config.yaml", store=tmp_path / ".s")
+    assert json.loads((result.path / "lineage.json").read_text())["git"]["dirty"] is True
+
+
+def test_failed_training_is_recorded_and_saves_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s")
+    cfg = wine_config(model={"type": "sklearn.linear_model.LogisticRegression", "params": {"C": -1}})
+    with pytest.raises(ConfigError, match=r"model\.params: .*'C' parameter"):
+        mlpact.train(cfg, store=store)
+    assert store.versions() == []
+    (run,) = store.runs()
+    assert run["status"] == "failed" and "ConfigError" in run["error"]
+    assert list((store.root / "tmp").iterdir()) == []
+
+
+def test_data_error_for_a_missing_target(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"not in the data: \['label'\]"):
+        mlpact.train(wine_config(data={"source": "sklearn:wine", "target": "label"}), store=tmp_path)
+
+
+def test_mixed_csv_trains_with_every_kind_of_column(trained_mixed: dict[str, Any]) -> None:
+    result = trained_mixed["result"]
+    lineage = json.loads((result.path / "lineage.json").read_text())
+    assert lineage["features"]["text"] == ["note"]
+    assert lineage["features"]["datetime"] == ["day"]
+    assert lineage["features"]["categorical"] == ["color"]
+    assert "id" not in result.schema.names
+    assert result.metrics["test"]["accuracy"] > 0.7  # the majority class is about 0.55
+
+
+def test_group_and_time_splits_train(tmp_path: Path) -> None:
+    frame = mixed_frame(200)
+    frame["customer"] = [i // 5 for i in range(200)]
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    base = {
+        "name": "g",
+        "data": {"source": "d.csv", "target": "label", "drop": ["id"]},
+        "model": {"type": "sklearn.tree.DecisionTreeClassifier", "params": {"max_depth": 3}},
+        "evaluate": {"cv_folds": 3},
+    }
+    grouped = mlpact.train(
+        write_config(tmp_path, base, "g.yaml"), ["data.split.group_column=customer"], store=tmp_path / "s"
+    )
+    assert "customer" not in grouped.schema.names
+    assert json.loads((grouped.path / "lineage.json").read_text())["data"]["split"] == "group"
+    timed = mlpact.train(
+        write_config(tmp_path, base, "t.yaml"), ["data.split.time_column=day"], store=tmp_path / "s"
+    )
+    assert json.loads((timed.path / "lineage.json").read_text())["data"]["split"] == "time"
+
+
+def test_estimator_warnings_are_collected_once(tmp_path: Path) -> None:
+    cfg = wine_config(model={"type": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 2}})
+    result = mlpact.train(cfg, store=tmp_path)
+    convergence = [w for w in result.warnings if w.startswith("ConvergenceWarning")]
+    assert len(convergence) == 1
+
+
+def test_rows_with_a_missing_target_are_dropped_with_a_warning(tmp_path: Path) -> None:
+    frame = mixed_frame(100)
+    frame.loc[:4, "label"] = None
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    result = mlpact.train(
+        {
+            "name": "m",
+            "data": {"source": str(tmp_path / "d.csv"), "target": "label", "drop": ["id"]},
+            "model": {"type": "sklearn.dummy.DummyClassifier"},
+            "evaluate": {"cv_folds": 0},
+        },
+        store=tmp_path / "s",
+    )
+    assert "Dropped 5 rows whose target 'label' is missing." in result.warnings
+    assert sum(result.metrics["rows"].values()) == 95
+    assert pd.isna(frame["label"]).sum() == 5
