@@ -7,10 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from mlpact import bundle
-from mlpact.config import Config, ValidationPolicy, validate_config
 from mlpact.errors import DataError, IntegrityError
 from mlpact.schema import Schema
 from mlpact.store import Store, VersionRecord
@@ -19,6 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from mlpact.config import Config
     from mlpact.schema import ValidationReport
 
 PROBA_PREFIX = "proba_"
@@ -38,6 +36,7 @@ class Model:
         pipeline: Any,
         *,
         record: VersionRecord | None = None,
+        raw_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.path = path
         self.manifest = dict(manifest)
@@ -46,8 +45,10 @@ class Model:
         self.schema = Schema.from_dict(bundle.read_json(path, "schema.json"))
         self.metrics: dict[str, Any] = bundle.read_json(path, "metrics.json")
         self.lineage: dict[str, Any] = bundle.read_json(path, "lineage.json")
-        raw = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
-        self.config: Config = validate_config(raw, label=str(path / "config.yaml"))
+        if raw_config is None:
+            raw_config = bundle.safe_yaml((path / "config.yaml").read_text(encoding="utf-8"))
+        self._raw_config: dict[str, Any] = dict(raw_config or {})
+        self._config: Config | None = None
 
     # ----------------------------------------------------------------------- identity
     @property
@@ -72,9 +73,27 @@ class Model:
         return [_plain(c) for c in classes] if classes is not None else None
 
     @property
-    def policy(self) -> ValidationPolicy:
-        """The validation policy saved with this version."""
-        return self.config.validation
+    def config(self) -> Config:
+        """The resolved config saved with this version (validated on first use)."""
+        if self._config is None:
+            from mlpact.config import validate_config
+
+            self._config = validate_config(self._raw_config, label=str(self.path / "config.yaml"))
+        return self._config
+
+    @property
+    def policy(self) -> Mapping[str, str]:
+        """The validation policy saved with this version: error, warn or ignore per check.
+
+        Read from the saved (fully resolved, hash-verified) config without building the whole
+        config model, so a cold process predicting one row stays fast.
+        """
+        from mlpact.schema import CHECKS
+
+        saved = self._raw_config.get("validation") or {}
+        if not all(saved.get(c) in ("error", "warn", "ignore") for c in CHECKS):
+            return {c: getattr(self.config.validation, c) for c in CHECKS}
+        return {c: saved[c] for c in CHECKS}
 
     def __repr__(self) -> str:
         return f"Model({self.ref!r}, task={self.task!r}, path={str(self.path)!r})"
@@ -212,7 +231,7 @@ def load(
                 "Refusing to load it."
             )
         recorded = record.trusted_types
-    config = yaml.safe_load((directory / "config.yaml").read_text(encoding="utf-8"))
+    config = bundle.safe_yaml((directory / "config.yaml").read_text(encoding="utf-8"))
     named = [config.get("model", {}).get("type", "")] if isinstance(config, dict) else []
     pipeline = bundle.load_pipeline(directory, recorded, allowed=[n for n in named if n], extra_trust=trust)
-    return Model(directory, manifest, pipeline, record=record)
+    return Model(directory, manifest, pipeline, record=record, raw_config=config)

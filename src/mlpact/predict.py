@@ -125,7 +125,9 @@ def _read_chunks(
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            pf = pq.ParquetFile(source)
+            # pre_buffer=True (the default) keeps every column chunk it read cached until the
+            # file is closed, so memory grows with the file; off, it stays flat.
+            pf = pq.ParquetFile(source, pre_buffer=False)
             return _offsets(
                 b.to_pandas() for b in pf.iter_batches(batch_size=chunk_rows)
             ), pf.metadata.num_rows

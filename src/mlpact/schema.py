@@ -377,7 +377,7 @@ class ValidationReport:
 def validate(
     frame: pd.DataFrame,
     schema: Schema,
-    policy: ValidationPolicy,
+    policy: ValidationPolicy | Mapping[str, str],
     *,
     row_offset: int = 0,
     ignore: Iterable[str] = (),
@@ -397,7 +397,7 @@ def validate(
 def check(
     frame: pd.DataFrame,
     schema: Schema,
-    policy: ValidationPolicy,
+    policy: ValidationPolicy | Mapping[str, str],
     *,
     row_offset: int = 0,
     ignore: Iterable[str] = (),
@@ -409,7 +409,7 @@ def check(
     """
     coerced = coerce(frame, schema)
     report = ValidationReport(rows=len(frame))
-    levels = {name: getattr(policy, name) for name in CHECKS}
+    levels = {name: _level(policy, name) for name in CHECKS}
     for col in schema.columns:
         if col.name not in frame.columns:
             _add(report, levels, Problem("missing_column", col.name, len(frame), "", "column is missing"))
@@ -421,6 +421,10 @@ def check(
         if name not in names and name not in skip:
             _add(report, levels, Problem("extra_column", str(name), 0, "", "column is not used by the model"))
     return coerced, report
+
+
+def _level(policy: ValidationPolicy | Mapping[str, str], check: str) -> str:
+    return str(policy[check] if isinstance(policy, Mapping) else getattr(policy, check))
 
 
 def _add(report: ValidationReport, levels: Mapping[str, str], problem: Problem) -> None:

@@ -1,0 +1,105 @@
+"""The version format: hashing, the trust rule, and the fast skops import."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlpact import bundle
+from mlpact.errors import UntrustedTypesError
+
+
+@pytest.mark.parametrize(
+    "types, allowed, refused",
+    [
+        (["sklearn.tree._tree.Tree", "numpy.float64"], [], []),
+        (["builtins.eval", "os.system"], [], ["builtins.eval", "os.system"]),
+        (
+            ["sklearn.metrics.accuracy_score"],
+            [],
+            ["sklearn.metrics.accuracy_score"],
+        ),  # a function, not a class
+        (["mypkg.features.AddRatios"], ["mypkg.features:AddRatios"], []),
+        (["mypkg.other.Thing"], ["mypkg.features.AddRatios"], []),
+        (["otherpkg.Thing"], ["mypkg.features.AddRatios"], ["otherpkg.Thing"]),
+        (["sklearn.nope.Missing"], [], ["sklearn.nope.Missing"]),
+    ],
+)
+def test_trust_rule(types: list[str], allowed: list[str], refused: list[str]) -> None:
+    assert bundle.untrusted_by_rule(types, allowed) == refused
+
+
+def test_dump_refuses_a_pipeline_with_untrusted_types(tmp_path: Path) -> None:
+    from sklearn.preprocessing import FunctionTransformer
+
+    with pytest.raises(UntrustedTypesError, match="not in the trusted list"):
+        bundle.dump_pipeline(FunctionTransformer(func=os.getcwd), tmp_path)
+    assert not (tmp_path / bundle.PIPELINE).exists()
+
+
+def test_verify_detects_each_kind_of_change(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("b")
+    bundle.write_manifest(tmp_path, {"name": "x"}, bundle.hash_files(tmp_path))
+    assert set(bundle.verify(tmp_path)["files"]) == {"a.txt", "sub/b.txt"}
+    (tmp_path / "sub" / "b.txt").write_text("B")
+    with pytest.raises(Exception, match="changed: sub/b.txt"):
+        bundle.verify(tmp_path)
+
+
+@pytest.mark.parametrize("content", ["not json", "[1, 2]", '{"files": 3}'])
+def test_a_broken_manifest_is_an_integrity_error(tmp_path: Path, content: str) -> None:
+    (tmp_path / "manifest.json").write_text(content)
+    with pytest.raises(Exception, match="manifest"):
+        bundle.verify(tmp_path)
+
+
+_DUMP_LISTS = (
+    "import json, sys\n"
+    "from mlpact.bundle import import_skops, _SKOPS_LISTS\n"
+    "import_skops()\n"
+    "t = sys.modules['skops.io._trusted_types']\n"
+    "print(json.dumps({'from_cache': getattr(t, '__file__', None) is None,"
+    " 'lists': {k: sorted(getattr(t, k)) for k in _SKOPS_LISTS}}))\n"
+)
+
+
+def _lists_in_fresh_process(cache: Path) -> dict[str, object]:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    out = subprocess.run(
+        [sys.executable, "-c", _DUMP_LISTS], capture_output=True, text=True, env=env, check=True
+    )
+    return json.loads(out.stdout)
+
+
+def test_cached_skops_lists_equal_what_skops_computes(tmp_path: Path) -> None:
+    first = _lists_in_fresh_process(tmp_path)
+    assert first["from_cache"] is False
+    assert list((tmp_path / "mlpact").glob("skops-trusted-*.json"))
+    second = _lists_in_fresh_process(tmp_path)
+    assert second["from_cache"] is True
+    assert second["lists"] == first["lists"]
+
+
+def test_a_poisoned_cache_is_ignored(tmp_path: Path) -> None:
+    _lists_in_fresh_process(tmp_path)
+    (cache,) = (tmp_path / "mlpact").glob("skops-trusted-*.json")
+    good = json.loads(cache.read_text())
+    assert bundle._read_skops_cache(cache) is not None
+    for key, evil in [
+        ("NUMPY_UFUNC_TYPE_NAMES", "numpy.load"),
+        ("SKLEARN_ESTIMATOR_TYPE_NAMES", "os.system"),
+        ("PRIMITIVE_TYPE_NAMES", "builtins.eval"),
+        ("SCIPY_UFUNC_TYPE_NAMES", "scipy.io.loadmat"),
+    ]:
+        poisoned = {**good, key: [*good[key], evil]}
+        cache.write_text(json.dumps(poisoned))
+        assert bundle._read_skops_cache(cache) is None, evil
+    cache.write_text(json.dumps(good))
+    assert _lists_in_fresh_process(tmp_path)["from_cache"] is True
