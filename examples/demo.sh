@@ -29,7 +29,7 @@ import mlpact
 
 model = mlpact.load("wine")
 rows = pd.read_csv("examples/wine/new_wines.csv").head(3)
-print(model, "->", list(model.predict(rows)))
+print(model, "->", model.predict(rows).tolist())
 print("test", model.metrics["primary"], "=", round(model.metrics["test"][model.metrics["primary"]], 4))
 PY
 

@@ -267,9 +267,10 @@ def predict(
             f"[yellow]{len(result.report.warnings)} warnings[/] (the validation policy lets these through):"
         )
         err.print(result.report.format(), highlight=False, markup=False, soft_wrap=True)
+    speed = f", {result.rows_per_s:,.0f} rows/s" if result.seconds >= 1 else ""
     _stdout().print(
-        f"Wrote {result.rows} predictions of [bold]{loaded.ref}[/] to {result.output} "
-        f"({result.rows_per_s:,.0f} rows/s)"
+        f"Wrote {result.rows:,} predictions of [bold]{loaded.ref}[/] to {result.output} "
+        f"({result.seconds:.1f}s{speed})"
     )
 
 
@@ -342,9 +343,19 @@ def models_list(
     for r in records:
         metric = f"{r.metric_name} {fmt(r.metric_value)}" if r.metric_name else "-"
         table.add_row(
-            r.name, str(r.version), r.created, ", ".join(r.aliases), metric, (r.data_fingerprint or "")[:12]
+            r.name,
+            str(r.version),
+            _when(r.created),
+            ", ".join(r.aliases),
+            metric,
+            (r.data_fingerprint or "")[:12],
         )
     _stdout().print(table)
+
+
+def _when(iso: str) -> str:
+    """An ISO timestamp as 'YYYY-MM-DD HH:MM' (UTC) for tables."""
+    return iso[:16].replace("T", " ")
 
 
 def run() -> None:

@@ -40,9 +40,7 @@ class ColumnSchema:
     max: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["categories"] = list(self.categories) if self.categories is not None else None
-        return data
+        return _lists(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -55,9 +53,12 @@ class TargetSchema:
     classes: tuple[Any, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["classes"] = list(self.classes) if self.classes is not None else None
-        return data
+        return _lists(asdict(self))
+
+
+def _lists(data: dict[str, Any]) -> dict[str, Any]:
+    """Tuples (categories, classes) as lists, the way JSON will hold them."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
 @dataclass(frozen=True)
