@@ -1,0 +1,134 @@
+"""The Typer app, the options every command shares, and error handling.
+
+Command families live in sibling modules (train.py, predict.py, models.py, ...) and register on
+`app` here. Nothing heavy is imported at module level, so `mlpact --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
+
+import typer
+
+from mlpact import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="mlpact",
+    help="Config-driven training runs and trustworthy, versioned models.\n\n"
+    "A run is one YAML file plus --set overrides; what is saved is the whole pipeline with its "
+    "input schema, metrics, config and lineage, in a store (default ./.mlpact).\n\n"
+    "Start with: mlpact train examples/wine/config.yaml",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+StoreOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--store", envvar="MLPACT_HOME", help="Store folder [default: ./.mlpact].", show_default=False
+    ),
+]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="Override a config value, e.g. --set model.params.C=0.5 (repeatable; "
+        "values are parsed as YAML).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def stdout() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+def command(fn: F) -> F:
+    """Run a command body, turning errors into a message and an exit code (see docs/cli.md)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from mlpact.errors import ExitCode, MlpactError
+
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except MlpactError as exc:
+            if _state["debug"]:
+                raise
+            print_error(exc.message, exc.hint)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            stderr().print("[red]Interrupted.[/]")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            print_error(
+                f"Unexpected error: {type(exc).__name__}: {exc}",
+                "This is a bug in mlpact or an unhandled case; run again with --debug for "
+                "the traceback and report it.",
+            )
+            raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_error(message: str, hint: str | None) -> None:
+    from rich.markup import escape
+
+    console = stderr()
+    console.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    if hint:
+        console.print(f"[yellow]Hint:[/] {escape(hint)}", highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlpact {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of short errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Config-driven training runs and trustworthy, versioned models."""
+    _state["debug"] = debug
+
+
+def when(iso: str) -> str:
+    """An ISO timestamp as 'YYYY-MM-DD HH:MM' (UTC) for tables."""
+    return iso[:16].replace("T", " ")

@@ -1,0 +1,55 @@
+"""`mlpact config show|schema|reference`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlpact.cli._app import JsonOpt, SetOpt, app, command, print_json
+
+config_app = typer.Typer(help="Show and check configs.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+@command
+def config_show(
+    config: Annotated[Path, typer.Argument(help="The run config (YAML).", show_default=False)],
+    overrides: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the resolved config (defaults filled in, overrides applied) and its hash.
+
+    [bold]Example[/]
+
+      mlpact config show examples/wine/config.yaml --set model.params.n_estimators=50
+    """
+    from mlpact.config import load_config
+
+    cfg = load_config(config, overrides or [])
+    if as_json:
+        print_json({"config": cfg.to_dict(), "hash": cfg.hash()})
+        return
+    sys.stdout.write(cfg.to_yaml())
+    sys.stdout.write(f"# config hash: {cfg.hash()}\n")
+
+
+@config_app.command("schema")
+@command
+def config_schema() -> None:
+    """Print the JSON Schema of config files (for editor completion and validation)."""
+    from mlpact.config import json_schema
+
+    print_json(json_schema())
+
+
+@config_app.command("reference")
+@command
+def config_reference() -> None:
+    """Print the config reference (every key, type, default and meaning) as Markdown."""
+    from mlpact.config import reference_markdown
+
+    sys.stdout.write(reference_markdown())

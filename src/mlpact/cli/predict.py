@@ -1,0 +1,80 @@
+"""`mlpact predict`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout
+
+
+@app.command()
+@command
+def predict(
+    model: Annotated[
+        str, typer.Argument(help="NAME, NAME:VERSION, NAME@ALIAS or a version folder.", show_default=False)
+    ],
+    source: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet file.", show_default=False)],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="CSV or Parquet file to write.", show_default=False)
+    ],
+    keep: Annotated[
+        Optional[list[str]],
+        typer.Option("--keep", help="Copy this input column to the output (e.g. an id); repeatable."),
+    ] = None,
+    chunk_rows: Annotated[
+        int, typer.Option(help="Rows per chunk; memory grows with this, not with the file.", min=1)
+    ] = 200_000,
+    sep: Annotated[str, typer.Option(help="Field separator of a CSV input.")] = ",",
+    trust: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Also trust this type when loading (only for files you trust); repeatable."),
+    ] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Predict every row of a file with a saved version, streamed in chunks.
+
+    The input is checked against the version's schema first: missing columns and values that
+    cannot be converted stop the run and nothing is written; unseen categories and out-of-range
+    values are warnings (the version's validation policy decides). The output has the kept
+    columns, `prediction`, and `proba_<class>` per class for classifiers.
+
+    [bold]Examples[/]
+
+      mlpact predict wine data.csv -o predictions.csv
+
+      mlpact predict churn@production customers.parquet -o scores.parquet --keep customer_id
+    """
+    from mlpact.model import load
+    from mlpact.predict import predict_file
+    from mlpact.progress import RichProgress
+
+    loaded = load(model, store=store, trust=trust or ())
+    err = stderr()
+    result = predict_file(
+        loaded, source, output, keep=keep or (), chunk_rows=chunk_rows, sep=sep, progress=RichProgress(err)
+    )
+    if as_json:
+        print_json(
+            {
+                "model": loaded.ref,
+                "rows": result.rows,
+                "output": str(result.output),
+                "seconds": result.seconds,
+                "validation": result.report.to_dict(),
+            }
+        )
+        return
+    if result.report.warnings:
+        err.print(
+            f"[yellow]{len(result.report.warnings)} warnings[/] (the validation policy lets these through):"
+        )
+        err.print(result.report.format(), highlight=False, markup=False, soft_wrap=True)
+    speed = f", {result.rows_per_s:,.0f} rows/s" if result.seconds >= 1 else ""
+    stdout().print(
+        f"Wrote {result.rows:,} predictions of [bold]{loaded.ref}[/] to {result.output} "
+        f"({result.seconds:.1f}s{speed})"
+    )
