@@ -6,6 +6,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 STAMP := $(VENV)/.installed
+# Everything the tests exercise. Heavy extras (torch, ray, mlflow) join here as their
+# features land; torch is pinned to the local CPU build by constraints.txt.
+EXTRAS := dev,serve
 ONLY ?=
 
 .PHONY: help setup demo test lint format bench docs clean
@@ -15,7 +18,7 @@ help:  ## Show the targets.
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) -e ".[dev]"
+	$(PIP) -e ".[$(EXTRAS)]"
 	@touch $@
 
 setup: $(STAMP)  ## Create .venv and install mlpact with the test tools.

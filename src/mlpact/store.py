@@ -49,6 +49,10 @@ CREATE TABLE IF NOT EXISTS runs (
     started TEXT NOT NULL, ended TEXT, config_hash TEXT, params TEXT, metrics TEXT,
     error TEXT, version INTEGER);
 CREATE INDEX IF NOT EXISTS runs_by_name ON runs (name, started);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL, created TEXT NOT NULL,
+    data TEXT NOT NULL, data_fingerprint TEXT, rows INTEGER, metrics TEXT NOT NULL, path TEXT);
+CREATE INDEX IF NOT EXISTS evaluations_by_version ON evaluations (name, version, created);
 """
 
 
@@ -443,6 +447,67 @@ class Store:
         with self._read() as db:
             rows = db.execute(query + " ORDER BY started DESC, rowid DESC", args).fetchall()
         return [_run_dict(r) for r in rows]
+
+    # ----------------------------------------------------------------------- evaluations
+    def evaluation_dir(self) -> Path:
+        """A fresh folder under evaluations/ for an evaluation's files (plots, report)."""
+        self._ensure()
+        path = self.root / "evaluations" / uuid.uuid4().hex[:12]
+        path.mkdir(parents=True)
+        return path
+
+    def add_evaluation(
+        self,
+        name: str,
+        version: int,
+        *,
+        data: str,
+        metrics: dict[str, Any],
+        data_fingerprint: str | None = None,
+        rows: int | None = None,
+        path: Path | None = None,
+    ) -> str:
+        """Record an evaluation of an existing version on new labelled data; returns its id.
+
+        Evaluations never change the version itself (versions are immutable); they are listed
+        beside it by `models show`.
+        """
+        self.get(name, version)
+        eval_id = path.name if path is not None else uuid.uuid4().hex[:12]
+        rel = path.relative_to(self.root).as_posix() if path is not None else None
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO evaluations (id, name, version, created, data, data_fingerprint, rows, "
+                "metrics, path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    eval_id,
+                    name,
+                    version,
+                    now(),
+                    data,
+                    data_fingerprint,
+                    rows,
+                    json.dumps(metrics, default=str),
+                    rel,
+                ),
+            )
+        return eval_id
+
+    def evaluations(self, name: str, version: int | None = None) -> list[dict[str, Any]]:
+        """Evaluations of a model (or one version), newest first."""
+        query = "SELECT * FROM evaluations WHERE name = ?"
+        args: list[Any] = [name]
+        if version is not None:
+            query, args = query + " AND version = ?", [name, version]
+        with self._read() as db:
+            rows = db.execute(query + " ORDER BY created DESC, rowid DESC", args).fetchall()
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["metrics"] = json.loads(item["metrics"])
+            item["path"] = str(self.root / item["path"]) if item["path"] else None
+            out.append(item)
+        return out
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
