@@ -1,0 +1,37 @@
+"""The embedded store: a SQLite index of runs, versions and aliases, plus one folder per version.
+
+Saving a version: its files are written and fsynced under ``tmp/``; then, inside one
+``BEGIN IMMEDIATE`` transaction, the next version number is allocated, the manifest is written,
+the folder is moved into place with ``os.replace`` and the row is inserted. A crash leaves at
+most an unregistered folder, which the next save of that number sweeps away. Version numbers
+are never reused: they come from a counter that only grows. Readers never block on writers
+(WAL mode); writers queue on a busy timeout and hold the lock for milliseconds.
+
+The `Store` class is assembled from one class per family: versions (_versions.py), aliases
+(_aliases.py), runs and evaluations (_runs.py), over the connection handling of _db.py.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mlpact.store._aliases import Aliases
+from mlpact.store._db import DEFAULT_DIR, ENV_VAR, check_name, now
+from mlpact.store._runs import Runs
+from mlpact.store._versions import ParsedRef, VersionRecord, parse_ref
+
+__all__ = ["DEFAULT_DIR", "ENV_VAR", "ParsedRef", "Store", "VersionRecord", "check_name", "now", "parse_ref"]
+
+
+class Store(Runs, Aliases):
+    """A store rooted at a folder: ``mlpact.db`` plus ``models/NAME/VERSION/`` folders."""
+
+    @classmethod
+    def open(cls, root: str | Path | Store | None = None) -> Store:
+        """The store at `root`, else ``$MLPACT_HOME``, else ``./.mlpact``."""
+        if isinstance(root, Store):
+            return root
+        if root is None:
+            root = os.environ.get(ENV_VAR) or DEFAULT_DIR
+        return cls(root)

@@ -1,0 +1,116 @@
+"""Aliases: movable names for versions (`production`, `staging`, ...) and their history."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from mlpact.errors import NotFoundError, StoreError
+from mlpact.store._db import check_name, current_user, now
+from mlpact.store._versions import Versions
+
+
+class Aliases(Versions):
+    """Moving aliases, rolling them back, and the record of every move."""
+
+    def set_alias(
+        self, name: str, alias: str, version: int, *, reason: str | None = None, action: str = "promote"
+    ) -> int | None:
+        """Point `name@alias` at a version and record the move. Returns the previous holder.
+
+        Raises:
+            StoreError: the alias name is invalid, or the version is not active.
+        """
+        check_name(alias, what="alias")
+        record = self.get(name, version)
+        if record.status != "active":
+            raise StoreError(
+                f"{record.ref} is {record.status}; only active versions can hold an alias.",
+                hint=f"Restore it first with `mlpact models restore {record.ref}`."
+                if record.status == "archived"
+                else None,
+            )
+        with self._write() as db:
+            return self._move(db, name, alias, version, reason=reason, action=action)
+
+    def _move(
+        self, db: sqlite3.Connection, name: str, alias: str, version: int, *, reason: str | None, action: str
+    ) -> int | None:
+        row = db.execute("SELECT version FROM aliases WHERE name = ? AND alias = ?", (name, alias)).fetchone()
+        previous = int(row["version"]) if row else None
+        if previous == version:  # already there: not a move
+            return previous
+        db.execute(
+            "INSERT INTO aliases (name, alias, version, updated) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(name, alias) DO UPDATE SET version = excluded.version, updated = excluded.updated",
+            (name, alias, version, now()),
+        )
+        db.execute(
+            "INSERT INTO alias_events (name, alias, version, previous, time, user, reason, action) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, alias, version, previous, now(), current_user(), reason, action),
+        )
+        return previous
+
+    def rollback_alias(self, name: str, alias: str, *, reason: str | None = None) -> tuple[int, int]:
+        """Move an alias back to the version that held it before the current one.
+
+        Rolling back twice goes back two holders (promotions push, rollbacks pop).
+
+        Returns:
+            (version it now points to, version it pointed to before).
+
+        Raises:
+            NotFoundError: the alias does not exist. StoreError: there is no earlier holder, or
+                the earlier holder is no longer active.
+        """
+        check_name(alias, what="alias")
+        with self._write() as db:
+            stack = self._holders(db, name, alias)
+            if not stack:
+                raise NotFoundError(f"Model {name!r} has no alias {alias!r} to roll back.")
+            if len(stack) < 2:
+                raise StoreError(
+                    f"{name}@{alias} has had only one holder ({name}:{stack[-1]}); "
+                    "there is nothing to roll back to."
+                )
+            current, target = stack[-1], stack[-2]
+            row = db.execute(
+                "SELECT status FROM versions WHERE name = ? AND version = ?", (name, target)
+            ).fetchone()
+            if row is None or row["status"] != "active":
+                status = row["status"] if row else "missing"
+                raise StoreError(
+                    f"Cannot roll {name}@{alias} back to {name}:{target}: that version is {status}."
+                )
+            self._move(
+                db, name, alias, target, reason=reason or f"rollback from {current}", action="rollback"
+            )
+        return target, current
+
+    def _holders(self, db: sqlite3.Connection, name: str, alias: str) -> list[int]:
+        stack: list[int] = []
+        for ev in db.execute(
+            "SELECT version, action FROM alias_events WHERE name = ? AND alias = ? ORDER BY id", (name, alias)
+        ):
+            if ev["action"] == "rollback":
+                stack.pop()
+            else:
+                stack.append(int(ev["version"]))
+        return stack
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[dict[str, Any]]:
+        """Every alias move of a model (or one alias), oldest first: time, user, reason, versions."""
+        query, args = "SELECT * FROM alias_events WHERE name = ?", [name]
+        if alias is not None:
+            query, args = query + " AND alias = ?", [name, alias]
+        with self._read() as db:
+            return [dict(r) for r in db.execute(query + " ORDER BY id", args)]
+
+    def aliases(self, name: str) -> dict[str, dict[str, Any]]:
+        """Current aliases of a model: alias -> {version, since}."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT alias, version, updated FROM aliases WHERE name = ? ORDER BY alias", (name,)
+            )
+            return {r["alias"]: {"version": r["version"], "since": r["updated"]} for r in rows}

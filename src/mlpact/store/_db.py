@@ -1,0 +1,168 @@
+"""The SQLite index: schema, migrations, connections and short transactions."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlpact.errors import StoreError
+
+DEFAULT_DIR = ".mlpact"
+ENV_VAR = "MLPACT_HOME"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, last_version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+    name TEXT NOT NULL, version INTEGER NOT NULL, created TEXT NOT NULL, path TEXT NOT NULL,
+    flavor TEXT NOT NULL, digest TEXT NOT NULL, config_hash TEXT, data_fingerprint TEXT,
+    metric_name TEXT, metric_value REAL, run_id TEXT, trusted_types TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active', origin TEXT, PRIMARY KEY (name, version));
+CREATE TABLE IF NOT EXISTS aliases (
+    name TEXT NOT NULL, alias TEXT NOT NULL, version INTEGER NOT NULL, updated TEXT NOT NULL,
+    PRIMARY KEY (name, alias));
+CREATE INDEX IF NOT EXISTS aliases_by_version ON aliases (name, version);
+CREATE TABLE IF NOT EXISTS alias_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, alias TEXT NOT NULL,
+    version INTEGER, previous INTEGER, time TEXT NOT NULL, user TEXT, reason TEXT,
+    action TEXT NOT NULL DEFAULT 'promote');
+CREATE INDEX IF NOT EXISTS alias_events_by_name ON alias_events (name, alias, id);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
+    started TEXT NOT NULL, ended TEXT, config_hash TEXT, params TEXT, metrics TEXT,
+    error TEXT, version INTEGER);
+CREATE INDEX IF NOT EXISTS runs_by_name ON runs (name, started);
+CREATE TABLE IF NOT EXISTS evaluations (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL, created TEXT NOT NULL,
+    data TEXT NOT NULL, data_fingerprint TEXT, rows INTEGER, metrics TEXT NOT NULL, path TEXT);
+CREATE INDEX IF NOT EXISTS evaluations_by_version ON evaluations (name, version, created);
+"""
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 with seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def check_name(name: str, *, what: str = "model name") -> str:
+    """Validate a model name or alias: no path separators, no `..`, at most 64 characters."""
+    if not NAME_RE.match(name) or ".." in name:
+        raise StoreError(
+            f"Invalid {what} {name!r}: expected 1-64 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit, without '..'."
+        )
+    return name
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# Columns added after the first stores were written: (table, column, declaration).
+_ADDED_COLUMNS = (
+    ("versions", "origin", "TEXT"),
+    ("alias_events", "action", "TEXT NOT NULL DEFAULT 'promote'"),
+)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, declaration in _ADDED_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            try:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
+
+
+class Database:
+    """Connections to the store's SQLite index (WAL mode, busy timeout, short transactions)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.db_path = self.root / "mlpact.db"
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.root)!r})"
+
+    def _connect(self) -> sqlite3.Connection:
+        self._ensure()
+        try:
+            conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"Cannot open the store index {self.db_path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 60000")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    def _ensure(self) -> None:
+        """Create the folders and tables on first use (a store is made by using it)."""
+        if self._ready:
+            return
+        try:
+            (self.root / "models").mkdir(parents=True, exist_ok=True)
+            (self.root / "tmp").mkdir(exist_ok=True)
+            conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
+            try:
+                conn.execute("PRAGMA busy_timeout = 60000")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version < SCHEMA_VERSION:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.executescript(_SCHEMA)  # every statement is idempotent
+                    _add_missing_columns(conn)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                elif version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"The store at {self.root} was written by a newer mlpact (schema {version}, "
+                        f"this one knows {SCHEMA_VERSION}).",
+                        hint="Upgrade mlpact: pip install -U mlpact",
+                    )
+            finally:
+                conn.close()
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"Cannot open the store at {self.root}: {exc}") from exc
+        self._ready = True
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction, taken with BEGIN IMMEDIATE so writers queue up."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
