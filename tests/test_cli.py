@@ -161,3 +161,88 @@ def test_installed_script_runs_and_store_comes_from_the_environment(project: dic
     assert (project["store"] / "models" / "wine" / "1" / "manifest.json").exists()
     help_text = subprocess.run([str(script), "predict", "--help"], capture_output=True, text=True).stdout
     assert "--keep" in help_text and "Examples" in help_text
+
+
+# --------------------------------------------------------------------------- registry commands
+@pytest.fixture
+def two_versions(project: dict[str, Path]) -> dict[str, Path]:
+    for seed in ("1", "2"):
+        result = invoke("train", project["config"], "--store", project["store"], "--set", f"seed={seed}",
+                        "--set", "evaluate.cv_folds=0")
+        assert result.exit_code == 0, result.output
+    return project
+
+
+def test_models_promote_rollback_history_and_show(two_versions: dict[str, Path]) -> None:
+    store = two_versions["store"]
+    assert "wine@production -> wine:1" in invoke("models", "promote", "wine:1", "production", "--store", store).output
+    out = invoke("models", "promote", "wine:2", "production", "-m", "newer", "--store", store)
+    assert "wine@production -> wine:2 (was wine:1)" in out.output
+    back = invoke("models", "rollback", "wine", "production", "--store", store, "--json")
+    assert json.loads(back.stdout) == {"name": "wine", "alias": "production", "version": 1, "previous": 2}
+    history = json.loads(invoke("models", "history", "wine", "--store", store, "--json").stdout)
+    assert [(e["action"], e["version"], e["reason"]) for e in history] == [
+        ("promote", 1, None), ("promote", 2, "newer"), ("rollback", 1, "rollback from 2")]
+    shown = json.loads(invoke("models", "show", "wine@production", "--store", store, "--json").stdout)
+    assert shown["version"]["ref"] == "wine:1" and shown["config"]["seed"] == 1
+    text = invoke("models", "show", "wine@production", "--store", store)
+    assert text.exit_code == 0 and "Lineage" in text.output and "alcohol" in text.output
+
+
+def test_models_diff_and_list_all(two_versions: dict[str, Path]) -> None:
+    store = two_versions["store"]
+    diff = json.loads(invoke("models", "diff", "wine:1", "wine:2", "--store", store, "--json").stdout)
+    assert diff["config"]["changed"] == {"seed": {"a": 1, "b": 2}}
+    text = invoke("models", "diff", "wine:1", "wine:2", "--store", store).output
+    assert "different split" in text and "test metrics" in text
+    assert invoke("models", "archive", "wine:1", "--store", store).exit_code == 0
+    assert [r["version"] for r in json.loads(invoke("models", "list", "--store", store, "--json").stdout)] == [2]
+    listed = json.loads(invoke("models", "list", "--all", "--store", store, "--json").stdout)
+    assert [(r["version"], r["status"]) for r in listed] == [(1, "archived"), (2, "active")]
+
+
+def test_archiving_an_alias_holder_is_exit_8(two_versions: dict[str, Path]) -> None:
+    store = two_versions["store"]
+    invoke("models", "promote", "wine:2", "production", "--store", store)
+    result = invoke("models", "archive", "wine:2", "--purge", "--store", store)
+    assert result.exit_code == ExitCode.STORE
+    assert "holds wine@production" in result.output and "Hint:" in result.output
+
+
+def test_models_verify_exit_codes(two_versions: dict[str, Path]) -> None:
+    store = two_versions["store"]
+    ok = invoke("models", "verify", "--store", store)
+    assert ok.exit_code == 0 and "2 of 2 versions verified" in ok.output
+    (store / "models" / "wine" / "2" / "card.md").write_text("changed")
+    bad = invoke("models", "verify", "--store", store, "--json")
+    assert bad.exit_code == ExitCode.INTEGRITY
+    report = json.loads(bad.stdout)
+    assert report["ok"] is False and [v["ok"] for v in report["versions"]] == [True, False]
+
+
+def test_models_export_and_import(two_versions: dict[str, Path]) -> None:
+    bundle_path = two_versions["dir"] / "wine.tar.gz"
+    out = invoke("models", "export", "wine:2", bundle_path, "--store", two_versions["store"])
+    assert out.exit_code == 0 and bundle_path.exists()
+    other = two_versions["dir"] / "other"
+    imported = invoke("models", "import", bundle_path, "--name", "wine-prod", "--store", other, "--json")
+    assert imported.exit_code == 0, imported.output
+    assert json.loads(imported.stdout)["ref"] == "wine-prod:1"
+    broken = two_versions["dir"] / "broken.tar.gz"
+    broken.write_bytes(bundle_path.read_bytes()[:200])
+    result = invoke("models", "import", broken, "--store", other)
+    assert result.exit_code == ExitCode.INTEGRITY and "truncated" in result.output
+
+
+def test_runs_list_show_compare(two_versions: dict[str, Path]) -> None:
+    store = two_versions["store"]
+    runs = json.loads(invoke("runs", "list", "--store", store, "--json").stdout)
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    shown = invoke("runs", "show", runs[0]["id"][:6], "--store", store)
+    assert shown.exit_code == 0 and "produced wine:2" in shown.output
+    plot = two_versions["dir"] / "cmp.png"
+    cmp = invoke("runs", "compare", runs[0]["id"], runs[1]["id"], "--metric", "accuracy", "--plot", plot, "--store", store)
+    assert cmp.exit_code == 0, cmp.output
+    assert "seed" in cmp.output and plot.exists()
+    assert invoke("runs", "compare", runs[0]["id"], "--plot", plot, "--store", store).exit_code == ExitCode.USAGE
+    assert invoke("runs", "show", "nope", "--store", store).exit_code == ExitCode.NOT_FOUND

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import mlpact
 from mlpact import bundle
 from mlpact.errors import NotFoundError, StoreError
 from mlpact.store import Store, check_name, parse_ref
@@ -129,3 +135,83 @@ def test_unwritable_store_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="Cannot open the store"):
         Store(blocker / "store").versions()
+
+
+# --------------------------------------------------------------------------- concurrency and crashes
+
+_TRAIN = """
+import sys, mlpact
+cfg = {"name": "iris", "data": {"source": "sklearn:iris"}, "model": {"type": "sklearn.dummy.DummyClassifier"},
+       "evaluate": {"cv_folds": 0}}
+for _ in range(int(sys.argv[2])):
+    mlpact.train(cfg, store=sys.argv[1])
+"""
+
+_KILLED = """
+import sys, time, mlpact, mlpact.store._versions as v
+store, phase, ready = sys.argv[1], sys.argv[2], sys.argv[3]
+real = v.os.replace
+def replace(src, dst):
+    if phase == "after":
+        real(src, dst)
+    open(ready, "w").close()
+    time.sleep(60)
+v.os.replace = replace
+mlpact.train({"name": "iris", "data": {"source": "sklearn:iris"}, "model": {"type": "sklearn.dummy.DummyClassifier"},
+              "evaluate": {"cv_folds": 0}}, store=store)
+"""
+
+
+def test_parallel_trainings_get_consecutive_complete_versions(tmp_path: Path) -> None:
+    from mlpact import registry
+
+    procs = [subprocess.Popen([sys.executable, "-c", _TRAIN, str(tmp_path), "3"]) for _ in range(8)]
+    assert [p.wait(timeout=300) for p in procs] == [0] * 8
+    store = Store(tmp_path)
+    assert [r.version for r in store.versions("iris")] == list(range(1, 25))
+    assert all(c.ok for c in registry.verify(store=store))
+    assert len({r.digest for r in store.versions("iris")}) == 24
+    assert [r["status"] for r in store.runs()] == ["succeeded"] * 24
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("phase", ["before", "after"])
+def test_sigkill_while_saving_leaves_no_partial_version(tmp_path: Path, phase: str) -> None:
+    from mlpact import registry
+
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(tmp_path / "s"), phase, str(ready)])
+    deadline = time.time() + 120
+    while not ready.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert ready.exists(), "the training never reached the save"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    store = Store(tmp_path / "s")
+    assert store.versions(include_archived=True) == []
+    assert [r["status"] for r in store.runs()] == ["running"]  # the killed run never finished
+    assert (store.orphans() != []) == (phase == "after")
+    record = mlpact.train(
+        {"name": "iris", "data": {"source": "sklearn:iris"}, "model": {"type": "sklearn.dummy.DummyClassifier"},
+         "evaluate": {"cv_folds": 0}},
+        store=store,
+    ).version
+    assert record.version == 1
+    assert all(c.ok for c in registry.verify(store=store)) and store.orphans() == []
+
+
+def test_reads_keep_working_while_trainings_write(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-c", _TRAIN, str(tmp_path), "1"], check=True)
+    store = Store(tmp_path)
+    store.set_alias("iris", "production", 1)
+    writer = subprocess.Popen([sys.executable, "-c", _TRAIN, str(tmp_path), "3"])
+    loads = 0
+    while writer.poll() is None:
+        model = mlpact.load("iris@production", store=tmp_path)
+        assert model.predict({"sepal length (cm)": 5.0, "sepal width (cm)": 3.0, "petal length (cm)": 1.5,
+                              "petal width (cm)": 0.2}).shape == (1,)
+        store.resolve("iris")
+        loads += 1
+    assert writer.returncode == 0
+    assert loads >= 1
+    assert store.resolve("iris").version == 4

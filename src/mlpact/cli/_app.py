@@ -67,6 +67,10 @@ def stdout() -> Console:
     return Console()
 
 
+# typer re-exports BadParameter but not its base, click's UsageError (exit code 2).
+_UsageError: type[Exception] = typer.BadParameter.__mro__[1]
+
+
 def command(fn: F) -> F:
     """Run a command body, turning errors into a message and an exit code (see docs/cli.md)."""
 
@@ -76,7 +80,7 @@ def command(fn: F) -> F:
 
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
+        except (typer.Exit, typer.Abort, _UsageError):
             raise
         except MlpactError as exc:
             if _state["debug"]:

@@ -1,0 +1,136 @@
+"""`mlpact runs ...`: the history of trainings, succeeded and failed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stdout, when
+
+runs_app = typer.Typer(help="Training runs: list, show, compare.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+@command
+def runs_list(
+    name: Annotated[Optional[str], typer.Argument(help="Only runs of this model.")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List runs, newest first: id, model, status, started, version produced, primary metric."""
+    from rich.table import Table
+
+    from mlpact import registry
+    from mlpact.report import fmt
+
+    found = registry.runs(name, store=store)
+    if as_json:
+        print_json(found)
+        return
+    if not found:
+        stdout().print("No runs yet. Train with [bold]mlpact train CONFIG[/].")
+        return
+    table = Table()
+    for col in ("run", "model", "status", "started", "version", "metrics"):
+        table.add_column(col)
+    for r in found:
+        status = {"succeeded": "[green]succeeded[/]", "failed": "[red]failed[/]"}.get(
+            r["status"], r["status"]
+        )
+        shown = (
+            ", ".join(f"{k} {fmt(v)}" for k, v in list(r["metrics"].items())[:2]) or (r["error"] or "")[:60]
+        )
+        table.add_row(r["id"], r["name"], status, when(r["started"]), str(r["version"] or "-"), shown)
+    stdout().print(table)
+
+
+@runs_app.command("show")
+@command
+def runs_show(
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN", help="A run id or a unique prefix.", show_default=False)
+    ],
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one run: params, metrics, status, error, the version it produced."""
+    from rich.markup import escape
+
+    from mlpact import registry
+    from mlpact.report import fmt
+
+    r = registry.run(run_id, store=store)
+    if as_json:
+        print_json(r)
+        return
+    out = stdout()
+    out.print(
+        f"[bold]{r['id']}[/]  {r['name']}  {r['status']}  {when(r['started'])} -> {when(r['ended'] or '')}"
+    )
+    if r["version"]:
+        out.print(f"produced {r['name']}:{r['version']}")
+    if r["error"]:
+        out.print(f"[red]error:[/] {escape(r['error'])}", soft_wrap=True)
+    for title, values in (("params", r["params"]), ("metrics", r["metrics"])):
+        if values:
+            out.print(f"[bold]{title}[/]")
+            for k, v in values.items():
+                out.print(f"  {k} = {escape(fmt(v) if isinstance(v, float) else str(v))}")
+
+
+@runs_app.command("compare")
+@command
+def runs_compare(
+    run_ids: Annotated[
+        list[str], typer.Argument(metavar="RUN...", help="Two or more run ids.", show_default=False)
+    ],
+    metric: Annotated[Optional[str], typer.Option("--metric", help="Metric to plot.")] = None,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="Write a bar chart of --metric to this PNG.")
+    ] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Params and metrics of runs side by side; --plot FILE --metric M draws the metric per run.
+
+    [bold]Example[/]
+
+      mlpact runs compare 3f2a 9c1d --metric f1_macro --plot runs.png
+    """
+    from mlpact import registry
+
+    comparison = registry.compare_runs(run_ids, store=store)
+    if plot is not None:
+        if metric is None:
+            raise typer.BadParameter("--plot needs --metric to know what to draw", param_hint="--metric")
+        registry.plot_runs(comparison, metric, plot)
+    if as_json:
+        print_json(comparison)
+        return
+    _print_comparison(comparison)
+    if plot is not None:
+        stdout().print(f"Wrote {plot}")
+
+
+def _print_comparison(c: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from mlpact.report import fmt
+
+    table = Table()
+    table.add_column("")
+    for r in c["runs"]:
+        table.add_column(f"{r['id'][:8]}\n{r['name']}:{r['version'] or '-'}", justify="right")
+    table.add_row("status", *[r["status"] for r in c["runs"]], style="dim")
+    for section in ("params", "metrics"):
+        for key, values in c[section].items():
+            differs = len({str(v) for v in values}) > 1
+            cells = [
+                escape(fmt(v) if isinstance(v, float) else str(v) if v is not None else "-") for v in values
+            ]
+            table.add_row(key, *cells, style="bold" if differs and section == "params" else None)
+    stdout().print(table)

@@ -1,0 +1,195 @@
+"""Portable bundles: export a version as a .tar.gz, import one into another store.
+
+An export holds ``mlpact-export.json`` (name, version, the manifest's digest, trusted types)
+and ``version/`` with every file of the version. An import is verified before anything is
+registered: members are checked (no absolute paths, ``..``, links or devices), extraction uses
+Python's ``tarfile`` data filter, every file is re-hashed against the manifest, the manifest
+against the exported digest, and the pipeline is loaded once under the trust rule. Any failure
+removes what was extracted, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tarfile
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from mlpact import __version__, bundle
+from mlpact.errors import IntegrityError, NotFoundError
+from mlpact.store import Store, VersionRecord, check_name, now
+
+EXPORT_META = "mlpact-export.json"
+PREFIX = "version/"
+MAX_MEMBERS = 10_000
+
+
+def export_version(ref: str, path: str | Path, *, store: str | Path | Store | None = None) -> Path:
+    """Write a version as a portable .tar.gz (verified before it is written).
+
+    Raises:
+        IntegrityError: the version's files do not match its manifest.
+    """
+    st = Store.open(store)
+    record = st.resolve(ref)
+    manifest = bundle.verify(record.path)
+    out = Path(path)
+    meta = {
+        "format": 1,
+        "name": record.name,
+        "version": record.version,
+        "digest": bundle.manifest_digest(record.path),
+        "trusted_types": list(record.trusted_types),
+        "exported": now(),
+        "mlpact_version": __version__,
+    }
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with tarfile.open(tmp, "w:gz") as tar:
+            _add_bytes(tar, EXPORT_META, json.dumps(meta, indent=2).encode())
+            for name in [bundle.MANIFEST, *manifest["files"]]:
+                tar.add(record.path / name, arcname=PREFIX + name, recursive=False)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    import io
+
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def import_version(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    store: str | Path | Store | None = None,
+    trust: Iterable[str] = (),
+    expect_digest: str | None = None,
+) -> VersionRecord:
+    """Import an exported .tar.gz as the next version of `name` (default: its original name).
+
+    Args:
+        path: the archive.
+        name: register under this model name instead of the exported one.
+        trust: extra type names to trust if the pipeline needs them.
+        expect_digest: refuse unless the exported manifest has this sha256 (from the sender).
+
+    Raises:
+        IntegrityError: the archive is damaged, truncated, unsafe (paths, links), or its files do
+            not match the manifest or the exported digest.
+        UntrustedTypesError: the pipeline needs a type the trust rule does not allow.
+    """
+    src = Path(path)
+    if not src.is_file():
+        raise NotFoundError(f"No archive at {str(src)!r}.")
+    st = Store.open(store)
+    tmp = st.new_tmp_dir()
+    try:
+        meta = _extract(src, tmp)
+        version_dir = tmp / "version"
+        record = _register(
+            st, version_dir, meta, name=name, trust=trust, expect_digest=expect_digest, src=src
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return record
+
+
+def _extract(src: Path, into: Path) -> dict[str, Any]:
+    try:
+        with tarfile.open(src, "r:gz") as tar:
+            members = tar.getmembers()
+            _check_members(members, src)
+            tar.extractall(into, filter="data")
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        if isinstance(exc, tarfile.FilterError):
+            raise IntegrityError(f"Refusing to import {src}: unsafe archive member ({exc}).") from None
+        raise IntegrityError(
+            f"Cannot read {src} as a .tar.gz export: {exc}. The file is damaged or truncated.",
+            hint="Export it again with `mlpact models export MODEL FILE.tar.gz`.",
+        ) from None
+    try:
+        meta = json.loads((into / EXPORT_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IntegrityError(f"{src} has no valid {EXPORT_META}: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("digest"), str):
+        raise IntegrityError(f"{src}: {EXPORT_META} does not record the manifest digest.")
+    return meta
+
+
+def _check_members(members: list[tarfile.TarInfo], src: Path) -> None:
+    if len(members) > MAX_MEMBERS:
+        raise IntegrityError(f"Refusing to import {src}: {len(members)} members (at most {MAX_MEMBERS}).")
+    bad = []
+    for m in members:
+        parts = Path(m.name).parts
+        unsafe = m.name.startswith(("/", "\\")) or ".." in parts or not (m.isfile() or m.isdir())
+        outside = m.name != EXPORT_META and not m.name.startswith(PREFIX) and m.name.rstrip("/") != "version"
+        if unsafe or outside:
+            kind = "link" if m.issym() or m.islnk() else "device" if m.isdev() else "path"
+            bad.append(f"{m.name!r} ({kind})")
+    if bad:
+        raise IntegrityError(
+            f"Refusing to import {src}: unsafe or unexpected members: {', '.join(sorted(bad))}."
+        )
+
+
+def _register(
+    st: Store,
+    version_dir: Path,
+    meta: dict[str, Any],
+    *,
+    name: str | None,
+    trust: Iterable[str],
+    expect_digest: str | None,
+    src: Path,
+) -> VersionRecord:
+    manifest = bundle.verify(version_dir)
+    digest = bundle.manifest_digest(version_dir)
+    if digest != meta["digest"]:
+        raise IntegrityError(
+            f"{src}: manifest.json does not match the digest recorded at export "
+            f"(recorded {meta['digest'][:12]}, found {digest[:12]})."
+        )
+    if expect_digest is not None and digest != expect_digest:
+        raise IntegrityError(f"{src}: digest {digest} is not the expected {expect_digest}.")
+    config = bundle.safe_yaml((version_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    named = [config.get("model", {}).get("type", "")] if isinstance(config, dict) else []
+    trusted = list(manifest.get("trusted_types", []))
+    bundle.load_pipeline(version_dir, trusted, allowed=[n for n in named if n], extra_trust=trust)
+    target = check_name(name or str(manifest.get("name", meta.get("name", ""))))
+    metrics = bundle.read_json(version_dir, "metrics.json")
+    lineage = bundle.read_json(version_dir, "lineage.json")
+    origin = f"{meta.get('name')}:{meta.get('version')} ({digest[:12]})"
+
+    def finalize(directory: Path, version: int) -> dict[str, Any]:
+        files = {k: v for k, v in manifest["files"].items()}
+        new_meta = {k: v for k, v in manifest.items() if k not in ("files", "format")}
+        new_meta.update(name=target, version=version, imported_from={
+            "name": meta.get("name"), "version": meta.get("version"), "digest": digest,
+            "exported": meta.get("exported"), "imported": now(),
+        })  # fmt: skip
+        bundle.write_manifest(directory, new_meta, files)
+        primary = metrics.get("primary")
+        return {
+            "digest": bundle.manifest_digest(directory),
+            "config_hash": lineage.get("config_hash"),
+            "data_fingerprint": lineage.get("data", {}).get("fingerprint"),
+            "metric_name": primary,
+            "metric_value": metrics.get("test", {}).get(primary) if primary else None,
+            "trusted_types": sorted(set(trusted) | set(trust)),
+        }
+
+    return st.register(
+        target, version_dir, finalize, flavor=str(manifest.get("flavor", "sklearn")), origin=origin
+    )

@@ -1,0 +1,304 @@
+"""The registry: what versions exist, which one holds which alias, what changed, can I trust it.
+
+Each function here backs one `mlpact models ...` or `mlpact runs ...` command and works the same
+from Python. Stores are opened with :meth:`Store.open` (``store=None`` means ``$MLPACT_HOME`` or
+``./.mlpact``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mlpact import bundle
+from mlpact.errors import IntegrityError, MlpactError, StoreError
+from mlpact.store import Store, VersionRecord
+
+StoreArg = str | Path | Store | None
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """An alias moved: which model, which alias, to which version, from which."""
+
+    name: str
+    alias: str
+    version: int
+    previous: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Check:
+    """The result of re-hashing one version."""
+
+    ref: str
+    status: str
+    ok: bool
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- listing and showing
+def versions(
+    name: str | None = None, *, include_archived: bool = False, store: StoreArg = None
+) -> list[VersionRecord]:
+    """Versions of one model or all, oldest first (archived and purged ones with `include_archived`)."""
+    return Store.open(store).versions(name, include_archived=include_archived)
+
+
+def show(ref: str, *, store: StoreArg = None) -> dict[str, Any]:
+    """Everything about a version: index record, aliases, schema, metrics, config, lineage, card, evaluations.
+
+    Files are read after the version's hashes are verified.
+    """
+    st = Store.open(store)
+    record = st.resolve(ref)
+    manifest = bundle.verify(record.path)
+    return {
+        "version": record.to_dict(),
+        "manifest": manifest,
+        "schema": bundle.read_json(record.path, "schema.json"),
+        "metrics": bundle.read_json(record.path, "metrics.json"),
+        "config": bundle.safe_yaml((record.path / "config.yaml").read_text(encoding="utf-8")),
+        "lineage": bundle.read_json(record.path, "lineage.json"),
+        "card": (record.path / "card.md").read_text(encoding="utf-8"),
+        "evaluations": st.evaluations(record.name, record.version),
+    }
+
+
+# --------------------------------------------------------------------------- aliases
+def promote(ref: str, alias: str, *, reason: str | None = None, store: StoreArg = None) -> AliasMove:
+    """Point `NAME@ALIAS` at the version `ref` names; the move is recorded with time, user and reason."""
+    st = Store.open(store)
+    record = st.resolve(ref)
+    previous = st.set_alias(record.name, alias, record.version, reason=reason)
+    return AliasMove(record.name, alias, record.version, previous)
+
+
+def rollback(name: str, alias: str, *, reason: str | None = None, store: StoreArg = None) -> AliasMove:
+    """Move `NAME@ALIAS` back to its previous holder (again: the one before that)."""
+    version, previous = Store.open(store).rollback_alias(name, alias, reason=reason)
+    return AliasMove(name, alias, version, previous)
+
+
+def history(name: str, *, alias: str | None = None, store: StoreArg = None) -> list[dict[str, Any]]:
+    """Every alias move of a model (or of one alias), oldest first."""
+    return Store.open(store).alias_history(name, alias)
+
+
+# --------------------------------------------------------------------------- archive, purge, restore
+def archive(ref: str, *, purge: bool = False, store: StoreArg = None) -> VersionRecord:
+    """Hide a version from `latest` and listings; with `purge`, also delete its files.
+
+    The row and the number stay: a version number is never reused.
+
+    Raises:
+        StoreError: the version holds an alias (move the alias first), or is already purged.
+    """
+    st = Store.open(store)
+    record = st.resolve(ref)
+    if record.aliases:
+        held = ", ".join(f"{record.name}@{a}" for a in record.aliases)
+        raise StoreError(
+            f"{record.ref} holds {held}; refusing to {'purge' if purge else 'archive'} it.",
+            hint=f"Move the alias first: `mlpact models promote {record.name}:OTHER {record.aliases[0]}` "
+            f"or `mlpact models rollback {record.name} {record.aliases[0]}`.",
+        )
+    if purge:
+        st.set_status(record, "purged")
+        shutil.rmtree(record.path, ignore_errors=True)
+    else:
+        st.set_status(record, "archived")
+    return st.get(record.name, record.version)
+
+
+def restore(ref: str, *, store: StoreArg = None) -> VersionRecord:
+    """Bring an archived version back into `latest` and listings."""
+    st = Store.open(store)
+    record = st.resolve(ref)
+    if record.status != "archived":
+        raise StoreError(f"{record.ref} is {record.status}, not archived; nothing to restore.")
+    st.set_status(record, "active")
+    return st.get(record.name, record.version)
+
+
+# --------------------------------------------------------------------------- integrity
+def verify(ref: str | None = None, *, store: StoreArg = None) -> list[Check]:
+    """Re-hash every file of one version, or of every version that still has files.
+
+    Also checks each manifest against the digest recorded in the index when it was saved, so a
+    file rewritten together with its manifest is caught.
+    """
+    st = Store.open(store)
+    records = [st.resolve(ref)] if ref else st.versions(include_archived=True)
+    return [_check(r) for r in records if r.status != "purged"]
+
+
+def _check(record: VersionRecord) -> Check:
+    try:
+        bundle.verify(record.path)
+        digest = bundle.manifest_digest(record.path)
+        if digest != record.digest:
+            raise IntegrityError(
+                f"manifest.json differs from the digest recorded at save time "
+                f"(recorded {record.digest[:12]}, found {digest[:12]})"
+            )
+    except MlpactError as exc:
+        return Check(record.ref, record.status, False, exc.message)
+    return Check(record.ref, record.status, True)
+
+
+def orphans(*, store: StoreArg = None) -> list[Path]:
+    """Version folders the index does not know (left by a crash; the next save clears them)."""
+    return Store.open(store).orphans()
+
+
+# --------------------------------------------------------------------------- diff
+def diff(a: str, b: str, *, store: StoreArg = None) -> dict[str, Any]:
+    """What changed from version `a` to version `b`: config, schema, metrics, data, environment."""
+    left, right = show(a, store=store), show(b, store=store)
+    return {
+        "a": left["version"]["ref"],
+        "b": right["version"]["ref"],
+        "config": _dict_diff(_flatten(left["config"]), _flatten(right["config"])),
+        "schema": _schema_diff(left["schema"], right["schema"]),
+        "metrics": _metric_deltas(left["metrics"], right["metrics"]),
+        "data": _data_diff(left["lineage"], right["lineage"]),
+        "packages": _dict_diff(
+            left["lineage"].get("environment", {}).get("packages", {}),
+            right["lineage"].get("environment", {}).get("packages", {}),
+        ),
+        "git": _dict_diff(left["lineage"].get("git") or {}, right["lineage"].get("git") or {}),
+    }
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def _dict_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """Keys added, removed and changed (with both values) between two flat mappings."""
+    return {
+        "added": {k: b[k] for k in sorted(set(b) - set(a))},
+        "removed": {k: a[k] for k in sorted(set(a) - set(b))},
+        "changed": {k: {"a": a[k], "b": b[k]} for k in sorted(set(a) & set(b)) if a[k] != b[k]},
+    }
+
+
+def _schema_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    left = {c["name"]: c for c in a.get("columns", [])}
+    right = {c["name"]: c for c in b.get("columns", [])}
+    common = sorted(set(left) & set(right))
+    retyped = {
+        n: {"a": left[n]["type"], "b": right[n]["type"]}
+        for n in common
+        if left[n]["type"] != right[n]["type"]
+    }
+    categories = {}
+    for n in common:
+        old, new = set(left[n].get("categories") or []), set(right[n].get("categories") or [])
+        if old != new:
+            categories[n] = {"added": sorted(new - old, key=str), "removed": sorted(old - new, key=str)}
+    nullable = {
+        n: {"a": left[n]["nullable"], "b": right[n]["nullable"]}
+        for n in common
+        if left[n]["nullable"] != right[n]["nullable"]
+    }
+    return {
+        "added": sorted(set(right) - set(left)),
+        "removed": sorted(set(left) - set(right)),
+        "retyped": retyped,
+        "categories": categories,
+        "nullable": nullable,
+        "target": _dict_diff(a.get("target") or {}, b.get("target") or {})["changed"],
+    }
+
+
+def _metric_deltas(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    left, right = a.get("test", {}), b.get("test", {})
+    out = {}
+    for name in list(dict.fromkeys([*left, *right])):
+        va, vb = left.get(name), right.get(name)
+        delta = vb - va if isinstance(va, int | float) and isinstance(vb, int | float) else None
+        out[name] = {"a": va, "b": vb, "delta": delta}
+    return out
+
+
+def _data_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    da, db = a.get("data", {}), b.get("data", {})
+    keys = ("source", "fingerprint", "rows", "train_fingerprint", "test_fingerprint", "split")
+    return {
+        "changed": da.get("fingerprint") != db.get("fingerprint"),
+        **{k: {"a": da.get(k), "b": db.get(k)} for k in keys if da.get(k) != db.get(k)},
+    }
+
+
+# --------------------------------------------------------------------------- runs
+def runs(name: str | None = None, *, store: StoreArg = None) -> list[dict[str, Any]]:
+    """Runs (trainings, succeeded and failed), newest first."""
+    return Store.open(store).runs(name)
+
+
+def run(run_id: str, *, store: StoreArg = None) -> dict[str, Any]:
+    """One run by id or unique id prefix."""
+    return Store.open(store).run(run_id)
+
+
+def compare_runs(run_ids: Sequence[str], *, store: StoreArg = None) -> dict[str, Any]:
+    """Params and metrics of several runs side by side.
+
+    Returns:
+        ``{"runs": [...], "params": {key: [value per run]}, "metrics": {name: [value per run]}}``;
+        a run that lacks a key has None there.
+    """
+    st = Store.open(store)
+    found = [st.run(r) for r in run_ids]
+    params = sorted({k for r in found for k in r["params"]})
+    metrics = sorted({k for r in found for k in r["metrics"]})
+    return {
+        "runs": [{k: r[k] for k in ("id", "name", "status", "started", "version", "error")} for r in found],
+        "params": {k: [r["params"].get(k) for r in found] for k in params},
+        "metrics": {k: [r["metrics"].get(k) for r in found] for k in metrics},
+    }
+
+
+def plot_runs(comparison: Mapping[str, Any], metric: str, path: str | Path) -> Path:
+    """A bar chart of one metric across compared runs, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if metric not in comparison["metrics"]:
+        known = ", ".join(comparison["metrics"]) or "none"
+        raise StoreError(f"No run has a metric {metric!r}; the runs have: {known}.")
+    labels = [
+        r["id"][:8] + (f"\n{r['name']}:{r['version']}" if r["version"] else "\n(failed)")
+        for r in comparison["runs"]
+    ]
+    values = [v if v is not None else 0.0 for v in comparison["metrics"][metric]]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(values)), 3.5))
+    bars = ax.bar(labels, values, color="#4C72B0")
+    ax.bar_label(bars, fmt="%.4f", fontsize=8)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} by run (test split)")
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
