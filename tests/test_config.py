@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import wine_config, write_config
-from mlpact.config import Config, apply_override, json_schema, load_config, parse_override, reference_markdown
+from mlpact.config import Config, apply_override, json_schema, load_config, parse_override
+from mlpact.docs import reference_markdown
 from mlpact.errors import ConfigError
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import wine_config
 from mlpact.evaluate import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -90,3 +93,154 @@ def test_cross_validate_never_fits_on_the_held_out_fold() -> None:
     folds = [(np.arange(10, 20), np.arange(10)), (np.arange(10), np.arange(10, 20))]
     cross_validate(Spy(), X, y, folds, ["accuracy"])
     assert fitted_on == [set(np.arange(10, 20.0)), set(np.arange(10.0))]
+
+
+# --------------------------------------------------------------------------- baseline, slices, importance
+@pytest.mark.parametrize(
+    "task, kind", [("classification", "DummyClassifier"), ("regression", "DummyRegressor")]
+)
+def test_baseline_is_sklearns_dummy_estimator(task: str, kind: str) -> None:
+    from mlpact.evaluate import baseline_estimator
+
+    assert type(baseline_estimator(task)).__name__ == kind
+
+
+def test_assess_scores_once_with_per_class_and_slices() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from mlpact.evaluate import assess
+
+    X = pd.DataFrame({"x": [0.0, 0.1, 0.2, 1.0, 1.1, 1.2, 0.05, 1.05]})
+    y = pd.Series([0, 0, 0, 1, 1, 1, 1, 0])  # the last two are wrong for any monotone model
+    region = pd.DataFrame({"region": ["a", "a", "a", "b", "b", "b", "b", "a"]})
+    out, found = assess(
+        LogisticRegression().fit(X, y), X, y, ["accuracy"], task="classification", slices=region
+    )
+    assert out["metrics"]["accuracy"] == 0.75 and list(found.pred) == [0, 0, 0, 1, 1, 1, 0, 1]
+    assert set(out["per_class"]) == {"0", "1"}
+    assert out["slices"]["region"] == [
+        {"value": "a", "rows": 4, "metrics": {"accuracy": 0.75}},
+        {"value": "b", "rows": 4, "metrics": {"accuracy": 0.75}},
+    ]
+
+
+def test_slice_metrics_keep_the_most_frequent_values_and_name_missing_ones() -> None:
+    from mlpact.evaluate import Predictions, slice_metrics
+
+    found = Predictions(y=np.array([1.0, 2.0, 3.0, 4.0]), pred=np.array([1.0, 2.0, 3.0, 5.0]))
+    slices = pd.DataFrame({"s": ["x", "x", None, "y"]})
+    out = slice_metrics(found, slices, ["mae"], max_values=2)
+    assert [(e["value"], e["rows"]) for e in out["s"]] == [("x", 2), ("(missing)", 1)]
+
+
+def test_permutation_importance_ranks_the_informative_column_first() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from mlpact.evaluate import permutation_importance
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"noise": rng.normal(size=300), "signal": rng.normal(size=300)})
+    y = pd.Series(3 * X["signal"] + rng.normal(0, 0.1, 300))
+    out = permutation_importance(LinearRegression().fit(X, y), X, y, metric="rmse", n_repeats=3, max_rows=100)
+    assert list(out) == ["signal", "noise"]
+    assert out["signal"]["mean"] > 1.0 and abs(out["noise"]["mean"]) < 0.1
+
+
+# --------------------------------------------------------------------------- a saved version on new data
+def _labelled(rows: int = 50, seed: int = 5) -> pd.DataFrame:
+    from sklearn.datasets import load_wine
+
+    return load_wine(as_frame=True).frame.sample(rows, random_state=seed).reset_index(drop=True)
+
+
+def test_evaluate_records_an_evaluation_and_never_touches_the_version(
+    trained_wine: dict, tmp_path: Path
+) -> None:  # type: ignore[type-arg]
+    from mlpact import bundle
+    from mlpact.evaluate import evaluate_version
+    from mlpact.store import Store
+
+    path, store = trained_wine["result"].path, trained_wine["store"]
+    before = {p: p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    csv = tmp_path / "new.csv"
+    _labelled().to_csv(csv, index=False)
+    result = evaluate_version(trained_wine["ref"], csv, store=store)
+    assert {p: p.read_bytes() for p in path.rglob("*") if p.is_file()} == before
+    bundle.verify(path)
+    (recorded,) = [e for e in Store.open(store).evaluations("wine", 1) if e["id"] == result.id]
+    assert recorded["rows"] == 50 and recorded["data"] == str(csv.resolve())
+    assert recorded["metrics"]["test"]["accuracy"] == result.metrics["test"]["accuracy"] > 0.8
+    assert sorted(p.name for p in (result.path / "reports").iterdir()) == [
+        "calibration.png",
+        "confusion_matrix.png",
+        "permutation_importance.png",
+        "precision_recall.png",
+        "roc_curve.png",
+    ]
+    assert "Evaluation of wine:1 on new.csv" in (result.path / "report.html").read_text()
+    # the rows were drawn from the training data: the guard says so
+    assert any(w.startswith("Possible leakage (duplicate_rows): 50 of 50") for w in result.warnings)
+
+
+def test_evaluate_on_regression_data_uses_regression_metrics(tmp_path: Path) -> None:
+    import mlpact
+    from mlpact.evaluate import evaluate_version
+
+    cfg = wine_config(
+        name="diabetes",
+        data={"source": "sklearn:diabetes"},
+        model={"type": "sklearn.linear_model.Ridge"},
+        evaluate={"cv_folds": 0, "plots": False},
+    )
+    trained = mlpact.train(cfg, store=tmp_path)
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame.iloc[:40]
+    result = evaluate_version(trained.ref, frame, store=tmp_path, plots=False)
+    assert set(result.metrics["test"]) == {"rmse", "mae", "r2", "mape"}
+    assert "plots" not in result.metrics
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (_labelled().drop(columns="target"), r"The target column 'target' is not in the data"),
+        (_labelled().assign(target=np.nan), r"The target column 'target' has no values"),
+    ],
+)
+def test_evaluate_needs_labels(trained_wine: dict, frame: pd.DataFrame, message: str) -> None:  # type: ignore[type-arg]
+    from mlpact.errors import DataError
+    from mlpact.evaluate import evaluate_version
+
+    with pytest.raises(DataError, match=message):
+        evaluate_version(trained_wine["ref"], frame, store=trained_wine["store"], plots=False)
+
+
+def test_evaluate_drops_unlabelled_rows_with_a_warning(trained_wine: dict) -> None:  # type: ignore[type-arg]
+    from mlpact.evaluate import evaluate_version
+
+    frame = _labelled(30)
+    frame.loc[:2, "target"] = np.nan
+    result = evaluate_version(trained_wine["ref"], frame, store=trained_wine["store"], plots=False)
+    assert "Dropped 3 rows whose target 'target' is missing." in result.warnings
+    assert result.metrics["rows"] == {"evaluated": 27}
+
+
+def test_evaluate_command_prints_a_table_and_records_the_evaluation(
+    trained_wine: dict, tmp_path: Path
+) -> None:  # type: ignore[type-arg]
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    csv = tmp_path / "new.csv"
+    _labelled(40, seed=9).to_csv(csv, index=False)
+    args = ["evaluate", trained_wine["ref"], str(csv), "--store", str(trained_wine["store"]), "--no-plots"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "this data" in result.output and "test split at training" in result.output
+    assert "Recorded evaluation" in result.output
+    as_json = CliRunner().invoke(app, [*args, "--json"])
+    assert json.loads(as_json.stdout)["metrics"]["rows"] == {"evaluated": 40}
+    missing = CliRunner().invoke(app, [*args[:2], str(tmp_path / "nope.csv"), *args[3:]])
+    assert missing.exit_code == 4 and "does not exist" in missing.output

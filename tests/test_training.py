@@ -19,7 +19,7 @@ from mlpact.store import Store
 
 def test_version_folder_holds_every_file_and_the_manifest_hashes_them(trained_wine: dict[str, Any]) -> None:
     path = trained_wine["result"].path
-    names = sorted(p.name for p in path.iterdir())
+    names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
     assert names == [
         "card.md",
         "config.yaml",
@@ -27,6 +27,12 @@ def test_version_folder_holds_every_file_and_the_manifest_hashes_them(trained_wi
         "manifest.json",
         "metrics.json",
         "pipeline.skops",
+        "report.html",
+        "reports/calibration.png",
+        "reports/confusion_matrix.png",
+        "reports/permutation_importance.png",
+        "reports/precision_recall.png",
+        "reports/roc_curve.png",
         "schema.json",
     ]
     manifest = json.loads((path / "manifest.json").read_text())
@@ -154,3 +160,57 @@ def test_rows_with_a_missing_target_are_dropped_with_a_warning(tmp_path: Path) -
     assert "Dropped 5 rows whose target 'label' is missing." in result.warnings
     assert sum(result.metrics["rows"].values()) == 95
     assert pd.isna(frame["label"]).sum() == 5
+
+
+def test_baseline_is_scored_by_the_same_protocol(trained_wine: dict[str, Any]) -> None:
+    metrics = trained_wine["result"].metrics
+    baseline = metrics["baseline"]
+    assert baseline["estimator"] == "sklearn.dummy.DummyClassifier(strategy='prior')"
+    assert len(baseline["cv"]["accuracy"]["folds"]) == metrics["cv"]["folds"] == 3
+    assert baseline["test"]["accuracy"] == pytest.approx(14 / 36)  # the majority class of the test split
+    assert metrics["test"]["accuracy"] > baseline["test"]["accuracy"]
+    assert next(iter(metrics["importance"]["columns"])) in {
+        "proline",
+        "flavanoids",
+        "color_intensity",
+        "alcohol",
+    }
+
+
+def test_a_useless_model_is_flagged_against_the_baseline(tmp_path: Path) -> None:
+    cfg = wine_config(
+        model={"type": "sklearn.dummy.DummyClassifier", "params": {"strategy": "uniform"}},
+        evaluate={"cv_folds": 0, "plots": False},
+    )
+    result = mlpact.train(cfg, store=tmp_path)
+    assert any(w.startswith("The model does not beat the baseline on accuracy") for w in result.warnings)
+
+
+def test_slices_get_test_metrics_per_value(tmp_path: Path) -> None:
+    frame = mixed_frame(200)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    cfg = {
+        "name": "s",
+        "data": {"source": "d.csv", "target": "label", "drop": ["id"]},
+        "model": {"type": "sklearn.tree.DecisionTreeClassifier", "params": {"max_depth": 3}},
+        "evaluate": {"cv_folds": 0, "plots": False, "slices": ["color", "flag"], "baseline": False},
+    }
+    result = mlpact.train(write_config(tmp_path, cfg), store=tmp_path / "s")
+    slices = result.metrics["slices"]
+    assert sum(e["rows"] for e in slices["color"]) == result.metrics["rows"]["test"] == 40
+    assert {e["value"] for e in slices["flag"]} == {True, False}
+    assert "baseline" not in result.metrics
+
+
+def test_a_missing_slice_column_fails_before_fitting(tmp_path: Path) -> None:
+    cfg = wine_config(evaluate={"slices": ["region"]})
+    with pytest.raises(
+        DataError, match=r"Slice columns named in evaluate.slices are not in the data: \['region'\]"
+    ):
+        mlpact.train(cfg, store=tmp_path)
+
+
+def test_plots_can_be_turned_off(tmp_path: Path) -> None:
+    result = mlpact.train(wine_config(evaluate={"cv_folds": 0, "plots": False}), store=tmp_path)
+    assert not (result.path / "reports").exists() and result.metrics["plots"] == []
+    assert (result.path / "report.html").is_file()

@@ -240,6 +240,42 @@ class EvaluateConfig(_Section):
         None,
         description="The headline metric shown in listings; default: accuracy or rmse.",
     )
+    baseline: bool = Field(
+        True,
+        description="Also score scikit-learn's dummy estimator (class priors, or the mean) by the "
+        "same protocol and show it beside the model.",
+    )
+    slices: list[str] = Field(
+        default_factory=list,
+        description="Columns whose values each get their own test metrics (e.g. a region or a segment).",
+    )
+    slice_max_values: int = Field(
+        20, ge=1, description="At most this many values per slice column (the most frequent)."
+    )
+    leakage: bool = Field(
+        True,
+        description="Look for leakage before it fools anyone: rows in both splits, a column that "
+        "alone predicts the target, id-like features, groups in both splits, test rows older "
+        "than training rows. Each finding is a warning.",
+    )
+    leakage_threshold: float = Field(
+        0.98,
+        gt=0,
+        le=1,
+        description="A column alone scoring at least this (balanced accuracy or R², cross-validated "
+        "on the training split) is reported as a likely leak.",
+    )
+    plots: bool = Field(
+        True,
+        description="Write PNG plots into the version's `reports/` (confusion matrix, ROC, "
+        "precision-recall, calibration, predicted vs actual, residuals, permutation importance).",
+    )
+    importance_repeats: int = Field(
+        3, ge=0, description="Permutation-importance repeats per column on the test split; 0 turns it off."
+    )
+    importance_max_rows: int = Field(
+        2000, ge=10, description="Permutation importance uses at most this many test rows (a seeded sample)."
+    )
 
     @field_validator("cv_folds")
     @classmethod
@@ -264,7 +300,7 @@ class EvaluateConfig(_Section):
 
 
 def _check_metric_names(names: Sequence[str]) -> None:
-    from mlpact.evaluate import METRIC_NAMES
+    from mlpact.metrics import METRIC_NAMES
 
     unknown = sorted(set(names) - set(METRIC_NAMES))
     if unknown:
@@ -472,13 +508,13 @@ def _keys_at(loc: Sequence[str]) -> list[str]:
         field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
             return []
-        model = _section_type(field.annotation)
+        model = section_type(field.annotation)
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [f.alias or n for n, f in model.model_fields.items()]
     return []
 
 
-def _section_type(annotation: Any) -> Any:
+def section_type(annotation: Any) -> Any:
     origin = typing.get_origin(annotation)
     if origin in (Union, types.UnionType):
         for arg in typing.get_args(annotation):
@@ -498,59 +534,3 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "mlpact run config"
     return schema
-
-
-def reference_markdown() -> str:
-    """The config reference as a Markdown table, generated from the models above."""
-    lines = ["| key | type | default | description |", "| --- | --- | --- | --- |"]
-    lines += _reference_rows(Config, "")
-    return "\n".join(lines) + "\n"
-
-
-def _reference_rows(model: type[BaseModel], prefix: str) -> list[str]:
-    rows = []
-    for name, field in model.model_fields.items():
-        key = prefix + (field.alias or name)
-        section = _section_type(field.annotation)
-        if isinstance(section, type) and issubclass(section, BaseModel):
-            doc = (section.__doc__ or "").strip().splitlines()[0]
-            rows.append(f"| **`{key}`** | section | | {doc} |")
-            rows += _reference_rows(section, key + ".")
-            continue
-        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-        if "default_text" in extra:
-            default = f"*{extra['default_text']}*"
-        else:
-            default = "*required*" if field.is_required() else f"`{_default_text(field)}`"
-        kind = _type_text(field.annotation).replace("|", "\\|")
-        desc = (field.description or "").replace("|", "\\|")
-        rows.append(f"| `{key}` | {kind} | {default} | {desc} |")
-        item = typing.get_args(field.annotation)[-1] if typing.get_origin(field.annotation) is dict else None
-        if isinstance(item, type) and issubclass(item, BaseModel):
-            rows += _reference_rows(item, f"{key}.<column>.")
-    return rows
-
-
-def _default_text(field: Any) -> str:
-    value = field.get_default(call_default_factory=True)
-    return json.dumps(value) if value is not None else "null"
-
-
-def _type_text(annotation: Any) -> str:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is Literal:
-        return " | ".join(json.dumps(a) for a in args)
-    if origin in (Union, types.UnionType):
-        if set(args) == {str, int, float, bool}:
-            return "scalar"
-        return " or ".join(_type_text(a) for a in args)
-    if origin in (list, tuple):
-        return f"list of {_type_text(args[0])}" if args else "list"
-    if origin is dict:
-        return f"mapping of {_type_text(args[1])}" if len(args) == 2 else "mapping"
-    if annotation is type(None):
-        return "null"
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation.__name__
-    return getattr(annotation, "__name__", str(annotation)).replace("typing.", "")

@@ -1,138 +1,67 @@
-"""Metrics and the evaluation protocol: cross-validation on the training split, the test split once.
+"""The evaluation protocol: cross-validation on the training split, the test split scored once,
+the baseline, slices, permutation importance, and scoring a saved version on new labelled data.
 
-Importing this module is cheap (scikit-learn is imported inside the functions), so the config
-can check metric names without paying for scikit-learn.
+The metrics themselves live in mlpact.metrics (re-exported here, as the protocol and the metrics
+are used together).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mlpact.metrics import (
+    CLASSIFICATION_METRICS,
+    LOWER_IS_BETTER,
+    METRIC_NAMES,
+    NEEDS_PROBA,
+    REGRESSION_METRICS,
+    FoldProgress,
+    compute_metrics,
+    finite_json,
+    metrics_for,
+    per_class,
+    per_class_report,
+    primary_metric,
+    score,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from mlpact.config import Config
+    from mlpact.model import Model
+    from mlpact.store import Store
 
-CLASSIFICATION_METRICS = (
-    "accuracy",
-    "balanced_accuracy",
-    "f1_macro",
-    "f1_weighted",
-    "precision_macro",
-    "recall_macro",
-    "roc_auc_ovr",
-    "log_loss",
-)
-REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
-METRIC_NAMES = CLASSIFICATION_METRICS + REGRESSION_METRICS
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
-NEEDS_PROBA = frozenset({"roc_auc_ovr", "log_loss"})
-
-FoldProgress = Callable[[int, int], None]
-
-
-def metrics_for(task: str, requested: Sequence[str] | None = None) -> list[str]:
-    """The metrics computed for a task: the requested ones that apply, or all of the task's."""
-    own = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
-    if requested is None:
-        return list(own)
-    return [m for m in requested if m in own]
-
-
-def primary_metric(task: str, requested: str | None = None) -> str:
-    """The headline metric: the configured one, else accuracy or rmse."""
-    if requested is not None:
-        return requested
-    return "accuracy" if task == "classification" else "rmse"
-
-
-def compute_metrics(
-    names: Sequence[str],
-    y_true: Any,
-    y_pred: Any,
-    proba: np.ndarray | None = None,
-    classes: Sequence[Any] | None = None,
-) -> dict[str, float]:
-    """Compute named metrics; a metric that cannot be computed on this data is NaN."""
-    out = {}
-    for name in names:
-        if name in NEEDS_PROBA and proba is None:
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out[name] = float(_METRICS[name](y_true, y_pred, proba, classes))
-        except ValueError:
-            out[name] = math.nan
-    return out
-
-
-def _roc_auc(y: Any, _pred: Any, proba: np.ndarray, classes: Sequence[Any]) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    if len(classes) == 2:
-        return float(roc_auc_score(y, proba[:, 1]))
-    return float(roc_auc_score(y, proba, multi_class="ovr", labels=list(classes)))
-
-
-def _metric_table() -> dict[str, Callable[..., float]]:
-    def sk(fn_name: str, **kw: Any) -> Callable[..., float]:
-        def metric(y: Any, pred: Any, _proba: Any, _classes: Any) -> float:
-            import sklearn.metrics as m
-
-            return float(getattr(m, fn_name)(y, pred, **kw))
-
-        return metric
-
-    def log_loss(y: Any, _pred: Any, proba: Any, classes: Any) -> float:
-        from sklearn.metrics import log_loss as ll
-
-        return float(ll(y, proba, labels=list(classes)))
-
-    def rmse(y: Any, pred: Any, _p: Any, _c: Any) -> float:
-        from sklearn.metrics import mean_squared_error
-
-        return math.sqrt(float(mean_squared_error(y, pred)))
-
-    return {
-        "accuracy": sk("accuracy_score"),
-        "balanced_accuracy": sk("balanced_accuracy_score"),
-        "f1_macro": sk("f1_score", average="macro", zero_division=0),
-        "f1_weighted": sk("f1_score", average="weighted", zero_division=0),
-        "precision_macro": sk("precision_score", average="macro", zero_division=0),
-        "recall_macro": sk("recall_score", average="macro", zero_division=0),
-        "roc_auc_ovr": _roc_auc,
-        "log_loss": log_loss,
-        "rmse": rmse,
-        "mae": sk("mean_absolute_error"),
-        "r2": sk("r2_score"),
-        "mape": sk("mean_absolute_percentage_error"),
-    }
-
-
-_METRICS = _metric_table()
-
-
-def score(pipeline: Any, X: pd.DataFrame, y: pd.Series, names: Sequence[str]) -> dict[str, float]:
-    """Score a fitted pipeline on labelled rows."""
-    pred = pipeline.predict(X)
-    proba = None
-    classes = getattr(pipeline, "classes_", None)
-    if classes is not None and hasattr(pipeline, "predict_proba") and NEEDS_PROBA & set(names):
-        proba = pipeline.predict_proba(X)
-    return compute_metrics(names, y, pred, proba, classes)
-
-
-def per_class_report(pipeline: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
-    """Precision, recall, F1 and support per class (scikit-learn's classification report)."""
-    from sklearn.metrics import classification_report
-
-    report = classification_report(y, pipeline.predict(X), output_dict=True, zero_division=0)
-    return {str(k): v for k, v in report.items() if k not in ("accuracy", "macro avg", "weighted avg")}
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "LOWER_IS_BETTER",
+    "METRIC_NAMES",
+    "NEEDS_PROBA",
+    "REGRESSION_METRICS",
+    "Evaluation",
+    "FoldProgress",
+    "Predictions",
+    "assess",
+    "baseline_estimator",
+    "compute_metrics",
+    "cross_validate",
+    "cv_splits",
+    "evaluate_version",
+    "finite_json",
+    "metrics_for",
+    "per_class_report",
+    "permutation_importance",
+    "predictions",
+    "primary_metric",
+    "score",
+    "slice_metrics",
+]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- cross-validation
@@ -189,3 +118,332 @@ def cross_validate(
             std = float(np.nanstd(arr)) if not np.isnan(arr).all() else math.nan
             summary[name] = {"mean": mean, "std": std, "folds": vals}
     return summary
+
+
+# --------------------------------------------------------------------------- the baseline
+def baseline_estimator(task: str) -> Any:
+    """scikit-learn's dummy estimator: class priors (predicts the majority class) or the mean."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    if task == "classification":
+        return DummyClassifier(strategy="prior")
+    return DummyRegressor(strategy="mean")
+
+
+# --------------------------------------------------------------------------- scoring a split once
+@dataclass(frozen=True)
+class Predictions:
+    """What a fitted pipeline said about labelled rows: labels, probabilities and its classes."""
+
+    y: Any
+    pred: Any
+    proba: Any = None
+    classes: list[Any] | None = None
+
+
+def predictions(pipeline: Any, X: pd.DataFrame, y: pd.Series) -> Predictions:
+    """Predict once (labels and, for classifiers, probabilities) so every metric and plot share it."""
+    import numpy as np
+
+    classes = getattr(pipeline, "classes_", None)
+    if classes is not None and hasattr(pipeline, "predict_proba"):
+        proba = np.asarray(pipeline.predict_proba(X))
+        return Predictions(y, np.asarray(classes)[proba.argmax(axis=1)], proba, list(classes))
+    return Predictions(y, np.asarray(pipeline.predict(X)), None, None if classes is None else list(classes))
+
+
+def assess(
+    pipeline: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    names: Sequence[str],
+    *,
+    task: str,
+    slices: pd.DataFrame | None = None,
+    max_values: int = 20,
+) -> tuple[dict[str, Any], Predictions]:
+    """Score labelled rows once: the metrics, the per-class report and metrics per slice value.
+
+    Returns:
+        ``{"metrics": ..., "per_class": ... (classification), "slices": ... (when given)}`` and
+        the predictions, for plots.
+    """
+    found = predictions(pipeline, X, y)
+    out: dict[str, Any] = {"metrics": compute_metrics(names, y, found.pred, found.proba, found.classes)}
+    if task == "classification":
+        out["per_class"] = per_class(y, found.pred)
+    if slices is not None and len(slices.columns):
+        out["slices"] = slice_metrics(found, slices, names, max_values=max_values)
+    return out, found
+
+
+def slice_metrics(
+    found: Predictions, slices: pd.DataFrame, names: Sequence[str], *, max_values: int = 20
+) -> dict[str, list[dict[str, Any]]]:
+    """Metrics per value of each slice column (its most frequent `max_values` values, missing included).
+
+    Returns:
+        Per column, one entry per value: ``{"value", "rows", "metrics"}``, largest slice first.
+    """
+    import numpy as np
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    y = np.asarray(found.y)
+    for column in slices.columns:
+        values = slices[column].astype(object).where(slices[column].notna(), "(missing)")
+        entries = []
+        for value, count in values.value_counts().head(max_values).items():
+            mask = (values == value).to_numpy()
+            proba = found.proba[mask] if found.proba is not None else None
+            metrics = compute_metrics(names, y[mask], found.pred[mask], proba, found.classes)
+            entries.append({"value": _plain(value), "rows": int(count), "metrics": metrics})
+        out[str(column)] = entries
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+# --------------------------------------------------------------------------- permutation importance
+def permutation_importance(
+    pipeline: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    metric: str,
+    n_repeats: int = 5,
+    max_rows: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """How much `metric` worsens when one input column is shuffled (on a seeded sample of rows).
+
+    Returns:
+        Per input column, the mean and std of the loss in `metric` (positive: the model uses it),
+        sorted from most to least important.
+    """
+    from sklearn.inspection import permutation_importance as sk_importance
+
+    if len(X) > max_rows:
+        X = X.sample(max_rows, random_state=seed)
+        y = y.loc[X.index]
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+
+    def scorer(estimator: Any, X_: pd.DataFrame, y_: pd.Series) -> float:
+        value = score(estimator, X_, y_, [metric]).get(metric, math.nan)
+        return sign * value
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = sk_importance(pipeline, X, y, scoring=scorer, n_repeats=n_repeats, random_state=seed)
+    pairs = zip(map(str, X.columns), result.importances_mean, result.importances_std, strict=True)
+    rows = {c: {"mean": float(m), "std": float(s)} for c, m, s in pairs}
+    return dict(sorted(rows.items(), key=lambda kv: -kv[1]["mean"] if math.isfinite(kv[1]["mean"]) else 0))
+
+
+# --------------------------------------------------------------------------- a saved version on new data
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of a saved version on new labelled data, as recorded in the store."""
+
+    id: str
+    ref: str
+    metrics: dict[str, Any]
+    path: Path
+    warnings: list[str]
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.html"
+
+
+def evaluate_version(
+    model: str | Path | Model,
+    data: str | Path | pd.DataFrame,
+    *,
+    store: str | Path | Store | None = None,
+    target: str | None = None,
+    plots: bool = True,
+    sep: str = ",",
+    trust: Sequence[str] = (),
+) -> Evaluation:
+    """Score a saved version on new labelled data once, with the metrics and plots of training.
+
+    The result is recorded in the store as an evaluation of that version (listed by
+    `models show`); the version's own folder is never touched. Plots, metrics.json and
+    report.html go into a folder of their own under the store's ``evaluations/``.
+
+    Args:
+        model: a reference (``name``, ``name:3``, ``name@alias``), a version folder or a loaded model.
+        data: a CSV or Parquet file, or a DataFrame, with the target column.
+        target: the label column; default: the target the version was trained on.
+        plots: write the PNG plots (and permutation importance).
+
+    Raises:
+        DataError: the target column is missing or has no labels.
+        InputValidationError: the data does not match the version's schema.
+    """
+    from mlpact.model import Model, load
+    from mlpact.store import Store
+
+    db = Store.open(store)
+    loaded = model if isinstance(model, Model) else load(model, store=db, trust=trust)
+    frame, label = _read_labelled(data, sep=sep)
+    return _evaluate(loaded, frame, label, store=db, target=target, plots=plots)
+
+
+def _read_labelled(data: str | Path | pd.DataFrame, *, sep: str) -> tuple[pd.DataFrame, str]:
+    from mlpact.data import read_table
+
+    if isinstance(data, str | Path):
+        return read_table(data, sep=sep), str(Path(data).resolve())
+    return data, "DataFrame"
+
+
+def _evaluate(
+    model: Model, frame: pd.DataFrame, label: str, *, store: Store, target: str | None, plots: bool
+) -> Evaluation:
+    from mlpact.data import fingerprint
+
+    cfg = model.config
+    notes: list[str] = []
+    y, frame = _labels(
+        frame, target or (model.schema.target.name if model.schema.target else "target"), notes
+    )
+    X, report = model.check(frame)
+    report.raise_for_errors()
+    lines = [line.strip() for line in report.format().splitlines()]
+    notes += [
+        f"Input: {line.removeprefix('warning:').strip()}" for line in lines if line.startswith("warning")
+    ]
+    if model.task == "classification" and _all_numeric(y) is False:
+        y = y.astype(object)
+    names = metrics_for(model.task, cfg.evaluate.metrics)
+    slices = frame[[c for c in cfg.evaluate.slices if c in frame.columns]]
+    result, found = assess(
+        model.pipeline, X, y, names, task=model.task, slices=slices, max_values=cfg.evaluate.slice_max_values
+    )
+    notes += [f"Possible leakage ({f.check}): {f.message}" for f in _against_training(model, frame)]
+    metrics: dict[str, Any] = {
+        "task": model.task,
+        "primary": primary_metric(model.task, cfg.evaluate.primary),
+        "test": result.pop("metrics"),
+        **result,
+        "rows": {"evaluated": len(frame)},
+        "version_test": model.metrics.get("test", {}),
+        "warnings": notes,
+    }
+    folder = store.evaluation_dir()
+    if plots:
+        metrics["plots"] = _evaluation_plots(model, X, y, found, metrics, folder)
+    eval_id = store.add_evaluation(
+        model.name,
+        model.version,
+        data=label,
+        metrics=finite_json(metrics),
+        data_fingerprint=fingerprint(frame),
+        rows=len(frame),
+        path=folder,
+    )
+    _write_evaluation_files(
+        model, folder, metrics, label=label, fingerprint=fingerprint(frame), rows=len(frame)
+    )
+    return Evaluation(eval_id, model.ref, metrics, folder, notes)
+
+
+def _labels(frame: pd.DataFrame, target: str, notes: list[str]) -> tuple[pd.Series, pd.DataFrame]:
+    from mlpact.errors import DataError
+
+    if target not in frame.columns:
+        raise DataError(
+            f"The target column {target!r} is not in the data; evaluating needs labelled rows.\n"
+            f"The data has: {sorted(map(str, frame.columns))!r}.",
+            hint="Add the labels, or name the label column with --target.",
+        )
+    missing = int(frame[target].isna().sum())
+    if missing == len(frame):
+        raise DataError(f"The target column {target!r} has no values: nothing to score against.")
+    if missing:
+        notes.append(f"Dropped {missing} rows whose target {target!r} is missing.")
+        frame = frame[frame[target].notna()].reset_index(drop=True)
+    return frame[target], frame
+
+
+def _all_numeric(y: pd.Series) -> bool:
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(y)) and not pd.api.types.is_bool_dtype(y)
+
+
+def _against_training(model: Model, frame: pd.DataFrame) -> list[Any]:
+    """Cross-split leakage guards between the version's training data (when it can be read and
+    still has the recorded fingerprint) and the new data."""
+    from mlpact.data import fingerprint, load_frame
+    from mlpact.errors import MlpactError
+    from mlpact.leakage import duplicate_rows, older_test_rows, shared_groups
+
+    cfg = model.config
+    if not cfg.evaluate.leakage:
+        return []
+    try:
+        training = load_frame(cfg)
+    except (MlpactError, OSError):
+        return []
+    if fingerprint(training) != (model.lineage.get("data") or {}).get("fingerprint"):
+        return []
+    split = cfg.data.split
+    found = [duplicate_rows(training, frame, columns=model.schema.names)]
+    if split.group_column and split.group_column in frame.columns:
+        found.append(shared_groups(training[split.group_column], frame[split.group_column]))
+    if split.time_column and split.time_column in frame.columns:
+        found.append(older_test_rows(training[split.time_column], frame[split.time_column]))
+    return [f for f in found if f is not None]
+
+
+def _evaluation_plots(
+    model: Model, X: pd.DataFrame, y: pd.Series, found: Predictions, metrics: dict[str, Any], folder: Path
+) -> list[str]:
+    from mlpact.plots import write_plots
+
+    ev = model.config.evaluate
+    importance: dict[str, dict[str, float]] = {}
+    if ev.importance_repeats:
+        importance = permutation_importance(
+            model.pipeline,
+            X,
+            y,
+            metric=metrics["primary"],
+            n_repeats=ev.importance_repeats,
+            max_rows=ev.importance_max_rows,
+            seed=model.config.seed,
+        )
+        metrics["importance"] = {"metric": metrics["primary"], "split": "evaluated", "columns": importance}
+    return write_plots(
+        found,
+        folder / "reports",
+        task=model.task,
+        importance=importance,
+        metric=metrics["primary"],
+        split="new data",
+    )
+
+
+def _write_evaluation_files(
+    model: Model, folder: Path, metrics: dict[str, Any], *, label: str, fingerprint: str, rows: int
+) -> None:
+    from mlpact import bundle
+    from mlpact.report import render_evaluation_html
+    from mlpact.store import now
+
+    bundle.write_json(folder / "metrics.json", finite_json(metrics))
+    record = {
+        "data": label,
+        "rows": rows,
+        "data_fingerprint": fingerprint,
+        "created": now(),
+        "metrics": metrics,
+    }
+    page = render_evaluation_html(
+        {"ref": model.ref, "test": model.metrics.get("test")}, record, reports=folder / "reports"
+    )
+    bundle.write_bytes(folder / "report.html", page.encode())

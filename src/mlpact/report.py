@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlpact.config import Config
+    from mlpact.model import Model
+    from mlpact.store import Store
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -21,17 +25,69 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(metric, CV mean ± std, test) rows, primary metric first."""
-    cv = metrics.get("cv", {}).get("metrics", {})
-    test = metrics.get("test", {})
-    names = list(dict.fromkeys([metrics.get("primary"), *test, *cv]))
-    rows = []
-    for name in names:
-        if name is None:
-            continue
-        fold = cv.get(name)
-        cv_text = f"{fmt(fold['mean'])} ± {fmt(fold['std'])}" if fold else "-"
-        rows.append((name, cv_text, fmt(test.get(name))))
-    return rows
+    return [(row.name, row.cv, row.test) for row in metric_table(metrics)]
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One metric as tables show it: the model's CV and test, the baseline's, and who wins."""
+
+    name: str
+    cv: str
+    test: str
+    baseline_cv: str
+    baseline_test: str
+    beats_baseline: bool | None
+
+
+def metric_table(metrics: Mapping[str, Any]) -> list[MetricRow]:
+    """Every metric of a metrics.json, primary first, with the baseline beside the model."""
+    cv = (metrics.get("cv") or {}).get("metrics", {})
+    test = metrics.get("test") or {}
+    base = metrics.get("baseline") or {}
+    names = [n for n in dict.fromkeys([metrics.get("primary"), *test, *cv]) if n is not None]
+    return [
+        MetricRow(
+            name,
+            _mean_std(cv.get(name)),
+            fmt(test.get(name)),
+            _mean_std((base.get("cv") or {}).get(name)),
+            fmt((base.get("test") or {}).get(name)) if base else "-",
+            beats(name, test.get(name), (base.get("test") or {}).get(name)),
+        )
+        for name in names
+    ]
+
+
+def _mean_std(fold: Mapping[str, Any] | None) -> str:
+    return f"{fmt(fold['mean'])} ± {fmt(fold['std'])}" if fold else "-"
+
+
+def beats(metric: str, model: Any, baseline: Any) -> bool | None:
+    """Whether the model's value is better than the baseline's (None when either is missing)."""
+    from mlpact.evaluate import LOWER_IS_BETTER
+
+    if not _number(model) or not _number(baseline):
+        return None
+    return bool(model < baseline) if metric in LOWER_IS_BETTER else bool(model > baseline)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def baseline_warning(metrics: Mapping[str, Any]) -> str | None:
+    """A warning when the model does not beat the baseline on the primary metric of the test split."""
+    primary = metrics.get("primary")
+    base = (metrics.get("baseline") or {}).get("test") or {}
+    model = (metrics.get("test") or {}).get(primary)
+    if primary is None or beats(primary, model, base.get(primary)) is not False:
+        return None
+    return (
+        f"The model does not beat the baseline on {primary} (test split: {fmt(model)} vs "
+        f"{fmt(base.get(primary))} for {metrics['baseline'].get('estimator', 'the dummy estimator')}): "
+        "it has learned nothing useful about the target."
+    )
 
 
 def model_card(
@@ -42,49 +98,89 @@ def model_card(
     cfg: Config,
 ) -> str:
     """card.md: what the model is, how well it did, what it expects, where it came from."""
-    target = schema.get("target") or {}
-    data = lineage.get("data", {})
-    git = lineage.get("git") or {}
-    lines = [
-        f"# {meta['name']} version {meta['version']}",
-        "",
-        cfg.description or f"A {target.get('task', '')} model predicting `{target.get('name')}`.",
-        "",
-        "| | |",
-        "| --- | --- |",
-        f"| estimator | `{cfg.model.type}` |",
-        f"| parameters | `{dict(cfg.model.params)}` |",
-        f"| task | {target.get('task')} |",
-        f"| created | {meta['created']} with mlpact {meta['mlpact_version']} |",
-        f"| data | `{data.get('source')}`, {data.get('rows')} rows, "
-        f"fingerprint `{str(data.get('fingerprint'))[:12]}` |",
-        f"| split | {data.get('split')}: {data.get('train_rows')} train / {data.get('test_rows')} test, "
-        f"seed {lineage.get('seed')} |",
-        f"| config hash | `{str(lineage.get('config_hash'))[:12]}` |",
-        f"| git | {_git_text(git)} |",
-    ]
-    if target.get("classes") is not None:
-        lines.append(f"| classes | {', '.join(map(str, target['classes']))} |")
-    lines += [
-        "",
-        "## Metrics",
-        "",
-        f"Cross-validation on the training split ({metrics.get('cv', {}).get('folds', 0)} folds); "
-        "the test split scored once.",
-        "",
-        "| metric | CV mean ± std | test |",
-        "| --- | --- | --- |",
-    ]
-    lines += [f"| {m} | {c} | {t} |" for m, c, t in metric_rows(metrics)]
-    lines += ["", "## Input schema", "", "| column | type | nullable | values |", "| --- | --- | --- | --- |"]
-    for col in schema.get("columns", []):
-        lines.append(
-            f"| {col['name']} | {col['type']} | {'yes' if col['nullable'] else 'no'} | {_values(col)} |"
-        )
+    lines = [f"# {meta['name']} version {meta['version']}", "", _summary(schema, cfg), ""]
+    lines += _md_table(["", ""], [[k, v] for k, v in _facts(meta, schema, lineage, cfg)])
+    lines += ["", "## Metrics", "", _protocol(metrics), ""]
+    lines += _md_table(
+        ["metric", "CV mean ± std", "test", "baseline CV", "baseline test"],
+        [[r.name, r.cv, r.test, r.baseline_cv, r.baseline_test] for r in metric_table(metrics)],
+    )
+    for column, entries in (metrics.get("slices") or {}).items():
+        lines += ["", f"### Test metrics per value of `{column}`", ""]
+        lines += _md_table(*_slice_table(entries, metrics.get("primary")))
+    if metrics.get("plots"):
+        lines += ["", "## Plots", ""]
+        lines += [f"![{name}](reports/{name})" for name in metrics["plots"]]
+    lines += ["", "## Input schema", ""]
+    lines += _md_table(["column", "type", "nullable", "values"], _schema_rows(schema))
     warnings = lineage.get("warnings") or []
     if warnings:
         lines += ["", "## Warnings at training time", ""] + [f"- {w}" for w in warnings]
     return "\n".join(lines) + "\n"
+
+
+def _summary(schema: Mapping[str, Any], cfg: Config) -> str:
+    target = schema.get("target") or {}
+    return cfg.description or f"A {target.get('task', '')} model predicting `{target.get('name')}`."
+
+
+def _protocol(metrics: Mapping[str, Any]) -> str:
+    folds = (metrics.get("cv") or {}).get("folds", 0)
+    cv = f"Cross-validation on the training split ({folds} folds)" if folds else "No cross-validation"
+    base = metrics.get("baseline")
+    against = f"; the baseline is {base['estimator']}, scored the same way" if base else ""
+    return f"{cv}; the test split scored once ({(metrics.get('rows') or {}).get('test')} rows){against}."
+
+
+def _facts(
+    meta: Mapping[str, Any], schema: Mapping[str, Any], lineage: Mapping[str, Any], cfg: Config
+) -> list[tuple[str, str]]:
+    target = schema.get("target") or {}
+    data = lineage.get("data", {})
+    facts = [
+        ("estimator", f"`{cfg.model.type}`"),
+        ("parameters", f"`{dict(cfg.model.params)}`"),
+        ("task", str(target.get("task"))),
+        ("created", f"{meta['created']} with mlpact {meta['mlpact_version']}"),
+        (
+            "data",
+            f"`{data.get('source')}`, {data.get('rows')} rows, "
+            f"fingerprint `{str(data.get('fingerprint'))[:12]}`",
+        ),
+        (
+            "split",
+            f"{data.get('split')}: {data.get('train_rows')} train / {data.get('test_rows')} test, "
+            f"seed {lineage.get('seed')}",
+        ),
+        ("config hash", f"`{str(lineage.get('config_hash'))[:12]}`"),
+        ("git", _git_text(lineage.get("git") or {})),
+    ]
+    if target.get("classes") is not None:
+        facts.append(("classes", ", ".join(map(str, target["classes"]))))
+    return facts
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return lines + ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+
+
+def _schema_rows(schema: Mapping[str, Any]) -> list[list[str]]:
+    return [
+        [col["name"], col["type"], "yes" if col["nullable"] else "no", _values(col)]
+        for col in schema.get("columns", [])
+    ]
+
+
+def _slice_table(entries: list[Mapping[str, Any]], primary: str | None) -> tuple[list[str], list[list[str]]]:
+    first = entries[0]["metrics"] if entries else {}
+    names = [n for n in dict.fromkeys([primary, *first]) if n]
+    rows = [[_label(e["value"]), str(e["rows"]), *(fmt(e["metrics"].get(n)) for n in names)] for e in entries]
+    return ["value", "rows", *names], rows
+
+
+def _label(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _git_text(git: Mapping[str, Any]) -> str:
@@ -100,3 +196,275 @@ def _values(col: Mapping[str, Any]) -> str:
     if col.get("min") is not None:
         return f"{col['min']:g} to {col['max']:g}"
     return ""
+
+
+# --------------------------------------------------------------------------- report.html
+CSS = """
+body{font:15px/1.5 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1f2328;
+background:#f6f8fa;margin:0}
+main{max-width:1080px;margin:0 auto;padding:28px 32px 64px;background:#fff;min-height:100vh}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:36px 0 10px;padding-bottom:4px;
+border-bottom:1px solid #d0d7de}h3{font-size:15px;margin:20px 0 8px}
+.sub{color:#59636e;margin:0 0 18px}
+.cards{display:flex;gap:14px;flex-wrap:wrap;margin:16px 0}
+.card{border:1px solid #d0d7de;border-radius:8px;padding:10px 16px;min-width:150px}
+.card .k{color:#59636e;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
+.card .v{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;margin:6px 0 12px;font-size:14px}
+th,td{padding:5px 12px;border-bottom:1px solid #e5e8eb;text-align:left;vertical-align:top}
+th{background:#f6f8fa;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.primary td{font-weight:600}td.worse{color:#b42318;font-weight:600}td.better{color:#1a7f37}
+.warn{background:#fff8c5;border:1px solid #d4a72c;border-left:6px solid #bf8700;border-radius:6px;
+padding:10px 16px;margin:16px 0}.warn h2{border:0;margin:0 0 6px;font-size:17px;color:#7d4e00}
+.warn ul{margin:0;padding-left:20px}.warn li{margin:4px 0}
+.ok{background:#dafbe1;border:1px solid #4ac26b;border-radius:6px;padding:8px 16px;margin:16px 0}
+.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:16px}
+figure{margin:0;border:1px solid #d0d7de;border-radius:8px;padding:8px;background:#fff}
+figure img{width:100%;height:auto;display:block}figcaption{color:#59636e;font-size:13px;padding:4px}
+code,pre{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+pre{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:12px;overflow:auto}
+footer{color:#59636e;font-size:12px;margin-top:40px}
+"""
+
+
+def render_html(
+    meta: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    lineage: Mapping[str, Any],
+    cfg: Config,
+    *,
+    reports: Path,
+    evaluations: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """report.html: one self-contained page (inline CSS, PNGs embedded, no network) for a version."""
+    title = f"{meta['name']} version {meta['version']}"
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f"<p class=sub>{_e(_summary(schema, cfg))} {_e(cfg.model.type)}, created {_e(meta['created'])}.</p>",
+        _cards(metrics),
+        _warnings_html(lineage.get("warnings") or [], metrics),
+        "<h2>Metrics</h2>",
+        f"<p>{_e(_protocol(metrics))}</p>",
+        _metrics_html(metrics),
+        _per_class_html(metrics),
+        _slices_html(metrics),
+        _plots_html(metrics.get("plots") or [], reports),
+        _evaluations_html(evaluations),
+        "<h2>Input schema</h2>",
+        _table(["column", "type", "nullable", "values"], _schema_rows(schema)),
+        "<h2>Lineage</h2>",
+        _table(
+            ["", ""],
+            [[k, v.replace("`", "")] for k, v in _facts(meta, schema, lineage, cfg)] + _lineage_rows(lineage),
+        ),
+        f"<details><summary>Resolved config</summary><pre>{_e(cfg.to_yaml())}</pre></details>",
+    ]
+    return _page(title, body)
+
+
+def render_evaluation_html(model: Mapping[str, Any], evaluation: Mapping[str, Any], *, reports: Path) -> str:
+    """The page of one evaluation of a saved version on new labelled data."""
+    metrics = evaluation["metrics"]
+    title = f"Evaluation of {model['ref']} on {Path(str(evaluation['data'])).name}"
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f"<p class=sub>{_e(evaluation['data'])}: {evaluation.get('rows')} labelled rows, fingerprint "
+        f"<code>{_e(str(evaluation.get('data_fingerprint'))[:12])}</code>, "
+        f"{_e(evaluation.get('created', ''))}.</p>",
+        _cards(metrics, label="new data"),
+        _warnings_html(metrics.get("warnings") or [], metrics),
+        "<h2>Metrics</h2>",
+        "<p>The saved version scored once on this data, beside its own test split from training.</p>",
+        _table(
+            ["metric", "this data", "test split at training"],
+            [
+                [n, fmt(v), fmt((model.get("test") or {}).get(n))]
+                for n, v in (metrics.get("test") or {}).items()
+            ],
+            numeric_from=1,
+        ),
+        _per_class_html(metrics, split="this data"),
+        _slices_html(metrics),
+        _plots_html(metrics.get("plots") or [], reports, split="this data"),
+    ]
+    return _page(title, body)
+
+
+def _page(title: str, body: list[str]) -> str:
+    from mlpact import __version__
+
+    footer = f"<footer>Written by mlpact {_e(__version__)}. Self-contained: no network needed.</footer>"
+    return (
+        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body><main>\n"
+        + "\n".join(part for part in body if part)
+        + f"\n{footer}\n</main></body></html>\n"
+    )
+
+
+def _e(value: Any) -> str:
+    import html
+
+    return html.escape(str(value), quote=True)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric_from: int | None = None) -> str:
+    def cell(tag: str, i: int, value: Any) -> str:
+        klass = " class=n" if numeric_from is not None and i >= numeric_from else ""
+        return f"<{tag}{klass}>{_e(value)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header)) if any(header) else ""
+    body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
+    thead = f"<thead><tr>{head}</tr></thead>" if head else ""
+    return f"<table>{thead}<tbody>{body}</tbody></table>"
+
+
+def _cards(metrics: Mapping[str, Any], *, label: str = "test") -> str:
+    primary = metrics.get("primary")
+    cv = ((metrics.get("cv") or {}).get("metrics") or {}).get(primary)
+    base = ((metrics.get("baseline") or {}).get("test") or {}).get(primary)
+    cards = [(f"{primary}, {label}", fmt((metrics.get("test") or {}).get(primary)))]
+    if cv:
+        cards.append((f"{primary}, CV", _mean_std(cv)))
+    if metrics.get("baseline"):
+        cards.append((f"{primary}, baseline", fmt(base)))
+    rows = metrics.get("rows") or {}
+    cards += [(f"{k} rows", str(v)) for k, v in rows.items()]
+    inner = "".join(
+        f"<div class=card><div class=k>{_e(k)}</div><div class=v>{_e(v)}</div></div>" for k, v in cards
+    )
+    return f"<div class=cards>{inner}</div>"
+
+
+def _warnings_html(warnings: Sequence[str], metrics: Mapping[str, Any]) -> str:
+    if not warnings:
+        return (
+            "<div class=ok>No warnings: no leakage found, and the model beats the baseline.</div>"
+            if metrics.get("baseline")
+            else ""
+        )
+    items = "".join(f"<li>{_e(w)}</li>" for w in warnings)
+    noun = "warning" if len(warnings) == 1 else "warnings"
+    return f"<div class=warn><h2>⚠ {len(warnings)} {noun}</h2><ul>{items}</ul></div>"
+
+
+def _metrics_html(metrics: Mapping[str, Any]) -> str:
+    head = (
+        "<tr><th>metric</th>"
+        + "".join(f"<th class=n>{h}</th>" for h in ("CV mean ± std", "test", "baseline CV", "baseline test"))
+        + "</tr>"
+    )
+    rows = []
+    for r in metric_table(metrics):
+        verdict = {True: " better", False: " worse", None: ""}[r.beats_baseline]
+        klass = " class=primary" if r.name == metrics.get("primary") else ""
+        rows.append(
+            f"<tr{klass}><td>{_e(r.name)}</td><td class=n>{_e(r.cv)}</td>"
+            f"<td class='n{verdict}'>{_e(r.test)}</td>"
+            f"<td class=n>{_e(r.baseline_cv)}</td><td class=n>{_e(r.baseline_test)}</td></tr>"
+        )
+    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _per_class_html(metrics: Mapping[str, Any], *, split: str = "test split") -> str:
+    per_class = metrics.get("per_class") or {}
+    if not per_class:
+        return ""
+    rows = [
+        [c, fmt(v.get("precision")), fmt(v.get("recall")), fmt(v.get("f1-score")), fmt(v.get("support"), 0)]
+        for c, v in per_class.items()
+    ]
+    return f"<h3>Per class ({split})</h3>" + _table(
+        ["class", "precision", "recall", "F1", "support"], rows, numeric_from=1
+    )
+
+
+def _slices_html(metrics: Mapping[str, Any]) -> str:
+    parts = []
+    for column, entries in (metrics.get("slices") or {}).items():
+        header, rows = _slice_table(entries, metrics.get("primary"))
+        parts.append(
+            f"<h3>Per value of <code>{_e(column)}</code> (test split)</h3>"
+            + _table(header, rows, numeric_from=1)
+        )
+    return "<h2>Slices</h2>" + "".join(parts) if parts else ""
+
+
+def _plots_html(names: Sequence[str], reports: Path, *, split: str = "test split") -> str:
+    import base64
+
+    from mlpact.plots import TITLES
+
+    figures = []
+    for name in names:
+        path = reports / name
+        if path.is_file():
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            caption = f"{TITLES.get(name, name)} ({split})"
+            figures.append(f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{data}'></figure>")
+    return f"<h2>Plots</h2><div class=plots>{''.join(figures)}</div>" if figures else ""
+
+
+def _evaluations_html(evaluations: Sequence[Mapping[str, Any]]) -> str:
+    if not evaluations:
+        return ""
+    rows = []
+    for ev in evaluations:
+        m = ev.get("metrics") or {}
+        primary = m.get("primary")
+        rows.append(
+            [
+                ev.get("created", ""),
+                ev.get("data", ""),
+                ev.get("rows", ""),
+                primary or "",
+                fmt((m.get("test") or {}).get(primary)),
+            ]
+        )
+    return "<h2>Evaluations on new data</h2>" + _table(["when", "data", "rows", "metric", "value"], rows)
+
+
+def _lineage_rows(lineage: Mapping[str, Any]) -> list[list[str]]:
+    env = lineage.get("environment") or {}
+    packages = ", ".join(f"{k} {v}" for k, v in (env.get("packages") or {}).items() if v)
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in (lineage.get("timings_s") or {}).items())
+    features = lineage.get("features") or {}
+    used = "; ".join(f"{k}: {', '.join(v)}" for k, v in features.items() if v and k != "unused")
+    return [
+        ["features", used],
+        ["python", f"{env.get('python', '')} on {env.get('platform', '')}"],
+        ["packages", packages],
+        ["timings", timings],
+        ["run", str(lineage.get("run_id", ""))],
+    ]
+
+
+# --------------------------------------------------------------------------- writing a version's page
+def write_report(model: Model, *, store: Store, out: Path | None = None) -> Path:
+    """The HTML report of a loaded version; returns where it is.
+
+    Without `out`: the version's own report.html (written at training, hashed with the version)
+    when no evaluation has been recorded since; otherwise a fresh page, with the evaluations, at
+    ``<store>/reports/NAME/VERSION/report.html``. The version folder itself is never written.
+    """
+    from mlpact import bundle
+
+    evaluations = store.evaluations(model.name, model.version) if model.record is not None else []
+    own = model.path / "report.html"
+    if out is None and not evaluations and own.is_file():
+        return own
+    target = out or store.root / "reports" / model.name / str(model.version) / "report.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page = render_html(
+        model.manifest,
+        model.schema.to_dict(),
+        model.metrics,
+        model.lineage,
+        model.config,
+        reports=model.path / "reports",
+        evaluations=evaluations,
+    )
+    bundle.write_bytes(target, page.encode())
+    return target

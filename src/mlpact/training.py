@@ -107,6 +107,9 @@ class _Job:
         self.cfg = cfg
         self.progress = progress
         self.warnings: list[str] = []
+        self.leakage: list[dict[str, Any]] = []
+        self.baseline: dict[str, Any] | None = None
+        self.importance: dict[str, dict[str, float]] = {}
         self.timings: dict[str, float] = {}
         self.lineage: dict[str, Any] = {}
 
@@ -122,17 +125,47 @@ class _Job:
 
         with self._timed("load", f"Loading {self.cfg.data.source}"):
             frame = self._load()
+        _slice_frame(frame, self.cfg.evaluate.slices)  # a missing slice column fails before any fit
         X, y = self._prepare(frame)
+        frame = self.frame  # rows without a target are gone: split positions refer to this frame
         self.metric_names = metrics_for(self.task, self.cfg.evaluate.metrics)
-        pipeline = self._cross_validate(X.iloc[self.split.train], y.iloc[self.split.train])
+        if self.cfg.evaluate.leakage:
+            with self._timed("leakage", "Looking for leakage"):
+                self._look_for_leakage(frame)
+        X_train, y_train = X.iloc[self.split.train], y.iloc[self.split.train]
+        X_test, y_test = X.iloc[self.split.test], y.iloc[self.split.test]
+        pipeline = self._cross_validate(X_train, y_train)
         with self._timed(
             "fit", f"Fitting {self.cfg.model.type.rsplit('.', 1)[-1]} on {len(self.split.train)} rows"
         ):
-            X_train, y_train = X.iloc[self.split.train], y.iloc[self.split.train]
             pipeline = _guard_fit(lambda: pipeline.fit(X_train, y_train), self.warnings)
         with self._timed("test", f"Scoring the test split once ({len(self.split.test)} rows)"):
-            self._score_test(pipeline, X.iloc[self.split.test], y.iloc[self.split.test])
+            self._score_test(pipeline, X_test, y_test, frame.iloc[self.split.test])
+        if self.cfg.evaluate.baseline:
+            with self._timed("baseline", "Scoring the baseline (dummy estimator) the same way"):
+                self._score_baseline(X_train, y_train, X_test, y_test)
+        if self.cfg.evaluate.plots and self.cfg.evaluate.importance_repeats:
+            with self._timed("importance", "Permutation importance on the test split"):
+                self._importance(pipeline, X_test, y_test)
         return pipeline
+
+    def _look_for_leakage(self, frame: pd.DataFrame) -> None:
+        from mlpact.leakage import check_split
+
+        split = self.cfg.data.split
+        found = check_split(
+            frame.iloc[self.split.train],
+            frame.iloc[self.split.test],
+            target=self.cfg.data.target,
+            task=self.task,
+            features=self.plan.used,
+            group_column=split.group_column,
+            time_column=split.time_column,
+            threshold=self.cfg.evaluate.leakage_threshold,
+            seed=self.cfg.seed,
+        )
+        self.leakage = [f.to_dict() for f in found]
+        self.warnings += [f"Possible leakage ({f.check}): {f.message}" for f in found]
 
     def _load(self) -> pd.DataFrame:
         from mlpact.data import file_sha256, fingerprint, load_frame
@@ -159,6 +192,7 @@ class _Job:
         if missing_target:
             self.warnings.append(f"Dropped {missing_target} rows whose target {target!r} is missing.")
             frame = frame[frame[target].notna()].reset_index(drop=True)
+        self.frame = frame
         self.task = infer_task(frame[target], cfg.data.task)
         self.split: Split = split_rows(frame, cfg, self.task)
         self.warnings += self.split.warnings
@@ -188,16 +222,25 @@ class _Job:
         self.groups = frame[cfg.data.split.group_column] if cfg.data.split.group_column else None
         return X, y
 
+    def _folds(self, X: pd.DataFrame, y: pd.Series) -> list[Any]:
+        from mlpact.evaluate import cv_splits
+
+        if not self.cfg.evaluate.cv_folds:
+            return []
+        if not hasattr(self, "_cv_folds"):
+            groups = self.groups.iloc[self.split.train] if self.groups is not None else None
+            self._cv_folds = list(cv_splits(self.cfg, self.task, X, y, groups))
+        return self._cv_folds
+
     def _cross_validate(self, X: pd.DataFrame, y: pd.Series) -> Any:
-        from mlpact.evaluate import cross_validate, cv_splits
+        from mlpact.evaluate import cross_validate
         from mlpact.pipeline import build_pipeline
 
         pipeline = build_pipeline(self.cfg, self.plan)
         self.cv: dict[str, Any] = {}
         k = self.cfg.evaluate.cv_folds
         if k:
-            groups = self.groups.iloc[self.split.train] if self.groups is not None else None
-            folds = list(cv_splits(self.cfg, self.task, X, y, groups))
+            folds = self._folds(X, y)
             start = time.perf_counter()
             with self.progress.bar(
                 f"Cross-validating ({k} folds on the training split)", len(folds)
@@ -211,20 +254,94 @@ class _Job:
             self.timings["cv"] = round(time.perf_counter() - start, 4)
         return pipeline
 
-    def _score_test(self, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> None:
-        from mlpact.evaluate import per_class_report, primary_metric, score
+    def _score_test(self, pipeline: Any, X: pd.DataFrame, y: pd.Series, raw: pd.DataFrame) -> None:
+        from mlpact.evaluate import assess, primary_metric
 
-        test = score(pipeline, X, y, self.metric_names)
+        ev = self.cfg.evaluate
+        slices = _slice_frame(raw, ev.slices)
+        test, self.found = assess(
+            pipeline, X, y, self.metric_names, task=self.task, slices=slices, max_values=ev.slice_max_values
+        )
         self.metrics: dict[str, Any] = {
             "task": self.task,
-            "primary": primary_metric(self.task, self.cfg.evaluate.primary),
-            "cv": {"folds": self.cfg.evaluate.cv_folds, "metrics": self.cv},
-            "test": test,
+            "primary": primary_metric(self.task, ev.primary),
+            "cv": {"folds": ev.cv_folds, "metrics": self.cv},
+            "test": test["metrics"],
             "test_scored": 1,
             "rows": {"train": len(self.split.train), "test": len(self.split.test)},
         }
-        if self.task == "classification":
-            self.metrics["per_class"] = per_class_report(pipeline, X, y)
+        for key in ("per_class", "slices"):
+            if key in test:
+                self.metrics[key] = test[key]
+
+    def _score_baseline(
+        self, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame, y_test: pd.Series
+    ) -> None:
+        from mlpact.evaluate import baseline_estimator, cross_validate, score
+        from mlpact.report import baseline_warning
+
+        dummy = baseline_estimator(self.task)
+        folds = self._folds(X_train, y_train)
+        cv = cross_validate(dummy, X_train, y_train, folds, self.metric_names) if folds else {}
+        test = score(dummy.fit(X_train, y_train), X_test, y_test, self.metric_names)
+        self.metrics["baseline"] = {"estimator": _describe(dummy), "cv": cv, "test": test}
+        warning = baseline_warning(self.metrics)
+        if warning:
+            self.warnings.append(warning)
+
+    def _importance(self, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> None:
+        from mlpact.evaluate import permutation_importance
+
+        ev = self.cfg.evaluate
+        self.importance = permutation_importance(
+            pipeline,
+            X,
+            y,
+            metric=self.metrics["primary"],
+            n_repeats=ev.importance_repeats,
+            max_rows=ev.importance_max_rows,
+            seed=self.cfg.seed,
+        )
+        self.metrics["importance"] = {
+            "metric": self.metrics["primary"],
+            "split": "test",
+            "columns": self.importance,
+        }
+
+    def write_plots(self, directory: Path) -> list[str]:
+        """PNG plots of the test split into `directory` (the version's reports/)."""
+        from mlpact.plots import write_plots
+
+        if not self.cfg.evaluate.plots:
+            return []
+        with self._timed("plots", "Plotting"):
+            return write_plots(
+                self.found,
+                directory,
+                task=self.task,
+                importance=self.importance,
+                metric=self.metrics["primary"],
+            )
+
+
+def _slice_frame(raw: pd.DataFrame, columns: list[str]) -> pd.DataFrame | None:
+    from mlpact.errors import DataError
+
+    if not columns:
+        return None
+    missing = sorted(set(columns) - set(raw.columns))
+    if missing:
+        raise DataError(
+            f"Slice columns named in evaluate.slices are not in the data: {missing!r}.\n"
+            f"The data has: {sorted(map(str, raw.columns))!r}.",
+            hint="Fix evaluate.slices, or add the column to data.columns.",
+        )
+    return raw[list(columns)]
+
+
+def _describe(estimator: Any) -> str:
+    params = ", ".join(f"{k}={v!r}" for k, v in estimator.get_params().items() if k == "strategy")
+    return f"{type(estimator).__module__.split('._')[0]}.{type(estimator).__name__}({params})"
 
 
 def _is_numeric(y: pd.Series) -> bool:
@@ -259,9 +376,12 @@ def _guard_fit(fn: Any, warned: list[str]) -> Any:
 def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> VersionRecord:
     from mlpact import __version__, bundle
     from mlpact.lineage import environment, git_state
-    from mlpact.report import model_card
+    from mlpact.report import model_card, render_html
 
     cfg = job.cfg
+    job.metrics["plots"] = job.write_plots(tmp / "reports")
+    if job.leakage:
+        job.metrics["leakage"] = job.leakage
     trusted = bundle.dump_pipeline(pipeline, tmp, allowed=[cfg.model.type])
     bundle.write_json(tmp / "schema.json", job.schema.to_dict())
     bundle.write_json(tmp / "metrics.json", _finite(job.metrics))
@@ -291,9 +411,15 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
             "mlpact_version": __version__,
             "trusted_types": trusted,
         }
-        card = model_card(meta, job.schema.to_dict(), job.metrics, lineage, cfg)
+        schema = job.schema.to_dict()
+        card = model_card(meta, schema, job.metrics, lineage, cfg)
         bundle.write_bytes(directory / "card.md", card.encode())
-        manifest_files = {**files, "card.md": bundle.sha256_file(directory / "card.md")}
+        page = render_html(meta, schema, _finite(job.metrics), lineage, cfg, reports=directory / "reports")
+        bundle.write_bytes(directory / "report.html", page.encode())
+        manifest_files = {
+            **files,
+            **{n: bundle.sha256_file(directory / n) for n in ("card.md", "report.html")},
+        }
         bundle.write_manifest(directory, meta, manifest_files)
         return {
             "digest": bundle.manifest_digest(directory),
@@ -315,12 +441,6 @@ def _now() -> str:
 
 def _finite(value: Any) -> Any:
     """NaN and infinities become None, so metrics.json is strict JSON."""
-    import math
+    from mlpact.evaluate import finite_json
 
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+    return finite_json(value)

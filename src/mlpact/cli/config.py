@@ -50,6 +50,6 @@ def config_schema() -> None:
 @command
 def config_reference() -> None:
     """Print the config reference (every key, type, default and meaning) as Markdown."""
-    from mlpact.config import reference_markdown
+    from mlpact.docs import reference_markdown
 
     sys.stdout.write(reference_markdown())

@@ -54,25 +54,16 @@ def train(
 
 def _print_train_result(result: Any) -> None:
     from rich.markup import escape
-    from rich.table import Table
 
-    from mlpact.report import metric_rows
+    from mlpact.cli._tables import metrics_table
 
     out = stdout()
     metrics = result.metrics
-    folds = metrics["cv"]["folds"]
-    table = Table(
-        title=f"{result.ref}  ({metrics['task']}, {metrics['rows']['train']} train / "
-        f"{metrics['rows']['test']} test rows)",
-        title_justify="left",
+    title = (
+        f"{result.ref}  ({metrics['task']}, {metrics['rows']['train']} train / "
+        f"{metrics['rows']['test']} test rows)"
     )
-    table.add_column("metric")
-    table.add_column(f"CV ({folds} folds, train split)" if folds else "CV (off)", justify="right")
-    table.add_column("test (scored once)", justify="right")
-    for name, cv, test in metric_rows(metrics):
-        style = "bold" if name == metrics["primary"] else None
-        table.add_row(name, cv, test, style=style)
-    out.print(table)
+    out.print(metrics_table(metrics, title=title))
     for warning in result.warnings:
         out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     out.print(f"Saved [bold green]{result.ref}[/] at {result.path}")

@@ -1,0 +1,148 @@
+"""Metrics: names per task, which direction is better, and computing them from predictions.
+
+Importing this module is cheap (scikit-learn is imported inside the functions), so the config
+can check metric names without paying for scikit-learn.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+CLASSIFICATION_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "f1_weighted",
+    "precision_macro",
+    "recall_macro",
+    "roc_auc_ovr",
+    "log_loss",
+)
+REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
+METRIC_NAMES = CLASSIFICATION_METRICS + REGRESSION_METRICS
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
+NEEDS_PROBA = frozenset({"roc_auc_ovr", "log_loss"})
+
+FoldProgress = Callable[[int, int], None]
+
+
+def metrics_for(task: str, requested: Sequence[str] | None = None) -> list[str]:
+    """The metrics computed for a task: the requested ones that apply, or all of the task's."""
+    own = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    if requested is None:
+        return list(own)
+    return [m for m in requested if m in own]
+
+
+def primary_metric(task: str, requested: str | None = None) -> str:
+    """The headline metric: the configured one, else accuracy or rmse."""
+    if requested is not None:
+        return requested
+    return "accuracy" if task == "classification" else "rmse"
+
+
+def compute_metrics(
+    names: Sequence[str],
+    y_true: Any,
+    y_pred: Any,
+    proba: np.ndarray | None = None,
+    classes: Sequence[Any] | None = None,
+) -> dict[str, float]:
+    """Compute named metrics; a metric that cannot be computed on this data is NaN."""
+    out = {}
+    for name in names:
+        if name in NEEDS_PROBA and proba is None:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out[name] = float(_METRICS[name](y_true, y_pred, proba, classes))
+        except ValueError:
+            out[name] = math.nan
+    return out
+
+
+def _roc_auc(y: Any, _pred: Any, proba: np.ndarray, classes: Sequence[Any]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if len(classes) == 2:
+        return float(roc_auc_score(y, proba[:, 1]))
+    return float(roc_auc_score(y, proba, multi_class="ovr", labels=list(classes)))
+
+
+def _metric_table() -> dict[str, Callable[..., float]]:
+    def sk(fn_name: str, **kw: Any) -> Callable[..., float]:
+        def metric(y: Any, pred: Any, _proba: Any, _classes: Any) -> float:
+            import sklearn.metrics as m
+
+            return float(getattr(m, fn_name)(y, pred, **kw))
+
+        return metric
+
+    def log_loss(y: Any, _pred: Any, proba: Any, classes: Any) -> float:
+        from sklearn.metrics import log_loss as ll
+
+        return float(ll(y, proba, labels=list(classes)))
+
+    def rmse(y: Any, pred: Any, _p: Any, _c: Any) -> float:
+        from sklearn.metrics import mean_squared_error
+
+        return math.sqrt(float(mean_squared_error(y, pred)))
+
+    return {
+        "accuracy": sk("accuracy_score"),
+        "balanced_accuracy": sk("balanced_accuracy_score"),
+        "f1_macro": sk("f1_score", average="macro", zero_division=0),
+        "f1_weighted": sk("f1_score", average="weighted", zero_division=0),
+        "precision_macro": sk("precision_score", average="macro", zero_division=0),
+        "recall_macro": sk("recall_score", average="macro", zero_division=0),
+        "roc_auc_ovr": _roc_auc,
+        "log_loss": log_loss,
+        "rmse": rmse,
+        "mae": sk("mean_absolute_error"),
+        "r2": sk("r2_score"),
+        "mape": sk("mean_absolute_percentage_error"),
+    }
+
+
+_METRICS = _metric_table()
+
+
+def score(pipeline: Any, X: pd.DataFrame, y: pd.Series, names: Sequence[str]) -> dict[str, float]:
+    """Score a fitted pipeline on labelled rows."""
+    pred = pipeline.predict(X)
+    proba = None
+    classes = getattr(pipeline, "classes_", None)
+    if classes is not None and hasattr(pipeline, "predict_proba") and NEEDS_PROBA & set(names):
+        proba = pipeline.predict_proba(X)
+    return compute_metrics(names, y, pred, proba, classes)
+
+
+def per_class_report(pipeline: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
+    """Precision, recall, F1 and support per class (scikit-learn's classification report)."""
+    return per_class(y, pipeline.predict(X))
+
+
+def per_class(y: Any, pred: Any) -> dict[str, Any]:
+    """Precision, recall, F1 and support per class, from labels and predictions."""
+    from sklearn.metrics import classification_report
+
+    report = classification_report(y, pred, output_dict=True, zero_division=0)
+    return {str(k): v for k, v in report.items() if k not in ("accuracy", "macro avg", "weighted avg")}
+
+
+def finite_json(value: Any) -> Any:
+    """NaN and infinities become None, so stored metrics are strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_json(v) for v in value]
+    return value
