@@ -157,3 +157,11 @@ def test_check_returns_coerced_frame_and_merges_chunks() -> None:
     problem = report.errors[0]
     assert (problem.count, problem.rows, report.rows) == (3, [1, 2, 3], 3)
     assert problem.detail == "3 values cannot be converted to float"
+
+
+@pytest.mark.parametrize("value", [float("inf"), "-inf", "Infinity"])
+def test_infinite_numbers_are_unconvertible(value: object) -> None:
+    raw = pd.DataFrame({"n": [2.0, value], "c": ["a", "a"], "b": [True, True], "d": ["2024-01-01"] * 2})
+    coerced, report = check(raw, _schema(), ValidationPolicy())
+    assert pd.isna(coerced["n"].iloc[1])
+    assert [(p.check, p.rows) for p in report.errors] == [("unconvertible", [2])]

@@ -220,8 +220,11 @@ def coerce_series(series: pd.Series, kind: str) -> pd.Series:
     """Convert a column to the dtype used for `kind`; values that do not convert become NaN."""
     if kind in ("int", "float"):
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            return series.astype("float64")
-        return pd.to_numeric(series, errors="coerce").astype("float64")
+            values = series.astype("float64")
+        else:
+            values = pd.to_numeric(series, errors="coerce").astype("float64")
+        # inf is not a number a model can use: it converts like any other unusable value.
+        return values.where(np.isfinite(values) | values.isna())
     if kind == "bool":
         return _to_bool(series)
     if kind == "datetime":
