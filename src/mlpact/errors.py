@@ -24,6 +24,11 @@ class ExitCode(enum.IntEnum):
     INTEGRITY = 6
     MISSING_DEPENDENCY = 7
     STORE = 8
+    # Verdicts: the command worked and its answer is "no" (for schedulers and CI to act on).
+    NOTEBOOK = 10
+    RETRAIN = 11
+    INCOMPATIBLE = 12
+    DIFFERS = 13
 
 
 class MlpactError(Exception):
@@ -112,3 +117,9 @@ class MissingDependencyError(MlpactError, ImportError):
             f"{feature} needs the '{package}' package, which is not installed.",
             hint=f"pip install 'mlpact[{extra}]'",
         )
+
+
+class NotebookError(MlpactError):
+    """A notebook cannot be read, run or exported, or its check found problems."""
+
+    exit_code = ExitCode.NOTEBOOK

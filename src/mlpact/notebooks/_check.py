@@ -1,0 +1,126 @@
+"""Static checks of a notebook's saved state, and the optional clean re-run."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from mlpact.notebooks._cells import Finding, NotebookReport, code_cells, names_before_definition, parse, read
+from mlpact.notebooks._execute import DEFAULT_TIMEOUT_S, rerun_findings
+
+DEFAULT_MAX_OUTPUT_BYTES = 1_000_000
+_ABS_PATH = re.compile(r"^(/(?!/)[^\s:*?\"<>|]+/[^\s]*|[A-Za-z]:[\\/][^\s]+|~[\\/][^\s]+)$")
+
+
+# --------------------------------------------------------------------------- check
+def check(
+    path: str | Path,
+    *,
+    rerun: bool = False,
+    timeout: int = DEFAULT_TIMEOUT_S,
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    kernel: str | None = None,
+) -> NotebookReport:
+    """Find hidden state and fragility in a notebook; optionally re-run it in a fresh kernel.
+
+    Args:
+        path: the .ipynb file.
+        rerun: also execute it top to bottom and compare outputs with the saved ones.
+        timeout: seconds allowed per cell when re-running.
+        max_output_bytes: a cell whose saved outputs are larger than this is reported.
+        kernel: kernel name for the re-run (default: the notebook's, else python3).
+    """
+    nb = read(path)
+    findings = (
+        _execution_order(nb.cells)
+        + names_before_definition(nb.cells)
+        + _paths(nb.cells)
+        + _output_sizes(nb.cells, max_output_bytes)
+    )
+    if rerun:
+        findings += rerun_findings(nb, Path(path), timeout=timeout, kernel=kernel)
+    findings.sort(key=lambda f: (f.cell, f.check))
+    return NotebookReport(str(path), findings, rerun)
+
+
+def _execution_order(cells: list[Any]) -> list[Finding]:
+    findings = []
+    code = code_cells(cells)
+    unexecuted = [n for n, c in code if c.get("execution_count") is None]
+    executed = [(n, c.execution_count) for n, c in code if c.get("execution_count") is not None]
+    if unexecuted and executed and executed[-1][0] > unexecuted[0]:
+        later = [n for n, _ in executed if n > unexecuted[0]]
+        findings.append(
+            Finding(
+                "unexecuted",
+                unexecuted[0],
+                f"cell {unexecuted[0]} was never run, but later cells were (cell {later[0]}): "
+                "the saved state does not come from running top to bottom",
+            )
+        )
+    highest, where = 0, 0
+    for n, count in executed:
+        if count <= highest:
+            findings.append(
+                Finding(
+                    "out-of-order",
+                    n,
+                    f"cell {n} ran (execution count {count}) before cell {where} above it "
+                    f"(execution count {highest})",
+                )
+            )
+        elif highest and count != highest + 1:
+            findings.append(
+                Finding(
+                    "re-run",
+                    n,
+                    f"execution count jumps from {highest} to {count}: cells were "
+                    "re-run, or cells that no longer exist ran",
+                    severity="warning",
+                )
+            )
+        if count > highest:
+            highest, where = count, n
+    return findings
+
+
+def _paths(cells: list[Any]) -> list[Finding]:
+    findings = []
+    for n, cell in code_cells(cells):
+        tree = parse(cell.source)
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and _ABS_PATH.match(node.value.strip())
+            ):
+                findings.append(
+                    Finding(
+                        "absolute-path",
+                        n,
+                        f"hard-coded absolute path {node.value.strip()!r}: use a path relative to "
+                        "the project, or a parameter",
+                    )
+                )
+    return findings
+
+
+def _output_sizes(cells: list[Any], limit: int) -> list[Finding]:
+    findings = []
+    for n, cell in code_cells(cells):
+        size = sum(len(json.dumps(o)) for o in cell.get("outputs", []))
+        if size > limit:
+            findings.append(
+                Finding(
+                    "output-size",
+                    n,
+                    f"outputs take {size / 1e6:.1f} MB (limit {limit / 1e6:.1f} MB): clear them or "
+                    "save large results to files",
+                )
+            )
+    return findings
