@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from common import WORK, entry, median
-
 from mlpact import bundle
 from mlpact.store import Store
 
@@ -27,14 +26,20 @@ def _filled(n: int) -> Store:
     shutil.rmtree(root, ignore_errors=True)
     store = Store(root)
     store.versions()  # creates the index
-    rows = [("bench", v, "2026-01-01T00:00:00+00:00", f"models/bench/{v}", "sklearn", "0" * 64, "[]") for v in range(1, n + 1)]
+    rows = [
+        ("bench", v, "2026-01-01T00:00:00+00:00", f"models/bench/{v}", "sklearn", "0" * 64, "[]")
+        for v in range(1, n + 1)
+    ]
     with sqlite3.connect(store.db_path) as db:
         db.executemany(
             "INSERT INTO versions (name, version, created, path, flavor, digest, trusted_types) VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         db.execute("INSERT INTO counters (name, last_version) VALUES ('bench', ?)", (n,))
-        db.execute("INSERT INTO aliases (name, alias, version, updated) VALUES ('bench', 'production', ?, 'x')", (n // 2,))
+        db.execute(
+            "INSERT INTO aliases (name, alias, version, updated) VALUES ('bench', 'production', ?, 'x')",
+            (n // 2,),
+        )
     return store
 
 
@@ -70,9 +75,21 @@ def run() -> list[dict[str, Any]]:
     out = []
     for op in ("register", "resolve"):
         out.append(
-            entry(f"registry_{op}_10k", unit="ms", value=median(large[op]), baseline=f"{op}_at_100_versions",
-                  baseline_value=median(small[op]), better="lower", goal="<= 5", goal_on="value", runs=OPS,
-                  params={"versions": [100, 10_000], "op": "register a version (fsync)" if op == "register" else "resolve name@alias"})
+            entry(
+                f"registry_{op}_10k",
+                unit="ms",
+                value=median(large[op]),
+                baseline=f"{op}_at_100_versions",
+                baseline_value=median(small[op]),
+                better="lower",
+                goal="<= 5",
+                goal_on="value",
+                runs=OPS,
+                params={
+                    "versions": [100, 10_000],
+                    "op": "register a version (fsync)" if op == "register" else "resolve name@alias",
+                },
+            )
         )
     for n in (100, 10_000):
         shutil.rmtree(WORK / f"registry_{n}", ignore_errors=True)

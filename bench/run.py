@@ -15,12 +15,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, write_results, write_summary
 
-MODULES = ["bench_cli", "bench_predict_cold", "bench_batch"]
+MODULES = ["bench_cli", "bench_predict_cold", "bench_batch", "bench_registry", "bench_serve"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run mlpact's benchmarks.")
-    parser.add_argument("--only", help="a benchmark module (cli, predict_cold, batch) to run alone")
+    parser.add_argument("--only", help="a benchmark module (cli, predict_cold, batch, serve) to run alone")
     args = parser.parse_args()
     chosen = [m for m in MODULES if not args.only or m == f"bench_{args.only}" or m == args.only]
     if not chosen:

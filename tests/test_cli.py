@@ -40,7 +40,7 @@ def test_train_twice_gives_versions_1_and_2_then_predict(project: dict[str, Path
     first = invoke("train", project["config"], "--store", store)
     assert first.exit_code == 0, first.output
     assert "Saved wine:1" in first.output
-    assert "accuracy" in first.output and "test (scored once)" in first.output
+    assert "accuracy" in first.output and "the test split, scored once" in " ".join(first.output.split())
     second = invoke("train", project["config"], "--store", store, "--set", "model.params.C=0.5", "--json")
     assert second.exit_code == 0, second.output
     assert json.loads(second.stdout)["ref"] == "wine:2"
@@ -167,22 +167,36 @@ def test_installed_script_runs_and_store_comes_from_the_environment(project: dic
 @pytest.fixture
 def two_versions(project: dict[str, Path]) -> dict[str, Path]:
     for seed in ("1", "2"):
-        result = invoke("train", project["config"], "--store", project["store"], "--set", f"seed={seed}",
-                        "--set", "evaluate.cv_folds=0")
+        result = invoke(
+            "train",
+            project["config"],
+            "--store",
+            project["store"],
+            "--set",
+            f"seed={seed}",
+            "--set",
+            "evaluate.cv_folds=0",
+        )
         assert result.exit_code == 0, result.output
     return project
 
 
 def test_models_promote_rollback_history_and_show(two_versions: dict[str, Path]) -> None:
     store = two_versions["store"]
-    assert "wine@production -> wine:1" in invoke("models", "promote", "wine:1", "production", "--store", store).output
+    assert (
+        "wine@production -> wine:1"
+        in invoke("models", "promote", "wine:1", "production", "--store", store).output
+    )
     out = invoke("models", "promote", "wine:2", "production", "-m", "newer", "--store", store)
     assert "wine@production -> wine:2 (was wine:1)" in out.output
     back = invoke("models", "rollback", "wine", "production", "--store", store, "--json")
     assert json.loads(back.stdout) == {"name": "wine", "alias": "production", "version": 1, "previous": 2}
     history = json.loads(invoke("models", "history", "wine", "--store", store, "--json").stdout)
     assert [(e["action"], e["version"], e["reason"]) for e in history] == [
-        ("promote", 1, None), ("promote", 2, "newer"), ("rollback", 1, "rollback from 2")]
+        ("promote", 1, None),
+        ("promote", 2, "newer"),
+        ("rollback", 1, "rollback from 2"),
+    ]
     shown = json.loads(invoke("models", "show", "wine@production", "--store", store, "--json").stdout)
     assert shown["version"]["ref"] == "wine:1" and shown["config"]["seed"] == 1
     text = invoke("models", "show", "wine@production", "--store", store)
@@ -196,7 +210,9 @@ def test_models_diff_and_list_all(two_versions: dict[str, Path]) -> None:
     text = invoke("models", "diff", "wine:1", "wine:2", "--store", store).output
     assert "different split" in text and "test metrics" in text
     assert invoke("models", "archive", "wine:1", "--store", store).exit_code == 0
-    assert [r["version"] for r in json.loads(invoke("models", "list", "--store", store, "--json").stdout)] == [2]
+    assert [
+        r["version"] for r in json.loads(invoke("models", "list", "--store", store, "--json").stdout)
+    ] == [2]
     listed = json.loads(invoke("models", "list", "--all", "--store", store, "--json").stdout)
     assert [(r["version"], r["status"]) for r in listed] == [(1, "archived"), (2, "active")]
 
@@ -241,8 +257,21 @@ def test_runs_list_show_compare(two_versions: dict[str, Path]) -> None:
     shown = invoke("runs", "show", runs[0]["id"][:6], "--store", store)
     assert shown.exit_code == 0 and "produced wine:2" in shown.output
     plot = two_versions["dir"] / "cmp.png"
-    cmp = invoke("runs", "compare", runs[0]["id"], runs[1]["id"], "--metric", "accuracy", "--plot", plot, "--store", store)
+    cmp = invoke(
+        "runs",
+        "compare",
+        runs[0]["id"],
+        runs[1]["id"],
+        "--metric",
+        "accuracy",
+        "--plot",
+        plot,
+        "--store",
+        store,
+    )
     assert cmp.exit_code == 0, cmp.output
     assert "seed" in cmp.output and plot.exists()
-    assert invoke("runs", "compare", runs[0]["id"], "--plot", plot, "--store", store).exit_code == ExitCode.USAGE
+    assert (
+        invoke("runs", "compare", runs[0]["id"], "--plot", plot, "--store", store).exit_code == ExitCode.USAGE
+    )
     assert invoke("runs", "show", "nope", "--store", store).exit_code == ExitCode.NOT_FOUND

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import wine_config
 
 import mlpact
+from conftest import wine_config
 from mlpact.errors import IntegrityError, NotFoundError, UntrustedTypesError
 from mlpact.portable import EXPORT_META, export_version, import_version
 from mlpact.store import Store
@@ -84,12 +84,16 @@ def _with_member(src: Path, dst: Path, info: tarfile.TarInfo, data: bytes = b"")
         (lambda n, d: d + b"x" if n == "version/schema.json" else d, "changed: schema.json"),
         (lambda n, d: None if n == "version/card.md" else d, "missing: card.md"),
         (lambda n, d: b"{}" if n == EXPORT_META else d, "does not record the manifest digest"),
-        (lambda n, d: d.replace(b'"wine"', b'"wyne"') if n == "version/manifest.json" else d,
-         "does not match the digest recorded at export"),
+        (
+            lambda n, d: d.replace(b'"wine"', b'"wyne"') if n == "version/manifest.json" else d,
+            "does not match the digest recorded at export",
+        ),
     ],
     ids=["changed-file", "missing-file", "no-digest", "manifest-edited"],
 )
-def test_tampered_archives_are_refused(exported: dict[str, Any], tmp_path: Path, change: Any, message: str) -> None:
+def test_tampered_archives_are_refused(
+    exported: dict[str, Any], tmp_path: Path, change: Any, message: str
+) -> None:
     bad = _rewrite(exported["path"], tmp_path / "bad.tar.gz", change)
     store = tmp_path / "store"
     with pytest.raises(IntegrityError, match=message):
@@ -109,8 +113,14 @@ def test_truncated_archive_is_refused(exported: dict[str, Any], tmp_path: Path) 
 
 @pytest.mark.parametrize(
     "name, kind",
-    [("../evil.txt", tarfile.REGTYPE), ("/etc/evil", tarfile.REGTYPE), ("version/link", tarfile.SYMTYPE),
-     ("version/hard", tarfile.LNKTYPE), ("version/dev", tarfile.CHRTYPE), ("elsewhere/x", tarfile.REGTYPE)],
+    [
+        ("../evil.txt", tarfile.REGTYPE),
+        ("/etc/evil", tarfile.REGTYPE),
+        ("version/link", tarfile.SYMTYPE),
+        ("version/hard", tarfile.LNKTYPE),
+        ("version/dev", tarfile.CHRTYPE),
+        ("elsewhere/x", tarfile.REGTYPE),
+    ],
 )
 def test_path_traversal_links_and_devices_are_refused(
     exported: dict[str, Any], tmp_path: Path, name: str, kind: bytes
@@ -153,8 +163,11 @@ def test_a_pipeline_with_a_dangerous_type_is_refused_even_when_consistently_reha
 
     staged = _rewrite(exported["path"], tmp_path / "stage.tar.gz", change)
     digest = hashlib.sha256(json.dumps(manifest).encode()).hexdigest()
-    bad = _rewrite(staged, tmp_path / "bad.tar.gz",
-                   lambda n, d: json.dumps({**json.loads(d), "digest": digest}).encode() if n == EXPORT_META else d)
+    bad = _rewrite(
+        staged,
+        tmp_path / "bad.tar.gz",
+        lambda n, d: json.dumps({**json.loads(d), "digest": digest}).encode() if n == EXPORT_META else d,
+    )
     with pytest.raises(UntrustedTypesError, match="system"):
         import_version(bad, store=tmp_path / "store")
     assert _leftovers(tmp_path / "store") == []

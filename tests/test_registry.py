@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wine_config
 
 import mlpact
+from conftest import wine_config
 from mlpact import registry
 from mlpact.errors import IntegrityError, NotFoundError, StoreError
 from mlpact.store import Store
@@ -49,7 +49,11 @@ def test_promote_rollback_and_history(three: Store) -> None:
         registry.rollback("wine", "production", store=three)
     events = registry.history("wine", store=three)
     assert [(e["action"], e["version"], e["previous"]) for e in events] == [
-        ("promote", 1, None), ("promote", 3, 1), ("promote", 2, 3), ("rollback", 3, 2), ("rollback", 1, 3),
+        ("promote", 1, None),
+        ("promote", 3, 1),
+        ("promote", 2, 3),
+        ("rollback", 3, 2),
+        ("rollback", 1, 3),
     ]
     assert events[0]["reason"] == "first" and events[0]["user"]
     assert three.resolve("wine@production").version == 1
@@ -84,7 +88,9 @@ def test_archive_hides_from_latest_and_listing_and_restore_brings_back(three: St
     registry.archive("wine:3", store=three)
     assert three.resolve("wine").version == 2
     assert [r.version for r in registry.versions("wine", store=three)] == [1, 2]
-    assert [r.status for r in registry.versions("wine", include_archived=True, store=three)] == ["active"] * 2 + ["archived"]
+    assert [r.status for r in registry.versions("wine", include_archived=True, store=three)] == [
+        "active"
+    ] * 2 + ["archived"]
     assert mlpact.load("wine:3", store=three).version == 3  # files kept, explicit reference works
     registry.restore("wine:3", store=three)
     assert three.resolve("wine").version == 3
@@ -134,22 +140,39 @@ def test_diff_reports_config_metrics_split_and_schema(three: Store) -> None:
     assert d["config"]["added"] == {"model.params.C": 0.1}
     assert d["data"]["changed"] is False and "test_fingerprint" in d["data"]
     assert set(d["metrics"]) >= {"accuracy", "log_loss"}
-    assert d["metrics"]["log_loss"]["delta"] == pytest.approx(d["metrics"]["log_loss"]["b"] - d["metrics"]["log_loss"]["a"])
-    assert d["schema"] == {"added": [], "removed": [], "retyped": {}, "categories": {}, "nullable": {}, "target": {}}
+    assert d["metrics"]["log_loss"]["delta"] == pytest.approx(
+        d["metrics"]["log_loss"]["b"] - d["metrics"]["log_loss"]["a"]
+    )
+    assert d["schema"] == {
+        "added": [],
+        "removed": [],
+        "retyped": {},
+        "categories": {},
+        "nullable": {},
+        "target": {},
+    }
     same = registry.diff("wine:1", "wine:3", store=three)
     assert same["config"] == {"added": {}, "removed": {}, "changed": {}}
     assert same["data"] == {"changed": False}
 
 
 def test_diff_of_schemas() -> None:
-    a = {"columns": [{"name": "x", "type": "int", "nullable": False, "categories": None},
-                     {"name": "c", "type": "category", "nullable": False, "categories": ["a", "b"]},
-                     {"name": "gone", "type": "float", "nullable": True, "categories": None}],
-         "target": {"name": "y", "task": "classification", "classes": [0, 1]}}
-    b = {"columns": [{"name": "x", "type": "float", "nullable": True, "categories": None},
-                     {"name": "c", "type": "category", "nullable": False, "categories": ["b", "c"]},
-                     {"name": "new", "type": "text", "nullable": True, "categories": None}],
-         "target": {"name": "y", "task": "classification", "classes": [0, 1, 2]}}
+    a = {
+        "columns": [
+            {"name": "x", "type": "int", "nullable": False, "categories": None},
+            {"name": "c", "type": "category", "nullable": False, "categories": ["a", "b"]},
+            {"name": "gone", "type": "float", "nullable": True, "categories": None},
+        ],
+        "target": {"name": "y", "task": "classification", "classes": [0, 1]},
+    }
+    b = {
+        "columns": [
+            {"name": "x", "type": "float", "nullable": True, "categories": None},
+            {"name": "c", "type": "category", "nullable": False, "categories": ["b", "c"]},
+            {"name": "new", "type": "text", "nullable": True, "categories": None},
+        ],
+        "target": {"name": "y", "task": "classification", "classes": [0, 1, 2]},
+    }
     d = registry._schema_diff(a, b)
     assert d["added"] == ["new"] and d["removed"] == ["gone"]
     assert d["retyped"] == {"x": {"a": "int", "b": "float"}}
@@ -186,7 +209,10 @@ def test_runs_compare_and_plot(three: Store, tmp_path: Path) -> None:
 
 def test_failed_runs_are_listed_with_their_error(tmp_path: Path) -> None:
     with pytest.raises(Exception):  # noqa: B017
-        mlpact.train(wine_config(model={"type": "sklearn.linear_model.LogisticRegression", "params": {"C": -1}}), store=tmp_path)
+        mlpact.train(
+            wine_config(model={"type": "sklearn.linear_model.LogisticRegression", "params": {"C": -1}}),
+            store=tmp_path,
+        )
     (run,) = registry.runs(store=tmp_path)
     assert run["status"] == "failed" and "C" in run["error"] and run["version"] is None
 

@@ -192,8 +192,12 @@ def test_sigkill_while_saving_leaves_no_partial_version(tmp_path: Path, phase: s
     assert [r["status"] for r in store.runs()] == ["running"]  # the killed run never finished
     assert (store.orphans() != []) == (phase == "after")
     record = mlpact.train(
-        {"name": "iris", "data": {"source": "sklearn:iris"}, "model": {"type": "sklearn.dummy.DummyClassifier"},
-         "evaluate": {"cv_folds": 0}},
+        {
+            "name": "iris",
+            "data": {"source": "sklearn:iris"},
+            "model": {"type": "sklearn.dummy.DummyClassifier"},
+            "evaluate": {"cv_folds": 0},
+        },
         store=store,
     ).version
     assert record.version == 1
@@ -208,8 +212,14 @@ def test_reads_keep_working_while_trainings_write(tmp_path: Path) -> None:
     loads = 0
     while writer.poll() is None:
         model = mlpact.load("iris@production", store=tmp_path)
-        assert model.predict({"sepal length (cm)": 5.0, "sepal width (cm)": 3.0, "petal length (cm)": 1.5,
-                              "petal width (cm)": 0.2}).shape == (1,)
+        assert model.predict(
+            {
+                "sepal length (cm)": 5.0,
+                "sepal width (cm)": 3.0,
+                "petal length (cm)": 1.5,
+                "petal width (cm)": 0.2,
+            }
+        ).shape == (1,)
         store.resolve("iris")
         loads += 1
     assert writer.returncode == 0

@@ -15,7 +15,13 @@ from typing import Any
 
 from mlpact import bundle
 from mlpact.errors import IntegrityError, MlpactError, StoreError
+from mlpact.portable import export_version, import_version
 from mlpact.store import Store, VersionRecord
+
+__all__ = [
+    "AliasMove", "Check", "archive", "compare_runs", "diff", "export_version", "history", "import_version",
+    "orphans", "plot_runs", "promote", "restore", "rollback", "run", "runs", "show", "verify", "versions",
+]  # fmt: skip
 
 StoreArg = str | Path | Store | None
 

@@ -14,7 +14,7 @@ from mlpact.cli._app import app
 __all__ = ["app", "run"]
 
 # The order here is the order of `mlpact --help`.
-FAMILIES = ("train", "predict", "config", "models", "runs")
+FAMILIES = ("train", "predict", "serve", "evaluate", "config", "models", "runs", "nb")
 for _family in FAMILIES:
     importlib.import_module(f"mlpact.cli.{_family}")
 

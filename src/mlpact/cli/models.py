@@ -95,7 +95,8 @@ def _print_show(info: dict[str, Any]) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    from mlpact.report import fmt, metric_rows
+    from mlpact.cli._tables import metrics_table
+    from mlpact.report import fmt
 
     out = stdout()
     v = info["version"]
@@ -105,12 +106,7 @@ def _print_show(info: dict[str, Any]) -> None:
         f"path {v['path']}  digest {v['digest'][:12]}"
         + (f"  imported from {v['origin']}" if v["origin"] else "")
     )
-    metrics = Table(title="Metrics", title_justify="left")
-    for col in ("metric", "CV mean ± std", "test"):
-        metrics.add_column(col)
-    for row in metric_rows(info["metrics"]):
-        metrics.add_row(*row)
-    out.print(metrics)
+    out.print(metrics_table(info["metrics"], title="Metrics"))
     if info["evaluations"]:
         evals = Table(title="Evaluations on other data", title_justify="left")
         for col in ("when", "data", "rows", info["metrics"].get("primary", "metric")):
