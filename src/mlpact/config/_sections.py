@@ -1,43 +1,19 @@
-"""The run config: one YAML file plus ``--set key=value`` overrides, validated into frozen models.
-
-Every section and key lives here, with its default and a description; the config reference in
-the README and the JSON Schema for editors are generated from these models, so they cannot drift.
-A typo is an error that names the key path, the value found, what is allowed and the closest
-valid key.
-"""
+"""The sections of a training run: data, schema, features, model, evaluate, validation."""
 
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import re
-import types
-import typing
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal, Union
+from collections.abc import Sequence
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from mlpact.bundle import safe_yaml
-from mlpact.errors import ConfigError
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "diabetes", "digits")
-
-Policy = Literal["error", "warn", "ignore"]
-ColumnType = Literal["int", "float", "bool", "category", "text", "string", "datetime"]
-Scalar = Union[str, int, float, bool]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+from mlpact.config._base import SKLEARN_DATASETS, ColumnType, Policy, Scalar, Section
 
 
 # --------------------------------------------------------------------------- data
-class SplitConfig(_Section):
+class SplitConfig(Section):
     """How the data is split into a training and a test split (seeded by `seed`)."""
 
     test_size: float = Field(
@@ -58,7 +34,7 @@ class SplitConfig(_Section):
     )
 
 
-class DataConfig(_Section):
+class DataConfig(Section):
     """Where the data comes from and which column is the target."""
 
     source: str = Field(
@@ -99,7 +75,7 @@ class DataConfig(_Section):
 
 
 # --------------------------------------------------------------------------- schema
-class ColumnSpec(_Section):
+class ColumnSpec(Section):
     """A declared column: wins over what inference would say."""
 
     type: ColumnType | None = Field(
@@ -113,7 +89,7 @@ class ColumnSpec(_Section):
     max: float | None = Field(None, description="Largest expected value.")
 
 
-class SchemaConfig(_Section):
+class SchemaConfig(Section):
     """How the input schema is inferred, and columns declared by hand."""
 
     columns: dict[str, ColumnSpec] = Field(
@@ -133,7 +109,7 @@ class SchemaConfig(_Section):
 
 
 # --------------------------------------------------------------------------- features
-class NumericFeatures(_Section):
+class NumericFeatures(Section):
     """Numeric columns: impute, then scale."""
 
     columns: list[str] | None = Field(None, description="Columns; default: inferred.")
@@ -145,7 +121,7 @@ class NumericFeatures(_Section):
     )
 
 
-class CategoricalFeatures(_Section):
+class CategoricalFeatures(Section):
     """Category columns: impute, then encode; unseen categories are handled."""
 
     columns: list[str] | None = Field(None, description="Columns; default: inferred.")
@@ -164,7 +140,7 @@ class CategoricalFeatures(_Section):
     )
 
 
-class TextFeatures(_Section):
+class TextFeatures(Section):
     """Free-text columns: TF-IDF, one vectorizer per column."""
 
     columns: list[str] | None = Field(None, description="Columns; default: inferred.")
@@ -181,7 +157,7 @@ def _default_parts() -> list[DatePart]:
     return ["year", "month", "day", "dayofweek"]
 
 
-class DatetimeFeatures(_Section):
+class DatetimeFeatures(Section):
     """Datetime columns: expanded into numeric parts."""
 
     columns: list[str] | None = Field(None, description="Columns; default: inferred.")
@@ -192,7 +168,7 @@ class DatetimeFeatures(_Section):
     )
 
 
-class FeaturesConfig(_Section):
+class FeaturesConfig(Section):
     """Preprocessing per kind of column. Columns not listed anywhere are inferred from the schema."""
 
     numeric: NumericFeatures = Field(default_factory=NumericFeatures)
@@ -207,7 +183,7 @@ class FeaturesConfig(_Section):
 
 
 # --------------------------------------------------------------------------- model, evaluate
-class ModelConfig(_Section):
+class ModelConfig(Section):
     """The estimator: an import path and its parameters."""
 
     type: str = Field(
@@ -227,7 +203,7 @@ class ModelConfig(_Section):
         return value
 
 
-class EvaluateConfig(_Section):
+class EvaluateConfig(Section):
     """How the model is scored: cross-validation on the training split, the test split once."""
 
     cv_folds: int = Field(
@@ -309,7 +285,7 @@ def _check_metric_names(names: Sequence[str]) -> None:
         raise ValueError(f"unknown metric {said}; known: {', '.join(METRIC_NAMES)}")
 
 
-class ValidationPolicy(_Section):
+class ValidationPolicy(Section):
     """What happens when input to predict does not match the schema: error, warn or ignore.
 
     Saved with each version and applied the same way by `Model.predict` and batch predict.
@@ -323,214 +299,3 @@ class ValidationPolicy(_Section):
     )
     unseen_category: Policy = Field("warn", description="A category value not seen in training.")
     out_of_range: Policy = Field("warn", description="A number outside the range seen in training.")
-
-
-# --------------------------------------------------------------------------- the whole config
-class Config(_Section):
-    """A run: data, schema, features, model, evaluation and the input validation policy."""
-
-    name: str = Field(
-        description="Model name in the store: letters, digits, `_`, `-`, `.`.",
-        pattern=NAME_PATTERN,
-        json_schema_extra={"default_text": "the config file's name"},
-    )
-    description: str = Field("", description="Free text shown in listings (not hashed).")
-    seed: int = Field(42, description="Seed for the split, cross-validation and the estimator.")
-    data: DataConfig
-    schema_: SchemaConfig = Field(default_factory=SchemaConfig, alias="schema")
-    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
-    model: ModelConfig
-    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
-    validation: ValidationPolicy = Field(default_factory=ValidationPolicy)
-
-    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
-
-    @property
-    def base_dir(self) -> Path:
-        """The folder relative paths in this config are resolved against."""
-        return self._base_dir
-
-    def source_path(self) -> Path | None:
-        """The data file, resolved against the config's folder; None for `sklearn:` sources."""
-        if self.data.source.startswith("sklearn:"):
-            return None
-        path = Path(self.data.source).expanduser()
-        return path if path.is_absolute() else (self._base_dir / path).resolve()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved config as plain data (what `config show` prints and versions save)."""
-        return self.model_dump(mode="json", by_alias=True)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
-
-    def hash(self) -> str:
-        """A stable sha256 of everything that affects training (not `description`)."""
-        data = self.to_dict()
-        data.pop("description", None)
-        data.pop("validation", None)
-        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-# --------------------------------------------------------------------------- loading
-def load_config(
-    source: str | Path | Mapping[str, Any],
-    overrides: Iterable[str] = (),
-    *,
-    base_dir: str | Path | None = None,
-) -> Config:
-    """Read, override and validate a config.
-
-    Args:
-        source: a YAML file, or a mapping with the same content.
-        overrides: ``key.path=value`` strings; values are parsed as YAML scalars or lists.
-        base_dir: folder for relative paths; default: the file's folder (or the cwd).
-
-    Returns:
-        The validated, frozen config.
-
-    Raises:
-        ConfigError: the file cannot be read, an override is malformed or a value is invalid.
-    """
-    if isinstance(source, Mapping):
-        raw, label, default_name = dict(source), "config", None
-        folder = Path(base_dir) if base_dir is not None else Path.cwd()
-    else:
-        path = Path(source)
-        raw, label, default_name = _read_yaml(path), str(path), path.stem
-        folder = Path(base_dir) if base_dir is not None else path.resolve().parent
-    for item in overrides:
-        apply_override(raw, item)
-    if default_name is not None and "name" not in raw:
-        raw["name"] = _slug(default_name)
-    cfg = validate_config(raw, label=label)
-    cfg._base_dir = folder.resolve()
-    return cfg
-
-
-def validate_config(raw: Mapping[str, Any], *, label: str = "config") -> Config:
-    """Validate plain data into a :class:`Config`, turning pydantic errors into a ConfigError."""
-    try:
-        return Config.model_validate(dict(raw))
-    except ValidationError as exc:
-        raise ConfigError(_describe_errors(exc), source=label) from None
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"config file {str(path)!r} does not exist"]) from None
-    except OSError as exc:
-        raise ConfigError([f"cannot read {str(path)!r}: {exc.strerror}"]) from None
-    try:
-        data = safe_yaml(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"not valid YAML: {exc}"], source=str(path)) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [f"expected a mapping of sections at the top level, found {type(data).__name__}"],
-            source=str(path),
-        )
-    return data
-
-
-def _slug(text: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "model"
-    return slug[:64]
-
-
-def parse_override(item: str) -> tuple[list[str], Any]:
-    """Split ``a.b.c=value`` into a key path and a YAML-parsed value."""
-    key, sep, value = item.partition("=")
-    parts = key.strip().split(".")
-    if not sep or not all(re.fullmatch(r"[A-Za-z0-9_-]+", p) for p in parts):
-        raise ConfigError([f"override {item!r} is not of the form key.path=value (e.g. model.params.C=0.5)"])
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError:
-        parsed = value
-    return parts, parsed
-
-
-def apply_override(raw: dict[str, Any], item: str) -> None:
-    """Set one ``key.path=value`` override in a raw config mapping, in place."""
-    parts, value = parse_override(item)
-    node = raw
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            where = ".".join(parts[: i + 1])
-            raise ConfigError([f"override {item!r}: {where} is {child!r}, not a section with keys"])
-        node = child
-    node[parts[-1]] = value
-
-
-def _describe_errors(exc: ValidationError) -> list[str]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = [str(p) for p in err["loc"]]
-        path = ".".join(loc) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            problems.append(_describe_unknown_key(loc, err.get("input")))
-        elif err["type"] == "missing":
-            problems.append(f"{path}: required key is missing")
-        else:
-            found = _short(err.get("input"))
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{path}: {msg} (found {found})")
-    return sorted(problems)
-
-
-def _describe_unknown_key(loc: list[str], value: Any) -> str:
-    path = ".".join(loc)
-    allowed = _keys_at(loc[:-1])
-    text = f"{path}: unknown key (found {_short(value)})"
-    if allowed:
-        match = difflib.get_close_matches(loc[-1], allowed, n=1, cutoff=0.5)
-        if match:
-            text += f"; did you mean `{'.'.join([*loc[:-1], match[0]])}`?"
-        text += f" Allowed keys here: {', '.join(sorted(allowed))}."
-    return text
-
-
-def _keys_at(loc: Sequence[str]) -> list[str]:
-    """The valid keys of the config section at a key path (empty if it is not a section)."""
-    model: Any = Config
-    for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return []
-        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
-        if field is None:
-            return []
-        model = section_type(field.annotation)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return [f.alias or n for n, f in model.model_fields.items()]
-    return []
-
-
-def section_type(annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return arg
-    return annotation
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a config file, for editor completion."""
-    schema = Config.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "mlpact run config"
-    return schema

@@ -1,0 +1,41 @@
+"""The run config: one YAML file plus ``--set key=value`` overrides, validated into frozen models.
+
+Every section and key lives here, with its default and a description; the config reference in
+the README and the JSON Schema for editors are generated from these models, so they cannot drift.
+A typo is an error that names the key path, the value found, what is allowed and the closest
+valid key.
+"""
+
+from __future__ import annotations
+
+from mlpact.config._base import NAME_PATTERN, SKLEARN_DATASETS, ColumnType, Policy, Scalar, Section
+from mlpact.config._config import Config
+from mlpact.config._load import (
+    apply_override,
+    json_schema,
+    load_config,
+    parse_override,
+    section_type,
+    validate_config,
+)
+from mlpact.config._sections import (
+    CategoricalFeatures,
+    ColumnSpec,
+    DataConfig,
+    DatetimeFeatures,
+    EvaluateConfig,
+    FeaturesConfig,
+    ModelConfig,
+    NumericFeatures,
+    SchemaConfig,
+    SplitConfig,
+    TextFeatures,
+    ValidationPolicy,
+)
+
+__all__ = [
+    "NAME_PATTERN", "SKLEARN_DATASETS", "CategoricalFeatures", "ColumnSpec", "ColumnType", "Config",
+    "DataConfig", "DatetimeFeatures", "EvaluateConfig", "FeaturesConfig", "ModelConfig", "NumericFeatures",
+    "Policy", "Scalar", "SchemaConfig", "Section", "SplitConfig", "TextFeatures", "ValidationPolicy",
+    "apply_override", "json_schema", "load_config", "parse_override", "section_type", "validate_config",
+]  # fmt: skip
