@@ -17,8 +17,7 @@ from mlpact.store import Store, VersionRecord
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlpact.data import Split
-    from mlpact.pipeline import FeaturePlan
+    from mlpact.dataset import Prepared
     from mlpact.schema import Schema
 
 
@@ -121,13 +120,14 @@ class _Job:
         self.timings[key] = round(time.perf_counter() - start, 4)
 
     def fit(self) -> Any:
+        from mlpact.dataset import prepare
         from mlpact.evaluate import metrics_for
 
         with self._timed("load", f"Loading {self.cfg.data.source}"):
-            frame = self._load()
+            data = prepare(self.cfg)
+        self._adopt(data)
+        frame, X, y = data.frame, data.X, data.y  # rows without a target are gone from frame
         _slice_frame(frame, self.cfg.evaluate.slices)  # a missing slice column fails before any fit
-        X, y = self._prepare(frame)
-        frame = self.frame  # rows without a target are gone: split positions refer to this frame
         self.metric_names = metrics_for(self.task, self.cfg.evaluate.metrics)
         if self.cfg.evaluate.leakage:
             with self._timed("leakage", "Looking for leakage"):
@@ -167,69 +167,17 @@ class _Job:
         self.leakage = [f.to_dict() for f in found]
         self.warnings += [f"Possible leakage ({f.check}): {f.message}" for f in found]
 
-    def _load(self) -> pd.DataFrame:
-        from mlpact.data import file_sha256, fingerprint, load_frame
-
-        frame = load_frame(self.cfg)
-        path = self.cfg.source_path()
-        self.lineage["data"] = {
-            "source": self.cfg.data.source,
-            "resolved": str(path) if path else self.cfg.data.source,
-            "file_sha256": file_sha256(path) if path else None,
-            "fingerprint": fingerprint(frame),
-            "rows": len(frame),
-            "columns": list(map(str, frame.columns)),
-        }
-        return frame
-
-    def _prepare(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-        from mlpact.data import fingerprint, infer_task, split_rows
-        from mlpact.pipeline import plan_features, retype_for_plan
-        from mlpact.schema import coerce, infer_schema
-
-        cfg, target = self.cfg, self.cfg.data.target
-        missing_target = int(frame[target].isna().sum())
-        if missing_target:
-            self.warnings.append(f"Dropped {missing_target} rows whose target {target!r} is missing.")
-            frame = frame[frame[target].notna()].reset_index(drop=True)
-        self.frame = frame
-        self.task = infer_task(frame[target], cfg.data.task)
-        self.split: Split = split_rows(frame, cfg, self.task)
-        self.warnings += self.split.warnings
-        exclude = [target, *cfg.data.drop] + (
-            [cfg.data.split.group_column] if cfg.data.split.group_column else []
-        )
-        features = frame.drop(columns=[c for c in dict.fromkeys(exclude) if c in frame.columns])
-        train_rows = frame.iloc[self.split.train]
-        inferred = infer_schema(
-            train_rows.drop(columns=exclude[1:], errors="ignore"), cfg.schema_, target=target, task=self.task
-        )
-        self.plan: FeaturePlan = plan_features(inferred, cfg.features, drop=[])
-        for name, reason in self.plan.unused.items():
-            self.warnings.append(f"Column {name!r} is not used as a feature: {reason}.")
-        self.schema: Schema = retype_for_plan(inferred, self.plan)
-        X = coerce(features, self.schema)
-        y = frame[target]
-        if self.task == "classification" and not _is_numeric(y):
-            y = y.astype(object)
-        self.lineage["data"].update(
-            train_rows=len(self.split.train),
-            test_rows=len(self.split.test),
-            split=self.split.strategy,
-            train_fingerprint=fingerprint(frame.iloc[self.split.train]),
-            test_fingerprint=fingerprint(frame.iloc[self.split.test]),
-        )
-        self.groups = frame[cfg.data.split.group_column] if cfg.data.split.group_column else None
-        return X, y
+    def _adopt(self, data: Prepared) -> None:
+        """Take over the prepared data's pieces and what it had to say."""
+        self.data = data
+        self.frame, self.task, self.split = data.frame, data.task, data.split
+        self.schema, self.plan, self.groups = data.schema, data.plan, data.groups
+        self.lineage["data"] = data.lineage
+        self.warnings += data.warnings
 
     def _folds(self, X: pd.DataFrame, y: pd.Series) -> list[Any]:
-        from mlpact.evaluate import cv_splits
-
-        if not self.cfg.evaluate.cv_folds:
-            return []
         if not hasattr(self, "_cv_folds"):
-            groups = self.groups.iloc[self.split.train] if self.groups is not None else None
-            self._cv_folds = list(cv_splits(self.cfg, self.task, X, y, groups))
+            self._cv_folds = self.data.folds()
         return self._cv_folds
 
     def _cross_validate(self, X: pd.DataFrame, y: pd.Series) -> Any:
@@ -342,12 +290,6 @@ def _slice_frame(raw: pd.DataFrame, columns: list[str]) -> pd.DataFrame | None:
 def _describe(estimator: Any) -> str:
     params = ", ".join(f"{k}={v!r}" for k, v in estimator.get_params().items() if k == "strategy")
     return f"{type(estimator).__module__.split('._')[0]}.{type(estimator).__name__}({params})"
-
-
-def _is_numeric(y: pd.Series) -> bool:
-    import pandas as pd
-
-    return bool(pd.api.types.is_numeric_dtype(y)) and not pd.api.types.is_bool_dtype(y)
 
 
 def _guard_fit(fn: Any, warned: list[str]) -> Any:
