@@ -1,0 +1,360 @@
+"""The training loop: `train_step` and `test_step` as in the course's engine.py, and `fit`, which
+adds what a run needs: history, early stopping on the validation split, a checkpoint per epoch,
+resuming, seeded determinism, device choice, mixed precision and DataLoader settings."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlpact.progress import Progress, Silent
+from mlpact.torch._deps import require
+
+if TYPE_CHECKING:
+    from mlpact.config._train import TrainConfig
+
+torch = require("torch")
+
+History = list[dict[str, Any]]
+
+
+# --------------------------------------------------------------------------- settings
+def select_device(requested: str = "auto") -> Any:
+    """`auto`: cuda, then mps, then cpu; an explicit device must be available.
+
+    Raises:
+        ConfigError: the requested device is not available here.
+    """
+    from mlpact.errors import ConfigError
+
+    mps = getattr(torch.backends, "mps", None)
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available())}
+    if requested == "auto":
+        return torch.device(next(d for d in ("cuda", "mps", "cpu") if available[d]))
+    if not available[requested]:
+        here = ", ".join(d for d, ok in available.items() if ok)
+        raise ConfigError(
+            [f"train.device: {requested!r} is not available on this machine (available: {here})"]
+        )
+    return torch.device(requested)
+
+
+def make_optimizer(module: Any, train: TrainConfig) -> Any:
+    params = module.parameters()
+    if train.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
+    cls = torch.optim.AdamW if train.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=train.lr, weight_decay=train.weight_decay)
+
+
+def make_scheduler(optimizer: Any, train: TrainConfig) -> Any:
+    if train.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
+    if train.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
+    return None
+
+
+def make_loss(train: TrainConfig, task: str) -> Any:
+    kind = train.loss if train.loss != "auto" else ("cross_entropy" if task == "classification" else "mse")
+    if kind == "cross_entropy":
+        return torch.nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
+    return torch.nn.L1Loss() if kind == "l1" else torch.nn.MSELoss()
+
+
+def make_loader(
+    data: Any, train: TrainConfig, device: Any, *, shuffle: bool, seed: int = 0, epoch: int = 0
+) -> Any:
+    """A DataLoader whose order depends only on (seed, epoch): the same on every run and resume."""
+    if hasattr(data, "epoch"):
+        data.epoch = epoch
+    generator = torch.Generator()
+    generator.manual_seed(seed * 1_000_003 + epoch)
+    pin = train.pin_memory if train.pin_memory is not None else device.type == "cuda"
+    return torch.utils.data.DataLoader(
+        data,
+        batch_size=train.batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=train.num_workers,
+        pin_memory=pin,
+    )
+
+
+# --------------------------------------------------------------------------- one epoch
+@dataclass
+class Step:
+    """What one pass over a loader measured."""
+
+    loss: float
+    accuracy: float | None
+    samples: int
+
+
+def _autocast(device: Any, amp: bool) -> AbstractContextManager[Any]:
+    if amp and device.type == "cuda":
+        context: AbstractContextManager[Any] = torch.autocast(device_type="cuda", dtype=torch.float16)
+        return context
+    return nullcontext()
+
+
+def _batch_loss(model: Any, X: Any, y: Any, loss_fn: Any, task: str) -> tuple[Any, Any]:
+    out = model(X)
+    if task != "classification":
+        out = out.reshape(y.shape)
+    return loss_fn(out, y), out
+
+
+def _correct(out: Any, y: Any, task: str) -> int:
+    return int((out.argmax(dim=1) == y).sum().item()) if task == "classification" else 0
+
+
+def train_step(
+    model: Any,
+    loader: Any,
+    loss_fn: Any,
+    optimizer: Any,
+    device: Any,
+    *,
+    task: str = "classification",
+    scaler: Any = None,
+    grad_clip: float | None = None,
+    on_batch: Callable[[int], None] = lambda n: None,
+) -> Step:
+    """One epoch of training: forward, loss, backward, (clip), step. Returns mean loss and accuracy."""
+    model.train()
+    total, correct, seen = 0.0, 0, 0
+    for X, y in loader:
+        X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with _autocast(device, scaler is not None):
+            loss, out = _batch_loss(model, X, y, loss_fn, task)
+        optimizer.zero_grad(set_to_none=True)
+        _backward(loss, model, optimizer, scaler, grad_clip)
+        total += float(loss.item()) * len(y)
+        correct += _correct(out, y, task)
+        seen += len(y)
+        on_batch(1)
+    return Step(total / max(seen, 1), correct / max(seen, 1) if task == "classification" else None, seen)
+
+
+def _backward(loss: Any, model: Any, optimizer: Any, scaler: Any, grad_clip: float | None) -> None:
+    if scaler is None:
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    if grad_clip:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+
+
+def test_step(model: Any, loader: Any, loss_fn: Any, device: Any, *, task: str = "classification") -> Step:
+    """One pass without gradients: mean loss and accuracy."""
+    model.eval()
+    total, correct, seen = 0.0, 0, 0
+    with torch.inference_mode():
+        for X, y in loader:
+            X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss, out = _batch_loss(model, X, y, loss_fn, task)
+            total += float(loss.item()) * len(y)
+            correct += _correct(out, y, task)
+            seen += len(y)
+    return Step(total / max(seen, 1), correct / max(seen, 1) if task == "classification" else None, seen)
+
+
+# --------------------------------------------------------------------------- the loop
+@dataclass
+class FitResult:
+    """Per-epoch history, the epoch whose weights were kept, and why training stopped."""
+
+    history: History
+    best_epoch: int
+    stopped_early: bool
+    resumed_from: int
+    device: str
+    amp: bool
+    seconds: float
+    samples_per_s: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _State:
+    """Everything a checkpoint holds."""
+
+    epoch: int = 0
+    history: History = field(default_factory=list)
+    best_score: float = math.inf
+    best_epoch: int = 0
+    best_weights: dict[str, Any] | None = None
+    bad_epochs: int = 0
+
+
+def fit(
+    model: Any,
+    train_data: Any,
+    val_data: Any | None,
+    train: TrainConfig,
+    *,
+    task: str = "classification",
+    seed: int = 0,
+    checkpoint: Path | None = None,
+    progress: Progress | None = None,
+) -> FitResult:
+    """Train `model` in place for `train.epochs` epochs (fewer if early stopping says so).
+
+    Args:
+        model: the module; moved to the selected device.
+        train_data: a Dataset of (input, target) for fitting.
+        val_data: the validation split carved from training data (None or empty: none).
+        train: the `train:` config section.
+        checkpoint: a file written after every epoch; read first when `train.resume` is set.
+
+    Returns:
+        The history (loss, accuracy, validation loss and accuracy, learning rate, seconds per epoch).
+    """
+    progress = progress or Silent()
+    device = select_device(train.device)
+    model.to(device)
+    optimizer, scheduler = make_optimizer(model, train), None
+    scheduler = make_scheduler(optimizer, train)
+    scaler = torch.amp.GradScaler("cuda") if train.amp and device.type == "cuda" else None
+    state = _State()
+    if train.resume and checkpoint is not None and checkpoint.is_file():
+        state = _load_checkpoint(checkpoint, model, optimizer, scheduler, device)
+    resumed_from = state.epoch
+    loss_fn = make_loss(train, task)
+    has_val = val_data is not None and len(val_data) > 0
+    start, samples = time.perf_counter(), 0
+    for epoch in _epochs(state, train, has_val):
+        torch.manual_seed(seed * 7919 + epoch)
+        row = _one_epoch(model, train_data, val_data, train, task, seed, epoch, device,
+                         (optimizer, scheduler, scaler, loss_fn), progress)  # fmt: skip
+        samples += row.pop("samples")
+        _remember(state, row, model, train, has_val)
+        if checkpoint is not None and train.checkpoints:
+            _save_checkpoint(checkpoint, state, model, optimizer, scheduler)
+    if has_val and train.restore_best and state.best_weights is not None:
+        model.load_state_dict(state.best_weights)
+    seconds = time.perf_counter() - start
+    return FitResult(
+        state.history,
+        state.best_epoch or state.epoch,
+        state.epoch < train.epochs,
+        resumed_from,
+        str(device),
+        scaler is not None,
+        seconds,
+        samples / seconds if seconds and samples else 0.0,
+    )
+
+
+def _epochs(state: _State, train: TrainConfig, has_val: bool) -> Iterator[int]:
+    while state.epoch < train.epochs:
+        if has_val and train.patience is not None and state.bad_epochs >= train.patience:
+            return
+        yield state.epoch + 1
+
+
+def _one_epoch(
+    model: Any,
+    train_data: Any,
+    val_data: Any,
+    train: TrainConfig,
+    task: str,
+    seed: int,
+    epoch: int,
+    device: Any,
+    tools: tuple[Any, Any, Any, Any],
+    progress: Progress,
+) -> dict[str, Any]:
+    optimizer, scheduler, scaler, loss_fn = tools
+    started = time.perf_counter()
+    loader = make_loader(train_data, train, device, shuffle=True, seed=seed, epoch=epoch)
+    with progress.bar(f"Epoch {epoch}/{train.epochs}", len(loader)) as advance:
+        fitted = train_step(model, loader, loss_fn, optimizer, device, task=task, scaler=scaler,
+                            grad_clip=train.grad_clip, on_batch=advance)  # fmt: skip
+    row: dict[str, Any] = {"epoch": epoch, "loss": fitted.loss, "accuracy": fitted.accuracy}
+    if val_data is not None and len(val_data) > 0:
+        checked = test_step(
+            model, make_loader(val_data, train, device, shuffle=False), loss_fn, device, task=task
+        )
+        row.update(val_loss=checked.loss, val_accuracy=checked.accuracy)
+    row["lr"] = float(optimizer.param_groups[0]["lr"])
+    if scheduler is not None:
+        scheduler.step()
+    row["seconds"] = round(time.perf_counter() - started, 4)
+    with progress.stage(_describe(row, train.epochs)):
+        pass
+    return {**row, "samples": fitted.samples}
+
+
+def _describe(row: dict[str, Any], epochs: int) -> str:
+    parts = [f"Epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}"]
+    if row.get("accuracy") is not None:
+        parts.append(f"acc {row['accuracy']:.3f}")
+    if "val_loss" in row:
+        parts.append(f"| val loss {row['val_loss']:.4f}")
+        if row.get("val_accuracy") is not None:
+            parts.append(f"val acc {row['val_accuracy']:.3f}")
+    return " ".join(parts)
+
+
+def _remember(state: _State, row: dict[str, Any], model: Any, train: TrainConfig, has_val: bool) -> None:
+    state.epoch = row["epoch"]
+    state.history.append(row)
+    if not has_val:
+        return
+    score = (
+        -row["val_accuracy"]
+        if train.monitor == "val_accuracy" and row["val_accuracy"] is not None
+        else row["val_loss"]
+    )
+    if score < state.best_score:
+        state.best_score, state.best_epoch, state.bad_epochs = score, row["epoch"], 0
+        state.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        state.bad_epochs += 1
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _save_checkpoint(path: Path, state: _State, model: Any, optimizer: Any, scheduler: Any) -> None:
+    """Write the checkpoint atomically (a crash mid-write leaves the previous one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "epoch": state.epoch,
+        "history": state.history,
+        "best_score": state.best_score,
+        "best_epoch": state.best_epoch,
+        "best_weights": state.best_weights,
+        "bad_epochs": state.bad_epochs,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(data, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any, device: Any) -> _State:
+    """Restore a checkpoint (tensors and plain data only: `weights_only=True`, no pickled code)."""
+    data = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(data["model"])
+    optimizer.load_state_dict(data["optimizer"])
+    if scheduler is not None and data["scheduler"] is not None:
+        scheduler.load_state_dict(data["scheduler"])
+    return _State(
+        data["epoch"], list(data["history"]), float(data["best_score"]), int(data["best_epoch"]),
+        data["best_weights"], int(data["bad_epochs"]),
+    )  # fmt: skip

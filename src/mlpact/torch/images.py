@@ -1,0 +1,310 @@
+"""Image folders and transforms with PIL and NumPy (no torchvision needed).
+
+The layout is the course's: `ROOT/train/CLASS/*.jpg` and `ROOT/test/CLASS/*.jpg`, class names
+from folder names (sorted). A folder holding only class sub-folders is split by
+`data.split.test_size` instead. Transforms are plain functions of a NumPy image, so training
+and prediction apply exactly the same steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlpact.errors import DataError
+from mlpact.torch._deps import require
+
+if TYPE_CHECKING:
+    from mlpact.config import Config
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+Step = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- folders
+@dataclass(frozen=True)
+class ImageSplits:
+    """Image paths and integer labels of the training and test splits, and the class names."""
+
+    classes: list[str]
+    train: tuple[list[Path], np.ndarray]
+    test: tuple[list[Path], np.ndarray]
+    layout: str
+
+
+def image_files(path: Path) -> list[Path]:
+    """Every image file under a folder (recursively, sorted), or the file itself."""
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_folders(root: Path, cfg: Config) -> ImageSplits:
+    """The training and test images of an image folder.
+
+    Raises:
+        DataError: the folder is missing, has no class folders, or train/ and test/ disagree.
+    """
+    if not root.is_dir():
+        raise DataError(f"Image folder {str(root)!r} does not exist.", hint="Check data.source.")
+    if (root / "train").is_dir():
+        if not (root / "test").is_dir():
+            raise DataError(
+                f"{str(root)!r} has a train/ folder but no test/ folder.",
+                hint="Add test/ with the same class folders, or put the class folders directly in the root.",
+            )
+        classes = _classes(root / "train")
+        return ImageSplits(
+            classes, _labelled(root / "train", classes), _labelled(root / "test", classes), "train/test"
+        )
+    classes = _classes(root)
+    paths, labels = _labelled(root, classes)
+    train, test = _split_positions(labels, cfg.data.split.test_size, cfg.seed)
+    return ImageSplits(
+        classes, ([paths[i] for i in train], labels[train]), ([paths[i] for i in test], labels[test]), "split"
+    )
+
+
+def _classes(folder: Path) -> list[str]:
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise DataError(
+            f"Expected one sub-folder per class (at least 2) in {str(folder)!r}, found {classes!r}.",
+            hint="Lay the images out as train/CLASS/*.jpg and test/CLASS/*.jpg.",
+        )
+    return classes
+
+
+def _labelled(folder: Path, classes: Sequence[str]) -> tuple[list[Path], np.ndarray]:
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    unknown = sorted(set(found) - set(classes))
+    if unknown:
+        raise DataError(
+            f"{str(folder)!r} has class folders that training does not: {unknown!r}.\n"
+            f"Training classes: {list(classes)!r}."
+        )
+    paths: list[Path] = []
+    labels: list[int] = []
+    for index, name in enumerate(classes):
+        files = image_files(folder / name) if (folder / name).is_dir() else []
+        paths += files
+        labels += [index] * len(files)
+    if not paths:
+        raise DataError(f"No image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {str(folder)!r}.")
+    return paths, np.asarray(labels, dtype=np.int64)
+
+
+def _split_positions(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A stratified, seeded split of positions: about `fraction` of each class goes to the second part."""
+    rng = np.random.default_rng(seed)
+    first: list[int] = []
+    second: list[int] = []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n = round(len(members) * fraction) if len(members) > 1 else 0
+        n = min(max(n, 1 if len(members) > 1 and fraction > 0 else 0), len(members) - 1)
+        second += members[:n].tolist()
+        first += members[n:].tolist()
+    return np.sort(np.asarray(first, dtype=np.int64)), np.sort(np.asarray(second, dtype=np.int64))
+
+
+def split_validation(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the fitting and validation parts of the training data (stratified, seeded)."""
+    if fraction <= 0:
+        return np.arange(len(labels)), np.arange(0)
+    return _split_positions(labels, fraction, seed + 1)
+
+
+# --------------------------------------------------------------------------- transforms
+def eval_steps(steps: Iterable[Mapping[str, Any]]) -> list[Step]:
+    """The prediction-time transforms: random crops become centre crops, flips are dropped."""
+    out: list[Step] = []
+    for step in steps:
+        if step["type"] in ("hflip", "vflip"):
+            continue
+        out.append({**step, "type": "center_crop"} if step["type"] == "random_crop" else dict(step))
+    return out
+
+
+def with_tensor(steps: Iterable[Mapping[str, Any]]) -> list[Step]:
+    """The steps with `to_tensor` appended when the list does not have one."""
+    out = [dict(s) for s in steps]
+    return out if any(s["type"] == "to_tensor" for s in out) else [*out, {"type": "to_tensor"}]
+
+
+def check_steps(steps: Sequence[Mapping[str, Any]]) -> None:
+    """Image steps before `to_tensor`, `normalize` after it.
+
+    Raises:
+        ConfigError: a step is on the wrong side of `to_tensor`.
+    """
+    from mlpact.errors import ConfigError
+
+    at = next(i for i, s in enumerate(steps) if s["type"] == "to_tensor")
+    wrong = [f"train.transforms.{i}: {s['type']} must come after to_tensor"
+             for i, s in enumerate(steps[:at]) if s["type"] == "normalize"]  # fmt: skip
+    wrong += [f"train.transforms.{at + 1 + i}: {s['type']} must come before to_tensor"
+              for i, s in enumerate(steps[at + 1 :]) if s["type"] != "normalize"]  # fmt: skip
+    if wrong:
+        raise ConfigError(wrong)
+
+
+def output_size(steps: Sequence[Mapping[str, Any]]) -> tuple[int, int] | None:
+    """(height, width) after the steps, from the last resize or crop; None if none sets it."""
+    sized = [s for s in steps if s["type"] in ("resize", "center_crop", "random_crop")]
+    return _hw(sized[-1]["size"]) if sized else None
+
+
+def _hw(size: int | Sequence[int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[-1]))
+
+
+def split_deterministic(steps: Sequence[Step]) -> tuple[list[Step], list[Step]]:
+    """The leading steps that give the same output every time (cacheable), and the rest."""
+    n = 0
+    while n < len(steps) and steps[n]["type"] in ("resize", "center_crop"):
+        n += 1
+    return list(steps[:n]), list(steps[n:])
+
+
+def read_image(path: Path | str, resize: Mapping[str, Any] | None = None) -> np.ndarray:
+    """An image file as an RGB uint8 array of shape (height, width, 3), optionally resized by a
+    `resize` step while still a PIL image (one conversion instead of two).
+
+    Raises:
+        DataError: the file is not an image PIL can read.
+    """
+    image_mod = require("PIL.Image", feature="Reading images")
+    try:
+        with image_mod.open(path) as img:
+            rgb = img.convert("RGB")
+            if resize is not None and rgb.size != _hw(resize["size"])[::-1]:
+                rgb = rgb.resize(_hw(resize["size"])[::-1], image_mod.Resampling.BILINEAR)
+            return np.asarray(rgb)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot read image {str(path)!r}: {exc}") from exc
+
+
+def _read_first(path: Path, steps: Sequence[Step]) -> tuple[np.ndarray, Sequence[Step]]:
+    """Read an image, applying a leading resize while reading; returns the steps left."""
+    if steps and steps[0]["type"] == "resize":
+        return read_image(path, steps[0]), steps[1:]
+    return read_image(path), steps
+
+
+def decode_bytes(data: bytes, *, name: str = "upload") -> np.ndarray:
+    """Image bytes (an upload) as an RGB uint8 array."""
+    import io
+
+    image_mod = require("PIL.Image", feature="Reading images")
+    try:
+        with image_mod.open(io.BytesIO(data)) as img:
+            return np.asarray(img.convert("RGB"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot read {name} as an image: {exc}") from exc
+
+
+def apply(steps: Sequence[Mapping[str, Any]], image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Apply transforms to one image (HWC uint8 in; CHW float32 out after `to_tensor`)."""
+    for step in steps:
+        image = _TRANSFORMS[step["type"]](image, step, rng)
+    return image
+
+
+def _resize(image: np.ndarray, step: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
+    h, w = _hw(step["size"])
+    if image.shape[:2] == (h, w):
+        return image
+    image_mod = require("PIL.Image", feature="Reading images")
+    resized = image_mod.fromarray(image).resize((w, h), image_mod.Resampling.BILINEAR)
+    return np.asarray(resized)
+
+
+def _crop_at(image: np.ndarray, h: int, w: int, top: int, left: int) -> np.ndarray:
+    if image.shape[0] < h or image.shape[1] < w:
+        pad_h, pad_w = max(h - image.shape[0], 0), max(w - image.shape[1], 0)
+        image = np.pad(image, ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+        top, left = min(top, image.shape[0] - h), min(left, image.shape[1] - w)
+    return image[top : top + h, left : left + w]
+
+
+def _center_crop(image: np.ndarray, step: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
+    h, w = _hw(step["size"])
+    return _crop_at(image, h, w, max(image.shape[0] - h, 0) // 2, max(image.shape[1] - w, 0) // 2)
+
+
+def _random_crop(image: np.ndarray, step: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
+    h, w = _hw(step["size"])
+    top = int(rng.integers(0, max(image.shape[0] - h, 0) + 1))
+    left = int(rng.integers(0, max(image.shape[1] - w, 0) + 1))
+    return _crop_at(image, h, w, top, left)
+
+
+def _flip(axis: int) -> Callable[[np.ndarray, Mapping[str, Any], np.random.Generator], np.ndarray]:
+    def flip(image: np.ndarray, step: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
+        return np.flip(image, axis=axis) if rng.random() < step.get("p", 0.5) else image
+
+    return flip
+
+
+def _to_tensor(image: np.ndarray, step: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
+    out = np.empty((image.shape[2], image.shape[0], image.shape[1]), dtype=np.float32)
+    np.multiply(image.transpose(2, 0, 1), np.float32(1 / 255), out=out)
+    return out
+
+
+def _normalize(image: np.ndarray, step: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
+    mean = np.asarray(step["mean"], dtype=np.float32)[:, None, None]
+    std = np.asarray(step["std"], dtype=np.float32)[:, None, None]
+    return (image - mean) / std
+
+
+_TRANSFORMS: dict[str, Callable[[np.ndarray, Mapping[str, Any], np.random.Generator], np.ndarray]] = {
+    "resize": _resize,
+    "center_crop": _center_crop,
+    "random_crop": _random_crop,
+    "hflip": _flip(1),
+    "vflip": _flip(0),
+    "to_tensor": _to_tensor,
+    "normalize": _normalize,
+}
+
+
+# --------------------------------------------------------------------------- dataset
+class ImageDataset:
+    """Images and labels for a torch DataLoader; random transforms are seeded per (epoch, item),
+    so any number of workers gives the same batches, and a resumed run the same epochs."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        labels: np.ndarray,
+        steps: Sequence[Step],
+        *,
+        seed: int = 0,
+        cache: bool = False,
+    ) -> None:
+        self.paths, self.labels, self.seed, self.epoch = list(paths), labels, seed, 0
+        self.fixed, self.rest = split_deterministic(list(steps)) if cache else ([], list(steps))
+        self._cache: list[np.ndarray] | None = None
+        if cache:
+            none = np.random.default_rng(0)
+            self._cache = [apply(*_read_first(p, self.fixed)[::-1], none) for p in self.paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        torch = require("torch")
+        steps: Sequence[Step] = self.rest
+        if self._cache is not None:
+            image = self._cache[index]
+        else:
+            image, steps = _read_first(self.paths[index], self.rest)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        tensor = torch.from_numpy(np.ascontiguousarray(apply(steps, image, rng)))
+        return tensor, int(self.labels[index])

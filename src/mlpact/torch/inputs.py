@@ -1,0 +1,52 @@
+"""How inputs become tensors: image paths/arrays through the saved transforms, table rows through
+the saved preprocessing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlpact.torch._deps import require
+from mlpact.torch.images import apply, decode_bytes, read_image
+
+torch = require("torch")
+
+
+class ImageInput:
+    """Image files, bytes or RGB arrays -> a float tensor, through the prediction transforms."""
+
+    def __init__(self, steps: Sequence[Mapping[str, Any]]) -> None:
+        self.steps = [dict(s) for s in steps]
+        self._rng = np.random.default_rng(0)  # prediction steps are deterministic; apply() wants one
+
+    def image(self, item: Any) -> np.ndarray:
+        if isinstance(item, (str, Path)):
+            return read_image(item)
+        if isinstance(item, bytes):
+            return decode_bytes(item)
+        array = np.asarray(item)
+        return np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array
+
+    def __call__(self, batch: Sequence[Any]) -> Any:
+        arrays = [apply(self.steps, self.image(item), self._rng) for item in batch]
+        return torch.from_numpy(np.ascontiguousarray(np.stack(arrays)))
+
+
+class TableInput:
+    """Rows (a DataFrame coerced to the schema) -> a float tensor, through the fitted preprocessing."""
+
+    def __init__(self, preprocessor: Any) -> None:
+        self.preprocessor = preprocessor
+
+    def __call__(self, frame: Any) -> Any:
+        return torch.from_numpy(dense(self.preprocessor.transform(frame)))
+
+
+def dense(matrix: Any) -> np.ndarray:
+    """A float32 C-contiguous array from a dense or sparse matrix."""
+    if hasattr(matrix, "toarray"):
+        matrix = matrix.toarray()
+    return np.ascontiguousarray(matrix, dtype=np.float32)
