@@ -1,0 +1,293 @@
+"""Hyperparameter tuning on the training split only (Optuna; Ray Tune to scale out).
+
+`tune(config)` prepares the config's data once, searches the `tune.space` of config key paths with
+cross-validation on the training split (the test split is never touched), keeps the study in the
+store so a re-run continues it, and writes the config with the best values as ``best.yaml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from mlpact.config import Config, load_config
+from mlpact.tune._backends import (
+    OnTrial,
+    StudySpec,
+    import_optuna,
+    import_ray,
+    open_study,
+    run_optuna,
+    run_ray,
+)
+from mlpact.tune._objective import Objective, check_space, suggest, trial_config
+
+if TYPE_CHECKING:
+    from mlpact.progress import Progress
+    from mlpact.store import Store
+    from mlpact.training import TrainResult
+
+__all__ = ["StudySpec", "TuneResult", "study_spec", "suggest", "trial_config", "tune"]
+
+Backend = Literal["optuna", "ray"]
+
+
+@dataclass
+class TuneResult:
+    """A study after this call: its best trial, every trial, and where its files are."""
+
+    study: str
+    folder: Path
+    metric: str
+    direction: str
+    backend: str
+    best_trial: int
+    best_value: float
+    best_params: dict[str, Any]
+    best_yaml: Path
+    trials: list[dict[str, Any]]
+    new_trials: int
+    plots: list[Path] = field(default_factory=list)
+    trained: TrainResult | None = None
+
+    def top(self, n: int = 5) -> list[dict[str, Any]]:
+        """The `n` best finished trials, best first."""
+        done = [t for t in self.trials if t["state"] == "COMPLETE"]
+        return sorted(done, key=lambda t: t["value"], reverse=self.direction == "maximize")[:n]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("study", "metric", "direction", "backend", "best_trial")}
+        out.update(best_value=self.best_value, best_params=self.best_params, new_trials=self.new_trials)
+        out.update(folder=str(self.folder), best_yaml=str(self.best_yaml), plots=[str(p) for p in self.plots])
+        out.update(trials=self.trials, trained=self.trained.ref if self.trained else None)
+        return out
+
+
+def tune(
+    config: str | Path | Config | dict[str, Any],
+    overrides: Iterable[str] = (),
+    *,
+    store: str | Path | Store | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    jobs: int | None = None,
+    backend: Backend = "optuna",
+    address: str | None = None,
+    train_best: bool = False,
+    plots: bool = True,
+    on_trial: OnTrial | None = None,
+    progress: Progress | None = None,
+) -> TuneResult:
+    """Search `tune.space` on the training split, continue the stored study, write ``best.yaml``.
+
+    Args:
+        config: a YAML file, a mapping, or a loaded :class:`Config` with a `tune:` section.
+        overrides: ``key.path=value`` strings applied on top of the file.
+        store: the store folder; the study lives in ``<store>/tuning/<study>/``.
+        trials, timeout: the budget of this call; either one replaces `tune.trials` and `tune.timeout`.
+        jobs: trials in parallel (processes); default `tune.jobs`.
+        backend: ``optuna`` (processes on this machine) or ``ray`` (Ray Tune).
+        address: the Ray cluster to use with ``backend="ray"``; default: a local Ray.
+        train_best: then train and save a version with the best values (tuning in its lineage).
+        plots: write the optimisation history, parameter importance and slice plots.
+        on_trial: called as ``on_trial(done, total, best_value)`` when trials finish.
+
+    Raises:
+        ConfigError: the config or its search space is invalid, or no trial succeeded.
+        MissingDependencyError: optuna (or ray, for the ray backend) is not installed.
+    """
+    from mlpact.dataset import prepare
+    from mlpact.progress import Silent
+    from mlpact.store import Store
+
+    cfg = _load(config, overrides)
+    _check_tunable(cfg)
+    import_optuna()
+    if backend == "ray":
+        import_ray()
+    check_space(cfg)
+    db = Store.open(store)
+    data = prepare(cfg)
+    spec = study_spec(cfg, db.root, task=data.task)
+    tc = cfg.tune
+    objective = Objective(cfg, data, data.folds(spec.folds), _metric(cfg, data.task))
+    flags = trials is not None or timeout is not None  # flags replace the config's whole budget
+    n_trials, seconds = (trials, timeout) if flags else (tc.trials, tc.timeout)
+    n_jobs = jobs or tc.jobs
+    before = len(open_study(spec).trials)
+    if backend == "ray":
+        run_ray(
+            spec, objective, trials=n_trials, timeout=seconds, jobs=n_jobs, address=address, on_trial=on_trial
+        )
+    else:
+        run_optuna(spec, objective, trials=n_trials, timeout=seconds, jobs=n_jobs, on_trial=on_trial)
+    result = _result(cfg, spec, objective.metric, backend=backend, before=before, plots=plots)
+    if train_best:
+        result.trained = _train_best(result, db, progress or Silent())
+    return result
+
+
+def _load(config: str | Path | Config | dict[str, Any], overrides: Iterable[str]) -> Config:
+    overrides = list(overrides)
+    if isinstance(config, Config):
+        return load_config(config.template(), overrides, base_dir=config.base_dir) if overrides else config
+    return load_config(config, overrides)
+
+
+def _check_tunable(cfg: Config) -> None:
+    from mlpact.errors import ConfigError
+
+    if not cfg.tune.space:
+        raise ConfigError(
+            [
+                "tune.space: nothing to search (found an empty space); add keys such as "
+                "`model.params.C: {type: float, low: 0.001, high: 10, log: true}`"
+            ]
+        )
+
+
+def _metric(cfg: Config, task: str) -> str:
+    from mlpact.errors import ConfigError
+    from mlpact.metrics import metrics_for, primary_metric
+
+    metric = cfg.tune.metric or primary_metric(task, cfg.evaluate.primary)
+    if metric not in metrics_for(task):
+        raise ConfigError(
+            [f"tune.metric: {metric!r} is not a {task} metric; expected one of {metrics_for(task)}"]
+        )
+    return metric
+
+
+def study_spec(cfg: Config, store_root: Path, *, task: str) -> StudySpec:
+    """The study of a config: named after it and a hash of the space, the metric, the folds and
+    everything that affects training, so a changed space is a new study and the same one continues."""
+    from mlpact.metrics import LOWER_IS_BETTER
+
+    tc = cfg.tune
+    metric = _metric(cfg, task)
+    direction = tc.direction
+    if direction == "auto":
+        direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
+    folds = tc.cv_folds or cfg.evaluate.cv_folds or 3
+    ident = {
+        "space": {k: v.model_dump(mode="json") for k, v in tc.space.items()},
+        "metric": metric,
+        "direction": direction,
+        "folds": folds,
+        "steps": tc.steps,
+        "config": cfg.hash(),
+    }
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:10]
+    name = f"{cfg.name}-{digest}"
+    seed = cfg.seed if tc.seed is None else tc.seed
+    folder = store_root / "tuning" / name
+    return StudySpec(name, folder, direction, tc.sampler, tc.pruner, seed, tc.steps, folds)
+
+
+# --------------------------------------------------------------------------- the outcome
+def _result(
+    cfg: Config, spec: StudySpec, metric: str, *, backend: str, before: int, plots: bool
+) -> TuneResult:
+    from mlpact.errors import ConfigError
+
+    study = open_study(spec)
+    rows = [_trial_row(t) for t in study.trials]
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    if not done:
+        errors = [r["error"] for r in rows if r.get("error")]
+        raise ConfigError(
+            [
+                f"tune: none of the {len(rows)} trials of study {spec.name} succeeded"
+                + (f"; the first failure: {errors[0]}" if errors else "")
+            ]
+        )
+    best = study.best_trial
+    best_value = float(best.value)
+    path = _write_best(trial_config(cfg, best.params), spec, metric, best.number, best_value)
+    pngs = write_plots(study, spec.folder / "plots") if plots else []
+    return TuneResult(
+        spec.name, spec.folder, metric, spec.direction, backend, best.number, best_value,
+        dict(best.params), path, rows, len(rows) - before, pngs,
+    )  # fmt: skip
+
+
+def _trial_row(trial: Any) -> dict[str, Any]:
+    row = {
+        "number": trial.number,
+        "state": trial.state.name,
+        "value": trial.value,
+        "params": dict(trial.params),
+        "duration_s": trial.duration.total_seconds() if trial.duration else None,
+    }
+    if "error" in trial.user_attrs:
+        row["error"] = trial.user_attrs["error"]
+    return row
+
+
+def _write_best(best: Config, spec: StudySpec, metric: str, number: int, value: float) -> Path:
+    """best.yaml: the config with the best values, trainable from anywhere (absolute data path)."""
+    import yaml
+
+    raw = best.to_dict()
+    source = best.source_path()
+    if source is not None:
+        raw["data"]["source"] = str(source)
+    header = f"# Best config of study {spec.name}: trial {number}, {metric} = {value:.6g}\n"
+    path = spec.folder / "best.yaml"
+    path.write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def write_plots(study: Any, folder: Path) -> list[Path]:
+    """Optimisation history, parameter importances and slice plots as PNGs (matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as vis
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    plots: dict[str, Callable[[Any], Any]] = {
+        "history": vis.plot_optimization_history,
+        "importance": vis.plot_param_importances,
+        "slice": vis.plot_slice,
+    }
+    for name, plot in plots.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                axes = plot(study)
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            continue  # e.g. importances need two finished trials with different values
+        figure = _figure(axes)
+        figure.savefig(folder / f"{name}.png", dpi=100, bbox_inches="tight")
+        plt.close(figure)
+        written.append(folder / f"{name}.png")
+    return written
+
+
+def _figure(axes: Any) -> Any:
+    first = axes.flat[0] if hasattr(axes, "flat") else axes
+    return first.figure
+
+
+def _train_best(result: TuneResult, store: Store, progress: Progress) -> TrainResult:
+    from mlpact.training import run
+
+    best = load_config(result.best_yaml)
+    tuning = {
+        "study": result.study,
+        "storage": str(result.folder / "study.db"),
+        "trial": result.best_trial,
+        "metric": result.metric,
+        "value": result.best_value,
+        "params": result.best_params,
+        "backend": result.backend,
+    }
+    return run(best, store=store, progress=progress, lineage_extra={"tuning": tuning})

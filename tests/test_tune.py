@@ -1,0 +1,358 @@
+"""mlpact.tune: the tune: section, studies kept in the store, the training split only, pruning, Ray."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conftest import wine_config, write_config
+from mlpact.config import load_config
+from mlpact.errors import ConfigError, MissingDependencyError
+
+optuna = pytest.importorskip("optuna")
+
+from mlpact.cli import app  # noqa: E402
+from mlpact.tune import tune  # noqa: E402
+
+C_SPACE = {"model.params.C": {"type": "float", "low": 0.01, "high": 10, "log": True}}
+
+
+def tuned(space: dict[str, Any] | None = None, **tune_keys: Any) -> dict[str, Any]:
+    return wine_config(tune={"space": space or C_SPACE, "trials": 3, **tune_keys})
+
+
+# --------------------------------------------------------------------------- the config section
+@pytest.mark.parametrize(
+    "space, message",
+    [
+        ({"model.parms.C": {"type": "float", "low": 1, "high": 2}}, "did you mean `model.params`"),
+        (
+            {"features.numeric.scal": {"type": "categorical", "choices": ["none"]}},
+            "did you mean `features.numeric.scale`",
+        ),
+        ({"data.source": {"type": "categorical", "choices": ["x"]}}, "'data.source' cannot be searched"),
+        ({"features.numeric.columns": {"type": "categorical", "choices": ["x"]}}, "cannot be searched"),
+        ({"model.params": {"type": "categorical", "choices": [1]}}, "is a whole section"),
+        ({"model.type.x": {"type": "categorical", "choices": [1]}}, "model.type has no sub-keys"),
+        ({"model.params.C": {"type": "float", "low": 0, "high": 1, "log": True}}, "needs low > 0"),
+        ({"model.params.C": {"type": "float", "low": 2, "high": 1}}, "low \\(2.0\\) is greater than high"),
+        ({"model.params.C": {"type": "float", "low": 1}}, "needs both `low` and `high`"),
+        (
+            {"model.params.C": {"type": "float", "low": 1, "high": 2, "log": True, "step": 0.1}},
+            "cannot be combined",
+        ),
+        (
+            {"model.params.C": {"type": "float", "low": 1, "high": 2, "choices": [1]}},
+            "takes low/high, not `choices`",
+        ),
+        ({"model.params.C": {"type": "int", "low": 1.5, "high": 3}}, "needs whole low/high"),
+        ({"model.params.C": {"type": "categorical"}}, "non-empty `choices`"),
+        ({"model.params.C": {"type": "categorical", "choices": [1], "low": 1}}, "takes `choices`, not low"),
+        (
+            {"model.params.C": {"type": "float", "low": 1, "high": 2, "when": {"model.params.x": 1}}},
+            "'model.params.x' is not a searched key",
+        ),
+        (
+            {
+                "model.params.C": {"type": "float", "low": 1, "high": 2, "when": {"model.params.tol": 1}},
+                "model.params.tol": {"type": "float", "low": 1, "high": 2, "when": {"model.params.C": 1}},
+            },
+            "form a cycle",
+        ),
+    ],
+)
+def test_invalid_spaces_are_config_errors(space: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(tuned(space))
+
+
+@pytest.mark.parametrize(
+    "keys, message",
+    [
+        ({"trials": None, "timeout": None}, "set `trials`, `timeout` or both"),
+        ({"metric": "acuracy"}, "did you mean 'accuracy'"),
+        ({"cv_folds": 1}, "greater than or equal to 2"),
+        ({"sampler": "grid"}, "'tpe' or 'random'"),
+    ],
+)
+def test_invalid_tune_settings_are_config_errors(keys: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(tuned(**keys))
+
+
+def test_tune_settings_do_not_change_the_config_hash() -> None:
+    plain = load_config(wine_config())
+    assert load_config(tuned()).hash() == plain.hash()
+    assert load_config(tuned(trials=9)).hash() == plain.hash()
+
+
+@pytest.mark.parametrize(
+    "space, message",
+    [
+        ({"model.params.Cc": {"type": "float", "low": 1, "high": 2}}, "did you mean `model.params.C`"),
+        (
+            {"features.numeric.scale": {"type": "categorical", "choices": ["standard", "huge"]}},
+            "features.numeric.scale",
+        ),
+        ({}, "nothing to search"),
+    ],
+)
+def test_bad_values_fail_before_any_trial(tmp_path: Path, space: dict[str, Any], message: str) -> None:
+    cfg = tuned(space) if space else wine_config(tune={"space": {}})
+    with pytest.raises(ConfigError, match=message):
+        tune(cfg, store=tmp_path)
+    assert not (tmp_path / "tuning").exists()
+
+
+def test_tune_metric_must_fit_the_task(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'rmse' is not a classification metric"):
+        tune(tuned(metric="rmse"), store=tmp_path)
+
+
+# --------------------------------------------------------------------------- the study in the store
+def test_rerun_continues_the_study_and_writes_best_yaml(tmp_path: Path) -> None:
+    first = tune(tuned(), store=tmp_path)
+    second = tune(tuned(), store=tmp_path, trials=2)
+    assert (first.study, first.new_trials, len(first.trials)) == (second.study, 3, 3)
+    assert (second.new_trials, len(second.trials)) == (2, 5)
+    assert (tmp_path / "tuning" / first.study / "study.db").exists()
+    best = yaml.safe_load(second.best_yaml.read_text())
+    assert best["model"]["params"]["C"] == second.best_params["model.params.C"]
+    assert best["model"]["params"]["max_iter"] == 500  # the rest of the config is kept
+    assert max(t["value"] for t in second.trials if t["value"] is not None) == second.best_value
+    assert sorted(p.name for p in second.plots) == ["history.png", "importance.png", "slice.png"]
+
+
+def test_a_changed_space_is_a_new_study(tmp_path: Path) -> None:
+    a = tune(tuned(), store=tmp_path, trials=1, plots=False)
+    b = tune(
+        tuned({"model.params.C": {"type": "float", "low": 0.1, "high": 1}}),
+        store=tmp_path,
+        trials=1,
+        plots=False,
+    )
+    assert a.study != b.study
+    assert a.study.startswith("wine-")
+
+
+def test_conditional_keys_are_searched_only_when_their_condition_holds(tmp_path: Path) -> None:
+    space = {
+        "model.params.solver": {"type": "categorical", "choices": ["lbfgs", "saga"]},
+        "model.params.tol": {
+            "type": "float",
+            "low": 1e-4,
+            "high": 1e-2,
+            "log": True,
+            "when": {"model.params.solver": "saga"},
+        },
+    }
+    result = tune(tuned(space, sampler="random"), store=tmp_path, trials=6, plots=False)
+    for trial in result.trials:
+        assert ("model.params.tol" in trial["params"]) == (trial["params"]["model.params.solver"] == "saga")
+    assert {t["params"]["model.params.solver"] for t in result.trials} == {"lbfgs", "saga"}
+
+
+def test_failing_trials_are_recorded_and_all_failing_is_an_error(tmp_path: Path) -> None:
+    space = {"model.params.l1_ratio": {"type": "float", "low": 2.0, "high": 3.0}}  # invalid at fit time
+    with pytest.raises(ConfigError, match="none of the 2 trials .* succeeded; the first failure: "):
+        tune(tuned(space), store=tmp_path, trials=2, plots=False)
+
+
+# --------------------------------------------------------------------------- the training split only
+SPY = """
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+SEEN = []
+
+class Spy(ClassifierMixin, BaseEstimator):
+    def __init__(self, alpha=1.0, n_estimators=4, warm_start=False):
+        self.alpha, self.n_estimators, self.warm_start = alpha, n_estimators, warm_start
+
+    def _see(self, X):
+        SEEN.extend(map(tuple, np.round(np.asarray(X, dtype=float), 6)))
+
+    def fit(self, X, y):
+        self._see(X)
+        self.classes_ = np.unique(y)
+        self.majority_ = self.classes_[0]
+        return self
+
+    def predict(self, X):
+        self._see(X)
+        return np.full(len(X), self.majority_)
+
+class StepSpy(Spy):
+    def partial_fit(self, X, y, classes=None):
+        return self.fit(X, y)
+"""
+
+
+@pytest.mark.parametrize("estimator, pruner", [("Spy", "median"), ("StepSpy", "median"), ("StepSpy", "none")])
+def test_no_tuning_step_ever_receives_a_test_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, estimator: str, pruner: str
+) -> None:
+    from mlpact.dataset import prepare
+
+    (tmp_path / "spy_model.py").write_text(SPY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "spy_model", raising=False)
+    config = wine_config(
+        model={"type": f"spy_model.{estimator}"},
+        features={"numeric": {"scale": "none"}},
+        tune={
+            "space": {"model.params.alpha": {"type": "float", "low": 0.1, "high": 1}},
+            "trials": 3,
+            "pruner": pruner,
+        },
+    )
+    tune(config, store=tmp_path / "store", plots=False)
+    import spy_model
+
+    data = prepare(load_config(config))
+    rows = lambda X: {tuple(r) for r in X.astype(float).round(6).to_numpy()}  # noqa: E731
+    seen = set(spy_model.SEEN)
+    assert rows(data.train()[0]) <= seen  # every training row was used ...
+    assert not rows(data.test()[0]) & seen  # ... and no test row ever was
+
+
+# --------------------------------------------------------------------------- pruning
+@pytest.mark.parametrize(
+    "model, steps, expected",
+    [
+        (
+            {"type": "sklearn.ensemble.GradientBoostingClassifier", "params": {"n_estimators": 6}},
+            3,
+            [2, 4, 6],
+        ),
+        ({"type": "sklearn.linear_model.SGDClassifier"}, 4, [1, 2, 3, 4]),
+        (
+            {"type": "sklearn.ensemble.HistGradientBoostingClassifier", "params": {"max_iter": 3}},
+            10,
+            [1, 2, 3],
+        ),
+    ],
+)
+def test_estimators_that_learn_in_steps_report_each_step(
+    tmp_path: Path, model: dict[str, Any], steps: int, expected: list[int]
+) -> None:
+    from mlpact.pipeline import make_estimator
+    from mlpact.tune._objective import _steps, step_kind
+
+    space = {"features.numeric.scale": {"type": "categorical", "choices": ["standard", "robust"]}}
+    result = tune(
+        wine_config(model=model, tune={"space": space, "trials": 2, "steps": steps}),
+        store=tmp_path,
+        plots=False,
+    )
+    study = optuna.load_study(study_name=result.study, storage=f"sqlite:///{result.folder / 'study.db'}")
+    assert [sorted(t.intermediate_values) for t in study.trials] == [list(range(len(expected)))] * 2
+    cfg = load_config(wine_config(model=model))
+    estimator = make_estimator(cfg.model, seed=0)
+    kind = step_kind(estimator)
+    assert kind is not None
+    assert _steps(estimator, kind, steps) == expected
+
+
+def test_other_estimators_report_after_each_fold(tmp_path: Path) -> None:
+    result = tune(tuned(cv_folds=4), store=tmp_path, trials=2, plots=False)
+    study = optuna.load_study(study_name=result.study, storage=f"sqlite:///{result.folder / 'study.db'}")
+    assert [sorted(t.intermediate_values) for t in study.trials] == [[0, 1, 2, 3]] * 2
+
+
+def test_unpromising_trials_are_pruned(tmp_path: Path) -> None:
+    space = {"model.params.learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}
+    model = {
+        "type": "sklearn.ensemble.GradientBoostingClassifier",
+        "params": {"n_estimators": 10, "max_depth": 1},
+    }
+    config = wine_config(model=model, tune={"space": space, "trials": 14, "steps": 5, "sampler": "random"})
+    result = tune(config, store=tmp_path, plots=False)
+    states = [t["state"] for t in result.trials]
+    assert "PRUNED" in states and "COMPLETE" in states
+
+
+# --------------------------------------------------------------------------- parallel jobs, training the best
+def test_two_jobs_share_one_study(tmp_path: Path) -> None:
+    result = tune(tuned(), store=tmp_path, trials=4, jobs=2, plots=False)
+    assert result.new_trials in (4, 5)  # a second process may start one trial as the budget is reached
+    assert all(t["state"] == "COMPLETE" for t in result.trials)
+
+
+def test_train_best_records_the_tuning_in_the_lineage(tmp_path: Path) -> None:
+    result = tune(tuned(), store=tmp_path, train_best=True, plots=False)
+    assert result.trained is not None
+    lineage = json.loads((result.trained.path / "lineage.json").read_text())
+    assert lineage["tuning"]["study"] == result.study
+    assert lineage["tuning"]["trial"] == result.best_trial
+    assert lineage["tuning"]["value"] == result.best_value
+    assert result.trained.config.model.params["C"] == result.best_params["model.params.C"]
+
+
+# --------------------------------------------------------------------------- missing extras
+@pytest.mark.parametrize(
+    "blocked, backend, message",
+    [("optuna", "optuna", "pip install 'mlpact\\[tune\\]'"), ("ray", "ray", "pip install 'mlpact\\[ray\\]'")],
+)
+def test_a_missing_extra_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blocked: str, backend: str, message: str
+) -> None:
+    real_import = builtins.__import__
+
+    def fake_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == blocked or name.startswith(blocked + "."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(MissingDependencyError) as info:
+        tune(tuned(), store=tmp_path, backend=backend)  # type: ignore[arg-type]
+    assert info.value.hint is not None
+    assert __import__("re").search(message, info.value.hint)
+
+
+# --------------------------------------------------------------------------- the command
+def test_cli_tune_prints_the_best_trials_and_where_things_are(tmp_path: Path) -> None:
+    config = write_config(tmp_path, tuned())
+    args = ["tune", str(config), "--trials", "2", "--store", str(tmp_path / "s")]
+    out = CliRunner().invoke(app, args, env={"COLUMNS": "300"})
+    assert out.exit_code == 0, out.output
+    assert "2 trials (2 new), maximize accuracy" in out.output
+    assert "best.yaml" in out.output and "history.png" in out.output
+
+
+def test_cli_tune_json_and_bad_backend(tmp_path: Path) -> None:
+    config = write_config(tmp_path, tuned())
+    runner = CliRunner()
+    out = runner.invoke(app, ["tune", str(config), "--trials", "1", "--store", str(tmp_path / "s"), "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["new_trials"] == 1
+    bad = runner.invoke(app, ["tune", str(config), "--backend", "spark"])
+    assert bad.exit_code == 2
+    assert "expected optuna or ray, found 'spark'" in bad.output
+
+
+def test_cli_tune_config_error_exit_code(tmp_path: Path) -> None:
+    config = write_config(tmp_path, tuned({"model.parms.C": {"type": "float", "low": 1, "high": 2}}))
+    out = CliRunner().invoke(app, ["tune", str(config), "--store", str(tmp_path / "s")])
+    assert out.exit_code == 3
+    assert "did you mean `model.params`" in out.output
+
+
+# --------------------------------------------------------------------------- Ray Tune
+def test_ray_backend_lands_in_the_same_study_and_best_yaml(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    optuna_run = tune(tuned(), store=tmp_path, trials=2, plots=False)
+    ray_run = tune(tuned(), store=tmp_path, trials=2, jobs=2, backend="ray", plots=False)
+    assert ray_run.study == optuna_run.study
+    assert ray_run.new_trials == 2 and len(ray_run.trials) == 4
+    assert ray_run.best_yaml == optuna_run.best_yaml
+    best = yaml.safe_load(ray_run.best_yaml.read_text())
+    assert best["model"]["params"]["C"] == ray_run.best_params["model.params.C"]
