@@ -1,0 +1,239 @@
+"""`mlpact check` and `mlpact reproduce`: judge new data against a version, and retrain a version
+from what it recorded. Their verdicts are exit codes (docs/cli.md) a scheduled job can act on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from mlpact.cli._app import JsonOpt, SepOpt, StoreOpt, TrustOpt, app, command, print_json, stderr, stdout
+
+if TYPE_CHECKING:
+    from mlpact.check import CheckResult
+    from mlpact.reproduce import ReproduceResult
+
+ModelArg = Annotated[
+    str, typer.Argument(help="NAME, NAME:VERSION, NAME@ALIAS or a version folder.", show_default=False)
+]
+_STYLE = {
+    "reload": "green",
+    "reproduced": "green",
+    "retrain": "yellow",
+    "differs": "yellow",
+    "incompatible": "red",
+}
+
+
+@app.command()
+@command
+def check(
+    model: ModelArg,
+    data: Annotated[Path, typer.Argument(help="New data: a CSV or Parquet file.", show_default=False)],
+    target: Annotated[
+        Optional[str],
+        typer.Option(
+            help="The label column; with labels, performance is compared "
+            "[default: the version's target, if present]."
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or html.")] = "table",
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="Write the output to this file.", show_default=False),
+    ] = None,
+    psi: Annotated[Optional[float], typer.Option(help="Override check.psi.", show_default=False)] = None,
+    p_value: Annotated[
+        Optional[float], typer.Option(help="Override check.p_value.", show_default=False)
+    ] = None,
+    performance_drop: Annotated[
+        Optional[float], typer.Option(help="Override check.performance_drop.", show_default=False)
+    ] = None,
+    min_rows: Annotated[
+        Optional[int], typer.Option(help="Override check.min_rows.", show_default=False)
+    ] = None,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Also train the recorded config on this data and compare.")
+    ] = False,
+    promote: Annotated[
+        Optional[str],
+        typer.Option(
+            help="With --retrain: move this alias to the new version if it is better.", show_default=False
+        ),
+    ] = None,
+    sep: SepOpt = ",",
+    trust: TrustOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check new data against a version: reload, retrain or incompatible, and why.
+
+    Schema compatibility under the version's validation policy (the one predict and serve
+    apply), drift per feature (PSI, KS or chi-squared) and of the predictions against the
+    training split, and, with labels, performance against the recorded test metrics.
+    Thresholds are the version's `check:` section; the flags override them.
+
+    Exit code: 0 reload, 11 retrain, 12 incompatible.
+
+    [bold]Examples[/]
+
+      mlpact check wine@production march.csv
+
+      mlpact check wine@production march.csv --retrain --promote production
+    """
+    from mlpact.check import check_data, retrain_on, to_html
+    from mlpact.progress import RichProgress
+    from mlpact.store import Store
+
+    if fmt not in ("table", "json", "html"):
+        raise typer.BadParameter(f"expected table, json or html, got {fmt!r}", param_hint="--format")
+    if promote and not retrain:
+        raise typer.BadParameter("--promote needs --retrain", param_hint="--promote")
+    db = Store.open(store)
+    overrides = {"psi": psi, "p_value": p_value, "performance_drop": performance_drop, "min_rows": min_rows}
+    result = check_data(
+        model, data, target=target, thresholds=overrides, store=db, sep=sep, trust=trust or ()
+    )
+    if retrain:
+        result.retrained = retrain_on(
+            model, data, target=target, promote=promote, store=db, sep=sep, trust=trust or (),
+            progress=RichProgress(stderr()),
+        )  # fmt: skip
+    fmt = "json" if as_json else fmt
+    if fmt == "table" and output is None:
+        _print_check(result)
+    else:
+        import json
+
+        text = (
+            to_html(result) if fmt == "html" else json.dumps(result.to_dict(), indent=2, default=str) + "\n"
+        )
+        _emit(text, output)
+    if result.exit_code:
+        raise typer.Exit(int(result.exit_code))
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    stderr().print(f"Wrote {output}")
+
+
+def _print_check(result: CheckResult) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = stdout()
+    style = _STYLE[result.verdict]
+    out.print(f"{result.ref} on {result.rows} rows: [bold {style}]{result.verdict}[/]")
+    for reason in result.reasons:
+        out.print(f"  - {escape(reason)}", soft_wrap=True)
+    if result.drift:
+        table = Table(title="Drift against the training split", title_justify="left")
+        for name in ("column", "PSI", "test", "p-value", ""):
+            table.add_column(name, justify="left" if name in ("column", "") else "right")
+        drifts = [*result.drift, *([result.prediction] if result.prediction else [])]
+        for d in drifts:
+            state = "drifted" if d.drifted else ("ok" if d.judged else "too few rows")
+            table.add_row(
+                d.column,
+                f"{d.psi:.3f}",
+                d.test,
+                f"{d.p_value:.2g}",
+                state,
+                style="yellow" if d.drifted else None,
+            )
+        out.print(table)
+    perf = result.performance
+    if perf is not None:
+        out.print(
+            f"{perf.metric}: {_num(perf.now)} on {perf.rows} labelled rows, {_num(perf.recorded)} at training"
+        )
+    if result.retrained is not None:
+        r = result.retrained
+        out.print(f"Retrained: {escape(r.reason)}")
+        if r.alias:
+            out.print(f"{r.alias}: {'moved to ' + r.ref if r.moved else 'not moved'}")
+    for note in result.notes:
+        out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+@app.command()
+@command
+def reproduce(
+    model: ModelArg,
+    allow_data_change: Annotated[
+        bool, typer.Option("--allow-data-change", help="Retrain even if the recorded data changed.")
+    ] = False,
+    metric_tolerance: Annotated[
+        Optional[float], typer.Option(help="Override check.metric_tolerance.", show_default=False)
+    ] = None,
+    agreement: Annotated[
+        Optional[float], typer.Option(help="Override check.agreement.", show_default=False)
+    ] = None,
+    trust: TrustOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrain a version from its recorded config, data and seed, and compare with the original.
+
+    The data must still have its recorded fingerprint (else it stops and explains, unless
+    --allow-data-change). The new version is saved; compared are the split, every test metric,
+    the predictions on the test split and the environment (packages, Python, git). Recorded as
+    a run of kind reproduce. Also the way to rebuild a version that the installed libraries
+    cannot load.
+
+    Exit code: 0 reproduced, 13 differs (also when the data changed).
+
+    [bold]Example[/]
+
+      mlpact reproduce wine:3
+    """
+    from mlpact.progress import RichProgress, Silent
+    from mlpact.reproduce import reproduce as run
+
+    result = run(
+        model,
+        store=store,
+        allow_data_change=allow_data_change,
+        thresholds={"metric_tolerance": metric_tolerance, "agreement": agreement},
+        trust=trust or (),
+        progress=Silent() if as_json else RichProgress(stderr()),
+    )
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _print_reproduce(result)
+    if result.exit_code:
+        raise typer.Exit(int(result.exit_code))
+
+
+def _print_reproduce(result: ReproduceResult) -> None:
+    from rich.markup import escape
+
+    out = stdout()
+    style = _STYLE[result.verdict]
+    out.print(f"{result.ref} retrained as {result.new_ref}: [bold {style}]{result.verdict}[/]")
+    for reason in result.reasons:
+        out.print(f"  - {escape(reason)}", soft_wrap=True)
+    split = "identical" if result.split.get("identical") else "different"
+    agree = result.agreement
+    agreed = (
+        f"{agree['fraction']:.1%} of {agree['rows']} rows"
+        if agree.get("compared")
+        else agree.get("note", "-")
+    )
+    out.print(
+        f"data: {'identical' if result.data.get('identical') else 'changed'}; split: {split}; "
+        f"predictions agree: {agreed}"
+    )
+    for note in result.notes:
+        out.print(f"[dim]environment: {escape(note)}[/]", soft_wrap=True)
+    out.print(f"Recorded as run {result.run_id}.")

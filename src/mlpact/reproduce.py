@@ -1,0 +1,325 @@
+"""Retrain a saved version from what it recorded, and say whether the result is the same.
+
+:func:`reproduce` re-loads the recorded data source and compares its fingerprint with the one
+saved (changed data stops, unless allowed), retrains with the recorded config and seed (a new
+version, saved like any other), and compares: the split (train and test fingerprints), every
+test metric (within `check.metric_tolerance`), the predictions of both versions on the test
+split (`check.agreement`), and the environment (package versions, Python, git commit, dirty
+tree). The verdict is `reproduced` or `differs`, with reasons; the comparison is recorded as a
+run of kind `reproduce`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from mlpact.errors import DataError, ExitCode
+
+if TYPE_CHECKING:
+    from mlpact.config import Config
+    from mlpact.config._check import CheckConfig
+    from mlpact.dataset import Prepared
+    from mlpact.model import Model
+    from mlpact.progress import Progress
+    from mlpact.store import Store
+    from mlpact.training import TrainResult
+
+EXIT_CODES: dict[str, ExitCode] = {"reproduced": ExitCode.OK, "differs": ExitCode.DIFFERS}
+
+
+class DataChangedError(DataError):
+    """The recorded data source no longer has the fingerprint saved with the version."""
+
+    exit_code = ExitCode.DIFFERS
+
+    def __init__(self, ref: str, recorded: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+        self.recorded, self.now = dict(recorded), dict(now)
+        lines = [
+            f"Cannot reproduce {ref}: its data changed since it was trained.",
+            f"  source: {now.get('resolved') or now.get('source')}",
+            f"  fingerprint: {str(recorded.get('fingerprint'))[:12]} when trained, "
+            f"{str(now.get('fingerprint'))[:12]} now",
+            f"  rows: {recorded.get('rows')} when trained, {now.get('rows')} now",
+        ]
+        was, cols = set(recorded.get("columns") or []), set(now.get("columns") or [])
+        if was and cols != was:
+            lines.append(f"  columns added: {sorted(cols - was)!r}, removed: {sorted(was - cols)!r}")
+        if recorded.get("file_sha256") and recorded.get("file_sha256") != now.get("file_sha256"):
+            lines.append("  the file's bytes differ (sha256)")
+        super().__init__(
+            "\n".join(lines),
+            hint="Restore the recorded data to reproduce the version, or pass --allow-data-change "
+            "(Python: allow_data_change=True) to retrain on the data as it is now; the verdict then "
+            "says it differs.",
+        )
+
+
+@dataclass
+class ReproduceResult:
+    """The verdict of a reproduction, the new version, and every comparison behind it."""
+
+    ref: str
+    new_ref: str
+    verdict: Literal["reproduced", "differs"]
+    run_id: str
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    split: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    agreement: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """0 when reproduced, 13 when it differs (docs/cli.md)."""
+        return EXIT_CODES[self.verdict]
+
+    def to_dict(self) -> dict[str, Any]:
+        from mlpact.metrics import finite_json
+
+        return finite_json({**self.__dict__, "exit_code": int(self.exit_code)})  # type: ignore[no-any-return]
+
+
+def reproduce(
+    ref: str | Path,
+    *,
+    store: str | Path | Store | None = None,
+    allow_data_change: bool = False,
+    thresholds: Mapping[str, Any] | None = None,
+    trust: Iterable[str] = (),
+    progress: Progress | None = None,
+) -> ReproduceResult:
+    """Retrain a version from its recorded config, data and seed, and compare with the original.
+
+    Works on a version whose pipeline cannot be loaded here (e.g. saved with another
+    scikit-learn major version): everything but the prediction agreement is still compared.
+
+    Args:
+        ref: ``name``, ``name:3``, ``name@alias`` or a version folder.
+        allow_data_change: retrain even when the data's fingerprint changed (the verdict is then
+            `differs`).
+        thresholds: overrides of the version's `check:` section (``metric_tolerance``, ``agreement``).
+
+    Raises:
+        DataChangedError: the data changed and `allow_data_change` is false.
+        DataError: the recorded data source cannot be read.
+    """
+    from mlpact.check import thresholds_for
+    from mlpact.progress import Silent
+    from mlpact.store import Store
+
+    db = Store.open(store)
+    old = _load_saved(ref, db, trust)
+    settings = thresholds_for(old.config, thresholds)
+    cfg = recorded_config(old)
+    params = {"reproduces": old.ref, "seed": cfg.seed, "data.source": cfg.data.source}
+    run_id = db.start_run(old.name, kind="reproduce", config_hash=cfg.hash(), params=params)
+    try:
+        result = _reproduce(
+            old, cfg, settings, db, run_id, allow=allow_data_change, progress=progress or Silent()
+        )
+    except BaseException as exc:
+        db.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    version = int(result.new_ref.rsplit(":", 1)[1])
+    db.finish_run(run_id, status="succeeded", metrics={"verdict": result.verdict}, version=version)
+    return result
+
+
+def _load_saved(ref: str | Path, store: Store, trust: Iterable[str]) -> Model:
+    """The version, or, when its pipeline cannot be loaded here, everything but the pipeline."""
+    from mlpact.model import LibraryVersionError, load
+
+    try:
+        return load(ref, store=store, trust=trust)
+    except LibraryVersionError as exc:
+        return exc.model
+
+
+def recorded_config(model: Model) -> Config:
+    """The version's config, its data source resolved where it was read at training time.
+
+    A relative source keeps its text (so the config hash is the same) and gets the folder it was
+    relative to; a source that cannot be expressed that way becomes the absolute path.
+    """
+    from mlpact.config import load_config
+
+    cfg = model.config
+    source, resolved = cfg.data.source, (model.lineage.get("data") or {}).get("resolved")
+    if source.startswith("sklearn:") or not resolved:
+        return cfg
+    parts, full = Path(source).parts, Path(resolved)
+    if not Path(source).is_absolute() and full.parts[-len(parts) :] == parts:
+        return load_config(cfg.to_dict(), base_dir=Path(*full.parts[: -len(parts)]))
+    raw = cfg.to_dict()
+    raw["data"] = {**raw["data"], "source": str(full)}
+    return load_config(raw, base_dir=full.parent)
+
+
+def _reproduce(
+    old: Model,
+    cfg: Config,
+    settings: CheckConfig,
+    store: Store,
+    run_id: str,
+    *,
+    allow: bool,
+    progress: Progress,
+) -> ReproduceResult:
+    from mlpact.dataset import prepare
+    from mlpact.training import run
+
+    with progress.stage(f"Re-loading {cfg.data.source}"):
+        data = prepare(cfg)
+    recorded = old.lineage.get("data") or {}
+    same_data = data.lineage["fingerprint"] == recorded.get("fingerprint")
+    if not same_data and not allow:
+        raise DataChangedError(old.ref, recorded, data.lineage)
+    trained = run(cfg, store=store, progress=progress)
+    result = ReproduceResult(old.ref, trained.ref, "reproduced", run_id)
+    result.data = {
+        "source": data.lineage.get("resolved"),
+        "recorded": recorded.get("fingerprint"),
+        "now": data.lineage["fingerprint"],
+        "identical": same_data,
+    }
+    result.split = compare_split(recorded, data.lineage)
+    result.metrics = compare_metrics(
+        old.metrics.get("test") or {}, trained.metrics["test"], settings.metric_tolerance
+    )
+    with progress.stage("Comparing predictions on the test split"):
+        result.agreement = _agreement(old, trained, data, store, settings)
+    result.environment = compare_environment(old.lineage, cfg)
+    result.reasons = _reasons(result, settings)
+    result.notes = _environment_notes(result.environment)
+    if result.reasons:
+        result.verdict = "differs"
+    return result
+
+
+def compare_split(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether the train and test splits hold the same rows as when the version was trained."""
+    out: dict[str, Any] = {}
+    for part in ("train", "test"):
+        key = f"{part}_fingerprint"
+        out[part] = {
+            "recorded": recorded.get(key),
+            "now": now.get(key),
+            "identical": recorded.get(key) == now.get(key),
+        }
+    out["identical"] = out["train"]["identical"] and out["test"]["identical"]
+    return out
+
+
+def compare_metrics(
+    recorded: Mapping[str, Any], now: Mapping[str, Any], tolerance: float
+) -> dict[str, dict[str, Any]]:
+    """Every recorded test metric beside the retrained one, and whether they agree within `tolerance`."""
+    out = {}
+    for name, was in recorded.items():
+        value = now.get(name)
+        missing = _missing(was), _missing(value)
+        diff = None if any(missing) else float(value) - float(was)  # type: ignore[arg-type]
+        within = all(missing) if any(missing) else abs(diff or 0.0) <= tolerance
+        out[name] = {"recorded": was, "now": value, "difference": diff, "within": within}
+    return out
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _agreement(
+    old: Model, trained: TrainResult, data: Prepared, store: Store, settings: CheckConfig
+) -> dict[str, Any]:
+    import numpy as np
+
+    from mlpact.model import load
+
+    rows = data.frame.iloc[data.split.test]
+    if old.pipeline is None:
+        return {
+            "compared": False,
+            "rows": len(rows),
+            "fraction": None,
+            "note": "the original pipeline cannot be loaded here",
+        }
+    new = load(trained.ref, store=store)
+    a, b = old.predict(rows, check=False), new.predict(rows, check=False)
+    if old.task == "classification":
+        same = np.asarray(a == b, dtype=bool)
+    else:
+        tol = settings.metric_tolerance
+        same = np.isclose(a.astype(float), b.astype(float), rtol=tol, atol=tol)
+    fraction = float(same.mean()) if len(rows) else 1.0
+    return {"compared": True, "rows": len(rows), "fraction": fraction, "differing_rows": int((~same).sum())}
+
+
+def compare_environment(lineage: Mapping[str, Any], cfg: Config) -> dict[str, Any]:
+    """Package and Python versions, and the git state, then and now (only what differs)."""
+    from mlpact.lineage import environment, git_state
+
+    was_env = lineage.get("environment") or {}
+    now_env = environment()
+    was_pk, now_pk = was_env.get("packages") or {}, now_env["packages"]
+    packages = {
+        name: {"was": was_pk.get(name), "now": now_pk.get(name)}
+        for name in sorted(set(was_pk) | set(now_pk))
+        if was_pk.get(name) != now_pk.get(name)
+    }
+    out: dict[str, Any] = {"packages": packages}
+    if was_env.get("python") != now_env["python"]:
+        out["python"] = {"was": was_env.get("python"), "now": now_env["python"]}
+    was_git = lineage.get("git") or {}
+    root = was_git.get("root")
+    folder = Path(root) if root and Path(root).is_dir() else cfg.base_dir
+    now_git = git_state(folder) or {}
+    out["git"] = {
+        "commit": {"was": was_git.get("commit"), "now": now_git.get("commit")},
+        "dirty": {"was": was_git.get("dirty"), "now": now_git.get("dirty")},
+    }
+    return out
+
+
+def _reasons(result: ReproduceResult, settings: CheckConfig) -> list[str]:
+    reasons = []
+    if not result.data["identical"]:
+        reasons.append(
+            f"the data changed (fingerprint {str(result.data['recorded'])[:12]} when trained, "
+            f"{str(result.data['now'])[:12]} now; allowed by --allow-data-change)"
+        )
+    for part in ("train", "test"):
+        if not result.split[part]["identical"]:
+            reasons.append(f"the {part} split holds different rows than when the version was trained")
+    for name, m in result.metrics.items():
+        if not m["within"]:
+            diff = "" if m["difference"] is None else f", difference {m['difference']:+.3g}"
+            reasons.append(
+                f"test {name}: {m['recorded']} recorded, {m['now']} now{diff} "
+                f"(tolerance {settings.metric_tolerance:g})"
+            )
+    agree = result.agreement
+    if agree.get("compared") and agree["fraction"] < settings.agreement:
+        reasons.append(
+            f"predictions agree on {agree['fraction']:.1%} of {agree['rows']} test rows "
+            f"(at least {settings.agreement:.1%} required)"
+        )
+    return reasons
+
+
+def _environment_notes(env: Mapping[str, Any]) -> list[str]:
+    notes = [f"{name} {v['was']} when trained, {v['now']} now" for name, v in env["packages"].items()]
+    if "python" in env:
+        notes.append(f"Python {env['python']['was']} when trained, {env['python']['now']} now")
+    commit, dirty = env["git"]["commit"], env["git"]["dirty"]
+    if commit["was"] != commit["now"]:
+        notes.append(f"git commit {str(commit['was'])[:12]} when trained, {str(commit['now'])[:12]} now")
+    for when, value in (("when trained", dirty["was"]), ("now", dirty["now"])):
+        if value:
+            notes.append(f"the git work tree had uncommitted changes {when}")
+    return notes

@@ -1,0 +1,251 @@
+"""`check`: compatible, drifted and incompatible data; thresholds; --retrain and --promote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import mlpact
+from conftest import mixed_frame, write_config
+from mlpact.check import check_data, metric_drop, retrain_on
+from mlpact.cli import app
+from mlpact.errors import ConfigError, DataError, ExitCode
+from mlpact.registry import promote
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def version(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A fast logistic regression on 600 mixed rows (no CV, plots or leakage search)."""
+    folder = tmp_path_factory.mktemp("check")
+    mixed_frame(600, seed=0).to_csv(folder / "train.csv", index=False)
+    config = write_config(
+        folder,
+        {
+            "name": "mixed",
+            "data": {"source": "train.csv", "target": "label", "drop": ["id"]},
+            "model": {"type": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 1000}},
+            "evaluate": {"cv_folds": 0, "plots": False, "leakage": False, "baseline": False},
+        },
+    )
+    result = mlpact.train(config, store=folder / "store")
+    return {"folder": folder, "store": folder / "store", "ref": result.ref, "result": result}
+
+
+def _drifted(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out["x"] = out["x"] + 2.0
+    out["color"] = np.where(np.arange(len(out)) % 5 == 0, "green", "red")
+    return out
+
+
+def _incompatible(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.drop(columns=["count"]).astype({"x": object})
+    out.loc[3, "x"] = "lots"
+    return out
+
+
+def _unlabelled_flip(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(label=np.where(frame["label"] == "yes", "no", "yes"))
+
+
+@pytest.mark.parametrize(
+    "make, verdict, code, reason",
+    [
+        (lambda f: f, "reload", 0, "compatible with the schema, no material drift; accuracy"),
+        (_drifted, "retrain", 11, "x has drifted (PSI"),
+        (_unlabelled_flip, "retrain", 11, "performance: accuracy"),
+        (_incompatible, "incompatible", 12, "count: column is missing (missing_column is an error"),
+    ],
+)
+def test_verdicts(version: dict[str, Any], make: Any, verdict: str, code: int, reason: str) -> None:
+    result = check_data(version["ref"], make(mixed_frame(400, seed=7)), store=version["store"])
+    assert (result.verdict, int(result.exit_code)) == (verdict, code)
+    assert any(r.startswith(reason) for r in result.reasons), result.reasons
+
+
+def test_drift_names_each_feature_and_the_predictions(version: dict[str, Any]) -> None:
+    result = check_data(version["ref"], _drifted(mixed_frame(400, seed=7)), store=version["store"])
+    drifted = {d.column for d in result.drift if d.drifted}
+    assert drifted == {"x", "color"}
+    assert {d.column: d.test for d in result.drift} == {
+        "x": "ks",
+        "count": "ks",
+        "color": "chi2",
+        "flag": "chi2",
+    }
+    assert result.prediction is not None and result.prediction.drifted
+    assert "note: text columns are not compared for drift." in result.notes
+
+
+def test_incompatible_lists_schema_breaks_and_skips_drift(version: dict[str, Any]) -> None:
+    frame = _incompatible(mixed_frame(100, seed=3).assign(x=0.5)).assign(extra=1)
+    frame.loc[0, "color"] = "purple"
+    result = check_data(version["ref"], frame, store=version["store"])
+    found = {(p.check, p.column): p.severity for p in result.validation.problems}
+    assert found == {
+        ("missing_column", "count"): "error",
+        ("unconvertible", "x"): "error",
+        ("unseen_category", "color"): "warn",
+    }  # extra_column is ignored under the default policy
+    assert result.retyped == {"x": {"was": "float", "now": "category"}}
+    assert result.new_categories == {"color": ["purple"]}
+    assert result.drift == [] and result.performance is None
+    assert any(r.startswith("input warning (unseen_category): color") for r in result.reasons)
+
+
+def test_labels_compare_with_recorded_test_metrics(version: dict[str, Any]) -> None:
+    result = check_data(version["ref"], mixed_frame(400, seed=7), store=version["store"])
+    perf = result.performance
+    assert perf is not None and perf.metric == "accuracy" and perf.rows == 400
+    assert perf.recorded == version["result"].metrics["test"]["accuracy"]
+    assert not perf.dropped and set(perf.metrics) >= {"accuracy", "f1_macro", "log_loss"}
+    unlabelled = check_data(
+        version["ref"], mixed_frame(400, seed=7).drop(columns="label"), store=version["store"]
+    )
+    assert unlabelled.performance is None and unlabelled.verdict == "reload"
+
+
+def test_target_option_names_another_label_column(version: dict[str, Any]) -> None:
+    frame = mixed_frame(400, seed=7).rename(columns={"label": "truth"})
+    result = check_data(version["ref"], frame, store=version["store"], target="truth")
+    assert result.performance is not None and result.performance.rows == 400
+    assert not any(p.column == "truth" for p in result.validation.problems)
+    with pytest.raises(DataError, match=r"The target column 'nope' is not in the data\.\nThe data has: \["):
+        check_data(version["ref"], frame, store=version["store"], target="nope")
+
+
+@pytest.mark.parametrize(
+    "thresholds, verdict",
+    [
+        ({"psi": 100.0, "p_value": 1e-300, "performance_drop": 1.0}, "reload"),
+        ({"min_rows": 10_000, "performance_drop": 1.0}, "reload"),  # too few rows to judge drift
+        ({"psi": 1e-9}, "retrain"),
+    ],
+)
+def test_thresholds_override_the_saved_section(
+    version: dict[str, Any], thresholds: dict[str, Any], verdict: str
+) -> None:
+    frame = _drifted(mixed_frame(400, seed=7)) if verdict == "reload" else mixed_frame(400, seed=7)
+    assert check_data(version["ref"], frame, store=version["store"], thresholds=thresholds).verdict == verdict
+
+
+def test_saved_section_is_the_default_and_a_bad_override_is_a_config_error(version: dict[str, Any]) -> None:
+    model = mlpact.load(version["ref"], store=version["store"])
+    assert model.config.check.psi == 0.2 and model.config.check.p_value == 0.001
+    with pytest.raises(ConfigError, match=r"Invalid config in check thresholds: 1 problem"):
+        check_data(model, mixed_frame(60), thresholds={"psi": -1})
+
+
+def test_check_section_is_not_part_of_the_config_hash(version: dict[str, Any]) -> None:
+    config = version["folder"] / "config.yaml"
+    assert mlpact.load_config(config).hash() == mlpact.load_config(config, ["check.psi=0.5"]).hash()
+
+
+@pytest.mark.parametrize(
+    "metric, recorded, now, drop",
+    [
+        ("accuracy", 0.8, 0.6, 0.25),
+        ("rmse", 2.0, 3.0, 0.5),
+        ("r2", 0.0, -0.1, 0.1),
+        ("accuracy", 0.5, None, None),
+    ],
+)
+def test_metric_drop(metric: str, recorded: float, now: float | None, drop: float | None) -> None:
+    assert metric_drop(metric, recorded, now) == (pytest.approx(drop) if drop is not None else None)
+
+
+def test_version_without_reference_statistics_is_still_checked(
+    version: dict[str, Any], tmp_path: Path
+) -> None:
+    model = mlpact.load(version["ref"], store=version["store"])
+    import shutil
+
+    folder = tmp_path / "old"
+    shutil.copytree(model.path, folder)
+    (folder / "reference.json").unlink()
+    old = mlpact.Model(folder, model.manifest, model.pipeline, raw_config=model._raw_config)
+    result = check_data(old, mixed_frame(100, seed=2))
+    assert result.verdict == "reload" and result.drift == []
+    assert result.notes[0].startswith("mixed:1 has no reference statistics")
+
+
+# --------------------------------------------------------------------------- retraining
+def test_retrain_moves_the_alias_only_when_the_new_version_is_better(tmp_path: Path) -> None:
+    frame = mixed_frame(400, seed=0)
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    config = write_config(
+        tmp_path,
+        {
+            "name": "flip",
+            "data": {"source": "train.csv", "target": "label", "drop": ["id"]},
+            "model": {"type": "sklearn.linear_model.LogisticRegression"},
+            "evaluate": {"cv_folds": 0, "plots": False, "leakage": False, "baseline": False},
+        },
+    )
+    store = tmp_path / "store"
+    first = mlpact.train(config, store=store)
+    promote(first.ref, "production", store=store)
+    same = retrain_on("flip@production", tmp_path / "train.csv", promote="production", store=store)
+    assert (same.ref, same.better, same.moved) == ("flip:2", False, False)
+    assert same.old == same.new and same.reason.endswith("holdout: not better")
+    _unlabelled_flip(mixed_frame(400, seed=5)).to_csv(tmp_path / "flipped.csv", index=False)
+    better = retrain_on("flip@production", tmp_path / "flipped.csv", promote="production", store=store)
+    assert (better.ref, better.better, better.moved) == ("flip:3", True, True)
+    assert better.new is not None and better.old is not None and better.new > better.old
+    assert mlpact.Store.open(store).resolve("flip@production").version == 3
+
+
+def test_retrain_needs_a_file(version: dict[str, Any]) -> None:
+    with pytest.raises(
+        DataError, match="Retraining needs the new data as a CSV or Parquet file, not a DataFrame"
+    ):
+        retrain_on(version["ref"], mixed_frame(50), store=version["store"])  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"Input file '.*missing.csv' does not exist\."):
+        retrain_on(version["ref"], version["folder"] / "missing.csv", store=version["store"])
+
+
+# --------------------------------------------------------------------------- CLI
+@pytest.mark.parametrize(
+    "make, code",
+    [(lambda f: f, ExitCode.OK), (_drifted, ExitCode.RETRAIN), (_incompatible, ExitCode.INCOMPATIBLE)],
+)
+def test_cli_exit_codes_and_json(version: dict[str, Any], tmp_path: Path, make: Any, code: ExitCode) -> None:
+    path = tmp_path / "new.csv"
+    make(mixed_frame(300, seed=9)).to_csv(path, index=False)
+    result = runner.invoke(
+        app, ["check", version["ref"], str(path), "--store", str(version["store"]), "--json"]
+    )
+    assert result.exit_code == int(code), result.output
+    body = json.loads(result.stdout)
+    assert body["exit_code"] == int(code) and body["verdict"] in ("reload", "retrain", "incompatible")
+    assert body["thresholds"]["psi"] == 0.2
+
+
+def test_cli_table_html_and_flags(version: dict[str, Any], tmp_path: Path) -> None:
+    path = tmp_path / "new.csv"
+    _drifted(mixed_frame(300, seed=9)).to_csv(path, index=False)
+    base = ["check", version["ref"], str(path), "--store", str(version["store"])]
+    table = runner.invoke(app, base)
+    assert (
+        table.exit_code == 11
+        and "retrain" in table.stdout
+        and "Drift against the training split" in table.stdout
+    )
+    page = tmp_path / "check.html"
+    html = runner.invoke(
+        app, [*base, "--format", "html", "-o", str(page), "--psi", "50", "--p-value", "1e-300"]
+    )
+    assert html.exit_code == 11  # the performance drop remains
+    assert page.read_text().startswith("<!doctype html>") and "<h1>mixed:1: retrain</h1>" in page.read_text()
+    bad = runner.invoke(app, [*base, "--promote", "production"])
+    assert bad.exit_code == 2 and "--promote needs --retrain" in bad.output
+    wrong = runner.invoke(app, [*base, "--format", "xml"])
+    assert wrong.exit_code == 2 and "expected table, json or html, got 'xml'" in wrong.output
