@@ -15,7 +15,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import ROOT, write_results, write_summary
 
-MODULES = ["bench_cli", "bench_predict_cold", "bench_batch", "bench_registry", "bench_serve"]
+MODULES = [
+    "bench_cli",
+    "bench_predict_cold",
+    "bench_batch",
+    "bench_registry",
+    "bench_serve",
+    "bench_torch",
+    "bench_tune",
+]
 
 
 def main() -> None:

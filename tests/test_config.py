@@ -157,7 +157,7 @@ def test_hash_is_stable_and_ignores_description(tmp_path: Path) -> None:
 def test_resolved_config_round_trips(tmp_path: Path) -> None:
     cfg = load_config(write_config(tmp_path, wine_config()), ["model.params.C=0.3"])
     again = load_config(cfg.to_dict(), base_dir=tmp_path)
-    assert again == cfg
+    assert again.to_dict() == cfg.to_dict()
     assert again.hash() == cfg.hash()
 
 
@@ -189,3 +189,117 @@ def test_readme_and_docs_reference_are_up_to_date() -> None:
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert with_reference(readme) == readme, "run `make docs`"
     assert (root / "docs" / "config-reference.md").read_text(encoding="utf-8") == config_reference_page()
+
+
+# --------------------------------------------------------------------------- composition
+def test_extends_merges_layers_and_overrides_win(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        {
+            "data": {"source": "sklearn:wine"},
+            "model": {
+                "type": "sklearn.linear_model.LogisticRegression",
+                "params": {"C": 1.0, "max_iter": 200},
+            },
+            "seed": 1,
+        },
+        "base.yaml",
+    )
+    write_config(
+        tmp_path,
+        {"extends": "base.yaml", "model": {"params": {"C": 0.5}}, "evaluate": {"cv_folds": 2}},
+        "dev.yaml",
+    )
+    cfg = load_config(tmp_path / "dev.yaml", ["seed=3"])
+    assert cfg.model.params == {"C": 0.5, "max_iter": 200}
+    assert (cfg.seed, cfg.evaluate.cv_folds, cfg.name) == (3, 2, "dev")
+
+
+def test_a_typo_in_a_base_layer_names_that_file(tmp_path: Path) -> None:
+    write_config(tmp_path, {"data": {"source": "sklearn:wine"}, "modle": {"type": "x.Y"}}, "base.yaml")
+    write_config(
+        tmp_path, {"extends": ["base.yaml"], "model": {"type": "sklearn.linear_model.Ridge"}}, "top.yaml"
+    )
+    with pytest.raises(
+        ConfigError, match=r"modle: unknown key .*did you mean `model`.*\[set in .*base.yaml\]"
+    ):
+        load_config(tmp_path / "top.yaml")
+
+
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        (
+            {"a.yaml": {"extends": "b.yaml"}, "b.yaml": {"extends": "a.yaml"}},
+            "cycle: a.yaml -> b.yaml -> a.yaml",
+        ),
+        ({"a.yaml": {"extends": "missing.yaml"}}, "'missing.yaml' does not exist"),
+        ({"a.yaml": {"extends": 3}}, "expected a file name or a list of them"),
+    ],
+)
+def test_bad_extends(tmp_path: Path, files: dict[str, dict[str, object]], message: str) -> None:
+    for name, data in files.items():
+        write_config(tmp_path, data, name)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_env_interpolation_with_defaults_types_and_redaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLPACT_TEST_C", "0.25")
+    data = wine_config(description="run by ${env:MLPACT_TEST_USER:-nobody}")
+    data["model"]["params"]["C"] = "${env:MLPACT_TEST_C}"
+    cfg = load_config(write_config(tmp_path, data))
+    assert cfg.model.params["C"] == 0.25  # a whole-value expression is parsed like YAML
+    assert cfg.description == "run by nobody"
+    saved = cfg.to_dict()
+    assert saved["model"]["params"]["C"] == "${env:MLPACT_TEST_C}"
+    assert "0.25" not in cfg.to_yaml()
+    assert cfg.to_dict(reveal=True)["model"]["params"]["C"] == 0.25
+    monkeypatch.setenv("MLPACT_TEST_C", "0.5")
+    assert cfg.hash() == load_config(write_config(tmp_path, data)).hash()  # the hash sees the expression
+
+
+def test_unset_env_variable_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLPACT_TEST_MISSING", raising=False)
+    data = wine_config()
+    data["data"]["source"] = "${env:MLPACT_TEST_MISSING}/wine.csv"
+    with pytest.raises(
+        ConfigError, match=r"data\.source: environment variable MLPACT_TEST_MISSING is not set"
+    ):
+        load_config(write_config(tmp_path, data))
+
+
+def test_secrets_are_redacted_and_must_name_keys(tmp_path: Path) -> None:
+    cfg = load_config(
+        write_config(tmp_path, wine_config(description="token abc123", secrets=["description"]))
+    )
+    assert cfg.description == "token abc123"
+    assert cfg.to_dict()["description"] == "***" and "abc123" not in cfg.to_yaml()
+    with pytest.raises(ConfigError, match=r"secrets: 'model.params.token' is not a key of this config"):
+        load_config(write_config(tmp_path, wine_config(secrets=["model.params.token"])))
+
+
+def test_nothing_from_the_environment_reaches_the_saved_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sklearn.datasets import load_wine
+
+    import mlpact
+
+    secret_dir = tmp_path / "very-private-folder"
+    secret_dir.mkdir()
+    load_wine(as_frame=True).frame.to_csv(secret_dir / "wine.csv", index=False)
+    monkeypatch.setenv("MLPACT_TEST_DATA", str(secret_dir))
+    data = wine_config(evaluate={"cv_folds": 0}, description="key sk-SECRET", secrets=["description"])
+    data["data"]["source"] = "${env:MLPACT_TEST_DATA}/wine.csv"
+    result = mlpact.train(write_config(tmp_path, data), store=tmp_path / "store")
+    for path in result.path.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".yaml", ".md", ".html"):
+            text = path.read_text()
+            assert "very-private-folder" not in text and "sk-SECRET" not in text, path.name
+    assert (
+        mlpact.load(result.ref, store=tmp_path / "store").lineage["data"]["source"]
+        == "${env:MLPACT_TEST_DATA}/wine.csv"
+    )

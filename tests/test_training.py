@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import pytest
@@ -27,6 +27,7 @@ def test_version_folder_holds_every_file_and_the_manifest_hashes_them(trained_wi
         "manifest.json",
         "metrics.json",
         "pipeline.skops",
+        "reference.json",
         "report.html",
         "reports/calibration.png",
         "reports/confusion_matrix.png",
@@ -214,3 +215,57 @@ def test_plots_can_be_turned_off(tmp_path: Path) -> None:
     result = mlpact.train(wine_config(evaluate={"cv_folds": 0, "plots": False}), store=tmp_path)
     assert not (result.path / "reports").exists() and result.metrics["plots"] == []
     assert (result.path / "report.html").is_file()
+
+
+def _fit_spy() -> Any:
+    """An estimator that records every row (by its unique first feature) any fit receives."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.linear_model import LogisticRegression
+
+    class FitSpy(ClassifierMixin, BaseEstimator):
+        seen: ClassVar[list[set[float]]] = []
+
+        def fit(self, X: Any, y: Any) -> Any:
+            FitSpy.seen.append({round(float(v), 6) for v in X[:, 0]})
+            self.inner_ = LogisticRegression(max_iter=200).fit(X, y)
+            self.classes_ = self.inner_.classes_
+            return self
+
+        def predict(self, X: Any) -> Any:
+            return self.inner_.predict(X)
+
+        def predict_proba(self, X: Any) -> Any:
+            return self.inner_.predict_proba(X)
+
+    return FitSpy
+
+
+def test_no_fit_ever_sees_a_test_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    from sklearn.datasets import load_wine
+
+    import mlpact.pipeline
+    from mlpact.config import load_config
+    from mlpact.dataset import prepare
+
+    frame = load_wine(as_frame=True).frame
+    frame.insert(0, "row", np.arange(len(frame), dtype=float))  # a unique, unscaled marker
+    frame.to_csv(tmp_path / "w.csv", index=False)
+    cfg = {
+        "name": "spy",
+        "data": {"source": str(tmp_path / "w.csv")},
+        "model": {"type": "sklearn.linear_model.LogisticRegression"},
+        "features": {"numeric": {"scale": "none"}},
+        "evaluate": {"cv_folds": 3, "plots": False},
+    }
+    spy = _fit_spy()
+    monkeypatch.setattr(mlpact.pipeline, "make_estimator", lambda spec, seed: spy())
+    # a class defined in a test is (rightly) not on the trust list, so skip writing the pipeline
+    monkeypatch.setattr(mlpact.bundle, "dump_pipeline", lambda pipeline, directory, allowed=(): [])
+    result = mlpact.train(cfg, store=tmp_path / "s")
+    data = prepare(load_config(cfg))
+    test_rows = set(data.frame["row"].iloc[data.split.test].round(6))
+    assert len(spy.seen) == 4  # 3 folds + the final fit
+    assert all(not (rows & test_rows) for rows in spy.seen)
+    assert all(len(rows) > 50 for rows in spy.seen)
+    assert result.metrics["test_scored"] == 1

@@ -17,10 +17,15 @@ __all__ = [
     "Store",
     "TrainResult",
     "__version__",
+    "compare",
+    "evaluate_version",
     "load",
     "load_config",
+    "models",
     "predict_file",
+    "runs",
     "train",
+    "use_project",
 ]
 
 _LAZY = {
@@ -32,14 +37,22 @@ _LAZY = {
     "TrainResult": "mlpact.training",
     "train": "mlpact.training",
     "predict_file": "mlpact.predict",
+    "evaluate_version": "mlpact.evaluate",
+    "models": "mlpact.frames",
+    "runs": "mlpact.frames",
+    "compare": "mlpact.frames",
+    "use_project": "mlpact.usercode",
 }
 
 if TYPE_CHECKING:
     from mlpact.config import Config, load_config
+    from mlpact.evaluate import evaluate_version
+    from mlpact.frames import compare, models, runs
     from mlpact.model import Model, load
     from mlpact.predict import predict_file
     from mlpact.store import Store
     from mlpact.training import TrainResult, train
+    from mlpact.usercode import use_project
 
 
 def __getattr__(name: str) -> Any:

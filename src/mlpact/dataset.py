@@ -80,8 +80,11 @@ def _load(cfg: Config) -> tuple[pd.DataFrame, dict[str, Any]]:
     frame = load_frame(cfg)
     path = cfg.source_path()
     lineage = {
-        "source": cfg.data.source,
-        "resolved": str(path) if path else cfg.data.source,
+        "source": cfg.public("data.source"),
+        # a path that came from the environment is written as its ${env:...} expression
+        "resolved": str(path)
+        if path and cfg.public("data.source") == cfg.data.source
+        else cfg.public("data.source"),
         "file_sha256": file_sha256(path) if path else None,
         "fingerprint": fingerprint(frame),
         "rows": len(frame),
@@ -130,9 +133,13 @@ def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepa
         "test_fingerprint": fingerprint(frame.iloc[split.test]),
     }
     groups = frame[group] if group else None
-    return Prepared(
-        cfg, frame, coerce(features, schema), y, task, split, schema, plan, groups, lineage, warnings
-    )
+    X = coerce(features, schema)
+    if cfg.features.custom:
+        from mlpact.pipeline import extend_plan
+
+        plan, added = extend_plan(plan, cfg, X.iloc[split.train])
+        lineage["custom_columns"] = added
+    return Prepared(cfg, frame, X, y, task, split, schema, plan, groups, lineage, warnings)
 
 
 def _is_numeric(y: pd.Series) -> bool:

@@ -48,13 +48,17 @@ def _reference_rows(model: type[BaseModel], prefix: str) -> list[str]:
         rows.append(f"| `{key}` | {kind} | {default} | {desc} |")
         item = typing.get_args(field.annotation)[-1] if typing.get_origin(field.annotation) is dict else None
         if isinstance(item, type) and issubclass(item, BaseModel):
-            rows += _reference_rows(item, f"{key}.<column>.")
+            rows += _reference_rows(item, f"{key}.<{'column' if key.startswith('schema') else 'key'}>.")
     return rows
 
 
 def _default_text(field: Any) -> str:
     value = field.get_default(call_default_factory=True)
-    return json.dumps(value) if value is not None else "null"
+    if value is None:
+        return "null"
+    return json.dumps(
+        value, default=lambda o: o.model_dump(mode="json") if isinstance(o, BaseModel) else str(o)
+    )
 
 
 def _type_text(annotation: Any) -> str:

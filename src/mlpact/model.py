@@ -98,6 +98,45 @@ class Model:
     def __repr__(self) -> str:
         return f"Model({self.ref!r}, task={self.task!r}, path={str(self.path)!r})"
 
+    def _repr_html_(self) -> str:
+        """A summary card in Jupyter: identity, headline metrics, inputs, lineage."""
+        from html import escape
+
+        from mlpact.report import fmt
+
+        primary = self.metrics.get("primary", "")
+        cv = (self.metrics.get("cv", {}).get("metrics") or {}).get(primary) or {}
+        base = (self.metrics.get("baseline") or {}).get("test", {}).get(primary)
+        data = self.lineage.get("data", {})
+        aliases = (
+            ", ".join(self.record.aliases) if self.record is not None and self.record.aliases else "none"
+        )
+        rows = [
+            ("task", self.task),
+            ("estimator", self.config.model.type),
+            (f"test {primary}", fmt(self.metrics.get("test", {}).get(primary))),
+            (f"CV {primary}", f"{fmt(cv.get('mean'))} ± {fmt(cv.get('std'))}" if cv else "-"),
+            (f"baseline {primary}", fmt(base)),
+            ("inputs", ", ".join(self.schema.names[:12]) + (" ..." if len(self.schema.names) > 12 else "")),
+            ("data", f"{data.get('source')} ({data.get('rows')} rows, {str(data.get('fingerprint'))[:12]})"),
+            ("aliases", aliases),
+            ("created", str(self.manifest.get("created"))),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows
+        )
+        return f"<div><b>mlpact model {escape(self.ref)}</b><table>{body}</table></div>"
+
+    def report(self, *, height: int = 900) -> Any:
+        """The version's report.html, shown inline in Jupyter (in an iframe)."""
+        from mlpact.errors import NotFoundError
+        from mlpact.frames import InlineHTML
+
+        page = self.path / "report.html"
+        if not page.exists():
+            raise NotFoundError(f"{self.ref} has no report.html.", hint=f"Run `mlpact report {self.ref}`.")
+        return InlineHTML(page.read_text(encoding="utf-8"), height=height)
+
     # ----------------------------------------------------------------------- predicting
     def check(
         self, data: Any, *, ignore: Iterable[str] = (), row_offset: int = 0
@@ -370,7 +409,47 @@ def load(
                 "Refusing to load it."
             )
         recorded = record.trusted_types
+    from mlpact import usercode
+
+    usercode.add_project_paths(Path.cwd())
     config = bundle.safe_yaml((directory / "config.yaml").read_text(encoding="utf-8"))
-    named = [config.get("model", {}).get("type", "")] if isinstance(config, dict) else []
-    pipeline = bundle.load_pipeline(directory, recorded, allowed=[n for n in named if n], extra_trust=trust)
+    named = usercode.import_paths(config) if isinstance(config, dict) else []
+    lineage = bundle.read_json(directory, "lineage.json")
+    usercode.verify(lineage.get("code") or [], ref=f"{manifest.get('name')}:{manifest.get('version')}")
+    if manifest.get("flavor") == "torch":
+        from mlpact.torch import load_version
+
+        return load_version(directory, manifest, record=record, raw_config=config, trust=trust)  # type: ignore[no-any-return]
+    from mlpact.errors import MlpactError
+
+    try:
+        pipeline = bundle.load_pipeline(directory, recorded, allowed=named, extra_trust=trust)
+    except MlpactError:
+        raise
+    except Exception as exc:  # the libraries installed here cannot rebuild what was saved
+        saved = Model(directory, manifest, None, record=record, raw_config=config)
+        raise LibraryVersionError(saved, exc) from exc
     return Model(directory, manifest, pipeline, record=record, raw_config=config)
+
+
+class LibraryVersionError(IntegrityError):
+    """A version's pipeline cannot be deserialised with the libraries installed here.
+
+    `model` is the version without its pipeline (schema, metrics, config and lineage), which is
+    all `mlpact reproduce` needs to retrain it here.
+    """
+
+    def __init__(self, saved: Model, cause: BaseException) -> None:
+        from mlpact.lineage import package_versions
+
+        self.model = saved
+        packages = (saved.lineage.get("environment") or {}).get("packages") or {}
+        was = packages.get("scikit-learn") or "an unrecorded version"
+        now = package_versions(("scikit-learn",))["scikit-learn"] or "none"
+        super().__init__(
+            f"Cannot load {saved.ref}: its pipeline was saved with scikit-learn {was} and this "
+            f"environment has scikit-learn {now}; deserialising it failed "
+            f"({type(cause).__name__}: {cause}).",
+            hint=f"Install scikit-learn=={was} to use it as it is, or retrain it here from its "
+            f"recorded config and data and compare with the original: `mlpact reproduce {saved.ref}`.",
+        )

@@ -5,12 +5,14 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlpact.errors import ConfigError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sklearn.pipeline import Pipeline
 
     from mlpact.config import Config, FeaturesConfig, ModelConfig
@@ -171,11 +173,12 @@ def _float32() -> Any:
 
 
 def build_pipeline(cfg: Config, plan: FeaturePlan) -> Pipeline:
-    """Preprocessing + the configured estimator, as one scikit-learn Pipeline."""
+    """Custom steps (if any), preprocessing and the configured estimator, as one scikit-learn Pipeline."""
     from sklearn.pipeline import Pipeline
 
     estimator = make_estimator(cfg.model, seed=cfg.seed)
-    return Pipeline([("preprocess", build_preprocessor(plan, cfg.features)), ("model", estimator)])
+    steps = custom_steps(cfg.features, seed=cfg.seed)
+    return Pipeline([*steps, ("preprocess", build_preprocessor(plan, cfg.features)), ("model", estimator)])
 
 
 # --------------------------------------------------------------------------- estimators
@@ -203,30 +206,93 @@ def make_estimator(spec: ModelConfig, *, seed: int) -> Any:
     Raises:
         ConfigError: the path does not import, is not an estimator, or a parameter is unknown.
     """
-    cls = import_object(spec.type)
-    if not isinstance(cls, type) or not (hasattr(cls, "fit") and hasattr(cls, "predict")):
+    return instantiate(spec.type, spec.params, key="model", needs=("fit", "predict"), seed=seed)
+
+
+def instantiate(
+    path: str, params: Mapping[str, Any], *, key: str, needs: tuple[str, ...], seed: int | None = None
+) -> Any:
+    """Import a class by path and build it with checked keyword arguments.
+
+    Args:
+        path: the import path.
+        params: keyword arguments; each must be a parameter of the class.
+        key: the config key of this entry (`model`, `features.custom.0`), named in every error.
+        needs: methods the class must have (e.g. fit and predict for an estimator).
+        seed: passed as `random_state` when the class takes one and it is not given.
+    """
+    cls = import_object(path, key=f"{key}.type")
+    if not isinstance(cls, type) or not all(hasattr(cls, m) for m in needs):
+        what = "an estimator" if "predict" in needs else "a transformer"
+        methods = " and ".join(f"{m}()" for m in needs)
         raise ConfigError(
             [
-                f"model.type: {spec.type!r} is not an estimator: expected a class with fit() "
-                f"and predict(), found {type(cls).__name__} {getattr(cls, '__name__', cls)!r}"
+                f"{key}.type: {path!r} is not {what}: expected a class with {methods}, "
+                f"found {type(cls).__name__} {getattr(cls, '__name__', cls)!r}"
             ]
         )
     accepted = _init_params(cls)
-    unknown = sorted(set(spec.params) - set(accepted))
+    unknown = sorted(set(params) - set(accepted))
     if unknown:
         problems = []
         for name in unknown:
             close = difflib.get_close_matches(name, accepted, n=1)
-            hint = f"; did you mean `model.params.{close[0]}`?" if close else ""
-            problems.append(f"model.params.{name}: not a parameter of {cls.__name__}{hint}")
+            hint = f"; did you mean `{key}.params.{close[0]}`?" if close else ""
+            problems.append(f"{key}.params.{name}: not a parameter of {cls.__name__}{hint}")
         raise ConfigError(problems)
-    params = dict(spec.params)
-    if "random_state" in accepted and "random_state" not in params:
-        params["random_state"] = seed
+    kwargs = dict(params)
+    if seed is not None and "random_state" in accepted and "random_state" not in kwargs:
+        kwargs["random_state"] = seed
     try:
-        return cls(**params)
+        return cls(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise ConfigError([f"model.params: {cls.__name__}({params}) failed: {exc}"]) from None
+        raise ConfigError([f"{key}.params: {cls.__name__}({kwargs}) failed: {exc}"]) from None
+
+
+# --------------------------------------------------------------------------- custom steps
+def custom_steps(features: FeaturesConfig, *, seed: int) -> list[tuple[str, Any]]:
+    """The configured custom transformers, named `custom_0`, `custom_1`, ... in order."""
+    return [
+        (
+            f"custom_{i}",
+            instantiate(
+                step.type, step.params, key=f"features.custom.{i}", needs=("fit", "transform"), seed=seed
+            ),
+        )
+        for i, step in enumerate(features.custom)
+    ]
+
+
+def extend_plan(plan: FeaturePlan, cfg: Config, X_train: pd.DataFrame) -> tuple[FeaturePlan, list[str]]:
+    """Add the columns the custom steps create (fitted on training rows) to the feature plan.
+
+    Returns:
+        The plan including the new columns, and the names of the new columns.
+
+    Raises:
+        ConfigError: a custom step does not return a DataFrame.
+    """
+    import pandas as pd
+
+    from mlpact.schema import infer_type
+
+    frame = X_train
+    for name, step in custom_steps(cfg.features, seed=cfg.seed):
+        frame = step.fit(frame).transform(frame)
+        if not isinstance(frame, pd.DataFrame):
+            index = int(name.rsplit("_", 1)[1])
+            raise ConfigError(
+                [
+                    f"features.custom.{index}.type: {cfg.features.custom[index].type} returned "
+                    f"{type(frame).__name__}; expected a DataFrame (the input columns plus new ones)"
+                ]
+            )
+    added = [str(c) for c in frame.columns if c not in X_train.columns]
+    groups = {k: list(getattr(plan, k)) for k in KINDS}
+    for column in added:
+        kind = _KIND_OF_TYPE.get(infer_type(frame[column], cfg.schema_), "numeric")
+        groups[kind].append(column)
+    return FeaturePlan(**groups, unused=dict(plan.unused)), added
 
 
 def _init_params(cls: type) -> list[str]:

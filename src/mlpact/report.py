@@ -121,7 +121,7 @@ def model_card(
 
 def _summary(schema: Mapping[str, Any], cfg: Config) -> str:
     target = schema.get("target") or {}
-    return cfg.description or f"A {target.get('task', '')} model predicting `{target.get('name')}`."
+    return cfg.public("description") or f"A {target.get('task', '')} model predicting `{target.get('name')}`."
 
 
 def _protocol(metrics: Mapping[str, Any]) -> str:
@@ -139,7 +139,7 @@ def _facts(
     data = lineage.get("data", {})
     facts = [
         ("estimator", f"`{cfg.model.type}`"),
-        ("parameters", f"`{dict(cfg.model.params)}`"),
+        ("parameters", f"`{cfg.public('model.params')}`"),
         ("task", str(target.get("task"))),
         ("created", f"{meta['created']} with mlpact {meta['mlpact_version']}"),
         (

@@ -64,18 +64,31 @@ def train(
         ConfigError: the config is invalid. DataError: the data cannot be used.
     """
     if isinstance(config, Config):
-        cfg = load_config(config.to_dict(), overrides, base_dir=config.base_dir) if overrides else config
+        cfg = load_config(config.template(), overrides, base_dir=config.base_dir) if overrides else config
     else:
         cfg = load_config(config, overrides)
     return run(cfg, store=Store.open(store), progress=progress or Silent())
 
 
-def run(cfg: Config, *, store: Store, progress: Progress) -> TrainResult:
-    """Train one version; the run is recorded as failed (and nothing saved) on any error."""
+def run(
+    cfg: Config, *, store: Store, progress: Progress, lineage_extra: dict[str, Any] | None = None
+) -> TrainResult:
+    """Train one version; the run is recorded as failed (and nothing saved) on any error.
+
+    `lineage_extra` is merged into the version's lineage.json (e.g. the tuning that chose it).
+    A PyTorch model (see `mlpact.torch.is_torch_config`) is handed to `mlpact.torch.run`.
+    """
+    from mlpact.torch import is_torch_config
+
+    if is_torch_config(cfg):
+        from mlpact.torch import run as run_torch
+
+        return run_torch(cfg, store=store, progress=progress, lineage_extra=lineage_extra)  # type: ignore[no-any-return]
     run_id = store.start_run(cfg.name, config_hash=cfg.hash(), params=_params(cfg))
     tmp: Path | None = None
     try:
         job = _Job(cfg, progress)
+        job.lineage.update(lineage_extra or {})
         fitted = job.fit()
         tmp = store.new_tmp_dir()
         with progress.stage("Saving version"):
@@ -93,9 +106,9 @@ def run(cfg: Config, *, store: Store, progress: Progress) -> TrainResult:
 def _params(cfg: Config) -> dict[str, Any]:
     return {
         "model.type": cfg.model.type,
-        **{f"model.params.{k}": v for k, v in cfg.model.params.items()},
+        **{f"model.params.{k}": v for k, v in cfg.public("model.params").items()},
         "seed": cfg.seed,
-        "data.source": cfg.data.source,
+        "data.source": cfg.public("data.source"),
     }
 
 
@@ -158,7 +171,7 @@ class _Job:
             frame.iloc[self.split.test],
             target=self.cfg.data.target,
             task=self.task,
-            features=self.plan.used,
+            features=[c for c in self.plan.used if c in frame.columns],  # not custom-made ones
             group_column=split.group_column,
             time_column=split.time_column,
             threshold=self.cfg.evaluate.leakage_threshold,
@@ -316,7 +329,7 @@ def _guard_fit(fn: Any, warned: list[str]) -> Any:
 
 # --------------------------------------------------------------------------- saving
 def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> VersionRecord:
-    from mlpact import __version__, bundle
+    from mlpact import __version__, bundle, reference
     from mlpact.lineage import environment, git_state
     from mlpact.report import model_card, render_html
 
@@ -324,8 +337,12 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
     job.metrics["plots"] = job.write_plots(tmp / "reports")
     if job.leakage:
         job.metrics["leakage"] = job.leakage
-    trusted = bundle.dump_pipeline(pipeline, tmp, allowed=[cfg.model.type])
+    from mlpact import usercode
+
+    named = usercode.import_paths(cfg.to_dict())
+    trusted = bundle.dump_pipeline(pipeline, tmp, allowed=named)
     bundle.write_json(tmp / "schema.json", job.schema.to_dict())
+    bundle.write_json(tmp / reference.FILE, reference.build(job.data, pipeline))
     bundle.write_json(tmp / "metrics.json", _finite(job.metrics))
     bundle.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
     lineage = {
@@ -339,6 +356,7 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
         "git": git_state(cfg.base_dir),
         "environment": environment(),
         "origin": "mlpact.train",
+        "code": usercode.describe(named),
     }
     bundle.write_json(tmp / "lineage.json", lineage)
     files = bundle.hash_files(tmp)

@@ -14,7 +14,19 @@ from mlpact.cli._app import app
 __all__ = ["app", "run"]
 
 # The order here is the order of `mlpact --help`.
-FAMILIES = ("train", "predict", "serve", "evaluate", "config", "models", "runs", "nb")
+FAMILIES = (
+    "train",
+    "tune",
+    "predict",
+    "serve",
+    "evaluate",
+    "check",
+    "config",
+    "models",
+    "runs",
+    "nb",
+    "init",
+)
 for _family in FAMILIES:
     importlib.import_module(f"mlpact.cli.{_family}")
 

@@ -53,6 +53,11 @@ SetOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+TrustOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(help="Also trust this type when loading (only for files you trust); repeatable."),
+]
+SepOpt = Annotated[str, typer.Option(help="Field separator of a CSV input.")]
 
 
 def stderr() -> Console:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout
+from mlpact.cli._app import JsonOpt, SepOpt, StoreOpt, TrustOpt, app, command, print_json, stderr, stdout
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -30,11 +30,8 @@ def evaluate(
         Optional[str], typer.Option(help="The label column [default: the version's target].")
     ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots and importance.")] = True,
-    sep: Annotated[str, typer.Option(help="Field separator of a CSV input.")] = ",",
-    trust: Annotated[
-        Optional[list[str]],
-        typer.Option(help="Also trust this type when loading (only for files you trust); repeatable."),
-    ] = None,
+    sep: SepOpt = ",",
+    trust: TrustOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -75,10 +72,7 @@ def report(
         Optional[Path], typer.Option("--output", "-o", help="Write the page here.", show_default=False)
     ] = None,
     open_it: Annotated[bool, typer.Option("--open", help="Open the page in a web browser.")] = False,
-    trust: Annotated[
-        Optional[list[str]],
-        typer.Option(help="Also trust this type when loading (only for files you trust); repeatable."),
-    ] = None,
+    trust: TrustOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout
+from mlpact.cli._app import JsonOpt, SepOpt, StoreOpt, TrustOpt, app, command, print_json, stderr, stdout
 
 
 @app.command()
@@ -16,7 +16,14 @@ def predict(
     model: Annotated[
         str, typer.Argument(help="NAME, NAME:VERSION, NAME@ALIAS or a version folder.", show_default=False)
     ],
-    source: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV or Parquet file.", show_default=False)],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="CSV or Parquet file (image models: a folder of images or one image).",
+            show_default=False,
+        ),
+    ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="CSV or Parquet file to write.", show_default=False)
     ],
@@ -27,11 +34,8 @@ def predict(
     chunk_rows: Annotated[
         int, typer.Option(help="Rows per chunk; memory grows with this, not with the file.", min=1)
     ] = 200_000,
-    sep: Annotated[str, typer.Option(help="Field separator of a CSV input.")] = ",",
-    trust: Annotated[
-        Optional[list[str]],
-        typer.Option(help="Also trust this type when loading (only for files you trust); repeatable."),
-    ] = None,
+    sep: SepOpt = ",",
+    trust: TrustOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -47,6 +51,8 @@ def predict(
       mlpact predict wine data.csv -o predictions.csv
 
       mlpact predict churn@production customers.parquet -o scores.parquet --keep customer_id
+
+      mlpact predict shapes images/ -o preds.csv   (an image model: path, prediction, proba_<class>)
     """
     from mlpact.model import load
     from mlpact.predict import predict_file
@@ -54,6 +60,9 @@ def predict(
 
     loaded = load(model, store=store, trust=trust or ())
     err = stderr()
+    if getattr(loaded, "takes_images", False):
+        _predict_images(loaded, source, output, as_json=as_json)
+        return
     result = predict_file(
         loaded, source, output, keep=keep or (), chunk_rows=chunk_rows, sep=sep, progress=RichProgress(err)
     )
@@ -78,3 +87,16 @@ def predict(
         f"Wrote {result.rows:,} predictions of [bold]{loaded.ref}[/] to {result.output} "
         f"({result.seconds:.1f}s{speed})"
     )
+
+
+def _predict_images(loaded: object, source: Path, output: Path, *, as_json: bool) -> None:
+    """An image model: every image under a folder (or one file) into `path, prediction, proba_*`."""
+    from mlpact.progress import RichProgress
+    from mlpact.torch import predict_images
+
+    count, written, seconds = predict_images(loaded, source, output, progress=RichProgress(stderr()))
+    ref = getattr(loaded, "ref", "")
+    if as_json:
+        print_json({"model": ref, "rows": count, "output": str(written), "seconds": seconds})
+        return
+    stdout().print(f"Wrote {count:,} predictions of [bold]{ref}[/] to {written} ({seconds:.1f}s)")

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlpact.cli._app import StoreOpt, app, command
+from mlpact.cli._app import StoreOpt, TrustOpt, app, command
 
 
 @app.command()
@@ -36,10 +36,7 @@ def serve(
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request line (method, path, status).")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
-    trust: Annotated[
-        Optional[list[str]],
-        typer.Option(help="Also trust this type when loading (only for files you trust); repeatable."),
-    ] = None,
+    trust: TrustOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Serve a version over HTTP: POST /predict, GET /health, /ready, /metadata, /docs.

@@ -9,6 +9,7 @@ valid key.
 from __future__ import annotations
 
 from mlpact.config._base import NAME_PATTERN, SKLEARN_DATASETS, ColumnType, Policy, Scalar, Section
+from mlpact.config._check import CheckConfig
 from mlpact.config._config import Config
 from mlpact.config._load import (
     apply_override,
@@ -32,10 +33,36 @@ from mlpact.config._sections import (
     TextFeatures,
     ValidationPolicy,
 )
+from mlpact.config._train import TrainConfig
+from mlpact.config._tune import TuneConfig
 
 __all__ = [
-    "NAME_PATTERN", "SKLEARN_DATASETS", "CategoricalFeatures", "ColumnSpec", "ColumnType", "Config",
-    "DataConfig", "DatetimeFeatures", "EvaluateConfig", "FeaturesConfig", "ModelConfig", "NumericFeatures",
-    "Policy", "Scalar", "SchemaConfig", "Section", "SplitConfig", "TextFeatures", "ValidationPolicy",
-    "apply_override", "json_schema", "load_config", "parse_override", "section_type", "validate_config",
+    "NAME_PATTERN",
+    "SKLEARN_DATASETS",
+    "CategoricalFeatures",
+    "CheckConfig",
+    "ColumnSpec",
+    "ColumnType",
+    "Config",
+    "DataConfig",
+    "DatetimeFeatures",
+    "EvaluateConfig",
+    "FeaturesConfig",
+    "ModelConfig",
+    "NumericFeatures",
+    "Policy",
+    "Scalar",
+    "SchemaConfig",
+    "Section",
+    "SplitConfig",
+    "TextFeatures",
+    "TrainConfig",
+    "TuneConfig",
+    "ValidationPolicy",
+    "apply_override",
+    "json_schema",
+    "load_config",
+    "parse_override",
+    "section_type",
+    "validate_config",
 ]  # fmt: skip

@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, PrivateAttr
 
 from mlpact.config._base import NAME_PATTERN, Section
+from mlpact.config._check import CheckConfig
 from mlpact.config._sections import (
     DataConfig,
     EvaluateConfig,
@@ -22,6 +23,8 @@ from mlpact.config._sections import (
     SchemaConfig,
     ValidationPolicy,
 )
+from mlpact.config._train import TrainConfig
+from mlpact.config._tune import TuneConfig
 
 
 # --------------------------------------------------------------------------- the whole config
@@ -41,8 +44,19 @@ class Config(Section):
     model: ModelConfig
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     validation: ValidationPolicy = Field(default_factory=ValidationPolicy)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+    check: CheckConfig = Field(default_factory=CheckConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    secrets: list[str] = Field(
+        default_factory=list,
+        description="Key paths whose values are secret: shown and saved as `***`. Values from "
+        "`${env:VAR}` are always saved as the expression, never the value.",
+    )
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _template: dict[str, Any] | None = PrivateAttr(default=None)
+    _expressions: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -56,17 +70,56 @@ class Config(Section):
         path = Path(self.data.source).expanduser()
         return path if path.is_absolute() else (self._base_dir / path).resolve()
 
-    def to_dict(self) -> dict[str, Any]:
-        """The resolved config as plain data (what `config show` prints and versions save)."""
-        return self.model_dump(mode="json", by_alias=True)
+    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+        """The resolved config as plain data: what `config show` prints and versions save.
+
+        Values that came from ``${env:VAR}`` show as that expression and `secrets` as ``***``,
+        unless `reveal` (for code that needs the values, never for anything written).
+        """
+        data = self.model_dump(mode="json", by_alias=True)
+        if reveal:
+            return data
+        for path, expression in self._expressions.items():
+            _set_path(data, path, expression)
+        for path in self.secrets:
+            _set_path(data, path, "***")
+        return data
+
+    def public(self, path: str) -> Any:
+        """One value as it may be written down (see `to_dict`), by key path like `data.source`."""
+        node: Any = self.to_dict()
+        for part in path.split("."):
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        return node
+
+    def template(self) -> dict[str, Any]:
+        """The config as written (files merged, overrides applied, ``${env:...}`` not yet
+        substituted): what to re-load with more overrides."""
+        return dict(self._template) if self._template is not None else self.to_dict(reveal=True)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     def hash(self) -> str:
-        """A stable sha256 of everything that affects training (not `description`)."""
+        """A stable sha256 of everything that affects training (not `description`, `validation`
+        or `check`, which say how a trained model is used and judged; nor `tune`: tuning settings
+        do not change a trained model)."""
         data = self.to_dict()
-        data.pop("description", None)
-        data.pop("validation", None)
+        for key in ("description", "validation", "check", "tune"):
+            data.pop(key, None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    node: Any = data
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node.get(part)
+        if node is None:
+            return
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    elif isinstance(node, dict) and last in node:
+        node[last] = value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 import types
@@ -38,28 +39,136 @@ def load_config(
     Raises:
         ConfigError: the file cannot be read, an override is malformed or a value is invalid.
     """
+    origins: dict[str, str] = {}
     if isinstance(source, Mapping):
-        raw, label, default_name = dict(source), "config", None
+        raw, label, default_name = copy.deepcopy(dict(source)), "config", None
         folder = Path(base_dir) if base_dir is not None else Path.cwd()
     else:
         path = Path(source)
-        raw, label, default_name = _read_yaml(path), str(path), path.stem
+        raw, label, default_name = _read_layers(path, origins, []), str(path), path.stem
         folder = Path(base_dir) if base_dir is not None else path.resolve().parent
     for item in overrides:
         apply_override(raw, item)
+        origins[".".join(parse_override(item)[0])] = f"--set {item.partition('=')[0]}"
     if default_name is not None and "name" not in raw:
         raw["name"] = _slug(default_name)
-    cfg = validate_config(raw, label=label)
+    template = copy.deepcopy(raw)
+    resolved, expressions = interpolate(raw)
+    cfg = validate_config(resolved, label=label, origins=origins)
+    _check_secrets(cfg, resolved, label)
     cfg._base_dir = folder.resolve()
+    cfg._template = template
+    cfg._expressions = expressions
+    from mlpact.usercode import add_project_paths
+
+    add_project_paths(cfg._base_dir)  # a project's own code, named in the config, imports
     return cfg
 
 
-def validate_config(raw: Mapping[str, Any], *, label: str = "config") -> Config:
-    """Validate plain data into a :class:`Config`, turning pydantic errors into a ConfigError."""
+def validate_config(
+    raw: Mapping[str, Any], *, label: str = "config", origins: Mapping[str, str] | None = None
+) -> Config:
+    """Validate plain data into a :class:`Config`, turning pydantic errors into a ConfigError.
+
+    `origins` maps key paths to the file (or override) that set them, named in the errors.
+    """
     try:
         return Config.model_validate(dict(raw))
     except ValidationError as exc:
-        raise ConfigError(_describe_errors(exc), source=label) from None
+        raise ConfigError(_describe_errors(exc, origins or {}), source=label) from None
+
+
+# --------------------------------------------------------------------------- composition
+def _read_layers(path: Path, origins: dict[str, str], chain: list[Path]) -> dict[str, Any]:
+    """A file merged over the files it `extends` (in order), recording which file set each key."""
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(p.name for p in [*chain, resolved])
+        raise ConfigError([f"extends: the files extend each other in a cycle: {cycle}"], source=str(path))
+    data = _read_yaml(path)
+    bases = data.pop("extends", None)
+    if bases is None:
+        bases = []
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(
+            [f"extends: expected a file name or a list of them, found {_short(bases)}"], source=str(path)
+        )
+    merged: dict[str, Any] = {}
+    for base in bases:
+        base_path = (path.parent / base).expanduser()
+        if not base_path.is_file():
+            raise ConfigError(
+                [f"extends: {base!r} does not exist (looked for {base_path})"], source=str(path)
+            )
+        merged = _merge(merged, _read_layers(base_path, origins, [*chain, resolved]))
+    for key in _flat_keys(data):
+        origins[key] = str(path)
+    return _merge(merged, data)
+
+
+def _merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; any other value (lists included) replaces the base's."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _flat_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        keys.append(path)
+        if isinstance(value, Mapping):
+            keys += _flat_keys(value, path + ".")
+    return keys
+
+
+_ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def interpolate(raw: Any, path: str = "") -> tuple[Any, dict[str, str]]:
+    """Replace ``${env:VAR}`` and ``${env:VAR:-default}`` in string values with the environment's.
+
+    Returns:
+        The data with values substituted, and the original expression per key path (so what is
+        saved shows ``${env:VAR}``, never the value).
+
+    Raises:
+        ConfigError: a variable is not set and has no default.
+    """
+    import os
+
+    if isinstance(raw, Mapping):
+        out, found = {}, {}
+        for key, value in raw.items():
+            out[key], more = interpolate(value, f"{path}.{key}" if path else str(key))
+            found.update(more)
+        return out, found
+    if isinstance(raw, list):
+        items = [interpolate(v, f"{path}.{i}") for i, v in enumerate(raw)]
+        return [v for v, _ in items], {k: e for _, more in items for k, e in more.items()}
+    if not isinstance(raw, str) or "${env:" not in raw:
+        return raw, {}
+    missing = [m.group(1) for m in _ENV.finditer(raw) if m.group(1) not in os.environ and m.group(2) is None]
+    if missing:
+        raise ConfigError([f"{path}: environment variable {missing[0]} is not set (found {raw!r}); "
+                           f"set it, or give a default: ${{env:{missing[0]}:-value}}"])  # fmt: skip
+    text = _ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), raw)
+    value = safe_yaml(text) if _ENV.fullmatch(raw) and text.strip() else text
+    return value, {path: raw}
+
+
+def _check_secrets(cfg: Config, resolved: Mapping[str, Any], label: str) -> None:
+    keys = set(_flat_keys(resolved))
+    unknown = sorted(set(cfg.secrets) - keys)
+    if unknown:
+        raise ConfigError([f"secrets: {k!r} is not a key of this config" for k in unknown], source=label)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -116,20 +225,32 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
-def _describe_errors(exc: ValidationError) -> list[str]:
+def _describe_errors(exc: ValidationError, origins: Mapping[str, str]) -> list[str]:
     problems = []
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in err["loc"]]
         path = ".".join(loc) or "(top level)"
         if err["type"] == "extra_forbidden":
-            problems.append(_describe_unknown_key(loc, err.get("input")))
+            text = _describe_unknown_key(loc, err.get("input"))
         elif err["type"] == "missing":
-            problems.append(f"{path}: required key is missing")
+            text = f"{path}: required key is missing"
         else:
             found = _short(err.get("input"))
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{path}: {msg} (found {found})")
+            text = f"{path}: {msg} (found {found})"
+        problems.append(text + _origin(loc, origins))
     return sorted(problems)
+
+
+def _origin(loc: Sequence[str], origins: Mapping[str, str]) -> str:
+    """Where the key (or its closest parent) was set, when the config came from several files."""
+    if len(set(origins.values())) < 2:
+        return ""
+    for n in range(len(loc), 0, -1):
+        where = origins.get(".".join(loc[:n]))
+        if where:
+            return f" [set in {where}]"
+    return ""
 
 
 def _describe_unknown_key(loc: list[str], value: Any) -> str:

@@ -168,9 +168,35 @@ class DatetimeFeatures(Section):
     )
 
 
+class CustomStep(Section):
+    """A transformer from your own code (e.g. exported from a notebook), run before preprocessing."""
+
+    type: str = Field(
+        description="Import path of a scikit-learn transformer that takes and returns a DataFrame, "
+        "e.g. `mypkg.features:AddRatios`. Columns it adds become features (kind inferred)."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the transformer.")
+
+    @field_validator("type")
+    @classmethod
+    def _check_type(cls, value: str) -> str:
+        return _import_path(value)
+
+
+def _import_path(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][\w.]*([.:][A-Za-z_]\w*)", value):
+        raise ValueError("expected an import path such as mypkg.features:AddRatios")
+    return value
+
+
 class FeaturesConfig(Section):
     """Preprocessing per kind of column. Columns not listed anywhere are inferred from the schema."""
 
+    custom: list[CustomStep] = Field(
+        default_factory=list,
+        description="Your own transformers, applied in order to the input before the preprocessing; "
+        "the version records their module, package version and source hash.",
+    )
     numeric: NumericFeatures = Field(default_factory=NumericFeatures)
     categorical: CategoricalFeatures = Field(default_factory=CategoricalFeatures)
     text: TextFeatures = Field(default_factory=TextFeatures)

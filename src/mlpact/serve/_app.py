@@ -103,6 +103,10 @@ def build_app(holder: ModelHolder, settings: ServeSettings) -> FastAPI:
             allow_headers=["*"],
         )
     _add_predict(app, holder, settings)
+    if getattr(holder.model, "takes_images", False):
+        from mlpact.serve._images import add_image_predict
+
+        add_image_predict(app, holder, settings)
     _add_info(app, holder, settings)
     _add_openapi(app, holder, settings)
     return app

@@ -1,0 +1,141 @@
+"""Your own code used by a version: recorded at save time, checked at load time.
+
+A config can name code from the user's packages (custom transformers in `features.custom`, an
+estimator in `model.type`). The version records, per module: its import path, the distribution
+that provides it and its version, and the sha256 of its source file. Loading says clearly when
+that code is missing, and warns (naming the module) when its source changed since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import warnings
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mlpact.errors import IntegrityError
+
+# Packages whose code is part of the environment lock, not the user's project.
+LIBRARIES = frozenset({"sklearn", "numpy", "scipy", "pandas", "mlpact", "torch", "xgboost", "lightgbm"})
+
+
+class CodeChangedWarning(UserWarning):
+    """Code a version uses has changed since the version was saved."""
+
+
+def import_paths(config: Mapping[str, Any]) -> list[str]:
+    """The import paths a config (as saved, plain data) names: model.type and features.custom types."""
+    paths = [str((config.get("model") or {}).get("type") or "")]
+    paths += [str(step.get("type", "")) for step in (config.get("features") or {}).get("custom") or []]
+    return [p for p in paths if p]
+
+
+def describe(paths: Iterable[str]) -> list[dict[str, Any]]:
+    """Module, distribution, version and source sha256 of the user code behind import paths."""
+    out = []
+    for path in dict.fromkeys(paths):
+        module_name = _module_of(path)
+        if module_name.split(".")[0] in LIBRARIES:
+            continue
+        module = importlib.import_module(module_name)
+        out.append(
+            {"path": path, "module": module_name, **_distribution(module_name), "sha256": _source_sha(module)}
+        )
+    return out
+
+
+def verify(recorded: Iterable[Mapping[str, Any]], *, ref: str) -> None:
+    """Check a version's recorded code is importable here; warn when its source changed.
+
+    Raises:
+        IntegrityError: a recorded module cannot be imported.
+    """
+    for entry in recorded:
+        module_name = str(entry["module"])
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            dist = (
+                f" (from {entry['distribution']} {entry.get('version')})" if entry.get("distribution") else ""
+            )
+            raise IntegrityError(
+                f"{ref} uses {entry['path']}, but module {module_name!r}{dist} cannot be imported "
+                f"here: {exc}.",
+                hint="Install the project that provides it (e.g. `pip install -e .` in its folder), "
+                "at the version recorded above.",
+            ) from None
+        now = _source_sha(module)
+        if entry.get("sha256") and now and now != entry["sha256"]:
+            warnings.warn(
+                f"{ref} was saved with a different version of {module_name} "
+                f"(source sha256 {str(entry['sha256'])[:12]}, now {now[:12]}); predictions may differ. "
+                "Retrain, or run `mlpact reproduce`, to check.",
+                CodeChangedWarning,
+                stacklevel=3,
+            )
+
+
+def _module_of(path: str) -> str:
+    module, sep, _ = path.partition(":")
+    return module if sep else path.rpartition(".")[0]
+
+
+def _distribution(module_name: str) -> dict[str, str | None]:
+    top = module_name.split(".")[0]
+    names = metadata.packages_distributions().get(top, [])
+    if not names:
+        return {"distribution": None, "version": None}
+    try:
+        return {"distribution": names[0], "version": metadata.version(names[0])}
+    except metadata.PackageNotFoundError:
+        return {"distribution": names[0], "version": None}
+
+
+def _source_sha(module: Any) -> str | None:
+    """sha256 of the module's source file as it is on disk now (None for built-in modules)."""
+    try:
+        path = inspect.getsourcefile(module)
+        return hashlib.sha256(open(path, "rb").read()).hexdigest() if path else None
+    except (OSError, TypeError):
+        return None
+
+
+# --------------------------------------------------------------------------- project source folders
+def use_project(start: str | Path = ".") -> list[Path]:
+    """Make the project's own code importable in a notebook or script (see `add_project_paths`)."""
+    return add_project_paths(start)
+
+
+def add_project_paths(start: str | Path) -> list[Path]:
+    """Put a project's source folders on sys.path, as its pyproject.toml declares them.
+
+    The nearest ``pyproject.toml`` at or above `start` with a ``[tool.mlpact]`` table may list
+    ``source-dirs`` (relative to it, default ``["src"]``); `mlpact init` writes one. Code named in
+    a config (``mypkg.features:AddRatios``) then imports without installing the project.
+
+    Returns:
+        The folders added (empty when there is no such project).
+    """
+    import sys
+    import tomllib
+
+    folder = Path(start).resolve()
+    for candidate in [folder, *folder.parents]:
+        path = candidate / "pyproject.toml"
+        if not path.is_file():
+            continue
+        try:
+            tool = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {})
+        except (OSError, tomllib.TOMLDecodeError):
+            return []
+        if "mlpact" not in tool:
+            return []
+        dirs = [candidate / d for d in tool["mlpact"].get("source-dirs", ["src"])]
+        added = [d for d in dirs if d.is_dir() and str(d) not in sys.path]
+        sys.path[:0] = [str(d) for d in added]
+        return added
+    return []
