@@ -288,3 +288,42 @@ def test_an_mlp_on_a_table_reuses_the_schema_and_preprocessing(tmp_path: Path) -
     frame = model.predict_frame(rows)
     assert list(frame.columns) == ["prediction", "proba_0", "proba_1", "proba_2"]
     assert json.loads((result.path / "model.json").read_text())["kwargs"]["in_features"] == 4
+
+
+def test_cli_resume_flag_continues_from_the_checkpoint(shapes: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from conftest import write_config
+    from mlpact.cli import app
+
+    config = write_config(tmp_path, shapes_config(shapes, epochs=1))
+    runner = CliRunner()
+    assert runner.invoke(app, ["train", str(config), "--store", str(tmp_path / "s")]).exit_code == 0
+    out = runner.invoke(
+        app,
+        [
+            "train",
+            str(config),
+            "--set",
+            "train.epochs=2",
+            "--resume",
+            "--store",
+            str(tmp_path / "s"),
+            "--json",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["metrics"]["epochs"]["resumed_from"] == 1
+
+
+@pytest.mark.parametrize("module", ["torch", "safetensors", "PIL"])
+def test_missing_torch_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    import sys
+
+    from mlpact.errors import MissingDependencyError
+    from mlpact.torch._deps import require
+
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
+    with pytest.raises(MissingDependencyError, match=r"needs the '(torch|safetensors|pillow)' package") as info:
+        require(module)
+    assert info.value.hint == "pip install 'mlpact[torch]'"

@@ -15,6 +15,12 @@ from mlpact.cli._app import JsonOpt, SetOpt, StoreOpt, app, command, print_json,
 def train(
     config: Annotated[Path, typer.Argument(help="The run config (YAML).", show_default=False)],
     overrides: SetOpt = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="PyTorch: continue from the last epoch checkpoint (train.resume=true)."
+        ),
+    ] = False,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -29,13 +35,15 @@ def train(
       mlpact train examples/wine/config.yaml
 
       mlpact train examples/wine/config.yaml --set model.params.n_estimators=500 --set seed=7
+
+      mlpact train images.yaml --set train.epochs=10 --resume   (PyTorch: from the last checkpoint)
     """
     from mlpact.config import load_config
     from mlpact.progress import RichProgress
     from mlpact.store import Store
     from mlpact.training import run
 
-    cfg = load_config(config, overrides or [])
+    cfg = load_config(config, [*(overrides or []), *(["train.resume=true"] if resume else [])])
     err = stderr()
     result = run(cfg, store=Store.open(store), progress=RichProgress(err))
     if as_json:
