@@ -24,6 +24,7 @@ from mlpact.tune._backends import (
     open_study,
     run_optuna,
     run_ray,
+    warm_workers,
 )
 from mlpact.tune._objective import Objective, check_space, suggest, trial_config
 
@@ -112,13 +113,15 @@ def tune(
         import_ray()
     check_space(cfg)
     db = Store.open(store)
+    n_jobs = jobs or cfg.tune.jobs
+    if backend != "ray" and n_jobs > 1:
+        warm_workers(n_jobs - 1)  # worker processes import their libraries while the data loads
     data = prepare(cfg)
     spec = study_spec(cfg, db.root, task=data.task)
     tc = cfg.tune
     objective = Objective(cfg, data, data.folds(spec.folds), _metric(cfg, data.task))
     flags = trials is not None or timeout is not None  # flags replace the config's whole budget
     n_trials, seconds = (trials, timeout) if flags else (tc.trials, tc.timeout)
-    n_jobs = jobs or tc.jobs
     before = len(open_study(spec).trials)
     if backend == "ray":
         run_ray(
