@@ -324,6 +324,8 @@ def test_missing_torch_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch
     from mlpact.torch._deps import require
 
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
-    with pytest.raises(MissingDependencyError, match=r"needs the '(torch|safetensors|pillow)' package") as info:
+    with pytest.raises(
+        MissingDependencyError, match=r"needs the '(torch|safetensors|pillow)' package"
+    ) as info:
         require(module)
     assert info.value.hint == "pip install 'mlpact[torch]'"

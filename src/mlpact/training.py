@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,23 +84,37 @@ def run(
         from mlpact.torch import run as run_torch
 
         return run_torch(cfg, store=store, progress=progress, lineage_extra=lineage_extra)  # type: ignore[no-any-return]
-    run_id = store.start_run(cfg.name, config_hash=cfg.hash(), params=_params(cfg))
-    tmp: Path | None = None
-    try:
+
+    def work(run_id: str, tmps: list[Path]) -> TrainResult:
         job = _Job(cfg, progress)
         job.lineage.update(lineage_extra or {})
         fitted = job.fit()
-        tmp = store.new_tmp_dir()
+        tmps.append(store.new_tmp_dir())
         with progress.stage("Saving version"):
-            record = _save(store, tmp, job, fitted, run_id)
-        tmp = None
+            record = _save(store, tmps[-1], job, fitted, run_id)
+        return TrainResult(record, job.metrics, job.schema, cfg, run_id, job.warnings, job.timings)
+
+    return recorded_run(store, cfg, _params(cfg), work)
+
+
+def recorded_run(
+    store: Store, cfg: Config, params: dict[str, Any], work: Callable[[str, list[Path]], TrainResult]
+) -> TrainResult:
+    """Run `work(run_id, tmp_dirs)` as a recorded run: succeeded with its test metrics and
+    version, or failed with the error, its temporary folders removed and nothing saved."""
+    run_id = store.start_run(cfg.name, config_hash=cfg.hash(), params=params)
+    tmps: list[Path] = []
+    try:
+        result = work(run_id, tmps)
     except BaseException as exc:
         store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
-        if tmp is not None:
+        for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)
         raise
-    store.finish_run(run_id, status="succeeded", metrics=job.metrics["test"], version=record.version)
-    return TrainResult(record, job.metrics, job.schema, cfg, run_id, job.warnings, job.timings)
+    store.finish_run(
+        run_id, status="succeeded", metrics=result.metrics["test"], version=result.version.version
+    )
+    return result
 
 
 def _params(cfg: Config) -> dict[str, Any]:

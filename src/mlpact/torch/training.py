@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,25 +39,18 @@ def run(
 
     `lineage_extra` is merged into the version's lineage.json.
     """
-    from mlpact.training import TrainResult
+    from mlpact.training import TrainResult, recorded_run
 
-    run_id = store.start_run(cfg.name, config_hash=cfg.hash(), params=_params(cfg))
-    tmp: Path | None = None
-    try:
+    def work(run_id: str, tmps: list[Path]) -> TrainResult:
         job = Job(cfg, progress, checkpoint=checkpoint_path(cfg, store.root))
         job.lineage_extra = dict(lineage_extra or {})
         job.fit()
-        tmp = store.new_tmp_dir()
+        tmps.append(store.new_tmp_dir())
         with progress.stage("Saving version"):
-            record = save(store, tmp, job, run_id)
-        tmp = None
-    except BaseException as exc:
-        store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    store.finish_run(run_id, status="succeeded", metrics=job.metrics["test"], version=record.version)
-    return TrainResult(record, job.metrics, job.schema, cfg, run_id, job.warnings, job.timings)
+            record = save(store, tmps[-1], job, run_id)
+        return TrainResult(record, job.metrics, job.schema, cfg, run_id, job.warnings, job.timings)
+
+    return recorded_run(store, cfg, _params(cfg), work)
 
 
 def _params(cfg: Config) -> dict[str, Any]:
