@@ -248,10 +248,6 @@ def _plain(value: Any) -> Any:
 # through `mlpact.schema.check`, so the result and the report are the same either way
 # (tests/test_serve.py compares both paths on generated records).
 _MISSING = object()
-_BOOL_TEXT = {
-    **dict.fromkeys(("true", "1", "yes", "y", "t", "1.0"), 1.0),
-    **dict.fromkeys(("false", "0", "no", "n", "f", "0.0"), 0.0),
-}
 
 
 def _check_records(
@@ -311,12 +307,14 @@ def _fast_numbers(values: list[Any], col: Any) -> Any:
 def _fast_bools(values: list[Any], col: Any) -> Any:
     import numpy as np
 
+    from mlpact.schema import BOOL_TEXT
+
     out = []
     for v in values:
         if v is None or type(v) is bool:
             out.append(np.nan if v is None else float(v))
-        elif type(v) is str and v.strip().lower() in _BOOL_TEXT:
-            out.append(_BOOL_TEXT[v.strip().lower()])
+        elif type(v) is str and v.strip().lower() in BOOL_TEXT:
+            out.append(BOOL_TEXT[v.strip().lower()])
         else:
             return None
     numbers = np.array(out, dtype="float64")

@@ -26,6 +26,7 @@ STRING_TYPES = ("category", "text", "string")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
 _TRUE = {"true", "1", "yes", "y", "t", "1.0"}
 _FALSE = {"false", "0", "no", "n", "f", "0.0"}
+BOOL_TEXT = {**dict.fromkeys(_TRUE, 1.0), **dict.fromkeys(_FALSE, 0.0)}  # text a bool column accepts
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ def _to_bool(series: pd.Series) -> pd.Series:
         values = pd.to_numeric(series, errors="coerce").astype("float64")
         return values.where(values.isin([0.0, 1.0]))
     lowered = series.astype(object).map(lambda v: str(v).strip().lower() if pd.notna(v) else None)
-    mapping = {**dict.fromkeys(_TRUE, 1.0), **dict.fromkeys(_FALSE, 0.0)}
+    mapping = BOOL_TEXT
     return lowered.map(mapping).astype("float64")
 
 

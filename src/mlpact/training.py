@@ -343,9 +343,8 @@ def _guard_fit(fn: Any, warned: list[str]) -> Any:
 
 # --------------------------------------------------------------------------- saving
 def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> VersionRecord:
-    from mlpact import __version__, bundle, reference
+    from mlpact import bundle, reference
     from mlpact.lineage import environment, git_state
-    from mlpact.report import model_card, render_html
 
     cfg = job.cfg
     job.metrics["plots"] = job.write_plots(tmp / "reports")
@@ -357,7 +356,9 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
     trusted = bundle.dump_pipeline(pipeline, tmp, allowed=named)
     bundle.write_json(tmp / "schema.json", job.schema.to_dict())
     bundle.write_json(tmp / reference.FILE, reference.build(job.data, pipeline))
-    bundle.write_json(tmp / "metrics.json", _finite(job.metrics))
+    from mlpact.metrics import finite_json
+
+    bundle.write_json(tmp / "metrics.json", finite_json(job.metrics))
     bundle.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
     lineage = {
         **job.lineage,
@@ -374,47 +375,54 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
     }
     bundle.write_json(tmp / "lineage.json", lineage)
     files = bundle.hash_files(tmp)
-    primary = job.metrics["primary"]
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:
-        meta = {
-            "name": cfg.name,
-            "version": version,
-            "flavor": "sklearn",
-            "created": _now(),
-            "mlpact_version": __version__,
-            "trusted_types": trusted,
-        }
-        schema = job.schema.to_dict()
-        card = model_card(meta, schema, job.metrics, lineage, cfg)
-        bundle.write_bytes(directory / "card.md", card.encode())
-        page = render_html(meta, schema, _finite(job.metrics), lineage, cfg, reports=directory / "reports")
-        bundle.write_bytes(directory / "report.html", page.encode())
-        manifest_files = {
-            **files,
-            **{n: bundle.sha256_file(directory / n) for n in ("card.md", "report.html")},
-        }
-        bundle.write_manifest(directory, meta, manifest_files)
-        return {
-            "digest": bundle.manifest_digest(directory),
-            "config_hash": lineage["config_hash"],
-            "data_fingerprint": lineage["data"]["fingerprint"],
-            "metric_name": primary,
-            "metric_value": job.metrics["test"].get(primary),
-            "trusted_types": trusted,
-        }
+        return finalize_version(
+            directory, version, cfg=cfg, flavor="sklearn", schema=job.schema.to_dict(), metrics=job.metrics,
+            lineage=lineage, files=files, trusted=trusted,
+        )  # fmt: skip
 
     return store.register(cfg.name, tmp, finalize, flavor="sklearn", run_id=run_id)
+
+
+def finalize_version(
+    directory: Path,
+    version: int,
+    *,
+    cfg: Config,
+    flavor: str,
+    schema: dict[str, Any],
+    metrics: dict[str, Any],
+    lineage: dict[str, Any],
+    files: dict[str, str],
+    trusted: list[str],
+) -> dict[str, Any]:
+    """Write what names the version (card.md, report.html, then manifest.json, last) inside the
+    store's transaction, and return the fields the index records (every flavor saves this way)."""
+    from mlpact import __version__, bundle
+    from mlpact.metrics import finite_json
+    from mlpact.report import model_card, render_html
+
+    meta = {"name": cfg.name, "version": version, "flavor": flavor, "created": _now(),
+            "mlpact_version": __version__, "trusted_types": trusted}  # fmt: skip
+    finite = finite_json(metrics)
+    bundle.write_bytes(directory / "card.md", model_card(meta, schema, finite, lineage, cfg).encode())
+    page = render_html(meta, schema, finite, lineage, cfg, reports=directory / "reports")
+    bundle.write_bytes(directory / "report.html", page.encode())
+    written = {n: bundle.sha256_file(directory / n) for n in ("card.md", "report.html")}
+    bundle.write_manifest(directory, meta, {**files, **written})
+    primary = metrics["primary"]
+    return {
+        "digest": bundle.manifest_digest(directory),
+        "config_hash": lineage["config_hash"],
+        "data_fingerprint": lineage["data"]["fingerprint"],
+        "metric_name": primary,
+        "metric_value": metrics["test"].get(primary),
+        "trusted_types": trusted,
+    }
 
 
 def _now() -> str:
     from mlpact.store import now
 
     return now()
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities become None, so metrics.json is strict JSON."""
-    from mlpact.evaluate import finite_json
-
-    return finite_json(value)

@@ -327,7 +327,9 @@ def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
     for name, content in {**job.data.files, HISTORY_JSON: job.result.history}.items():
         bundle.write_json(tmp / name, content)
     bundle.write_json(tmp / "schema.json", job.schema.to_dict())
-    bundle.write_json(tmp / "metrics.json", _finite(job.metrics))
+    from mlpact.metrics import finite_json
+
+    bundle.write_json(tmp / "metrics.json", finite_json(job.metrics))
     bundle.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
     lineage = {
         **job.lineage_extra,
@@ -339,44 +341,11 @@ def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
     files = bundle.hash_files(tmp)
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:
-        return _finalize(directory, version, job, lineage, files, trusted)
+        from mlpact.training import finalize_version
+
+        return finalize_version(
+            directory, version, cfg=job.cfg, flavor="torch", schema=job.schema.to_dict(), metrics=job.metrics,
+            lineage=lineage, files=files, trusted=trusted,
+        )  # fmt: skip
 
     return store.register(cfg.name, tmp, finalize, flavor="torch", run_id=run_id)
-
-
-def _finalize(
-    directory: Path,
-    version: int,
-    job: Job,
-    lineage: dict[str, Any],
-    files: dict[str, str],
-    trusted: list[str],
-) -> dict[str, Any]:
-    from mlpact import __version__, bundle
-    from mlpact.report import model_card, render_html
-    from mlpact.store import now
-
-    cfg = job.cfg
-    meta = {"name": cfg.name, "version": version, "flavor": "torch", "created": now(),
-            "mlpact_version": __version__, "trusted_types": trusted}  # fmt: skip
-    schema, metrics = job.schema.to_dict(), _finite(job.metrics)
-    bundle.write_bytes(directory / "card.md", model_card(meta, schema, metrics, lineage, cfg).encode())
-    page = render_html(meta, schema, metrics, lineage, cfg, reports=directory / "reports")
-    bundle.write_bytes(directory / "report.html", page.encode())
-    written = {n: bundle.sha256_file(directory / n) for n in ("card.md", "report.html")}
-    bundle.write_manifest(directory, meta, {**files, **written})
-    primary = job.metrics["primary"]
-    return {
-        "digest": bundle.manifest_digest(directory),
-        "config_hash": lineage["config_hash"],
-        "data_fingerprint": lineage["data"]["fingerprint"],
-        "metric_name": primary,
-        "metric_value": job.metrics["test"].get(primary),
-        "trusted_types": trusted,
-    }
-
-
-def _finite(value: Any) -> Any:
-    from mlpact.metrics import finite_json
-
-    return finite_json(value)
