@@ -293,12 +293,18 @@ def _fast_column(values: list[Any], col: Any) -> Any:
     return converter(values, col) if converter is not None else None
 
 
+_NUMBER_TYPES = {int, float, type(None)}
+
+
 def _fast_numbers(values: list[Any], col: Any) -> Any:
     import numpy as np
 
-    if not all(v is None or (type(v) is int and abs(v) < 2**53) or type(v) is float for v in values):
+    types = set(map(type, values))
+    if not types <= _NUMBER_TYPES or (
+        int in types and any(type(v) is int and abs(v) >= 2**53 for v in values)
+    ):
         return None
-    numbers = np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
+    numbers = np.array(values, dtype="float64")  # None becomes NaN
     if np.isinf(numbers).any():  # the general path reports inf as unconvertible
         return None
     return numbers if _in_range(numbers, col) else None

@@ -44,6 +44,7 @@ class ModelHolder:
         if not self.follows or self.store is None:
             return False
         from mlpact.model import load
+        from mlpact.rowpath import row_path
 
         with self._lock:
             try:
@@ -51,6 +52,7 @@ class ModelHolder:
                 if record.version == self.model.version:
                     return False
                 new = load(f"{record.name}:{record.version}", store=self.store, trust=self.trust)
+                row_path(new.pipeline)  # compile its fast path here, not on a request
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error(

@@ -12,7 +12,6 @@ Messages name where the problem is but never echo a value from the payload.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -54,11 +53,14 @@ def parse_records(body: bytes, *, max_rows: int) -> list[dict[str, Any]]:
     Raises:
         PayloadError: 422 for a body that is not JSON or not an accepted shape; 413 for too many rows.
     """
+    import orjson  # strict JSON (no NaN/Infinity), and 5-10x faster than json for request bodies
+
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise PayloadError(422, f"Request body is not valid JSON{where}.") from None
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise PayloadError(
+            422, f"Request body is not valid JSON at line {exc.lineno}, column {exc.colno}."
+        ) from None
     records, label = _records(data)
     if len(records) > max_rows:
         raise PayloadError(
@@ -68,10 +70,6 @@ def parse_records(body: bytes, *, max_rows: int) -> list[dict[str, Any]]:
         )
     _check_scalars(records, label)
     return records
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _records(data: Any) -> tuple[list[Any], str]:
