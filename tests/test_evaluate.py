@@ -179,7 +179,10 @@ def test_evaluate_records_an_evaluation_and_never_touches_the_version(
     ]
     assert "Evaluation of wine:1 on new.csv" in (result.path / "report.html").read_text()
     # the rows were drawn from the training data: the guard says so
-    assert any(w.startswith("Possible leakage (duplicate_rows): 50 of 50") for w in result.warnings)
+    assert any(
+        w.startswith("Possible leakage (duplicate_rows): 50 of 50 evaluation rows") and "training data" in w
+        for w in result.warnings
+    )
 
 
 def test_evaluate_on_regression_data_uses_regression_metrics(tmp_path: Path) -> None:

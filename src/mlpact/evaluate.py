@@ -392,7 +392,7 @@ def _against_training(model: Model, frame: pd.DataFrame) -> list[Any]:
     if fingerprint(training) != (model.lineage.get("data") or {}).get("fingerprint"):
         return []
     split = cfg.data.split
-    found = [duplicate_rows(training, frame, columns=model.schema.names)]
+    found = [duplicate_rows(training, frame, columns=model.schema.names, new_data=True)]
     if split.group_column and split.group_column in frame.columns:
         found.append(shared_groups(training[split.group_column], frame[split.group_column]))
     if split.time_column and split.time_column in frame.columns:

@@ -32,8 +32,14 @@ class Finding:
 
 
 # --------------------------------------------------------------------------- rows in both splits
-def duplicate_rows(train: pd.DataFrame, test: pd.DataFrame, *, columns: Sequence[str]) -> Finding | None:
-    """Test rows whose feature values are identical to a training row."""
+def duplicate_rows(
+    train: pd.DataFrame, test: pd.DataFrame, *, columns: Sequence[str], new_data: bool = False
+) -> Finding | None:
+    """Test rows whose feature values are identical to a training row.
+
+    `new_data`: the rows are data a saved version is evaluated on (`mlpact evaluate`), not its
+    own test split, and the advice differs.
+    """
     import pandas as pd
 
     cols = [c for c in columns if c in train.columns and c in test.columns]
@@ -44,6 +50,13 @@ def duplicate_rows(train: pd.DataFrame, test: pd.DataFrame, *, columns: Sequence
     count = int(hashed.isin(seen).sum())
     if not count:
         return None
+    if new_data:
+        return Finding(
+            "duplicate_rows",
+            f"{count} of {len(test)} evaluation rows ({count / len(test):.0%}) are identical to a row "
+            "of the version's training data in every feature, so this score partly measures memory, "
+            "not generalisation. Evaluate on rows the version was not trained on.",
+        )
     return Finding(
         "duplicate_rows",
         f"{count} of {len(test)} test rows ({count / len(test):.0%}) are identical to a training row "
