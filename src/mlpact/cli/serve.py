@@ -29,12 +29,14 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes; each loads the model once.", min=1)] = 1,
     max_rows: Annotated[
         Optional[int],
-        typer.Option(help=f"Most rows per request; more get a 413 [default: {_FROM_CONFIG}, 10000].", min=1),
+        typer.Option(
+            help=f"Most rows per request; more get a 413 \\[default: {_FROM_CONFIG}, 10000].", min=1
+        ),
     ] = None,
     max_bytes: Annotated[
         Optional[int],
         typer.Option(
-            help=f"Largest request body in bytes; larger gets a 413 [default: {_FROM_CONFIG}, 10 MiB].",
+            help=f"Largest request body in bytes; larger gets a 413 \\[default: {_FROM_CONFIG}, 10 MiB].",
             min=1,
         ),
     ] = None,
@@ -42,7 +44,7 @@ def serve(
         Optional[float],
         typer.Option(
             help="Seconds between checks of the store when MODEL is NAME@ALIAS; 0 turns it off "
-            f"[default: {_FROM_CONFIG}, 2].",
+            f"\\[default: {_FROM_CONFIG}, 2].",
             min=0,
         ),
     ] = None,

@@ -62,7 +62,8 @@ class PredictionLog:
                 dropped = True
             else:
                 dropped = False
-                self._pending.append((model_ref, X, predictions, request_id, datetime.now(UTC)))
+                now = datetime.now(UTC).replace(tzinfo=None)  # naive UTC: what pyarrow converts plainly
+                self._pending.append((model_ref, X, predictions, request_id, now))
                 self._rows += n
                 full = self._rows >= self.settings.flush_rows
         if dropped:
