@@ -23,10 +23,11 @@ from schemathesis.checks import not_a_server_error
 
 import mlpact
 from conftest import mixed_frame, wine_config, write_config
+from mlpact.config import ServeConfig
 from mlpact.errors import MissingDependencyError
 from mlpact.model import as_frame
 from mlpact.schema import check
-from mlpact.serve import ModelHolder, ServeSettings, app_from_environment, create_app
+from mlpact.serve import ModelHolder, app_from_environment, create_app
 from mlpact.serve._app import ENV_VAR, build_app, environment_options
 
 pytest.importorskip("fastapi")
@@ -34,7 +35,7 @@ from fastapi.testclient import TestClient
 
 
 def client_for(ref: str, store: Path, **kwargs: Any) -> TestClient:
-    return TestClient(create_app(ref, store=store, settings=ServeSettings(**kwargs)))
+    return TestClient(create_app(ref, store=store, settings=ServeConfig(**kwargs)))
 
 
 @pytest.fixture(scope="module")
@@ -292,7 +293,7 @@ def test_input_the_pipeline_cannot_score_is_422_not_500(
             raise ValueError("Input X contains something this estimator rejects")
 
     holder.model.pipeline = Picky()
-    response = TestClient(build_app(holder, ServeSettings())).post("/predict", json=wine["records"][:1])
+    response = TestClient(build_app(holder, ServeConfig())).post("/predict", json=wine["records"][:1])
     assert response.status_code == 422
     assert response.json()["error"].startswith(
         "The model could not score this input (ValueError in the pipeline), although it passed the schema checks"
@@ -311,7 +312,7 @@ def test_an_unexpected_failure_is_500_logged_with_the_request_id_only(
             raise RuntimeError("SECRET internal detail")
 
     holder.model.pipeline = Broken()
-    client = TestClient(build_app(holder, ServeSettings()))
+    client = TestClient(build_app(holder, ServeConfig()))
     with caplog.at_level(logging.ERROR, logger="mlpact.serve"):
         response = client.post("/predict", json=wine["records"][:1], headers={"X-Request-ID": "req-500"})
     assert response.status_code == 500
@@ -379,7 +380,7 @@ def test_cors_is_off_by_default_and_on_for_named_origins(
 ) -> None:
     headers = {"Origin": "https://app.example", "Access-Control-Request-Method": "POST"}
     assert "access-control-allow-origin" not in wine["client"].options("/predict", headers=headers).headers
-    on = client_for(trained_wine["ref"], trained_wine["store"], cors_origins=("https://app.example",))
+    on = client_for(trained_wine["ref"], trained_wine["store"], cors={"origins": ["https://app.example"]})
     response = on.options("/predict", headers=headers)
     assert response.headers["access-control-allow-origin"] == "https://app.example"
 
@@ -401,7 +402,7 @@ def test_serving_an_alias_follows_it_when_it_moves(
     store = mlpact.Store.open(two_versions["store"])
     store.set_alias("wine", "prod", 1)
     holder = ModelHolder("wine@prod", store=two_versions["store"])
-    client = TestClient(build_app(holder, ServeSettings()))
+    client = TestClient(build_app(holder, ServeConfig()))
     assert client.post("/predict", json=wine["records"]).json()["model"] == "wine:1"
     in_flight = holder.model
     store.set_alias("wine", "prod", 2)
@@ -492,7 +493,7 @@ def test_several_workers_build_the_app_from_the_environment(
     trained_wine: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     options = environment_options(
-        trained_wine["ref"], str(trained_wine["store"]), [], ServeSettings(max_rows=7)
+        trained_wine["ref"], str(trained_wine["store"]), [], ServeConfig(max_rows=7)
     )
     monkeypatch.setenv(ENV_VAR, options)
     client = TestClient(app_from_environment())
@@ -545,7 +546,7 @@ def test_the_cli_does_not_import_fastapi_or_uvicorn() -> None:
 def test_openapi_contract_never_gives_a_server_error(
     trained_mixed: dict[str, Any], path: str, method: str
 ) -> None:
-    app = create_app(trained_mixed["ref"], store=trained_mixed["store"], settings=ServeSettings(max_rows=20))
+    app = create_app(trained_mixed["ref"], store=trained_mixed["store"], settings=ServeConfig(max_rows=20))
     operation = schemathesis.openapi.from_asgi("/openapi.json", app)[path][method]
 
     @given(operation.as_strategy())

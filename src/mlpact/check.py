@@ -183,8 +183,11 @@ def _read(data: str | Path | pd.DataFrame, *, sep: str) -> pd.DataFrame:
 
 
 def _check(model: Model, frame: pd.DataFrame, settings: CheckConfig, *, target: str | None) -> CheckResult:
+    from mlpact.data import LOG_COLUMNS
+
     label = _label(model, frame, target)
-    X, report = model.check(frame, ignore=[label] if label else [])
+    skip = [c for c in (label, *LOG_COLUMNS) if c is not None and c in frame.columns]
+    X, report = model.check(frame, ignore=skip)
     result = CheckResult(model.ref, "reload", len(frame), report, settings)
     result.retyped = retyped_columns(model, frame)
     result.new_categories = new_categories(model, X)

@@ -17,15 +17,20 @@ if TYPE_CHECKING:
 
 Task = Literal["classification", "regression"]
 MAX_CLASSES = 50
+# Columns the serving prediction log adds beside the input columns; `check` ignores them.
+LOG_COLUMNS = ("mlpact_prediction", "mlpact_request_id", "mlpact_time", "mlpact_model")
 
 
 def read_table(path: str | Path, *, fmt: str = "auto", sep: str = ",") -> pd.DataFrame:
-    """Read a whole CSV or Parquet file into a DataFrame.
+    """Read a whole CSV or Parquet file, or a folder of Parquet files (such as the prediction log
+    `mlpact serve` writes), into a DataFrame.
 
     Raises:
         DataError: the file is missing, of an unknown format, or cannot be parsed.
     """
     path = Path(path)
+    if path.is_dir():
+        return _read_parquet_folder(path)
     kind = table_format(path, fmt)
     if not path.exists():
         raise DataError(f"Data file {str(path)!r} does not exist.", hint="Check data.source.")
@@ -35,6 +40,19 @@ def read_table(path: str | Path, *, fmt: str = "auto", sep: str = ",") -> pd.Dat
         return pd.read_csv(path, sep=sep, low_memory=False)
     except Exception as exc:  # parsers raise many types; all mean the same to a user
         raise DataError(f"Failed while reading {kind.upper()} file {str(path)!r}.\n{exc}") from exc
+
+
+def _read_parquet_folder(path: Path) -> pd.DataFrame:
+    files = sorted(path.glob("*.parquet"))
+    if not files:
+        raise DataError(
+            f"Folder {str(path)!r} has no .parquet files.",
+            hint="Name a CSV or Parquet file, or a folder of Parquet files (e.g. a prediction log).",
+        )
+    try:
+        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    except Exception as exc:  # parsers raise many types; all mean the same to a user
+        raise DataError(f"Failed while reading the Parquet files in {str(path)!r}.\n{exc}") from exc
 
 
 def table_format(path: str | Path, fmt: str = "auto") -> Literal["csv", "parquet"]:

@@ -30,7 +30,13 @@ _STYLE = {
 @command
 def check(
     model: ModelArg,
-    data: Annotated[Path, typer.Argument(help="New data: a CSV or Parquet file.", show_default=False)],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="New data: a CSV or Parquet file, or a folder of Parquet files (a serve prediction log).",
+            show_default=False,
+        ),
+    ],
     target: Annotated[
         Optional[str],
         typer.Option(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from mlpact.cli._app import StoreOpt, TrustOpt, app, command
+
+_FROM_CONFIG = "the version's serve: section"
 
 
 @app.command()
@@ -15,36 +18,70 @@ def serve(
     model: Annotated[
         str, typer.Argument(help="NAME, NAME:VERSION, NAME@ALIAS or a version folder.", show_default=False)
     ],
-    host: Annotated[str, typer.Option(help="Interface to bind; the default serves this machine only.")] = (
-        "127.0.0.1"
-    ),
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Interface to bind; the default serves this machine only. Any other address without "
+            "authentication prints a warning."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes; each loads the model once.", min=1)] = 1,
-    max_rows: Annotated[int, typer.Option(help="Most rows per request; more get a 413.", min=1)] = 10_000,
-    max_bytes: Annotated[
-        int, typer.Option(help="Largest request body in bytes; larger gets a 413.", min=1)
-    ] = 10 * 1024 * 1024,
-    poll_interval: Annotated[
-        float,
+    max_rows: Annotated[
+        Optional[int],
         typer.Option(
-            help="Seconds between checks of the store when MODEL is NAME@ALIAS; 0 turns it off.", min=0
+            help=f"Most rows per request; more get a 413 \\[default: {_FROM_CONFIG}, 10000].", min=1
         ),
-    ] = 2.0,
+    ] = None,
+    max_bytes: Annotated[
+        Optional[int],
+        typer.Option(
+            help=f"Largest request body in bytes; larger gets a 413 \\[default: {_FROM_CONFIG}, 10 MiB].",
+            min=1,
+        ),
+    ] = None,
+    poll_interval: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Seconds between checks of the store when MODEL is NAME@ALIAS; 0 turns it off "
+            f"\\[default: {_FROM_CONFIG}, 2].",
+            min=0,
+        ),
+    ] = None,
     cors_origin: Annotated[
         Optional[list[str]],
-        typer.Option(help="Allow browser requests from this origin (repeatable). CORS is off by default."),
+        typer.Option(
+            help="Allow browser requests from this origin (repeatable; replaces serve.cors.origins). "
+            "CORS is off by default."
+        ),
+    ] = None,
+    auth_token_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Require a bearer token from this file (one per line; # comments; re-read when it "
+            "changes) on every endpoint but /health.",
+            show_default=False,
+        ),
+    ] = None,
+    prediction_log: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Log validated input rows and predictions as Parquet files in this folder "
+            "(serve.prediction_log.path; `mlpact check MODEL FOLDER` reads it).",
+            show_default=False,
+        ),
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request line (method, path, status).")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     trust: TrustOpt = None,
     store: StoreOpt = None,
 ) -> None:
-    """Serve a version over HTTP: POST /predict, GET /health, /ready, /metadata, /docs.
+    """Serve a version over HTTP: POST /predict, GET /health, /ready, /metadata, /metrics, /docs.
 
     [bold]Requests[/]: POST /predict takes a list of records ({"column": value, ...}), or the
     MLflow/pandas shapes {"dataframe_records": [...]}, {"dataframe_split": {"columns": [...],
     "data": [...]}} and {"inputs": ...}. It returns predictions and, for classifiers, class
-    probabilities.
+    probabilities. Every response but /health names the version in X-Mlpact-Model (e.g. wine:3).
 
     [bold]Validation[/]: every request is checked with the same checks and the same validation
     policy (the version's saved `validation:` section) as `mlpact predict` and Model.predict.
@@ -56,28 +93,43 @@ def serve(
     --max-rows or --max-bytes gets a 413. Errors are logged with a request id (X-Request-ID),
     never with values from the payload.
 
+    [bold]Settings[/]: the version's saved `serve:` section (max_rows, max_bytes, poll_interval,
+    cors, auth, prediction_log; see docs/serve.md); the flags here override it.
+
+    [bold]Access[/]: binds 127.0.0.1 unless --host says otherwise. With tokens (--auth-token-file,
+    serve.auth.token_file, or the comma-separated variable $MLPACT_SERVE_TOKENS) every endpoint
+    but /health needs "Authorization: Bearer TOKEN"; without one, or with a wrong one, the answer
+    is 401 (tokens are compared in constant time and never logged). CORS is off unless
+    --cors-origin or serve.cors.origins names origins.
+
+    [bold]Observability[/]: GET /metrics in Prometheus format (requests by endpoint and status,
+    latency, validation failures by kind, rows predicted, the served version). --prediction-log
+    (or serve.prediction_log) writes validated rows + predictions off the request path, with
+    columns redacted or dropped as configured.
+
     [bold]Aliases[/]: with MODEL as NAME@ALIAS the server polls the store every --poll-interval
     seconds (polling, not signals) and switches to the version the alias points at after
     `mlpact models promote/rollback`. The new version is loaded beside the old one and swapped
     in; requests in flight finish on the old one, none is dropped.
-
-    Limits and CORS are command-line options for now (not config keys).
 
     [bold]Examples[/]
 
       mlpact serve wine
 
       mlpact serve churn@production --port 8080 --workers 2
+
+      mlpact serve churn@production --host 0.0.0.0 --auth-token-file /etc/mlpact/tokens
     """
-    from mlpact.serve import ServeSettings
     from mlpact.serve import serve as run_server
 
-    settings = ServeSettings(
-        max_rows=max_rows,
-        max_bytes=max_bytes,
-        poll_interval_s=poll_interval,
-        cors_origins=tuple(cors_origin or ()),
-    )
+    overrides = {
+        "max_rows": max_rows,
+        "max_bytes": max_bytes,
+        "poll_interval": poll_interval,
+        "cors": {"origins": cors_origin or None},
+        "auth": {"token_file": str(auth_token_file) if auth_token_file else None},
+        "prediction_log": {"path": str(prediction_log) if prediction_log else None},
+    }
     run_server(
         model,
         host=host,
@@ -85,7 +137,7 @@ def serve(
         workers=workers,
         store=store,
         trust=trust or (),
-        settings=settings,
+        overrides=overrides,
         log_level=log_level.lower(),
         access_log=access_log,
     )

@@ -33,17 +33,20 @@ from mlpact.config._sections import (
     TextFeatures,
     ValidationPolicy,
 )
+from mlpact.config._serve import AuthConfig, CorsConfig, PredictionLogConfig, ServeConfig
 from mlpact.config._train import TrainConfig
 from mlpact.config._tune import TuneConfig
 
 __all__ = [
     "NAME_PATTERN",
     "SKLEARN_DATASETS",
+    "AuthConfig",
     "CategoricalFeatures",
     "CheckConfig",
     "ColumnSpec",
     "ColumnType",
     "Config",
+    "CorsConfig",
     "DataConfig",
     "DatetimeFeatures",
     "EvaluateConfig",
@@ -51,9 +54,11 @@ __all__ = [
     "ModelConfig",
     "NumericFeatures",
     "Policy",
+    "PredictionLogConfig",
     "Scalar",
     "SchemaConfig",
     "Section",
+    "ServeConfig",
     "SplitConfig",
     "TextFeatures",
     "TrainConfig",

@@ -23,6 +23,7 @@ from mlpact.config._sections import (
     SchemaConfig,
     ValidationPolicy,
 )
+from mlpact.config._serve import ServeConfig
 from mlpact.config._train import TrainConfig
 from mlpact.config._tune import TuneConfig
 
@@ -47,6 +48,7 @@ class Config(Section):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     check: CheckConfig = Field(default_factory=CheckConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     secrets: list[str] = Field(
         default_factory=list,
@@ -101,11 +103,11 @@ class Config(Section):
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     def hash(self) -> str:
-        """A stable sha256 of everything that affects training (not `description`, `validation`
-        or `check`, which say how a trained model is used and judged; nor `tune`: tuning settings
-        do not change a trained model)."""
+        """A stable sha256 of everything that affects training (not `description`, `validation`,
+        `check` or `serve`, which say how a trained model is used, judged and served; nor `tune`:
+        tuning settings do not change a trained model)."""
         data = self.to_dict()
-        for key in ("description", "validation", "check", "tune"):
+        for key in ("description", "validation", "check", "tune", "serve"):
             data.pop(key, None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

@@ -4,30 +4,41 @@
   predictions and class probabilities out. Input is checked by ``Model.check``, the same checks
   and validation policy as ``Model.predict`` and ``mlpact predict``.
 - ``GET /health`` (liveness), ``GET /ready`` (model loaded), ``GET /metadata`` (name, version,
-  aliases, schema, policy, metrics), ``GET /openapi.json`` and ``/docs``.
+  aliases, schema, policy, metrics), ``GET /metrics`` (Prometheus), ``GET /openapi.json`` and
+  ``/docs``. Every response but /health names the version in ``X-Mlpact-Model``.
 
-The model is loaded once per worker process. ``NAME@ALIAS`` is followed by polling the store.
-FastAPI and uvicorn are the optional ``serve`` extra, imported only when serving.
+Settings are the version's ``serve:`` section (limits, alias polling, CORS, bearer-token auth,
+the prediction log), overridden by arguments. Everything but /health needs a token when tokens
+are configured. The model is loaded once per worker process. ``NAME@ALIAS`` is followed by
+polling the store. FastAPI, uvicorn and prometheus_client are the optional ``serve`` extra,
+imported only when serving.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlpact.serve._app import (
     ENV_VAR,
-    ServeSettings,
     app_from_environment,
+    build_app,
     create_app,
     environment_options,
     require_fastapi,
+    settings_for,
 )
 from mlpact.serve._holder import ModelHolder
 
-__all__ = ["ModelHolder", "ServeSettings", "app_from_environment", "create_app", "serve"]
+if TYPE_CHECKING:
+    from mlpact.config import ServeConfig
+
+__all__ = ["ModelHolder", "app_from_environment", "create_app", "serve", "settings_for"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -41,7 +52,8 @@ def serve(
     workers: int = 1,
     store: str | Path | None = None,
     trust: Iterable[str] = (),
-    settings: ServeSettings | None = None,
+    settings: ServeConfig | None = None,
+    overrides: Mapping[str, Any] | None = None,
     log_level: str = "info",
     access_log: bool = False,
 ) -> None:
@@ -49,27 +61,58 @@ def serve(
 
     Args:
         ref: ``name``, ``name:3``, ``name@alias`` (followed when it moves) or a version folder.
-        host: the interface to bind; the default serves this machine only.
+        host: the interface to bind; the default serves this machine only. Binding any other
+            address without authentication logs a warning (and prints it to stderr).
         workers: worker processes, each loading the model once.
-        settings: request limits, alias poll interval, CORS origins.
+        settings: the `serve:` settings; default: the version's `serve:` section with
+            `overrides` (keys of that section; None values are ignored) applied.
 
     Raises:
-        MissingDependencyError: fastapi or uvicorn is not installed.
+        MissingDependencyError: fastapi, uvicorn or prometheus_client is not installed.
         NotFoundError, IntegrityError, UntrustedTypesError: the version cannot be loaded.
+        ConfigError: an override is invalid, or the auth token file is missing or empty.
     """
     require_fastapi()
     import uvicorn
 
-    settings = settings or ServeSettings()
     _configure_logging(log_level)
+    holder = ModelHolder(ref, store=store, trust=trust)  # fail here, once, with a clear error
+    settings = settings or settings_for(holder.model, overrides)
+    app = build_app(holder, settings)  # reads the tokens: a bad token file fails here too
+    if not app.state.authenticated:
+        _warn_if_exposed(host)
     common = {"host": host, "port": port, "log_level": log_level, "access_log": access_log}
     if workers <= 1:
-        uvicorn.run(create_app(ref, store=store, trust=trust, settings=settings), **common)  # type: ignore[arg-type]
+        uvicorn.run(app, **common)  # type: ignore[arg-type]
         return
-    ModelHolder(ref, store=store, trust=trust)  # fail here, once, with a clear error
+    del app, holder
     root = str(Path(store).resolve()) if store is not None else None
     os.environ[ENV_VAR] = environment_options(ref, root, trust, settings)
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def _warn_if_exposed(host: str) -> None:
+    if is_loopback(host):
+        return
+    message = (
+        f"serving on {host}, which other machines can reach, WITHOUT authentication: anyone who can "
+        "connect can call /predict, /metadata and /metrics. Set tokens with --auth-token-file or "
+        "$MLPACT_SERVE_TOKENS (or serve.auth in the config), or bind 127.0.0.1."
+    )
+    logger = logging.getLogger("mlpact.serve")
+    logger.warning(message)
+    if not any(getattr(h, "stream", None) is sys.stderr for h in logger.handlers):
+        print(f"Warning: {message}", file=sys.stderr)
 
 
 def _configure_logging(level: str) -> None:

@@ -11,21 +11,25 @@ import math
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact.rowpath import row_path
+from mlpact.serve._access import MODEL_HEADER
 from mlpact.serve._holder import ModelHolder
 from mlpact.serve._payload import PayloadError, parse_records, read_body
 
 if TYPE_CHECKING:
+    import pandas as pd
     from fastapi import FastAPI, Request, Response
 
+    from mlpact.config import ServeConfig
     from mlpact.model import Model
     from mlpact.schema import Problem, ValidationReport
+    from mlpact.serve._access import Metrics
+    from mlpact.serve._predlog import PredictionLog
     from mlpact.store import Store
 
 log = logging.getLogger("mlpact.serve")
@@ -34,21 +38,11 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 FAST_ROWS = 1_000  # larger requests amortise sklearn's per-call overhead; its path is as fast
 
 
-@dataclass(frozen=True)
-class ServeSettings:
-    """Limits and behaviour of a server (CLI options of `mlpact serve`)."""
-
-    max_rows: int = 10_000
-    max_bytes: int = 10 * 1024 * 1024
-    poll_interval_s: float = 2.0
-    cors_origins: tuple[str, ...] = field(default_factory=tuple)
-
-
 def require_fastapi() -> None:
     """Raise MissingDependencyError (with the install hint) when the `serve` extra is missing."""
     from mlpact.errors import MissingDependencyError
 
-    for package in ("fastapi", "uvicorn", "orjson"):
+    for package in ("fastapi", "uvicorn", "orjson", "prometheus_client"):
         try:
             __import__(package)
         except ImportError as exc:
@@ -60,7 +54,8 @@ def create_app(
     *,
     store: str | Path | Store | None = None,
     trust: Iterable[str] = (),
-    settings: ServeSettings | None = None,
+    settings: ServeConfig | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> FastAPI:
     """A FastAPI app serving one version (or following an alias): the model is loaded now, once.
 
@@ -68,27 +63,73 @@ def create_app(
         ref: ``name``, ``name:3``, ``name@alias`` (followed when it moves) or a version folder.
         store: the store to resolve names in.
         trust: extra type names to trust when loading.
-        settings: request limits, alias poll interval, CORS origins.
+        settings: the `serve:` settings to use; default: the version's saved `serve:` section
+            with `overrides` applied (e.g. ``{"max_rows": 100, "cors": {"origins": [...]}}``).
 
     Raises:
-        MissingDependencyError: fastapi or uvicorn is not installed.
+        MissingDependencyError: fastapi, uvicorn or prometheus_client is not installed.
         NotFoundError, IntegrityError, UntrustedTypesError: as `mlpact.load`.
+        ConfigError: an override is invalid, or the auth token file is missing or empty.
     """
     require_fastapi()
     holder = ModelHolder(ref, store=store, trust=trust)
-    return build_app(holder, settings or ServeSettings())
+    return build_app(holder, settings or settings_for(holder.model, overrides))
 
 
-def build_app(holder: ModelHolder, settings: ServeSettings) -> FastAPI:
-    """The app around an already loaded holder."""
+def settings_for(model: Model, overrides: Mapping[str, Any] | None = None) -> ServeConfig:
+    """The version's `serve:` section with overrides (CLI flags, None meaning unset) applied."""
+    from mlpact.config import validate_config
+
+    cfg = model.config
+    given = _set(overrides or {})
+    if not given:
+        return cfg.serve
+    raw = cfg.to_dict(reveal=True)
+    raw["serve"] = _merge(raw.get("serve") or {}, given)
+    return validate_config(raw, label="serve settings").serve
+
+
+def _set(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in overrides.items():
+        value = _set(value) if isinstance(value, Mapping) else value
+        if value is not None and value != {}:
+            out[key] = value
+    return out
+
+
+def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        both = isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
+        out[key] = _merge(out[key], value) if both else value
+    return out
+
+
+def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
+    """The app around an already loaded holder.
+
+    Raises:
+        ConfigError: the auth token file is missing, unreadable or empty.
+    """
     from fastapi import FastAPI
+
+    from mlpact.serve._access import Gate, Metrics, Tokens
+
+    tokens = Tokens.from_config(settings.auth)
+    metrics = Metrics(holder)
+    predictions = _prediction_log(settings, metrics)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         row_path(holder.model.pipeline)  # compile the fast path before the first request
-        stop = holder.start_polling(settings.poll_interval_s)
+        stop = holder.start_polling(settings.poll_interval)
+        if predictions is not None:
+            predictions.start()
         yield
         stop.set()
+        if predictions is not None:
+            predictions.close()
 
     app = FastAPI(
         title=f"mlpact: {holder.ref}",
@@ -96,23 +137,57 @@ def build_app(holder: ModelHolder, settings: ServeSettings) -> FastAPI:
         description=_DESCRIPTION,
         lifespan=lifespan,
     )
-    if settings.cors_origins:
+    app.state.metrics, app.state.prediction_log, app.state.authenticated = (
+        metrics,
+        predictions,
+        tokens is not None,
+    )
+    app.add_middleware(Gate, holder=holder, tokens=tokens, metrics=metrics)
+    cors = settings.cors
+    if cors.origins:  # outermost, so that preflight requests (which carry no token) are answered
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST"],
-            allow_headers=["*"],
+            allow_origins=cors.origins,
+            allow_methods=cors.methods,
+            allow_headers=cors.headers,
+            allow_credentials=cors.credentials,
+            expose_headers=["X-Request-ID", "X-Mlpact-Model"],
         )
-    _add_predict(app, holder, settings)
+    _add_predict(app, holder, settings, _Telemetry(metrics, predictions))
     if getattr(holder.model, "takes_images", False):
         from mlpact.serve._images import add_image_predict
 
         add_image_predict(app, holder, settings)
     _add_info(app, holder, settings)
+    _add_metrics(app, metrics)
     _add_openapi(app, holder, settings)
     return app
+
+
+def _prediction_log(settings: ServeConfig, metrics: Metrics) -> PredictionLog | None:
+    if settings.prediction_log.path is None:
+        return None
+    from mlpact.serve._predlog import PredictionLog
+
+    return PredictionLog(settings.prediction_log, on_drop=metrics.log_dropped.inc)
+
+
+class _Telemetry:
+    """What `/predict` reports besides its answer: metrics, and rows for the prediction log."""
+
+    def __init__(self, metrics: Metrics, predictions: PredictionLog | None) -> None:
+        self.metrics, self.predictions = metrics, predictions
+
+    def refused(self, report: ValidationReport) -> None:
+        self.metrics.refused(report)
+
+    def predicted(self, model: Model, X: pd.DataFrame, result: dict[str, Any], rid: str) -> None:
+        found = result["predictions"]
+        self.metrics.rows.inc(len(found))
+        if self.predictions is not None:
+            self.predictions.add(model.ref, X, found, rid)
 
 
 _DESCRIPTION = (
@@ -124,7 +199,7 @@ _DESCRIPTION = (
 
 
 # --------------------------------------------------------------------------- /predict
-def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeSettings) -> None:
+def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telemetry: _Telemetry) -> None:
     from fastapi import Request, Response
 
     from mlpact.serve._contract import ErrorResponse, PredictResponse
@@ -145,18 +220,18 @@ def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeSettings) -> 
             body = await read_body(
                 request.stream(), request.headers.get("content-length"), max_bytes=settings.max_bytes
             )
-            content, status = answer(model, parse_records(body, max_rows=settings.max_rows), rid)
+            content, status = answer(model, parse_records(body, max_rows=settings.max_rows), rid, telemetry)
         except PayloadError as exc:
             log.warning("request %s: %d %s", rid, exc.status, exc.message)
+            telemetry.metrics.failed(getattr(exc, "kind", "too_large" if exc.status == 413 else "payload"))
             content, status = error_body(exc.message, rid), exc.status
         except Exception as exc:
             log.error(
                 "request %s: 500 unexpected %s while predicting with %s", rid, type(exc).__name__, model.ref
             )
             content, status = error_body("Internal error; the server log has this request id.", rid), 500
-        return Response(
-            content, status_code=status, media_type="application/json", headers={"x-request-id": rid}
-        )
+        headers = {"x-request-id": rid, MODEL_HEADER: model.ref}
+        return Response(content, status_code=status, media_type="application/json", headers=headers)
 
     # This module postpones annotations; FastAPI needs the real Request class to inject it.
     predict.__annotations__ = {"request": Request, "return": Response}
@@ -168,7 +243,9 @@ def request_id(given: str | None) -> str:
     return given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def answer(model: Model, records: list[dict[str, Any]], rid: str) -> tuple[bytes, int]:
+def answer(
+    model: Model, records: list[dict[str, Any]], rid: str, telemetry: _Telemetry | None = None
+) -> tuple[bytes, int]:
     """Validate records under the version's policy, then predict: (JSON body, status)."""
     if not records:
         return _dumps({"model": model.ref, "predictions": [], "probabilities": None, "warnings": []}), 200
@@ -177,17 +254,25 @@ def answer(model: Model, records: list[dict[str, Any]], rid: str) -> tuple[bytes
     except (ValueError, TypeError, OverflowError) as exc:
         raise PayloadError(422, f"The input could not be read as a table ({type(exc).__name__}).") from None
     if report.errors:
+        if telemetry is not None:
+            telemetry.refused(report)
         return _refuse(report, rid), 422
     try:
         result = score(model, X)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise PayloadError(
+        raise _Unscorable(
             422,
             f"The model could not score this input ({type(exc).__name__} in the pipeline), although it "
             "passed the schema checks: look for extreme or non-finite numbers.",
         ) from None
+    if telemetry is not None:
+        telemetry.predicted(model, X, result, rid)
     warnings = [problem_json(p) for p in report.warnings]
     return _dumps({"model": model.ref, **result, "warnings": warnings}), 200
+
+
+class _Unscorable(PayloadError):
+    kind = "unscorable"
 
 
 def _refuse(report: ValidationReport, rid: str) -> bytes:
@@ -247,7 +332,7 @@ def _finite(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- info endpoints
-def _add_info(app: FastAPI, holder: ModelHolder, settings: ServeSettings) -> None:
+def _add_info(app: FastAPI, holder: ModelHolder, settings: ServeConfig) -> None:
     from fastapi.responses import JSONResponse
 
     @app.get("/health", summary="Liveness")
@@ -274,7 +359,7 @@ def _add_info(app: FastAPI, holder: ModelHolder, settings: ServeSettings) -> Non
         return JSONResponse(_clean(describe(holder, settings)))
 
 
-def describe(holder: ModelHolder, settings: ServeSettings) -> dict[str, Any]:
+def describe(holder: ModelHolder, settings: ServeConfig) -> dict[str, Any]:
     """What `/metadata` says about the served version."""
     model = holder.model
     return {
@@ -315,7 +400,20 @@ def _clean(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- OpenAPI
-def _add_openapi(app: FastAPI, holder: ModelHolder, settings: ServeSettings) -> None:
+def _add_metrics(app: FastAPI, metrics: Metrics) -> None:
+    from fastapi import Response
+
+    async def prometheus() -> Response:
+        """Requests by endpoint and status, latency, validation failures by kind, rows predicted,
+        the served version (Prometheus text format)."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    prometheus.__annotations__ = {"return": Response}
+    app.get("/metrics", response_model=None, include_in_schema=False)(prometheus)
+
+
+def _add_openapi(app: FastAPI, holder: ModelHolder, settings: ServeConfig) -> None:
     """OpenAPI with the request body generated from the served version's schema and policy."""
     from fastapi.openapi.utils import get_openapi
 
@@ -347,13 +445,14 @@ def _add_openapi(app: FastAPI, holder: ModelHolder, settings: ServeSettings) -> 
 # --------------------------------------------------------------------------- several workers
 def app_from_environment() -> FastAPI:
     """uvicorn factory for `--workers N`: each worker process builds the app (and loads the model)."""
+    from mlpact.config import ServeConfig
+
     options = json.loads(os.environ[ENV_VAR])
-    settings = ServeSettings(
-        **{**options["settings"], "cors_origins": tuple(options["settings"]["cors_origins"])}
-    )
+    settings = ServeConfig.model_validate(options["settings"])
     return create_app(options["ref"], store=options["store"], trust=options["trust"], settings=settings)
 
 
-def environment_options(ref: str, store: str | None, trust: Iterable[str], settings: ServeSettings) -> str:
-    """What `app_from_environment` reads, as JSON."""
-    return json.dumps({"ref": ref, "store": store, "trust": list(trust), "settings": asdict(settings)})
+def environment_options(ref: str, store: str | None, trust: Iterable[str], settings: ServeConfig) -> str:
+    """What `app_from_environment` reads, as JSON (settings name token files, never tokens)."""
+    data = {"ref": ref, "store": store, "trust": list(trust), "settings": settings.model_dump(mode="json")}
+    return json.dumps(data)

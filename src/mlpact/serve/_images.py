@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from mlpact.serve._app import ServeSettings
+    from mlpact.config import ServeConfig
     from mlpact.serve._holder import ModelHolder
 
 log = logging.getLogger("mlpact.serve")
 
 
-def add_image_predict(app: FastAPI, holder: ModelHolder, settings: ServeSettings) -> None:
+def add_image_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig) -> None:
     """Add `/predict/image`: every uploaded file is one image; answers like `/predict`."""
     from fastapi import Request, Response
 
+    from mlpact.serve._access import MODEL_HEADER
     from mlpact.serve._app import _dumps, error_body, request_id, score
 
     async def predict_image(request: Request) -> Response:
@@ -32,7 +33,7 @@ def add_image_predict(app: FastAPI, holder: ModelHolder, settings: ServeSettings
             content, status = error_body(exc.message, rid), exc.status
         except ValueError as exc:  # DataError: a file is not an image
             content, status = error_body(str(exc), rid), 422
-        headers = {"x-request-id": rid}
+        headers = {"x-request-id": rid, MODEL_HEADER: model.ref}
         return Response(content, status_code=status, media_type="application/json", headers=headers)
 
     predict_image.__annotations__ = {"request": Request, "return": Response}
@@ -46,7 +47,7 @@ class _UploadError(Exception):
         self.status, self.message = status, message
 
 
-async def _read_uploads(request: Any, settings: ServeSettings) -> tuple[list[str], list[bytes]]:
+async def _read_uploads(request: Any, settings: ServeConfig) -> tuple[list[str], list[bytes]]:
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise _UploadError(415, "Send images as multipart/form-data files (e.g. curl -F file=@cat.jpg).")
     form = await request.form(max_files=settings.max_rows)
