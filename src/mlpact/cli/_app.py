@@ -39,7 +39,7 @@ _state = {"debug": False}
 StoreOpt = Annotated[
     Optional[Path],
     typer.Option(
-        "--store", envvar="MLPACT_HOME", help="Store folder [default: ./.mlpact].", show_default=False
+        "--store", envvar="MLPACT_HOME", help="Store folder \\[default: ./.mlpact].", show_default=False
     ),
 ]
 SetOpt = Annotated[

@@ -41,7 +41,7 @@ def check(
         Optional[str],
         typer.Option(
             help="The label column; with labels, performance is compared "
-            "[default: the version's target, if present]."
+            "\\[default: the version's target, if present]."
         ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or html.")] = "table",

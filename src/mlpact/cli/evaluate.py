@@ -27,7 +27,7 @@ def evaluate(
         typer.Argument(help="Labelled CSV or Parquet file (with the target column).", show_default=False),
     ],
     target: Annotated[
-        Optional[str], typer.Option(help="The label column [default: the version's target].")
+        Optional[str], typer.Option(help="The label column \\[default: the version's target].")
     ] = None,
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots and importance.")] = True,
     sep: SepOpt = ",",

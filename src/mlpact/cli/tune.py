@@ -23,7 +23,7 @@ def tune(
     ],
     overrides: SetOpt = None,
     trials: Annotated[
-        Optional[int], typer.Option("--trials", min=1, help="Trials to add [default: tune.trials].")
+        Optional[int], typer.Option("--trials", min=1, help="Trials to add \\[default: tune.trials].")
     ] = None,
     timeout: Annotated[
         Optional[float], typer.Option("--timeout", min=0.001, help="Seconds to spend at most.")
