@@ -129,7 +129,8 @@ def _print_show(info: dict[str, Any]) -> None:
             f"python {lineage.get('environment', {}).get('python')}, "
             + ", ".join(
                 f"{k} {v}" for k, v in lineage.get("environment", {}).get("packages", {}).items() if v
-            ),
+            )
+            + (f"\nMLflow run {info['mlflow_run_id']}" if info.get("mlflow_run_id") else ""),
             title="Lineage",
         )
     )

@@ -33,6 +33,7 @@ from mlpact.config._sections import (
     TextFeatures,
     ValidationPolicy,
 )
+from mlpact.config._tracking import TrackingConfig
 from mlpact.config._train import TrainConfig
 from mlpact.config._tune import TuneConfig
 
@@ -56,6 +57,7 @@ __all__ = [
     "Section",
     "SplitConfig",
     "TextFeatures",
+    "TrackingConfig",
     "TrainConfig",
     "TuneConfig",
     "ValidationPolicy",

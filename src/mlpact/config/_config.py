@@ -23,6 +23,7 @@ from mlpact.config._sections import (
     SchemaConfig,
     ValidationPolicy,
 )
+from mlpact.config._tracking import TrackingConfig
 from mlpact.config._train import TrainConfig
 from mlpact.config._tune import TuneConfig
 
@@ -47,6 +48,7 @@ class Config(Section):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     check: CheckConfig = Field(default_factory=CheckConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     secrets: list[str] = Field(
         default_factory=list,
@@ -103,9 +105,9 @@ class Config(Section):
     def hash(self) -> str:
         """A stable sha256 of everything that affects training (not `description`, `validation`
         or `check`, which say how a trained model is used and judged; nor `tune`: tuning settings
-        do not change a trained model)."""
+        do not change a trained model; nor `tracking`: where a run is reported)."""
         data = self.to_dict()
-        for key in ("description", "validation", "check", "tune"):
+        for key in ("description", "validation", "check", "tune", "tracking"):
             data.pop(key, None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
