@@ -117,3 +117,11 @@ class TrainConfig(Section):
         description="Continue from the last checkpoint of the same config (any `train.epochs`); "
         "the result is the same as an uninterrupted run.",
     )
+
+    @model_validator(mode="after")
+    def _check_engine(self) -> TrainConfig:
+        if self.engine == "ray" and self.resume:
+            raise ValueError(
+                "resuming from a checkpoint needs engine: local (Ray workers keep no checkpoints)"
+            )
+        return self

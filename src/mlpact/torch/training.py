@@ -228,10 +228,16 @@ class Job:
         self.metric_names = metrics_for(self.task, cfg.evaluate.metrics)
         torch.manual_seed(cfg.seed)
         self.module, self.kwargs = build_module(cfg.model.type, cfg.model.params, self.data.shape)
-        self.result: FitResult = fit(
-            self.module, self.data.fit, self.data.val, cfg.train, task=self.task, seed=cfg.seed,
-            checkpoint=self.checkpoint, progress=self.progress,
-        )  # fmt: skip
+        self.result: FitResult
+        if cfg.train.engine == "ray":  # data-parallel workers; rank 0's weights come back here
+            from mlpact.torch._ray import fit_on_ray
+
+            self.result, self.lineage_extra["training"] = fit_on_ray(self.module, cfg, progress=self.progress)
+        else:
+            self.result = fit(
+                self.module, self.data.fit, self.data.val, cfg.train, task=self.task, seed=cfg.seed,
+                checkpoint=self.checkpoint, progress=self.progress,
+            )  # fmt: skip
         self.timings["fit"] = round(self.result.seconds, 4)
         self.module.to("cpu")
         self.predictor = TorchPredictor(self.module, self.data.to_tensor, self.data.classes,
