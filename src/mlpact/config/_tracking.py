@@ -15,9 +15,9 @@ class TrackingConfig(Section):
 
     mlflow_uri: str | None = Field(
         None,
-        description="MLflow tracking URI (`http://host:5000`, `file:./mlruns`, `sqlite:///mlflow.db`); "
-        "none: no MLflow logging (and mlflow is never imported). A failing server is a warning, "
-        "never a lost version.",
+        description="MLflow tracking URI (`http://host:5000`, `sqlite:///mlflow.db`; MLflow 3 wants "
+        "MLFLOW_ALLOW_FILE_STORE=true for `file:`); none: no MLflow logging (mlflow is never "
+        "imported). A failing server is a warning, never a lost version.",
     )
     experiment: str | None = Field(None, description="MLflow experiment name; none: the config's `name`.")
     log_model: bool = Field(
