@@ -19,6 +19,7 @@ MODULES = [
     "bench_cli",
     "bench_predict_cold",
     "bench_batch",
+    "bench_ray_batch",
     "bench_registry",
     "bench_serve",
     "bench_torch",

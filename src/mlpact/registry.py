@@ -68,16 +68,32 @@ def show(ref: str, *, store: StoreArg = None) -> dict[str, Any]:
     st = Store.open(store)
     record = st.resolve(ref)
     manifest = bundle.verify(record.path)
+    lineage = bundle.read_json(record.path, "lineage.json")
     return {
         "version": record.to_dict(),
         "manifest": manifest,
         "schema": bundle.read_json(record.path, "schema.json"),
         "metrics": bundle.read_json(record.path, "metrics.json"),
         "config": bundle.safe_yaml((record.path / "config.yaml").read_text(encoding="utf-8")),
-        "lineage": bundle.read_json(record.path, "lineage.json"),
+        "lineage": lineage,
         "card": (record.path / "card.md").read_text(encoding="utf-8"),
         "evaluations": st.evaluations(record.name, record.version),
+        "mlflow_run_id": _mlflow_run_id(st, lineage.get("run_id")),
     }
+
+
+def _mlflow_run_id(st: Store, run_id: str | None) -> str | None:
+    """The MLflow run that mirrored the version's training run (see `mlpact.tracking`), if any."""
+    from mlpact.errors import NotFoundError
+    from mlpact.tracking import RUN_ID_PARAM
+
+    if not run_id:
+        return None
+    try:
+        found = st.run(run_id)["params"].get(RUN_ID_PARAM)
+    except NotFoundError:  # an imported version: its run lives in another store
+        return None
+    return str(found) if found else None
 
 
 # --------------------------------------------------------------------------- aliases

@@ -101,8 +101,12 @@ def recorded_run(
     store: Store, cfg: Config, params: dict[str, Any], work: Callable[[str, list[Path]], TrainResult]
 ) -> TrainResult:
     """Run `work(run_id, tmp_dirs)` as a recorded run: succeeded with its test metrics and
-    version, or failed with the error, its temporary folders removed and nothing saved."""
-    run_id = store.start_run(cfg.name, config_hash=cfg.hash(), params=params)
+    version, or failed with the error, its temporary folders removed and nothing saved.
+    With `tracking.mlflow_uri` set, the run is mirrored to MLflow too (see `mlpact.tracking`)."""
+    from mlpact.tracking import Tracker
+
+    tracker = Tracker.start(cfg)
+    run_id = store.start_run(cfg.name, config_hash=cfg.hash(), params={**params, **tracker.ids})
     tmps: list[Path] = []
     try:
         result = work(run_id, tmps)
@@ -110,10 +114,12 @@ def recorded_run(
         store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)
+        tracker.failed(exc)
         raise
     store.finish_run(
         run_id, status="succeeded", metrics=result.metrics["test"], version=result.version.version
     )
+    tracker.succeeded(result)
     return result
 
 

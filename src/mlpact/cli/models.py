@@ -129,7 +129,8 @@ def _print_show(info: dict[str, Any]) -> None:
             f"python {lineage.get('environment', {}).get('python')}, "
             + ", ".join(
                 f"{k} {v}" for k, v in lineage.get("environment", {}).get("packages", {}).items() if v
-            ),
+            )
+            + (f"\nMLflow run {info['mlflow_run_id']}" if info.get("mlflow_run_id") else ""),
             title="Lineage",
         )
     )
@@ -382,12 +383,45 @@ def models_verify(
 def models_export(
     model: ModelArg,
     path: Annotated[
-        Path, typer.Argument(metavar="FILE.tar.gz", help="Where to write the bundle.", show_default=False)
+        Path,
+        typer.Argument(
+            metavar="PATH",
+            help="mlpact: the .tar.gz bundle to write. mlflow: the (new or empty) model folder.",
+            show_default=False,
+        ),
     ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="mlpact: a portable, verifiable bundle for `models import`. mlflow: an MLflow "
+            "model (sklearn flavour + pyfunc) for `mlflow models serve` and MLflow registries.",
+        ),
+    ] = "mlpact",
     store: StoreOpt = None,
 ) -> None:
-    """Write a version as a portable, verifiable .tar.gz bundle."""
+    """Write a version as a portable .tar.gz bundle, or as an MLflow model folder.
+
+    [bold]Examples[/]
+
+      mlpact models export wine:3 wine-3.tar.gz
+
+      mlpact models export wine@production --format mlflow wine-mlflow/
+
+      mlflow models serve -m wine-mlflow/ --env-manager local   (needs mlpact installed there)
+    """
     from mlpact import bundle
+
+    if fmt not in ("mlpact", "mlflow"):
+        raise typer.BadParameter(f"expected mlpact or mlflow, found {fmt!r}", param_hint="--format")
+    if fmt == "mlflow":
+        from mlpact.mlflow_export import export_mlflow
+
+        folder = export_mlflow(model, path, store=store)
+        stdout().print(
+            f"Wrote the MLflow model {folder}. Load it with `mlflow.pyfunc.load_model({str(folder)!r})`."
+        )
+        return
     from mlpact.portable import export_version
 
     out = export_version(model, path, store=store)

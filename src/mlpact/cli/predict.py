@@ -35,6 +35,25 @@ def predict(
         int, typer.Option(help="Rows per chunk; memory grows with this, not with the file.", min=1)
     ] = 200_000,
     sep: SepOpt = ",",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local: stream in this process. ray: Parquet row groups through a pool of Ray "
+            "actors (same output, row order and validation).",
+        ),
+    ] = "local",
+    address: Annotated[
+        Optional[str],
+        typer.Option(
+            "--address",
+            help="Ray cluster to use with --engine ray (e.g. ray://head:10001, auto).",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Ray actors (--engine ray), one model each.", min=1)
+    ] = 2,
     trust: TrustOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -53,19 +72,44 @@ def predict(
       mlpact predict churn@production customers.parquet -o scores.parquet --keep customer_id
 
       mlpact predict shapes images/ -o preds.csv   (an image model: path, prediction, proba_<class>)
+
+      mlpact predict churn@production events/ -o scores.parquet --engine ray --workers 8 --address auto
     """
     from mlpact.model import load
     from mlpact.predict import predict_file
     from mlpact.progress import RichProgress
 
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter(f"expected local or ray, found {engine!r}", param_hint="--engine")
     loaded = load(model, store=store, trust=trust or ())
     err = stderr()
     if getattr(loaded, "takes_images", False):
+        if engine == "ray":
+            from mlpact.errors import DataError
+
+            raise DataError(
+                f"{loaded.ref} is an image model; --engine ray predicts Parquet tables.",
+                hint="Drop --engine ray: image folders are predicted by the local engine.",
+            )
         _predict_images(loaded, source, output, as_json=as_json)
         return
-    result = predict_file(
-        loaded, source, output, keep=keep or (), chunk_rows=chunk_rows, sep=sep, progress=RichProgress(err)
-    )
+    if engine == "ray":
+        from mlpact.ray_predict import predict_ray
+
+        result = predict_ray(
+            loaded, source, output, keep=keep or (), workers=workers, address=address,
+            chunk_rows=chunk_rows, progress=RichProgress(err),
+        )  # fmt: skip
+    else:
+        result = predict_file(
+            loaded,
+            source,
+            output,
+            keep=keep or (),
+            chunk_rows=chunk_rows,
+            sep=sep,
+            progress=RichProgress(err),
+        )
     if as_json:
         print_json(
             {

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -21,6 +23,26 @@ def train(
             "--resume", help="PyTorch: continue from the last epoch checkpoint (train.resume=true)."
         ),
     ] = False,
+    engine: Annotated[
+        Optional[str],
+        typer.Option(
+            "--engine",
+            help="PyTorch: local (this process) or ray (data-parallel Ray Train workers); sets train.engine.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option("--workers", help="Ray Train workers (sets train.workers).", min=1, show_default=False),
+    ] = None,
+    address: Annotated[
+        Optional[str],
+        typer.Option(
+            "--address",
+            help="Ray cluster for --engine ray (ray://head:10001, auto) [default: a local Ray].",
+            show_default=False,
+        ),
+    ] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -37,15 +59,22 @@ def train(
       mlpact train examples/wine/config.yaml --set model.params.n_estimators=500 --set seed=7
 
       mlpact train images.yaml --set train.epochs=10 --resume   (PyTorch: from the last checkpoint)
+
+      mlpact train images.yaml --engine ray --workers 4 --address ray://head:10001   (PyTorch DDP)
     """
     from mlpact.config import load_config
     from mlpact.progress import RichProgress
     from mlpact.store import Store
     from mlpact.training import run
 
-    cfg = load_config(config, [*(overrides or []), *(["train.resume=true"] if resume else [])])
+    if engine not in (None, "local", "ray"):
+        raise typer.BadParameter(f"expected local or ray, found {engine!r}", param_hint="--engine")
+    flags = [*(["train.resume=true"] if resume else []), *([f"train.engine={engine}"] if engine else []),
+             *([f"train.workers={workers}"] if workers else [])]  # fmt: skip
+    cfg = load_config(config, [*(overrides or []), *flags])
     err = stderr()
-    result = run(cfg, store=Store.open(store), progress=RichProgress(err))
+    with _ray_session(cfg, address):
+        result = run(cfg, store=Store.open(store), progress=RichProgress(err))
     if as_json:
         print_json(
             {
@@ -58,6 +87,32 @@ def train(
         )
         return
     _print_train_result(result)
+
+
+@contextmanager
+def _ray_session(cfg: Any, address: str | None) -> Iterator[None]:
+    """Connect to the Ray cluster at `address` for the run (train.engine: ray); else nothing."""
+    from mlpact.errors import ConfigError
+    from mlpact.torch import is_torch_config
+
+    if cfg.train.engine != "ray":
+        if address:
+            raise ConfigError(["--address needs --engine ray (train.engine: ray)"])
+        yield
+        return
+    if not is_torch_config(cfg):
+        raise ConfigError([f"train.engine: ray trains PyTorch models; {cfg.model.type} is scikit-learn"])
+    if not address:
+        yield
+        return
+    from mlpact.torch._ray import import_ray_train
+
+    ray, _ = import_ray_train()
+    ray.init(address=address, log_to_driver=False, configure_logging=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def _print_train_result(result: Any) -> None:

@@ -34,6 +34,7 @@ from mlpact.config._sections import (
     ValidationPolicy,
 )
 from mlpact.config._serve import AuthConfig, CorsConfig, PredictionLogConfig, ServeConfig
+from mlpact.config._tracking import TrackingConfig
 from mlpact.config._train import TrainConfig
 from mlpact.config._tune import TuneConfig
 
@@ -61,6 +62,7 @@ __all__ = [
     "ServeConfig",
     "SplitConfig",
     "TextFeatures",
+    "TrackingConfig",
     "TrainConfig",
     "TuneConfig",
     "ValidationPolicy",

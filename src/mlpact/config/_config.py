@@ -24,11 +24,15 @@ from mlpact.config._sections import (
     ValidationPolicy,
 )
 from mlpact.config._serve import ServeConfig
+from mlpact.config._tracking import TrackingConfig
 from mlpact.config._train import TrainConfig
 from mlpact.config._tune import TuneConfig
 
-
 # --------------------------------------------------------------------------- the whole config
+# Sections that do not change a trained model, so not part of Config.hash.
+NOT_HASHED = ("description", "validation", "check", "tune", "serve", "tracking")
+
+
 class Config(Section):
     """A run: data, schema, features, model, evaluation and the input validation policy."""
 
@@ -49,6 +53,7 @@ class Config(Section):
     check: CheckConfig = Field(default_factory=CheckConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     secrets: list[str] = Field(
         default_factory=list,
@@ -103,11 +108,10 @@ class Config(Section):
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     def hash(self) -> str:
-        """A stable sha256 of everything that affects training (not `description`, `validation`,
-        `check` or `serve`, which say how a trained model is used, judged and served; nor `tune`:
-        tuning settings do not change a trained model)."""
+        """A stable sha256 of everything that affects training: not the sections in NOT_HASHED,
+        which say how a trained model is described, used, judged, served, tuned or reported."""
         data = self.to_dict()
-        for key in ("description", "validation", "check", "tune", "serve"):
+        for key in NOT_HASHED:
             data.pop(key, None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()

@@ -90,6 +90,14 @@ class TrainConfig(Section):
         "Prediction uses the same list with random steps made deterministic (random_crop becomes "
         "center_crop, flips are dropped); it is saved with the version.",
     )
+    engine: Literal["local", "ray"] = Field(
+        "local",
+        description="`local`: this process. `ray`: data-parallel (DDP) workers on Ray Train "
+        "(`mlpact train --address` picks the cluster); rank 0's model becomes the version.",
+    )
+    workers: int = Field(
+        2, ge=1, description="Ray Train workers (`engine: ray`); each trains on its shard of the data."
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto", description="`auto` picks cuda, then mps, then cpu."
     )
@@ -109,3 +117,11 @@ class TrainConfig(Section):
         description="Continue from the last checkpoint of the same config (any `train.epochs`); "
         "the result is the same as an uninterrupted run.",
     )
+
+    @model_validator(mode="after")
+    def _check_engine(self) -> TrainConfig:
+        if self.engine == "ray" and self.resume:
+            raise ValueError(
+                "resuming from a checkpoint needs engine: local (Ray workers keep no checkpoints)"
+            )
+        return self

@@ -65,11 +65,14 @@ def _params(cfg: Config) -> dict[str, Any]:
 
 
 def checkpoint_path(cfg: Config, root: Path) -> Path:
-    """Where a config's checkpoint lives: keyed by everything that shapes training except
-    `train.epochs` and `train.resume`, so a resumed run may also train for longer."""
+    """Where a config's checkpoint lives: keyed by everything that shapes training (what
+    Config.hash covers) except `train.epochs` and `train.resume`, so a resumed run may also
+    train for longer."""
+    from mlpact.config._config import NOT_HASHED
+
     data = cfg.to_dict()
-    data.pop("description", None)
-    data.pop("validation", None)
+    for key in NOT_HASHED:
+        data.pop(key, None)
     data["train"] = {k: v for k, v in data["train"].items() if k not in ("epochs", "resume")}
     key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
     return root / "checkpoints" / cfg.name / f"{key}.pt"
@@ -228,10 +231,16 @@ class Job:
         self.metric_names = metrics_for(self.task, cfg.evaluate.metrics)
         torch.manual_seed(cfg.seed)
         self.module, self.kwargs = build_module(cfg.model.type, cfg.model.params, self.data.shape)
-        self.result: FitResult = fit(
-            self.module, self.data.fit, self.data.val, cfg.train, task=self.task, seed=cfg.seed,
-            checkpoint=self.checkpoint, progress=self.progress,
-        )  # fmt: skip
+        self.result: FitResult
+        if cfg.train.engine == "ray":  # data-parallel workers; rank 0's weights come back here
+            from mlpact.torch._ray import fit_on_ray
+
+            self.result, self.lineage_extra["training"] = fit_on_ray(self.module, cfg, progress=self.progress)
+        else:
+            self.result = fit(
+                self.module, self.data.fit, self.data.val, cfg.train, task=self.task, seed=cfg.seed,
+                checkpoint=self.checkpoint, progress=self.progress,
+            )  # fmt: skip
         self.timings["fit"] = round(self.result.seconds, 4)
         self.module.to("cpu")
         self.predictor = TorchPredictor(self.module, self.data.to_tensor, self.data.classes,

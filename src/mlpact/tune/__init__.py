@@ -55,6 +55,7 @@ class TuneResult:
     new_trials: int
     plots: list[Path] = field(default_factory=list)
     trained: TrainResult | None = None
+    mlflow_run_id: str | None = None
 
     def top(self, n: int = 5) -> list[dict[str, Any]]:
         """The `n` best finished trials, best first."""
@@ -66,6 +67,7 @@ class TuneResult:
         out.update(best_value=self.best_value, best_params=self.best_params, new_trials=self.new_trials)
         out.update(folder=str(self.folder), best_yaml=str(self.best_yaml), plots=[str(p) for p in self.plots])
         out.update(trials=self.trials, trained=self.trained.ref if self.trained else None)
+        out.update(mlflow_run_id=self.mlflow_run_id)
         return out
 
 
@@ -130,6 +132,10 @@ def tune(
     else:
         run_optuna(spec, objective, trials=n_trials, timeout=seconds, jobs=n_jobs, on_trial=on_trial)
     result = _result(cfg, spec, objective.metric, backend=backend, before=before, plots=plots)
+    if cfg.tracking.mlflow_uri:
+        from mlpact.tracking import track_tune
+
+        result.mlflow_run_id = track_tune(cfg, result)
     if train_best:
         result.trained = _train_best(result, db, progress or Silent())
     return result
