@@ -30,7 +30,9 @@ _STYLE = {
 @command
 def check(
     model: ModelArg,
-    data: Annotated[Path, typer.Argument(help="New data: a CSV or Parquet file.", show_default=False)],
+    data: Annotated[
+        str, typer.Argument(help="New data: a CSV or Parquet file, or a URL (s3://...).", show_default=False)
+    ],
     target: Annotated[
         Optional[str],
         typer.Option(

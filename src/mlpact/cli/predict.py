@@ -17,15 +17,16 @@ def predict(
         str, typer.Argument(help="NAME, NAME:VERSION, NAME@ALIAS or a version folder.", show_default=False)
     ],
     source: Annotated[
-        Path,
+        str,
         typer.Argument(
             metavar="INPUT",
-            help="CSV or Parquet file (image models: a folder of images or one image).",
+            help="CSV or Parquet file or URL (s3://...; image models: a folder of images or one image).",
             show_default=False,
         ),
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="CSV or Parquet file to write.", show_default=False)
+        str,
+        typer.Option("--output", "-o", help="CSV or Parquet file or URL to write.", show_default=False),
     ],
     keep: Annotated[
         Optional[list[str]],
@@ -53,6 +54,9 @@ def predict(
       mlpact predict churn@production customers.parquet -o scores.parquet --keep customer_id
 
       mlpact predict shapes images/ -o preds.csv   (an image model: path, prediction, proba_<class>)
+
+      mlpact predict wine s3://bucket/in.parquet -o s3://bucket/out.parquet   (needs mlpact[remote];
+      credentials and endpoint from the AWS environment: AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)
     """
     from mlpact.model import load
     from mlpact.predict import predict_file
@@ -61,7 +65,7 @@ def predict(
     loaded = load(model, store=store, trust=trust or ())
     err = stderr()
     if getattr(loaded, "takes_images", False):
-        _predict_images(loaded, source, output, as_json=as_json)
+        _predict_images(loaded, Path(source), Path(output), as_json=as_json)
         return
     result = predict_file(
         loaded, source, output, keep=keep or (), chunk_rows=chunk_rows, sep=sep, progress=RichProgress(err)
