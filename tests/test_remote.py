@@ -319,3 +319,44 @@ def test_cli_connects_a_store_and_syncs_it(s3: str, bucket: str, tmp_path: Path)
     assert [v["ref"] for v in json.loads(result.stdout)] == ["m:1"]
     result = runner.invoke(app, ["store", "sync", "--store", str(tmp_path / "b"), "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["url"] == url
+
+
+def test_store_config_mistakes_are_store_errors(tmp_path: Path) -> None:
+    from mlpact.errors import StoreError
+    from mlpact.store._remote import team_store
+
+    local = tmp_path / "local"
+    _register(Store(local))
+    with pytest.raises(StoreError, match="already holds local versions"):
+        connect(local, "s3://bucket/team")
+    with pytest.raises(StoreError, match="keeps its versions in its own folder"):
+        team_store(local)
+    with pytest.raises(StoreError, match="Expected an artifact root URL"):
+        connect(tmp_path / "new", "bucket/team")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "store.yaml").write_text("artifacts: s3://b/p\nendpoint: x\n")
+    with pytest.raises(StoreError, match=r"unknown keys: \['endpoint'\]"):
+        Store.open(tmp_path / "bad")
+
+
+def test_serving_from_a_team_store_follows_an_alias_moved_on_another_machine(
+    s3: str, bucket: str, tmp_path: Path, wine_export: Path
+) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from mlpact.serve import ModelHolder, ServeSettings, create_app
+
+    a, _ = _machines(s3, bucket, tmp_path)
+    for _ in range(2):
+        import_version(wine_export, name="wine", store=a)
+    registry.promote("wine:1", "production", store=a)
+    holder = ModelHolder("wine@production", store=tmp_path / "b")
+    assert holder.model.version == 1
+    records = _wine().drop(columns="target").head(2).to_dict(orient="records")
+    response = TestClient(create_app("wine@production", store=tmp_path / "b", settings=ServeSettings())).post(
+        "/predict", json=records
+    )
+    assert response.status_code == 200, response.text
+    registry.promote("wine:2", "production", store=a)
+    assert holder.refresh() is True and holder.model.version == 2

@@ -361,9 +361,14 @@ class RemoteStore(Store):
             shutil.rmtree(tmp, ignore_errors=True)
             raise StoreError(f"Cannot download {record.ref} from {prefix}: {exc}") from exc
         if path.exists():
-            shutil.rmtree(path)
+            shutil.rmtree(path, ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError:  # another process here put the same version in place first
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not (manifest.is_file() and bundle.sha256_file(manifest) == record.digest):
+                raise
         return path
 
     def delete_files(self, record: VersionRecord) -> None:
