@@ -402,7 +402,7 @@ def retrain_on(
     db = Store.open(store)
     old = _load(model, db, trust)
     label = target or (old.schema.target.name if old.schema.target else "target")
-    cfg = _config_for(old, Path(data), target=label, sep=sep)
+    cfg = _config_for(old, data, target=label, sep=sep)
     holdout = prepare(cfg)
     trained = run(cfg, store=db, progress=progress or Silent())
     new = _load(trained.ref, db, trust)
@@ -420,15 +420,16 @@ def retrain_on(
     return result
 
 
-def _config_for(model: Model, data: Path, *, target: str, sep: str) -> Config:
+def _config_for(model: Model, data: str | Path, *, target: str, sep: str) -> Config:
     from mlpact.config import load_config
+    from mlpact.remote import is_url
 
-    if not data.exists():
+    if not is_url(data) and not Path(data).exists():
         raise DataError(f"Input file {str(data)!r} does not exist.")
     raw = model.config.to_dict()
     raw["data"] = {
         **raw["data"],
-        "source": str(data.resolve()),
+        "source": str(data) if is_url(data) else str(Path(data).resolve()),
         "target": target,
         "format": "auto",
         "sep": sep,

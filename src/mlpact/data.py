@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -21,23 +22,36 @@ MAX_CLASSES = 50
 LOG_COLUMNS = ("mlpact_prediction", "mlpact_request_id", "mlpact_time", "mlpact_model")
 
 
-def read_table(path: str | Path, *, fmt: str = "auto", sep: str = ",") -> pd.DataFrame:
-    """Read a whole CSV or Parquet file, or a folder of Parquet files (such as the prediction log
-    `mlpact serve` writes), into a DataFrame.
+def read_table(
+    path: str | Path, *, fmt: str = "auto", sep: str = ",", storage_options: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Read a whole CSV or Parquet file (a local path or a URL such as ``s3://bucket/key``), or a
+    local folder of Parquet files (such as the prediction log `mlpact serve` writes).
+
+    Args:
+        storage_options: fsspec options for a URL (e.g. ``endpoint_url``); ignored for paths.
 
     Raises:
         DataError: the file is missing, of an unknown format, or cannot be parsed.
     """
-    path = Path(path)
-    if path.is_dir():
-        return _read_parquet_folder(path)
+    from mlpact import remote
+
+    if not remote.is_url(path) and Path(path).is_dir():
+        return _read_parquet_folder(Path(path))
     kind = table_format(path, fmt)
-    if not path.exists():
-        raise DataError(f"Data file {str(path)!r} does not exist.", hint="Check data.source.")
+    where: str | Path = str(path)
+    options: dict[str, Any] | None = None
+    if remote.is_url(path):
+        remote.require(str(path), storage_options)
+        options = dict(storage_options or {})
+    else:
+        where = Path(path)
+        if not where.exists():
+            raise DataError(f"Data file {str(path)!r} does not exist.", hint="Check data.source.")
     try:
         if kind == "parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep=sep, low_memory=False)
+            return pd.read_parquet(where, storage_options=options)
+        return pd.read_csv(where, sep=sep, low_memory=False, storage_options=options)
     except Exception as exc:  # parsers raise many types; all mean the same to a user
         raise DataError(f"Failed while reading {kind.upper()} file {str(path)!r}.\n{exc}") from exc
 
@@ -59,7 +73,7 @@ def table_format(path: str | Path, fmt: str = "auto") -> Literal["csv", "parquet
     """Decide a file's format from `fmt` or its extension."""
     if fmt in ("csv", "parquet"):
         return fmt  # type: ignore[return-value]
-    suffixes = [s.lower() for s in Path(path).suffixes]
+    suffixes = [s.lower() for s in Path(str(path).split("?")[0]).suffixes]
     if ".parquet" in suffixes or ".pq" in suffixes:
         return "parquet"
     if ".csv" in suffixes or ".tsv" in suffixes or ".txt" in suffixes:
@@ -84,11 +98,11 @@ def load_sklearn_dataset(name: str) -> pd.DataFrame:
 def load_frame(cfg: Config) -> pd.DataFrame:
     """Load the configured source and keep the configured columns (target included)."""
     data = cfg.data
-    path = cfg.source_path()
+    path = cfg.source_url() or cfg.source_path()
     if path is None:
         frame = load_sklearn_dataset(data.source.removeprefix("sklearn:"))
     else:
-        frame = read_table(path, fmt=data.format, sep=data.sep)
+        frame = read_table(path, fmt=data.format, sep=data.sep, storage_options=data.storage_options)
     return select_columns(frame, data)
 
 
@@ -182,8 +196,14 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path: str | Path, *, chunk: int = 1 << 20) -> str:
-    """The sha256 of a file's bytes, read in chunks."""
+def file_sha256(
+    path: str | Path, *, chunk: int = 1 << 20, storage_options: Mapping[str, Any] | None = None
+) -> str:
+    """The sha256 of a file's bytes, read in chunks (a URL's object is streamed the same way)."""
+    from mlpact import remote
+
+    if remote.is_url(path):
+        return remote.url_sha256(str(path), storage_options, chunk=chunk)
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):

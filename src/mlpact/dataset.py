@@ -78,14 +78,14 @@ def _load(cfg: Config) -> tuple[pd.DataFrame, dict[str, Any]]:
     from mlpact.data import file_sha256, fingerprint, load_frame
 
     frame = load_frame(cfg)
-    path = cfg.source_path()
+    path = cfg.source_url() or cfg.source_path()
     lineage = {
         "source": cfg.public("data.source"),
         # a path that came from the environment is written as its ${env:...} expression
         "resolved": str(path)
         if path and cfg.public("data.source") == cfg.data.source
         else cfg.public("data.source"),
-        "file_sha256": file_sha256(path) if path else None,
+        "file_sha256": file_sha256(path, storage_options=cfg.data.storage_options) if path else None,
         "fingerprint": fingerprint(frame),
         "rows": len(frame),
         "columns": list(map(str, frame.columns)),

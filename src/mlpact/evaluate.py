@@ -296,7 +296,9 @@ def _read_labelled(data: str | Path | pd.DataFrame, *, sep: str) -> tuple[pd.Dat
     from mlpact.data import read_table
 
     if isinstance(data, str | Path):
-        return read_table(data, sep=sep), str(Path(data).resolve())
+        from mlpact.remote import is_url
+
+        return read_table(data, sep=sep), str(data) if is_url(data) else str(Path(data).resolve())
     return data, "DataFrame"
 
 

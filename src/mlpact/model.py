@@ -402,8 +402,9 @@ def load(
         manifest = bundle.verify(directory)
         recorded = manifest.get("trusted_types", [])
     else:
-        record = Store.open(store).resolve(text)
-        directory = record.path
+        st = Store.open(store)
+        record = st.resolve(text)
+        directory = st.local_dir(record)
         manifest = bundle.verify(directory)
         digest = bundle.manifest_digest(directory)
         if digest != record.digest:

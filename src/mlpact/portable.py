@@ -36,13 +36,14 @@ def export_version(ref: str, path: str | Path, *, store: str | Path | Store | No
     """
     st = Store.open(store)
     record = st.resolve(ref)
-    manifest = bundle.verify(record.path)
+    folder = st.local_dir(record)
+    manifest = bundle.verify(folder)
     out = Path(path)
     meta = {
         "format": 1,
         "name": record.name,
         "version": record.version,
-        "digest": bundle.manifest_digest(record.path),
+        "digest": bundle.manifest_digest(folder),
         "trusted_types": list(record.trusted_types),
         "exported": now(),
         "mlpact_version": __version__,
@@ -52,7 +53,7 @@ def export_version(ref: str, path: str | Path, *, store: str | Path | Store | No
         with tarfile.open(tmp, "w:gz") as tar:
             _add_bytes(tar, EXPORT_META, json.dumps(meta, indent=2).encode())
             for name in [bundle.MANIFEST, *manifest["files"]]:
-                tar.add(record.path / name, arcname=PREFIX + name, recursive=False)
+                tar.add(folder / name, arcname=PREFIX + name, recursive=False)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

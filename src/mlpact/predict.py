@@ -33,7 +33,7 @@ class PredictResult:
     """What a batch prediction did: rows written, where, and what validation found."""
 
     rows: int
-    output: Path
+    output: Path | str
     report: ValidationReport
     seconds: float
 
@@ -65,19 +65,26 @@ def predict_file(
         InputValidationError: some rows do not match the schema; lists every problem.
         DataError: the file cannot be read or written.
     """
-    source, output = Path(source), Path(output)
-    if not source.exists():
+    from mlpact import remote
+
+    source, target = _location(source), _location(output)
+    if isinstance(source, Path) and not source.exists():
         raise DataError(f"Input file {str(source)!r} does not exist.")
-    if source.resolve() == output.resolve():
+    if isinstance(source, str):
+        remote.require(source, what="Input file")
+    if str(source) == str(target):
         raise DataError("The output file must differ from the input file.")
-    out_fmt = table_format(output)
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    out_fmt = table_format(target)
+    # a URL output is written here first and uploaded whole once every chunk succeeded
+    local = target if isinstance(target, Path) else Path.cwd() / Path(target.split("?")[0]).name
+    tmp = local.with_name(f".{local.name}.{os.getpid()}.tmp")
     report = ValidationReport()
     start = time.perf_counter()
     writer: _Writer | None = None
     try:
         chunks, total = _read_chunks(source, chunk_rows, sep)
-        with (progress or Silent()).bar(f"Predicting {source.name}", total) as advance:
+        name = source.name if isinstance(source, Path) else source.rsplit("/", 1)[-1]
+        with (progress or Silent()).bar(f"Predicting {name}", total) as advance:
             for offset, chunk in chunks:
                 _check_keep(chunk, keep)
                 X, chunk_report = model.check(chunk, ignore=keep, row_offset=offset)
@@ -92,12 +99,22 @@ def predict_file(
             writer = _Writer(tmp, out_fmt)
             writer.write(model.output_frame(_empty_input(model)))
         writer.close()
-        os.replace(tmp, output)
+        if isinstance(target, Path):
+            os.replace(tmp, target)
+        else:
+            remote.upload(tmp, target)
     finally:
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
-    return PredictResult(report.rows, output, report, time.perf_counter() - start)
+    return PredictResult(report.rows, target, report, time.perf_counter() - start)
+
+
+def _location(where: str | Path) -> str | Path:
+    """A URL stays a string (``s3://...``: `Path` would fold its ``//``); a path is resolved."""
+    from mlpact.remote import is_url
+
+    return str(where) if is_url(where) else Path(where).resolve()
 
 
 def _check_keep(chunk: pd.DataFrame, keep: Sequence[str]) -> None:
@@ -118,9 +135,14 @@ def _empty_input(model: Model) -> pd.DataFrame:
 
 
 def _read_chunks(
-    source: Path, chunk_rows: int, sep: str
+    source: str | Path, chunk_rows: int, sep: str
 ) -> tuple[Iterator[tuple[int, pd.DataFrame]], int | None]:
     fmt = table_format(source)
+    if isinstance(source, str):  # a URL: stream it through fsspec (the file object lives with the reader)
+        from mlpact.remote import filesystem
+
+        fs, key = filesystem(source)
+        source = fs.open(key, "rb")
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq

@@ -67,8 +67,15 @@ def predict_ray(
         InputValidationError: some rows do not match the schema; lists every problem.
         DataError: the input is not Parquet or cannot be read.
     """
+    from mlpact import remote
     from mlpact.data import table_format
 
+    if remote.is_url(source) or remote.is_url(output):
+        raise DataError(
+            "--engine ray reads and writes local (or shared-filesystem) Parquet paths, not URLs.",
+            hint="Use the local engine for s3:// input and output, or copy the data to a path the "
+            "Ray workers share.",
+        )
     files, output = parquet_files(Path(source)), Path(output)
     if any(f.resolve() == output.resolve() for f in files):
         raise DataError("The output file must differ from the input file.")

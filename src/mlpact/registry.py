@@ -7,7 +7,6 @@ from Python. Stores are opened with :meth:`Store.open` (``store=None`` means ``$
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,16 +66,17 @@ def show(ref: str, *, store: StoreArg = None) -> dict[str, Any]:
     """
     st = Store.open(store)
     record = st.resolve(ref)
-    manifest = bundle.verify(record.path)
-    lineage = bundle.read_json(record.path, "lineage.json")
+    folder = st.local_dir(record)
+    manifest = bundle.verify(folder)
+    lineage = bundle.read_json(folder, "lineage.json")
     return {
         "version": record.to_dict(),
         "manifest": manifest,
-        "schema": bundle.read_json(record.path, "schema.json"),
-        "metrics": bundle.read_json(record.path, "metrics.json"),
-        "config": bundle.safe_yaml((record.path / "config.yaml").read_text(encoding="utf-8")),
+        "schema": bundle.read_json(folder, "schema.json"),
+        "metrics": bundle.read_json(folder, "metrics.json"),
+        "config": bundle.safe_yaml((folder / "config.yaml").read_text(encoding="utf-8")),
         "lineage": lineage,
-        "card": (record.path / "card.md").read_text(encoding="utf-8"),
+        "card": (folder / "card.md").read_text(encoding="utf-8"),
         "evaluations": st.evaluations(record.name, record.version),
         "mlflow_run_id": _mlflow_run_id(st, lineage.get("run_id")),
     }
@@ -136,7 +136,7 @@ def archive(ref: str, *, purge: bool = False, store: StoreArg = None) -> Version
         )
     if purge:
         st.set_status(record, "purged")
-        shutil.rmtree(record.path, ignore_errors=True)
+        st.delete_files(record)
     else:
         st.set_status(record, "archived")
     return st.get(record.name, record.version)
@@ -161,13 +161,14 @@ def verify(ref: str | None = None, *, store: StoreArg = None) -> list[Check]:
     """
     st = Store.open(store)
     records = [st.resolve(ref)] if ref else st.versions(include_archived=True)
-    return [_check(r) for r in records if r.status != "purged"]
+    return [_check(st, r) for r in records if r.status != "purged"]
 
 
-def _check(record: VersionRecord) -> Check:
+def _check(st: Store, record: VersionRecord) -> Check:
     try:
-        bundle.verify(record.path)
-        digest = bundle.manifest_digest(record.path)
+        folder = st.local_dir(record, fresh=True)  # a team store: check what the bucket holds
+        bundle.verify(folder)
+        digest = bundle.manifest_digest(folder)
         if digest != record.digest:
             raise IntegrityError(
                 f"manifest.json differs from the digest recorded at save time "

@@ -24,6 +24,7 @@ FAMILIES = (
     "config",
     "models",
     "runs",
+    "store",
     "nb",
     "init",
 )

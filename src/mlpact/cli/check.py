@@ -31,9 +31,10 @@ _STYLE = {
 def check(
     model: ModelArg,
     data: Annotated[
-        Path,
+        str,
         typer.Argument(
-            help="New data: a CSV or Parquet file, or a folder of Parquet files (a serve prediction log).",
+            help="New data: a CSV or Parquet file, a folder of Parquet files (a serve prediction log), "
+            "or a URL (s3://...).",
             show_default=False,
         ),
     ],

@@ -17,15 +17,16 @@ def predict(
         str, typer.Argument(help="NAME, NAME:VERSION, NAME@ALIAS or a version folder.", show_default=False)
     ],
     source: Annotated[
-        Path,
+        str,
         typer.Argument(
             metavar="INPUT",
-            help="CSV or Parquet file (image models: a folder of images or one image).",
+            help="CSV or Parquet file or URL (s3://...; image models: a folder of images or one image).",
             show_default=False,
         ),
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="CSV or Parquet file to write.", show_default=False)
+        str,
+        typer.Option("--output", "-o", help="CSV or Parquet file or URL to write.", show_default=False),
     ],
     keep: Annotated[
         Optional[list[str]],
@@ -74,6 +75,9 @@ def predict(
       mlpact predict shapes images/ -o preds.csv   (an image model: path, prediction, proba_<class>)
 
       mlpact predict churn@production events/ -o scores.parquet --engine ray --workers 8 --address auto
+
+      mlpact predict wine s3://bucket/in.parquet -o s3://bucket/out.parquet   (needs mlpact[remote];
+      credentials and endpoint from the AWS environment: AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)
     """
     from mlpact.model import load
     from mlpact.predict import predict_file
@@ -91,7 +95,7 @@ def predict(
                 f"{loaded.ref} is an image model; --engine ray predicts Parquet tables.",
                 hint="Drop --engine ray: image folders are predicted by the local engine.",
             )
-        _predict_images(loaded, source, output, as_json=as_json)
+        _predict_images(loaded, Path(source), Path(output), as_json=as_json)
         return
     if engine == "ray":
         from mlpact.ray_predict import predict_ray

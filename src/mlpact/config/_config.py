@@ -71,11 +71,17 @@ class Config(Section):
         return self._base_dir
 
     def source_path(self) -> Path | None:
-        """The data file, resolved against the config's folder; None for `sklearn:` sources."""
-        if self.data.source.startswith("sklearn:"):
+        """The data file, resolved against the config's folder; None for `sklearn:` and URL sources."""
+        if self.data.source.startswith("sklearn:") or self.source_url():
             return None
         path = Path(self.data.source).expanduser()
         return path if path.is_absolute() else (self._base_dir / path).resolve()
+
+    def source_url(self) -> str | None:
+        """The data source when it is a URL (``s3://bucket/key``), read through fsspec; else None."""
+        from mlpact.remote import is_url
+
+        return self.data.source if is_url(self.data.source) else None
 
     def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
         """The resolved config as plain data: what `config show` prints and versions save.
@@ -109,10 +115,12 @@ class Config(Section):
 
     def hash(self) -> str:
         """A stable sha256 of everything that affects training: not the sections in NOT_HASHED,
-        which say how a trained model is described, used, judged, served, tuned or reported."""
+        which say how a trained model is described, used, judged, served, tuned or reported, nor
+        `data.storage_options` (how to reach the data; its fingerprint says what was read)."""
         data = self.to_dict()
         for key in NOT_HASHED:
             data.pop(key, None)
+        data["data"].pop("storage_options", None)  # how to reach the data, not what it is
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -38,9 +38,17 @@ class DataConfig(Section):
     """Where the data comes from and which column is the target."""
 
     source: str = Field(
-        description="A CSV or Parquet file (relative to the config file) or "
+        description="A CSV or Parquet file (relative to the config file), a URL read through fsspec "
+        "(`s3://bucket/key.parquet`; needs the `remote` extra) or "
         "`sklearn:NAME` for a dataset that ships with scikit-learn "
         f"({', '.join(SKLEARN_DATASETS)})."
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec options for a URL source, e.g. "
+        "`{endpoint_url: ..., key: ${env:AWS_ACCESS_KEY_ID}}` "
+        "(use `${env:VAR}` for credentials: saved as the expression, never the value). Without them s3fs "
+        "reads the standard AWS environment (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT_URL`, ...). Not hashed.",
     )
     target: str = Field(
         "target",

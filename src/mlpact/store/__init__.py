@@ -29,9 +29,20 @@ class Store(Runs, Aliases):
 
     @classmethod
     def open(cls, root: str | Path | Store | None = None) -> Store:
-        """The store at `root`, else ``$MLPACT_HOME``, else ``./.mlpact``."""
+        """The store at `root`, else ``$MLPACT_HOME``, else ``./.mlpact``.
+
+        A folder with a ``store.yaml`` naming an artifact root URL opens as a team store
+        (:class:`mlpact.store._remote.RemoteStore`, see docs/store.md).
+        """
         if isinstance(root, Store):
             return root
         if root is None:
             root = os.environ.get(ENV_VAR) or DEFAULT_DIR
+        folder = Path(root).expanduser().resolve()
+        if (folder / "store.yaml").is_file():  # a team store: artifacts and registry in a bucket
+            from mlpact.store._remote import RemoteStore, read_config
+
+            settings = read_config(folder)
+            assert settings is not None
+            return RemoteStore(folder, settings["artifacts"], settings.get("storage_options"))
         return cls(root)

@@ -40,17 +40,34 @@ class Aliases(Versions):
         previous = int(row["version"]) if row else None
         if previous == version:  # already there: not a move
             return previous
+        self._record_move(db, name, alias, version, previous, reason=reason, action=action)
+        return previous
+
+    @staticmethod
+    def _record_move(
+        db: sqlite3.Connection,
+        name: str,
+        alias: str,
+        version: int,
+        previous: int | None,
+        *,
+        reason: str | None,
+        action: str,
+        time: str | None = None,
+        user: str | None = None,
+    ) -> None:
+        """Point the alias and log the move (`time`, `user`: a move replayed from a team store)."""
+        when = time or now()
         db.execute(
             "INSERT INTO aliases (name, alias, version, updated) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(name, alias) DO UPDATE SET version = excluded.version, updated = excluded.updated",
-            (name, alias, version, now()),
+            (name, alias, version, when),
         )
         db.execute(
             "INSERT INTO alias_events (name, alias, version, previous, time, user, reason, action) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, alias, version, previous, now(), current_user(), reason, action),
+            (name, alias, version, previous, when, user or current_user(), reason, action),
         )
-        return previous
 
     def rollback_alias(self, name: str, alias: str, *, reason: str | None = None) -> tuple[int, int]:
         """Move an alias back to the version that held it before the current one.

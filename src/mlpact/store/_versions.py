@@ -143,6 +143,16 @@ class Versions(Database):
     def version_dir(self, name: str, version: int) -> Path:
         return self.root / "models" / check_name(name) / str(version)
 
+    # The two places that reach a version's files: a store whose artifacts live elsewhere
+    # (a team store, _remote.py) downloads into `version_dir` and deletes there too.
+    def local_dir(self, record: VersionRecord, *, fresh: bool = False) -> Path:
+        """The folder holding the version's files on this machine (`fresh`: fetch them again)."""
+        return record.path
+
+    def delete_files(self, record: VersionRecord) -> None:
+        """Delete a version's files (purge); its row and number stay."""
+        shutil.rmtree(record.path, ignore_errors=True)
+
     def sweep_tmp(self, *, older_than_s: float = 3600) -> list[Path]:
         """Remove leftovers of interrupted saves older than `older_than_s`; returns them."""
         self._ensure()
