@@ -15,6 +15,8 @@ from pydantic import Field, PrivateAttr
 
 from mlpact.config._base import NAME_PATTERN, Section
 from mlpact.config._check import CheckConfig
+from mlpact.config._decision import DecisionConfig
+from mlpact.config._record import RecordConfig
 from mlpact.config._sections import (
     DataConfig,
     EvaluateConfig,
@@ -47,6 +49,8 @@ class Config(Section):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     check: CheckConfig = Field(default_factory=CheckConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    decision: DecisionConfig = Field(default_factory=DecisionConfig)
+    record: RecordConfig = Field(default_factory=RecordConfig)
 
     secrets: list[str] = Field(
         default_factory=list,
@@ -103,9 +107,9 @@ class Config(Section):
     def hash(self) -> str:
         """A stable sha256 of everything that affects training (not `description`, `validation`
         or `check`, which say how a trained model is used and judged; nor `tune`: tuning settings
-        do not change a trained model)."""
+        do not change a trained model; nor `record`: what is kept beside the model)."""
         data = self.to_dict()
-        for key in ("description", "validation", "check", "tune"):
+        for key in ("description", "validation", "check", "tune", "record"):
             data.pop(key, None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
