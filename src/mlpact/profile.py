@@ -90,11 +90,11 @@ def _categories(series: pd.Series) -> dict[str, Any]:
 # --------------------------------------------------------------------------- plots
 def write_plots(found: Mapping[str, Any], directory: Path, *, max_columns: int) -> list[str]:
     """Write the target plot and the feature small multiples; returns the file names."""
+    from matplotlib.figure import Figure
+
     from mlpact.plots import DPI
 
     directory.mkdir(parents=True, exist_ok=True)
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(5.6, 3.6))
     ax = fig.subplots()
     _draw(ax, found["target"])
@@ -104,22 +104,48 @@ def write_plots(found: Mapping[str, Any], directory: Path, *, max_columns: int) 
     names = [TARGET_PLOT]
     columns = list(found["columns"].items())[:max_columns]
     if columns:
-        per_row = 4
-        rows = math.ceil(len(columns) / per_row)
-        fig = Figure(figsize=(2.4 * per_row, 1.9 * rows))
-        axes = fig.subplots(rows, per_row, squeeze=False).ravel()
-        for ax, (name, dist) in zip(axes, columns, strict=False):
-            _draw(ax, dist, small=True)
-            ax.set_title(str(name)[:28], fontsize=8)
-        for ax in axes[len(columns) :]:
-            ax.set_visible(False)
-        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.06, top=0.94, wspace=0.45, hspace=0.6)
+        rows = math.ceil(len(columns) / _PER_ROW)
+        fig = Figure(figsize=(2.4 * _PER_ROW, 1.3 * rows + 0.4))
+        ax = fig.add_axes((0.01, 0.01, 0.98, 0.98 - 0.4 / (1.3 * rows + 0.4)))
+        for i, (name, dist) in enumerate(columns):
+            _sparkline(ax, i % _PER_ROW, rows - 1 - i // _PER_ROW, str(name), dist)
+        ax.set_xlim(0, _PER_ROW)
+        ax.set_ylim(0, rows)
+        ax.set_axis_off()
+        fig.suptitle(f"{TITLES[FEATURES_PLOT]} (training split)", fontsize=11, x=0.01, ha="left")
         fig.savefig(directory / FEATURES_PLOT, dpi=DPI, format="png", metadata={"Software": None})
         names.append(FEATURES_PLOT)
     return names
 
 
-def _draw(ax: Axes, dist: Mapping[str, Any], *, small: bool = False) -> None:
+_PER_ROW = 4
+
+
+def _sparkline(ax: Axes, col: int, row: int, name: str, dist: Mapping[str, Any]) -> None:
+    """One feature's distribution drawn into its cell of a single axes (no ticks: one axes with
+    simple shapes draws ~10x faster than a grid of subplots; the report's table has the numbers)."""
+    import numpy as np
+
+    from mlpact.report import fmt
+
+    left, bottom, width, height = col + 0.06, row + 0.12, 0.88, 0.58
+    if dist.get("kind") == "numeric":
+        counts = np.asarray(dist.get("counts") or [], dtype=float)
+        caption = f"{fmt(dist.get('min'), 3)} to {fmt(dist.get('max'), 3)}" if len(counts) else "no values"
+    else:
+        counts = np.asarray(list((dist.get("top") or {}).values()), dtype=float)
+        caption = f"{dist.get('distinct')} values"
+    if len(counts) and counts.max() > 0:
+        edges = np.linspace(left, left + width, len(counts) + 1)
+        ax.stairs(
+            bottom + height * counts / counts.max(), edges, baseline=bottom, fill=True, alpha=0.7, color="C0"
+        )
+    ax.plot([left, left + width], [bottom, bottom], color="#59636e", linewidth=0.6)
+    ax.text(left, row + 0.76, name[:30], fontsize=8, va="bottom")
+    ax.text(left, row + 0.02, caption, fontsize=6.5, color="#59636e", va="bottom")
+
+
+def _draw(ax: Axes, dist: Mapping[str, Any]) -> None:
     if dist.get("kind") == "numeric":
         edges, counts = dist.get("edges") or [], dist.get("counts") or []
         if counts:
@@ -128,8 +154,6 @@ def _draw(ax: Axes, dist: Mapping[str, Any], *, small: bool = False) -> None:
         top = dist.get("top") or {}
         labels = [str(k)[:10] for k in top]
         ax.barh(labels[::-1], list(top.values())[::-1])
-    if small:
-        ax.tick_params(labelsize=6)
 
 
 # --------------------------------------------------------------------------- report sections
