@@ -71,6 +71,16 @@ def test_validation_recall_meets_the_target_and_test_reports_both(cancer: dict[s
     assert "## Decision" in card and "decision_threshold.png" in card
     assert (cancer["result"].path / "reports" / "decision_threshold.png").is_file()
     assert "<h2>Decision</h2>" in (cancer["result"].path / "report.html").read_text()
+    assert "| precision (recall>=1.0) |" in card
+
+
+def test_models_show_names_the_decision(cancer: dict[str, Any]) -> None:
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    out = CliRunner().invoke(app, ["models", "show", cancer["result"].ref, "--store", str(cancer["store"])])
+    assert out.exit_code == 0 and "decision predict 1 when P(1) >=" in " ".join(out.output.split())
 
 
 def test_batch_predict_and_serving_apply_the_decision(cancer: dict[str, Any], tmp_path: Path) -> None:

@@ -349,11 +349,18 @@ def _rows(metrics: Mapping[str, Any]) -> list[list[str]]:
         ]
         for n in names
     ]
+    if "objective_value" in found:  # what the threshold maximised, e.g. recall at precision >= P
+        name = _MAXIMISED.get(metrics["decision"]["objective"].partition(">=")[0], "objective")
+        rows.append(
+            [f"{name} ({metrics['decision']['objective']})", "", fmt(found["objective_value"]), "", ""]
+        )
     if "cost_decided" in found:
         rows.append(["total cost", fmt(found.get("cost_argmax")), fmt(found.get("cost_decided")), "", ""])
     return rows
 
 
+_MAXIMISED = {"precision": "recall", "recall": "precision", "f1": "F1 of the positive class",
+              "balanced_accuracy": "balanced accuracy", "cost": "total cost"}  # fmt: skip
 _HEADER = ["metric", "validation, argmax", "validation, decided", "test, argmax", "test, decided"]
 
 
