@@ -81,8 +81,9 @@ def test_report_html_is_self_contained_with_every_section(sliced: Any) -> None:
     page = (sliced.path / "report.html").read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     assert "@import" not in page and "<script" not in page
-    assert page.count("data:image/png;base64,") == len(sliced.metrics["plots"]) == 5
-    for heading in ("Metrics", "Plots", "Slices", "Input schema", "Lineage"):
+    profile_plots = sliced.metrics["profile"]["plots"]  # the training-data profile's two plots
+    assert page.count("data:image/png;base64,") == len(sliced.metrics["plots"]) + len(profile_plots) == 7
+    for heading in ("Metrics", "Plots", "Slices", "Training data profile", "Input schema", "Lineage"):
         assert f"<h2>{heading}</h2>" in page
     assert "baseline test" in page and "DummyClassifier" in page
     assert "Wine &lt;b&gt;cultivars&lt;/b&gt; &amp; friends" in page  # escaped, not markup

@@ -23,6 +23,8 @@ def test_version_folder_holds_every_file_and_the_manifest_hashes_them(trained_wi
     assert names == [
         "card.md",
         "config.yaml",
+        "errors.parquet",
+        "golden.json",
         "lineage.json",
         "manifest.json",
         "metrics.json",
@@ -33,8 +35,12 @@ def test_version_folder_holds_every_file_and_the_manifest_hashes_them(trained_wi
         "reports/confusion_matrix.png",
         "reports/permutation_importance.png",
         "reports/precision_recall.png",
+        "reports/profile_features.png",
+        "reports/profile_target.png",
         "reports/roc_curve.png",
+        "requirements.lock",
         "schema.json",
+        "split.parquet",
     ]
     manifest = json.loads((path / "manifest.json").read_text())
     assert set(manifest["files"]) == set(names) - {"manifest.json"}

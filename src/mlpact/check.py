@@ -222,7 +222,7 @@ def _judge(model: Model, result: CheckResult, X: pd.DataFrame, y: pd.Series | No
     """Drift and performance of compatible data, and the verdict they give."""
     from mlpact.evaluate import predictions
 
-    found = predictions(model.pipeline, X, y) if len(X) else None
+    found = predictions(model.pipeline, X, y, decision=model.decision) if len(X) else None
     reference = _reference(model, result)
     if reference is not None:
         result.drift = [_drift(name, ref, X[name], result) for name, ref in reference["features"].items()]
@@ -439,6 +439,7 @@ def _config_for(model: Model, data: str | Path, *, target: str, sep: str) -> Con
 
 def _holdout_score(model: Model, rows: pd.DataFrame, label: str, metric: str) -> float | None:
     """One version's primary metric on labelled holdout rows; None when they do not fit its schema."""
+    from mlpact.decision import decided
     from mlpact.metrics import score
 
     X, report = model.check(rows, ignore=[label])
@@ -447,7 +448,7 @@ def _holdout_score(model: Model, rows: pd.DataFrame, label: str, metric: str) ->
     y = rows[label]
     if model.task == "classification" and not _numeric(y):
         y = y.astype(object)
-    value = score(model.pipeline, X, y, [metric]).get(metric)
+    value = score(decided(model.pipeline, model.decision), X, y, [metric]).get(metric)
     return None if value is None or not math.isfinite(value) else value
 
 

@@ -29,6 +29,7 @@ class ExitCode(enum.IntEnum):
     RETRAIN = 11
     INCOMPATIBLE = 12
     DIFFERS = 13
+    BEHAVIOUR = 14
 
 
 class MlpactError(Exception):
@@ -117,6 +118,18 @@ class MissingDependencyError(MlpactError, ImportError):
             f"{feature} needs the '{package}' package, which is not installed.",
             hint=f"pip install 'mlpact[{extra}]'",
         )
+
+
+class MissingToolError(MlpactError):
+    """A program this feature runs (e.g. docker) is not installed."""
+
+    exit_code = ExitCode.MISSING_DEPENDENCY
+
+
+class BehaviourError(MlpactError):
+    """A version's files are intact but it predicts its recorded golden rows differently here."""
+
+    exit_code = ExitCode.BEHAVIOUR
 
 
 class NotebookError(MlpactError):

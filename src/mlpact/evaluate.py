@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlpact.config import Config
+    from mlpact.decision import Decision
     from mlpact.model import Model
     from mlpact.store import Store
 
@@ -141,14 +142,20 @@ class Predictions:
     classes: list[Any] | None = None
 
 
-def predictions(pipeline: Any, X: pd.DataFrame, y: pd.Series) -> Predictions:
-    """Predict once (labels and, for classifiers, probabilities) so every metric and plot share it."""
+def predictions(
+    pipeline: Any, X: pd.DataFrame, y: pd.Series, *, decision: Decision | None = None
+) -> Predictions:
+    """Predict once (labels and, for classifiers, probabilities) so every metric and plot share it.
+
+    Labels are the most probable class, or what the version's `decision` says.
+    """
     import numpy as np
 
     classes = getattr(pipeline, "classes_", None)
     if classes is not None and hasattr(pipeline, "predict_proba"):
         proba = np.asarray(pipeline.predict_proba(X))
-        return Predictions(y, np.asarray(classes)[proba.argmax(axis=1)], proba, list(classes))
+        labels = decision.apply(proba, classes) if decision else np.asarray(classes)[proba.argmax(axis=1)]
+        return Predictions(y, labels, proba, list(classes))
     return Predictions(y, np.asarray(pipeline.predict(X)), None, None if classes is None else list(classes))
 
 
@@ -161,6 +168,7 @@ def assess(
     task: str,
     slices: pd.DataFrame | None = None,
     max_values: int = 20,
+    decision: Decision | None = None,
 ) -> tuple[dict[str, Any], Predictions]:
     """Score labelled rows once: the metrics, the per-class report and metrics per slice value.
 
@@ -168,7 +176,7 @@ def assess(
         ``{"metrics": ..., "per_class": ... (classification), "slices": ... (when given)}`` and
         the predictions, for plots.
     """
-    found = predictions(pipeline, X, y)
+    found = predictions(pipeline, X, y, decision=decision)
     out: dict[str, Any] = {"metrics": compute_metrics(names, y, found.pred, found.proba, found.classes)}
     if task == "classification":
         out["per_class"] = per_class(y, found.pred)
@@ -323,8 +331,9 @@ def _evaluate(
     names = metrics_for(model.task, cfg.evaluate.metrics)
     slices = frame[[c for c in cfg.evaluate.slices if c in frame.columns]]
     result, found = assess(
-        model.pipeline, X, y, names, task=model.task, slices=slices, max_values=cfg.evaluate.slice_max_values
-    )
+        model.pipeline, X, y, names, task=model.task, slices=slices,
+        max_values=cfg.evaluate.slice_max_values, decision=model.decision,
+    )  # fmt: skip
     notes += [f"Possible leakage ({f.check}): {f.message}" for f in _against_training(model, frame)]
     metrics: dict[str, Any] = {
         "task": model.task,

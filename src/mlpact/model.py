@@ -49,6 +49,9 @@ class Model:
             raw_config = bundle.safe_yaml((path / "config.yaml").read_text(encoding="utf-8"))
         self._raw_config: dict[str, Any] = dict(raw_config or {})
         self._config: Config | None = None
+        from mlpact import decision
+
+        self.decision = decision.read(path, self.manifest)
 
     # ----------------------------------------------------------------------- identity
     @property
@@ -180,7 +183,21 @@ class Model:
         """
         import numpy as np
 
-        return np.asarray(self.pipeline.predict(self.prepare(data, check=check)))
+        X = self.prepare(data, check=check)
+        if self.decision is not None and len(X):
+            return self.decide(self.pipeline.predict_proba(X))
+        return np.asarray(self.pipeline.predict(X))
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Labels for class probabilities: the saved decision (see `mlpact.decision`), else argmax."""
+        classes = self.pipeline.classes_
+        return self.decision.apply(proba, classes) if self.decision else classes[proba.argmax(axis=1)]
+
+    def errors(self, n: int = 20, *, join: bool = True) -> pd.DataFrame:
+        """The `n` worst-predicted test rows, worst first (see `mlpact.inspection.errors`)."""
+        from mlpact.inspection import errors
+
+        return errors(self, n=n, join=join)
 
     def predict_proba(self, data: Any, *, check: bool = True) -> pd.DataFrame:
         """Class probabilities, one column per class (classifiers only)."""
@@ -212,7 +229,7 @@ class Model:
         elif self.task == "classification" and hasattr(self.pipeline, "predict_proba"):
             proba = self.pipeline.predict_proba(X)
             classes = self.pipeline.classes_
-            cols["prediction"] = classes[proba.argmax(axis=1)]
+            cols["prediction"] = self.decide(proba)
             for i, cls in enumerate(classes):
                 cols[f"{PROBA_PREFIX}{_plain(cls)}"] = proba[:, i]
         else:

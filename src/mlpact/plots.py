@@ -28,6 +28,9 @@ TITLES = {
     "predicted_vs_actual.png": "Predicted vs actual",
     "residuals.png": "Residuals",
     "permutation_importance.png": "Permutation importance",
+    "decision_threshold.png": "Precision and recall by threshold",
+    "profile_target.png": "Target distribution",
+    "profile_features.png": "Feature distributions",
 }
 
 

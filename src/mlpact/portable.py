@@ -165,11 +165,12 @@ def _register(
     if expect_digest is not None and digest != expect_digest:
         raise IntegrityError(f"{src}: digest {digest} is not the expected {expect_digest}.")
     config = bundle.safe_yaml((version_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-    from mlpact import usercode
+    from mlpact import golden, usercode
 
     named = usercode.import_paths(config) if isinstance(config, dict) else []
     trusted = list(manifest.get("trusted_types", []))
-    bundle.load_pipeline(version_dir, trusted, allowed=named, extra_trust=trust)
+    pipeline = bundle.load_pipeline(version_dir, trusted, allowed=named, extra_trust=trust)
+    golden.verify_files(version_dir, manifest, pipeline, config)  # predicts as it did when exported
     target = check_name(name or str(manifest.get("name", meta.get("name", ""))))
     metrics = bundle.read_json(version_dir, "metrics.json")
     lineage = bundle.read_json(version_dir, "lineage.json")

@@ -46,6 +46,7 @@ class Check:
     status: str
     ok: bool
     problem: str | None = None
+    behaviour: str | None = None  # golden rows: "ok", "differs", "none" (not recorded), None (not checked)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,15 +154,29 @@ def restore(ref: str, *, store: StoreArg = None) -> VersionRecord:
 
 
 # --------------------------------------------------------------------------- integrity
-def verify(ref: str | None = None, *, store: StoreArg = None) -> list[Check]:
+def verify(ref: str | None = None, *, store: StoreArg = None, behaviour: bool = True) -> list[Check]:
     """Re-hash every file of one version, or of every version that still has files.
 
     Also checks each manifest against the digest recorded in the index when it was saved, so a
-    file rewritten together with its manifest is caught.
+    file rewritten together with its manifest is caught. With `behaviour`, versions whose files
+    are intact are loaded and their golden rows predicted again (see `mlpact.golden`).
     """
     st = Store.open(store)
     records = [st.resolve(ref)] if ref else st.versions(include_archived=True)
-    return [_check(st, r) for r in records if r.status != "purged"]
+    checks = [_check(st, r) for r in records if r.status != "purged"]
+    return [_behaviour(c, st) if behaviour and c.ok else c for c in checks]
+
+
+def _behaviour(check: Check, st: Store) -> Check:
+    from mlpact import golden
+    from mlpact.model import load
+
+    try:
+        found = golden.check(load(check.ref, store=st))
+    except MlpactError as exc:
+        return Check(check.ref, check.status, False, exc.message, "differs")
+    problem = found.problem if not found.ok else None
+    return Check(check.ref, check.status, found.ok, problem, found.status)
 
 
 def _check(st: Store, record: VersionRecord) -> Check:

@@ -111,6 +111,9 @@ def model_card(
     if metrics.get("plots"):
         lines += ["", "## Plots", ""]
         lines += [f"![{name}](reports/{name})" for name in metrics["plots"]]
+    from mlpact import decision, profile
+
+    lines += decision.card_lines(metrics) + profile.card_lines(metrics.get("profile"))
     lines += ["", "## Input schema", ""]
     lines += _md_table(["column", "type", "nullable", "values"], _schema_rows(schema))
     warnings = lineage.get("warnings") or []
@@ -250,6 +253,8 @@ def render_html(
         _per_class_html(metrics),
         _slices_html(metrics),
         _plots_html(metrics.get("plots") or [], reports),
+        _decision_html(metrics, reports),
+        _profile_html(metrics, reports),
         _evaluations_html(evaluations),
         "<h2>Input schema</h2>",
         _table(["column", "type", "nullable", "values"], _schema_rows(schema)),
@@ -261,6 +266,18 @@ def render_html(
         f"<details><summary>Resolved config</summary><pre>{_e(cfg.to_yaml())}</pre></details>",
     ]
     return _page(title, body)
+
+
+def _decision_html(metrics: Mapping[str, Any], reports: Path) -> str:
+    from mlpact import decision
+
+    return decision.html(metrics, reports)
+
+
+def _profile_html(metrics: Mapping[str, Any], reports: Path) -> str:
+    from mlpact import profile
+
+    return profile.html(metrics.get("profile"), reports)
 
 
 def render_evaluation_html(model: Mapping[str, Any], evaluation: Mapping[str, Any], *, reports: Path) -> str:
@@ -392,7 +409,9 @@ def _slices_html(metrics: Mapping[str, Any]) -> str:
     return "<h2>Slices</h2>" + "".join(parts) if parts else ""
 
 
-def _plots_html(names: Sequence[str], reports: Path, *, split: str = "test split") -> str:
+def _plots_html(
+    names: Sequence[str], reports: Path, *, split: str = "test split", heading: str | None = "Plots"
+) -> str:
     import base64
 
     from mlpact.plots import TITLES
@@ -404,7 +423,8 @@ def _plots_html(names: Sequence[str], reports: Path, *, split: str = "test split
             data = base64.b64encode(path.read_bytes()).decode("ascii")
             caption = f"{TITLES.get(name, name)} ({split})"
             figures.append(f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{data}'></figure>")
-    return f"<h2>Plots</h2><div class=plots>{''.join(figures)}</div>" if figures else ""
+    title = f"<h2>{heading}</h2>" if heading else ""
+    return f"{title}<div class=plots>{''.join(figures)}</div>" if figures else ""
 
 
 def _evaluations_html(evaluations: Sequence[Mapping[str, Any]]) -> str:

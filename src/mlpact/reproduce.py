@@ -189,6 +189,10 @@ def _reproduce(
         "identical": same_data,
     }
     result.split = compare_split(recorded, data.lineage)
+    from mlpact.inspection import compare_splits
+
+    if (rows := compare_splits(old.path, old.manifest, trained.path)) is not None:  # row by row, by hash
+        result.split.update(rows=rows, identical=result.split["identical"] and rows["identical"])
     result.metrics = compare_metrics(
         old.metrics.get("test") or {}, trained.metrics["test"], settings.metric_tolerance
     )

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlpact.dataset import Prepared
+    from mlpact.decision import Decision
     from mlpact.schema import Schema
 
 
@@ -81,8 +82,10 @@ def run(
     from mlpact.torch import is_torch_config
 
     if is_torch_config(cfg):
+        from mlpact.recording import refuse_torch_decision
         from mlpact.torch import run as run_torch
 
+        refuse_torch_decision(cfg)
         return run_torch(cfg, store=store, progress=progress, lineage_extra=lineage_extra)  # type: ignore[no-any-return]
 
     def work(run_id: str, tmps: list[Path]) -> TrainResult:
@@ -144,6 +147,7 @@ class _Job:
         self.importance: dict[str, dict[str, float]] = {}
         self.timings: dict[str, float] = {}
         self.lineage: dict[str, Any] = {}
+        self.decision: Decision | None = None
 
     @contextmanager
     def _timed(self, key: str, description: str) -> Iterator[None]:
@@ -153,6 +157,7 @@ class _Job:
         self.timings[key] = round(time.perf_counter() - start, 4)
 
     def fit(self) -> Any:
+        from mlpact import recording
         from mlpact.dataset import prepare
         from mlpact.evaluate import metrics_for
 
@@ -172,6 +177,7 @@ class _Job:
             "fit", f"Fitting {self.cfg.model.type.rsplit('.', 1)[-1]} on {len(self.split.train)} rows"
         ):
             pipeline = _guard_fit(lambda: pipeline.fit(X_train, y_train), self.warnings)
+        self.decision = recording.decide(self, pipeline, X_train, y_train)
         with self._timed("test", f"Scoring the test split once ({len(self.split.test)} rows)"):
             self._score_test(pipeline, X_test, y_test, frame.iloc[self.split.test])
         if self.cfg.evaluate.baseline:
@@ -214,10 +220,11 @@ class _Job:
         return self._cv_folds
 
     def _cross_validate(self, X: pd.DataFrame, y: pd.Series) -> Any:
+        from mlpact.decision import calibrate
         from mlpact.evaluate import cross_validate
         from mlpact.pipeline import build_pipeline
 
-        pipeline = build_pipeline(self.cfg, self.plan)
+        pipeline = calibrate(build_pipeline(self.cfg, self.plan), self.cfg.decision)
         self.cv: dict[str, Any] = {}
         k = self.cfg.evaluate.cv_folds
         if k:
@@ -241,8 +248,9 @@ class _Job:
         ev = self.cfg.evaluate
         slices = _slice_frame(raw, ev.slices)
         test, self.found = assess(
-            pipeline, X, y, self.metric_names, task=self.task, slices=slices, max_values=ev.slice_max_values
-        )
+            pipeline, X, y, self.metric_names, task=self.task, slices=slices,
+            max_values=ev.slice_max_values, decision=self.decision,
+        )  # fmt: skip
         self.metrics: dict[str, Any] = {
             "task": self.task,
             "primary": primary_metric(self.task, ev.primary),
@@ -254,6 +262,14 @@ class _Job:
         for key in ("per_class", "slices"):
             if key in test:
                 self.metrics[key] = test[key]
+        if self.decision is not None:  # the decided labels are the test metrics; argmax beside them
+            from mlpact.metrics import compute_metrics
+
+            argmax = self.found.proba.argmax(axis=1)
+            pred = [self.found.classes[i] for i in argmax]  # type: ignore[index]
+            self.metrics["test_argmax"] = compute_metrics(
+                self.metric_names, y, pred, self.found.proba, self.found.classes
+            )
 
     def _score_baseline(
         self, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame, y_test: pd.Series
@@ -349,11 +365,12 @@ def _guard_fit(fn: Any, warned: list[str]) -> Any:
 
 # --------------------------------------------------------------------------- saving
 def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> VersionRecord:
-    from mlpact import bundle, reference
+    from mlpact import bundle, recording, reference
     from mlpact.lineage import environment, git_state
 
     cfg = job.cfg
     job.metrics["plots"] = job.write_plots(tmp / "reports")
+    recording.record(tmp, job, pipeline)
     if job.leakage:
         job.metrics["leakage"] = job.leakage
     from mlpact import usercode
@@ -361,7 +378,9 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
     named = usercode.import_paths(cfg.to_dict())
     trusted = bundle.dump_pipeline(pipeline, tmp, allowed=named)
     bundle.write_json(tmp / "schema.json", job.schema.to_dict())
-    bundle.write_json(tmp / reference.FILE, reference.build(job.data, pipeline))
+    from mlpact.decision import decided
+
+    bundle.write_json(tmp / reference.FILE, reference.build(job.data, decided(pipeline, job.decision)))
     from mlpact.metrics import finite_json
 
     bundle.write_json(tmp / "metrics.json", finite_json(job.metrics))
@@ -380,6 +399,7 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
         "code": usercode.describe(named),
     }
     bundle.write_json(tmp / "lineage.json", lineage)
+    recording.record_golden(tmp, job, pipeline)
     files = bundle.hash_files(tmp)
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:

@@ -231,6 +231,9 @@ def _print_reproduce(result: ReproduceResult) -> None:
     for reason in result.reasons:
         out.print(f"  - {escape(reason)}", soft_wrap=True)
     split = "identical" if result.split.get("identical") else "different"
+    if rows := result.split.get("rows"):
+        moved = rows["train"]["rows_differing"], rows["test"]["rows_differing"]
+        split += f" (row hashes: {moved[0]} train, {moved[1]} test rows differ)"
     agree = result.agreement
     agreed = (
         f"{agree['fraction']:.1%} of {agree['rows']} rows"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -107,6 +108,8 @@ def _print_show(info: dict[str, Any]) -> None:
         + (f"  imported from {v['origin']}" if v["origin"] else "")
     )
     out.print(metrics_table(info["metrics"], title="Metrics"))
+    if info["metrics"].get("decision"):
+        out.print(f"[bold]decision[/] {info['metrics']['decision']['description']}")
     if info["evaluations"]:
         evals = Table(title="Evaluations on other data", title_justify="left")
         for col in ("when", "data", "rows", info["metrics"].get("primary", "metric")):
@@ -334,12 +337,19 @@ def models_verify(
     model: Annotated[
         Optional[str], typer.Argument(metavar="[MODEL]", help="One version; default: all.")
     ] = None,
+    files_only: Annotated[
+        bool, typer.Option("--files-only", help="Only re-hash files; do not re-predict golden rows.")
+    ] = False,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-hash every file of one version or of all, and check each manifest against the index.
+    """Re-hash every file of one version or of all, check each manifest against the index, and
+    predict each version's golden rows again (test rows saved with their outputs at training).
 
-    Exits with code 6 (integrity) when any version fails.
+    Exits with code 6 (integrity) when any version's files fail, else 14 (behaviour) when any
+    version predicts its golden rows differently here (the message names the packages whose
+    installed version differs from the recorded one). Versions saved before golden rows existed
+    are reported as such, not failed.
     """
     from rich.markup import escape
     from rich.table import Table
@@ -347,7 +357,7 @@ def models_verify(
     from mlpact import registry
     from mlpact.errors import ExitCode
 
-    checks = registry.verify(model, store=store)
+    checks = registry.verify(model, store=store, behaviour=not files_only)
     orphans = [] if model else registry.orphans(store=store)
     failed = [c for c in checks if not c.ok]
     if as_json:
@@ -360,12 +370,17 @@ def models_verify(
         )
     else:
         table = Table()
-        for col in ("version", "status", "result"):
+        for col in ("version", "status", "result", "golden rows"):
             table.add_column(col)
+        golden = {
+            "ok": "[green]ok[/]",
+            "none": "[dim]none recorded[/]",
+            None: "-",
+            "differs": "[red]differ[/]",
+        }
         for c in checks:
-            table.add_row(
-                c.ref, c.status, "[green]ok[/]" if c.ok else f"[red]FAILED[/]: {escape(c.problem or '')}"
-            )
+            result = "[green]ok[/]" if c.ok else f"[red]FAILED[/]: {escape(c.problem or '')}"
+            table.add_row(c.ref, c.status, result, golden.get(c.behaviour, "-"))
         stdout().print(table)
         for path in orphans:
             stderr().print(
@@ -373,8 +388,10 @@ def models_verify(
                 "the next save of that number removes it."
             )
         stdout().print(f"{len(checks) - len(failed)} of {len(checks)} versions verified.")
-    if failed:
+    if any(c.behaviour != "differs" for c in failed):
         raise typer.Exit(int(ExitCode.INTEGRITY))
+    if failed:
+        raise typer.Exit(int(ExitCode.BEHAVIOUR))
 
 
 # --------------------------------------------------------------------------- export / import
@@ -461,3 +478,82 @@ def models_import(
         print_json(record.to_dict())
         return
     stdout().print(f"Imported [bold]{record.ref}[/] from {path} (originally {record.origin}).")
+
+
+# --------------------------------------------------------------------------- errors / docker
+@models_app.command("errors")
+@command
+def models_errors(
+    model: ModelArg,
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="How many rows to show.")] = 20,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The test rows the version got most wrong, worst first.
+
+    Classification: ranked by -log P(true class), so confident mistakes come first; regression:
+    by absolute error. The input values are joined from the original source when it can still
+    be read and has the recorded fingerprint (or were saved with `record.test_rows: true`);
+    otherwise rows are shown by position and hash.
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from mlpact.model import load
+    from mlpact.report import fmt
+
+    table = load(model, store=store).errors(n)
+    if as_json:
+        print_json(json.loads(table.to_json(orient="records")))
+        return
+    inputs = [c for c in table.columns if str(c).startswith("input.")]
+    if len(inputs) > 4:  # the terminal shows a few inputs; --json has them all
+        table = table.drop(columns=inputs[4:])
+    out = Table(title=f"The {len(table)} worst-predicted test rows of {model}", title_justify="left")
+    for col in table.columns:
+        out.add_column(escape(str(col)), overflow="fold")
+    for row in table.itertuples(index=False):
+        out.add_row(*(escape(fmt(v) if isinstance(v, float) else str(v)) for v in row))
+    stdout().print(out)
+
+
+@models_app.command("build-docker")
+@command
+def models_build_docker(
+    model: ModelArg,
+    directory: Annotated[
+        Optional[Path],
+        typer.Argument(
+            metavar="[DIR]", help="Where to write the build context (default: docker-NAME-VERSION)."
+        ),
+    ] = None,
+    build: Annotated[
+        bool, typer.Option("--build", help="Also run `docker build` (needs docker on PATH).")
+    ] = False,
+    tag: Annotated[
+        Optional[str], typer.Option("--tag", "-t", help="Image tag; default mlpact-NAME:VERSION.")
+    ] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a docker build context that serves the version with the package versions it was saved with.
+
+    The context holds the exported bundle (model.tar.gz), the version's requirements.lock, an
+    entrypoint running `mlpact serve` (which re-predicts the golden rows at start), a Dockerfile,
+    and wheels/ (put an mlpact wheel there when mlpact is a local checkout).
+    """
+    from mlpact.envlock import build_docker
+    from mlpact.store import Store
+
+    if directory is None:
+        record = Store.open(store).resolve(model)
+        directory = Path(f"docker-{record.name}-{record.version}")
+    ctx = build_docker(model, directory, store=store, build=build, tag=tag)
+    if as_json:
+        print_json(ctx.to_dict())
+        return
+    stdout().print(f"Wrote {ctx.directory}: {', '.join(ctx.files)}")
+    if ctx.built:
+        stdout().print(f"Built image [bold]{ctx.tag}[/]: `docker run -p 8000:8000 {ctx.tag}`")
+    else:
+        stdout().print(f"Build it with `docker build -t {ctx.tag} {ctx.directory}`.")

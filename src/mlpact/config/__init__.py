@@ -11,6 +11,7 @@ from __future__ import annotations
 from mlpact.config._base import NAME_PATTERN, SKLEARN_DATASETS, ColumnType, Policy, Scalar, Section
 from mlpact.config._check import CheckConfig
 from mlpact.config._config import Config
+from mlpact.config._decision import DecisionConfig
 from mlpact.config._load import (
     apply_override,
     json_schema,
@@ -19,6 +20,7 @@ from mlpact.config._load import (
     section_type,
     validate_config,
 )
+from mlpact.config._record import RecordConfig
 from mlpact.config._sections import (
     CategoricalFeatures,
     ColumnSpec,
@@ -50,12 +52,14 @@ __all__ = [
     "CorsConfig",
     "DataConfig",
     "DatetimeFeatures",
+    "DecisionConfig",
     "EvaluateConfig",
     "FeaturesConfig",
     "ModelConfig",
     "NumericFeatures",
     "Policy",
     "PredictionLogConfig",
+    "RecordConfig",
     "Scalar",
     "SchemaConfig",
     "Section",

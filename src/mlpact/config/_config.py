@@ -15,6 +15,8 @@ from pydantic import Field, PrivateAttr
 
 from mlpact.config._base import NAME_PATTERN, Section
 from mlpact.config._check import CheckConfig
+from mlpact.config._decision import DecisionConfig
+from mlpact.config._record import RecordConfig
 from mlpact.config._sections import (
     DataConfig,
     EvaluateConfig,
@@ -30,7 +32,7 @@ from mlpact.config._tune import TuneConfig
 
 # --------------------------------------------------------------------------- the whole config
 # Sections that do not change a trained model, so not part of Config.hash.
-NOT_HASHED = ("description", "validation", "check", "tune", "serve", "tracking")
+NOT_HASHED = ("description", "validation", "check", "tune", "serve", "tracking", "record")
 
 
 class Config(Section):
@@ -54,6 +56,8 @@ class Config(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    decision: DecisionConfig = Field(default_factory=DecisionConfig)
+    record: RecordConfig = Field(default_factory=RecordConfig)
 
     secrets: list[str] = Field(
         default_factory=list,
@@ -115,8 +119,9 @@ class Config(Section):
 
     def hash(self) -> str:
         """A stable sha256 of everything that affects training: not the sections in NOT_HASHED,
-        which say how a trained model is described, used, judged, served, tuned or reported, nor
-        `data.storage_options` (how to reach the data; its fingerprint says what was read)."""
+        which say how a trained model is described, used, judged, served, tuned, reported or
+        what is kept beside it, nor `data.storage_options` (how to reach the data; its
+        fingerprint says what was read)."""
         data = self.to_dict()
         for key in NOT_HASHED:
             data.pop(key, None)

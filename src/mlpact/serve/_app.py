@@ -298,7 +298,7 @@ def score(model: Model, X: Any) -> dict[str, Any]:
         classes = pipeline.classes_
         keys = [str(c.item() if hasattr(c, "item") else c) for c in classes]
         rows = [dict(zip(keys, row, strict=True)) for row in proba.tolist()]
-        return {"predictions": classes[proba.argmax(axis=1)].tolist(), "probabilities": rows}
+        return {"predictions": model.decide(proba).tolist(), "probabilities": rows}
     predictions = fast.predict(X) if fast is not None else None
     if predictions is None:
         predictions = pipeline.predict(X)

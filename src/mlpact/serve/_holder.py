@@ -28,6 +28,7 @@ class ModelHolder:
     def __init__(
         self, ref: str, *, store: str | Path | Store | None = None, trust: Iterable[str] = ()
     ) -> None:
+        from mlpact.golden import verify as verify_golden
         from mlpact.model import load
         from mlpact.store import Store, parse_ref
 
@@ -36,6 +37,7 @@ class ModelHolder:
         self.follows = not _is_path(ref) and parse_ref(ref).alias is not None
         self.store = None if _is_path(ref) else Store.open(store)
         self.model: Model = load(ref, store=self.store, trust=self.trust)
+        verify_golden(self.model)  # refuse to serve a version that predicts differently here
         self.last_error: str | None = None
         self._lock = threading.Lock()
 
@@ -43,6 +45,7 @@ class ModelHolder:
         """Load and swap in the version the alias points at now; True when it changed."""
         if not self.follows or self.store is None:
             return False
+        from mlpact.golden import verify as verify_golden
         from mlpact.model import load
         from mlpact.rowpath import row_path
 
@@ -52,6 +55,7 @@ class ModelHolder:
                 if record.version == self.model.version:
                     return False
                 new = load(f"{record.name}:{record.version}", store=self.store, trust=self.trust)
+                verify_golden(new)
                 row_path(new.pipeline)  # compile its fast path here, not on a request
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"

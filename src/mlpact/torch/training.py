@@ -322,7 +322,7 @@ def _labels_of(dataset: Any, classes: list[Any] | None) -> np.ndarray:
 # --------------------------------------------------------------------------- saving
 def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
     """Write every file of the version into `tmp` and register it (flavor "torch")."""
-    from mlpact import bundle
+    from mlpact import bundle, recording
     from mlpact.lineage import environment, git_state
 
     cfg = job.cfg
@@ -347,6 +347,7 @@ def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
         "environment": environment(("torch", "safetensors", "pillow")), "origin": "mlpact.train",
     }  # fmt: skip
     bundle.write_json(tmp / "lineage.json", lineage)
+    recording.record_torch(tmp, job, trusted)
     files = bundle.hash_files(tmp)
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:

@@ -1,0 +1,178 @@
+"""Error inspection: which rows went to which split, and the test rows the version got most wrong.
+
+At save time two small Parquet files go into the version (listed and hashed in the manifest):
+
+- ``split.parquet``: per row of the prepared data (rows without a target dropped), its position,
+  a 64-bit hash of its values (pandas' ``hash_pandas_object``) and its split. No values.
+- ``errors.parquet``: per test row, its position and hash, the truth, the prediction (with the
+  version's decision applied) and the class probabilities; the input values too only with
+  ``record.test_rows: true``.
+
+:func:`errors` ranks the test rows by loss (classification: ``-log P(true class)``, so confident
+mistakes come first; regression: absolute error) and joins their values from the original source
+when it can still be read and has the recorded fingerprint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlpact.errors import NotFoundError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from mlpact.evaluate import Predictions
+    from mlpact.model import Model
+
+SPLIT = "split.parquet"
+ERRORS = "errors.parquet"
+_EPS = 1e-15
+
+__all__ = ["ERRORS", "SPLIT", "compare_splits", "errors", "row_hashes", "write"]
+
+
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's values (not its index)."""
+    import numpy as np
+    import pandas as pd
+
+    return np.asarray(pd.util.hash_pandas_object(frame, index=False), dtype="uint64")
+
+
+def write(
+    directory: Path,
+    frame: pd.DataFrame,
+    train: np.ndarray,
+    test: np.ndarray,
+    found: Predictions,
+    *,
+    columns: list[str] | None = None,
+) -> None:
+    """Write split.parquet and errors.parquet (test inputs too when `columns` names them)."""
+    import numpy as np
+    import pandas as pd
+
+    hashes = row_hashes(frame)
+    split = np.full(len(frame), "", dtype=object)
+    split[train], split[test] = "train", "test"
+    kept = split != ""
+    positions = np.flatnonzero(kept)
+    _parquet(pd.DataFrame({"row": positions, "hash": hashes[kept], "split": split[kept]}), directory / SPLIT)
+    table = pd.DataFrame({"row": np.asarray(test), "hash": hashes[test]})
+    table["truth"] = np.asarray(found.y, dtype=object)
+    table["prediction"] = np.asarray(found.pred, dtype=object)
+    if found.proba is not None and found.classes is not None:
+        for i, cls in enumerate(found.classes):
+            table[f"proba_{cls}"] = found.proba[:, i]
+    if columns:
+        values = frame.iloc[test][columns].reset_index(drop=True)
+        table = pd.concat([table, values.add_prefix("input.")], axis=1)
+    _parquet(table, directory / ERRORS)
+
+
+def _parquet(table: pd.DataFrame, path: Path) -> None:
+    from mlpact import bundle
+
+    for col in table.columns:  # mixed-type object columns (labels) are stored as their text
+        if table[col].dtype == object and table[col].map(type).nunique() > 1:
+            table[col] = table[col].astype(str)
+    import io
+
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    bundle.write_bytes(path, buffer.getvalue())
+
+
+# --------------------------------------------------------------------------- reading
+def errors(model: Model, *, n: int = 20, join: bool = True) -> pd.DataFrame:
+    """The `n` worst-predicted test rows, worst first.
+
+    Columns: ``row`` (position in the prepared data), ``hash``, ``truth``, ``prediction``,
+    ``loss``, then ``proba_<class>`` (classifiers) and the input values (``input.<column>``)
+    when they were saved or the source still has the recorded fingerprint.
+
+    Raises:
+        NotFoundError: the version was saved before mlpact recorded its test predictions.
+    """
+    import pandas as pd
+
+    if ERRORS not in (model.manifest.get("files") or {}):
+        raise NotFoundError(
+            f"{model.ref} has no recorded test predictions (saved before mlpact recorded them).",
+            hint=f"`mlpact reproduce {model.ref}` makes a version that has them.",
+        )
+    table = pd.read_parquet(model.path / ERRORS)
+    table.insert(4, "loss", _loss(table, model.task))
+    worst = table.sort_values(["loss", "row"], ascending=[False, True], kind="mergesort").head(n)
+    worst["hash"] = [f"{h:016x}" for h in worst["hash"].astype("uint64")]
+    if join and not any(c.startswith("input.") for c in worst.columns):
+        worst = _join_source(model, worst)
+    return worst.reset_index(drop=True)
+
+
+def _loss(table: pd.DataFrame, task: str) -> Any:
+    import numpy as np
+
+    if task != "classification":
+        return (table["prediction"].astype(float) - table["truth"].astype(float)).abs()
+    proba = [c for c in table.columns if c.startswith("proba_")]
+    if not proba:
+        return (table["prediction"].astype(str) != table["truth"].astype(str)).astype(float)
+    names = [c.removeprefix("proba_") for c in proba]
+    where = {name: i for i, name in enumerate(names)}
+    cols = table[proba].to_numpy(dtype=float)
+    idx = np.asarray([where.get(str(t), -1) for t in table["truth"]])
+    p_true = np.where(idx >= 0, cols[np.arange(len(cols)), np.maximum(idx, 0)], 0.0)
+    return -np.log(np.clip(p_true, _EPS, 1.0))
+
+
+def _join_source(model: Model, worst: pd.DataFrame) -> pd.DataFrame:
+    """Add the input values from the recorded source, when it still has the recorded fingerprint."""
+    frame = _source(model)
+    if frame is None:
+        return worst
+    by_hash = {f"{h:016x}": i for i, h in enumerate(row_hashes(frame))}
+    at = [by_hash.get(h) for h in worst["hash"]]
+    if any(i is None for i in at):
+        return worst
+    cols = [c for c in model.schema.names if c in frame.columns]
+    values = frame.iloc[[int(i) for i in at if i is not None]][cols].reset_index(drop=True)
+    return worst.reset_index(drop=True).join(values.add_prefix("input."))
+
+
+def _source(model: Model) -> pd.DataFrame | None:
+    from mlpact.data import fingerprint, load_frame
+    from mlpact.errors import MlpactError
+    from mlpact.reproduce import recorded_config
+
+    try:
+        cfg = recorded_config(model)  # a relative source, resolved where it was read at training
+        frame = load_frame(cfg)
+    except (MlpactError, OSError, ValueError):
+        return None
+    if fingerprint(frame) != (model.lineage.get("data") or {}).get("fingerprint"):
+        return None
+    target = cfg.data.target
+    return frame[frame[target].notna()].reset_index(drop=True)
+
+
+def compare_splits(old: Path, old_manifest: Mapping[str, Any], new: Path) -> dict[str, Any] | None:
+    """Whether two versions put the same rows (by hash) in each split; None when the old one
+    recorded no split."""
+    import pandas as pd
+
+    if SPLIT not in (old_manifest.get("files") or {}) or not (new / SPLIT).exists():
+        return None
+    a, b = pd.read_parquet(old / SPLIT), pd.read_parquet(new / SPLIT)
+    out: dict[str, Any] = {}
+    for part in ("train", "test"):
+        was = a.loc[a["split"] == part, "hash"].value_counts()
+        now = b.loc[b["split"] == part, "hash"].value_counts()
+        moved = int((was.subtract(now, fill_value=0).abs()).sum())
+        out[part] = {"rows_recorded": int(was.sum()), "rows_now": int(now.sum()), "rows_differing": moved}
+    out["identical"] = all(out[p]["rows_differing"] == 0 for p in ("train", "test"))
+    return out
