@@ -32,11 +32,15 @@ def export_version(ref: str, path: str | Path, *, store: str | Path | Store | No
     """Write a version as a portable .tar.gz (verified before it is written).
 
     Raises:
-        IntegrityError: the version's files do not match its manifest.
+        IntegrityError: the version's files do not match its manifest, or the manifest differs
+            from the digest the index recorded (never export a rewritten version).
     """
+    from mlpact.trust import check_digest
+
     st = Store.open(store)
     record = st.resolve(ref)
     manifest = bundle.verify(record.path)
+    check_digest(record)
     out = Path(path)
     meta = {
         "format": 1,
@@ -190,6 +194,7 @@ def _register(
             "metric_name": primary,
             "metric_value": metrics.get("test", {}).get(primary) if primary else None,
             "trusted_types": sorted(set(trusted) | set(trust)),
+            "trusted_paths": sorted({*named, *trust}),
         }
 
     return st.register(
