@@ -15,6 +15,7 @@ from pydantic import Field, PrivateAttr
 
 from mlpact.config._base import NAME_PATTERN, Section
 from mlpact.config._check import CheckConfig
+from mlpact.config._code import CodeConfig
 from mlpact.config._sections import (
     DataConfig,
     EvaluateConfig,
@@ -47,6 +48,7 @@ class Config(Section):
     tune: TuneConfig = Field(default_factory=TuneConfig)
     check: CheckConfig = Field(default_factory=CheckConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    code: CodeConfig = Field(default_factory=CodeConfig)
 
     secrets: list[str] = Field(
         default_factory=list,
@@ -101,11 +103,11 @@ class Config(Section):
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
     def hash(self) -> str:
-        """A stable sha256 of everything that affects training (not `description`, `validation`
-        or `check`, which say how a trained model is used and judged; nor `tune`: tuning settings
-        do not change a trained model)."""
+        """A stable sha256 of everything that affects training (not `description`, `validation`,
+        `check` or `code`, which say how a trained model is used and judged; nor `tune`: tuning
+        settings do not change a trained model)."""
         data = self.to_dict()
-        for key in ("description", "validation", "check", "tune"):
+        for key in ("description", "validation", "check", "code", "tune"):
             data.pop(key, None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
