@@ -71,6 +71,7 @@ def test_a_saved_pipeline_is_a_normal_version_of_external_origin(saved: dict[str
     assert model.schema.names == list(X.columns) and model.task == "classification"
     assert model.config.model.type == "sklearn.linear_model._logistic:LogisticRegression"
     assert (record.path / "card.md").is_file() and (record.path / "report.html").is_file()
+    assert json.loads((record.path / "reference.json").read_text())["rows"] == len(saved["train"])
     with pytest.raises(Exception, match="missing"):  # the schema applies as to any version
         model.predict(X.drop(columns="petal width (cm)"))
 
@@ -80,7 +81,9 @@ def test_the_run_holds_params_step_metrics_and_the_version(saved: dict[str, Any]
 
     found = registry.run(saved["run"], store=saved["store"])
     assert found["kind"] == "external" and found["status"] == "succeeded" and found["version"] == 1
-    assert found["params"] == {"C": 1.0, "scaler": "standard"}
+    assert found["params"]["C"] == 1.0 and found["params"]["scaler"] == "standard"
+    assert found["params"]["model.type"].endswith(":LogisticRegression")
+    assert found["params"]["model.params.max_iter"] == 500
     assert found["metrics"]["loss"] == 0.3 and found["metrics"]["accuracy"] > 0.8
     assert [p["step"] for p in found["history"]["loss"]] == [0, 1, 2]
 

@@ -158,7 +158,8 @@ def save(
             `torch.nn.Module` whose forward takes a float tensor of the (preprocessed) columns.
         name: the model name in the store.
         train_data: the data it was trained on, target included: a DataFrame with a `target`
-            column, or an ``(X, y)`` pair. The input schema is inferred from it.
+            column, or an ``(X, y)`` pair (X a DataFrame or a 2-D array, whose columns are then
+            named x0, x1, ...). The input schema is inferred from it.
         test_data: held-out data in the same form, scored once with mlpact's metrics.
         target: the target column (required with DataFrames; default name for ``(X, y)``: ``target``).
         metrics: metrics you computed (name -> number); the version's test metrics when no
@@ -223,6 +224,8 @@ def _save(
         job = SklearnExternal(fitted)
     cfg = _config(name, job, tname, y, config)
     job.prepare(cfg, X, y)
+    model_params = {f"model.params.{k}": v for k, v in cfg.public("model.params").items()}
+    store.log_params(run_id, {"model.type": cfg.model.type, **model_params})  # as `mlpact train` runs
     tmp = store.new_tmp_dir()
     try:
         return _write(store, tmp, cfg, job, X, y, test, given, trust, run_id)
@@ -252,6 +255,10 @@ def _write(
     schema = job.schema
     scored = _metrics(cfg, job, tmp, test, given, rows=len(X))
     bundle.write_json(tmp / "schema.json", schema.to_dict())
+    from mlpact import reference
+
+    stats = reference.build_from(job.frame(X), schema, cfg.data.task, job.predictor(), bins=cfg.check.bins)
+    bundle.write_json(tmp / reference.FILE, stats)  # what `mlpact check` judges drift against
     bundle.write_json(tmp / "metrics.json", finite_json(scored))
     bundle.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
     lineage = _lineage(cfg, job, X, y, test, named, run_id)
