@@ -408,7 +408,7 @@ def load(
     config = bundle.safe_yaml((directory / "config.yaml").read_text(encoding="utf-8"))
     named = trust_rule.trusted_paths(record, config)
     lineage = bundle.read_json(directory, "lineage.json")
-    on_change = str(((config or {}).get("code") or {}).get("on_change", "warn"))
+    on_change = str(((config if isinstance(config, dict) else {}).get("code") or {}).get("on_change", "warn"))
     ident = f"{manifest.get('name')}:{manifest.get('version')}"
     usercode.verify(lineage.get("code") or [], ref=ident, on_change=on_change)
     if manifest.get("flavor") == "torch":
