@@ -130,7 +130,7 @@ def test_verify_finds_changed_files_and_rewritten_manifests(three: Store) -> Non
     checks = {c.ref: c for c in registry.verify(store=three)}
     assert checks["wine:1"].ok
     assert "changed: metrics.json" in (checks["wine:2"].problem or "")
-    assert "differs from the digest recorded at save time" in (checks["wine:3"].problem or "")
+    assert "differs from the digest recorded in the store index" in (checks["wine:3"].problem or "")
     assert [c.ok for c in registry.verify("wine:1", store=three)] == [True]
 
 

@@ -23,7 +23,9 @@ __all__ = [
     "load_config",
     "models",
     "predict_file",
+    "run",
     "runs",
+    "save",
     "train",
     "use_project",
 ]
@@ -42,11 +44,14 @@ _LAZY = {
     "runs": "mlpact.frames",
     "compare": "mlpact.frames",
     "use_project": "mlpact.usercode",
+    "save": "mlpact.external",
+    "run": "mlpact.external",
 }
 
 if TYPE_CHECKING:
     from mlpact.config import Config, load_config
     from mlpact.evaluate import evaluate_version
+    from mlpact.external import run, save
     from mlpact.frames import compare, models, runs
     from mlpact.model import Model, load
     from mlpact.predict import predict_file

@@ -136,3 +136,9 @@ class NotebookError(MlpactError):
     """A notebook cannot be read, run or exported, or its check found problems."""
 
     exit_code = ExitCode.NOTEBOOK
+
+
+class NotReproducibleError(MlpactError):
+    """A version mlpact cannot retrain: it was trained outside `mlpact train` (`mlpact.save`)."""
+
+    exit_code = ExitCode.CONFIG

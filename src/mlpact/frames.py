@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 def models(
     name: str | None = None, *, include_archived: bool = False, store: StoreArg = None
 ) -> pd.DataFrame:
-    """Saved versions, one row each: model, version, created, status, aliases, headline metric."""
+    """Saved versions, one row each: model, version, created, status, aliases, headline metric,
+    origin (mlpact, external or imported)."""
     import pandas as pd
 
     from mlpact import registry
@@ -36,11 +37,13 @@ def models(
             "metric": r.metric_name,
             "value": r.metric_value,
             "data": (r.data_fingerprint or "")[:12],
+            "origin": r.made_by,
             "path": str(r.path),
         }
         for r in registry.versions(name, include_archived=include_archived, store=store)
     ]
-    columns = ["model", "version", "ref", "created", "status", "aliases", "metric", "value", "data", "path"]
+    columns = ["model", "version", "ref", "created", "status", "aliases"]
+    columns += ["metric", "value", "data", "origin", "path"]
     return pd.DataFrame(rows, columns=columns)
 
 

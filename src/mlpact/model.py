@@ -409,39 +409,38 @@ def load(
 
     Raises:
         NotFoundError: no such model, version or alias.
-        IntegrityError: a file changed, is missing, or the manifest differs from the index.
-        UntrustedTypesError: the pipeline needs a type that is not trusted.
+        IntegrityError: a file changed, is missing, or the manifest differs from the digest the
+            index recorded; code the version uses changed and its `code.on_change` is `error`.
+        UntrustedTypesError: the pipeline needs a type that is not trusted (see `mlpact.trust`).
     """
-    record = None
+    from mlpact import trust as trust_rule
+    from mlpact import usercode
+
     text = str(ref)
     if isinstance(ref, Path) or "/" in text or "\\" in text or text.startswith("."):
         directory = Path(ref).expanduser().resolve()
-        manifest = bundle.verify(directory)
-        recorded = manifest.get("trusted_types", [])
+        record = trust_rule.record_of(directory)  # a folder of a store answers to its index
     else:
         st = Store.open(store)
         record = st.resolve(text)
         directory = st.local_dir(record)
-        manifest = bundle.verify(directory)
-        digest = bundle.manifest_digest(directory)
-        if digest != record.digest:
-            raise IntegrityError(
-                f"{record.ref}: manifest.json differs from the digest recorded in the store index "
-                f"when it was saved (recorded {record.digest[:12]}, found {digest[:12]}). "
-                "Refusing to load it."
-            )
-        recorded = record.trusted_types
-    from mlpact import usercode
-
+    manifest = bundle.verify(directory)
+    if record is not None:
+        trust_rule.check_digest(record, directory)
+    recorded = record.trusted_types if record is not None else manifest.get("trusted_types", [])
     usercode.add_project_paths(Path.cwd())
     config = bundle.safe_yaml((directory / "config.yaml").read_text(encoding="utf-8"))
-    named = usercode.import_paths(config) if isinstance(config, dict) else []
+    named = trust_rule.trusted_paths(record, config)
     lineage = bundle.read_json(directory, "lineage.json")
-    usercode.verify(lineage.get("code") or [], ref=f"{manifest.get('name')}:{manifest.get('version')}")
+    on_change = str(((config if isinstance(config, dict) else {}).get("code") or {}).get("on_change", "warn"))
+    ident = f"{manifest.get('name')}:{manifest.get('version')}"
+    usercode.verify(lineage.get("code") or [], ref=ident, on_change=on_change)
     if manifest.get("flavor") == "torch":
         from mlpact.torch import load_version
 
-        return load_version(directory, manifest, record=record, raw_config=config, trust=trust)  # type: ignore[no-any-return]
+        return load_version(  # type: ignore[no-any-return]
+            directory, manifest, record=record, raw_config=config, trust=trust, allowed=named
+        )
     from mlpact.errors import MlpactError
 
     try:

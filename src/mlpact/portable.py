@@ -32,12 +32,16 @@ def export_version(ref: str, path: str | Path, *, store: str | Path | Store | No
     """Write a version as a portable .tar.gz (verified before it is written).
 
     Raises:
-        IntegrityError: the version's files do not match its manifest.
+        IntegrityError: the version's files do not match its manifest, or the manifest differs
+            from the digest the index recorded (never export a rewritten version).
     """
+    from mlpact.trust import check_digest
+
     st = Store.open(store)
     record = st.resolve(ref)
     folder = st.local_dir(record)
     manifest = bundle.verify(folder)
+    check_digest(record, folder)
     out = Path(path)
     meta = {
         "format": 1,
@@ -192,6 +196,7 @@ def _register(
             "metric_name": primary,
             "metric_value": metrics.get("test", {}).get(primary) if primary else None,
             "trusted_types": sorted(set(trusted) | set(trust)),
+            "trusted_paths": sorted({*named, *trust}),
         }
 
     return st.register(

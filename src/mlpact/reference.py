@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlpact.dataset import Prepared
+    from mlpact.schema import Schema
 
 FILE = "reference.json"
 QUANTILES = 101  # 0%, 1%, ..., 100%: enough for the KS statistic, far from the raw rows
@@ -44,10 +45,15 @@ def build(data: Prepared, pipeline: Any, *, bins: int | None = None) -> dict[str
         Plain JSON-ready data: ``{"rows", "features", "skipped", "prediction"}``.
     """
     X, _ = data.train()
-    n_bins = bins or data.cfg.check.bins
+    return build_from(X, data.schema, data.task, pipeline, bins=bins or data.cfg.check.bins)
+
+
+def build_from(X: pd.DataFrame, schema: Schema, task: str, pipeline: Any, *, bins: int) -> dict[str, Any]:
+    """Reference statistics of training rows `X` (already coerced to `schema`) and a predictor."""
+    n_bins = bins
     features: dict[str, Any] = {}
     skipped: dict[str, str] = {}
-    for col in data.schema.columns:
+    for col in schema.columns:
         if col.type in NUMERIC:
             features[col.name] = summarise_numbers(X[col.name], bins=n_bins)
         elif col.type in CATEGORICAL:
@@ -59,7 +65,7 @@ def build(data: Prepared, pipeline: Any, *, bins: int | None = None) -> dict[str
         "bins": n_bins,
         "features": features,
         "skipped": skipped,
-        "prediction": summarise_predictions(pipeline.predict(X) if len(X) else [], data.task, bins=n_bins),
+        "prediction": summarise_predictions(pipeline.predict(X) if len(X) else [], task, bins=n_bins),
     }
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from mlpact import bundle
-from mlpact.errors import IntegrityError, MlpactError, StoreError
+from mlpact.errors import MlpactError, StoreError
 from mlpact.portable import export_version, import_version
 from mlpact.store import Store, VersionRecord
+from mlpact.trust import check_digest
 
 __all__ = [
     "AliasMove", "Check", "archive", "compare_runs", "diff", "export_version", "history", "import_version",
@@ -183,12 +184,7 @@ def _check(st: Store, record: VersionRecord) -> Check:
     try:
         folder = st.local_dir(record, fresh=True)  # a team store: check what the bucket holds
         bundle.verify(folder)
-        digest = bundle.manifest_digest(folder)
-        if digest != record.digest:
-            raise IntegrityError(
-                f"manifest.json differs from the digest recorded at save time "
-                f"(recorded {record.digest[:12]}, found {digest[:12]})"
-            )
+        check_digest(record, folder)
     except MlpactError as exc:
         return Check(record.ref, record.status, False, exc.message)
     return Check(record.ref, record.status, True)
@@ -293,8 +289,11 @@ def runs(name: str | None = None, *, store: StoreArg = None) -> list[dict[str, A
 
 
 def run(run_id: str, *, store: StoreArg = None) -> dict[str, Any]:
-    """One run by id or unique id prefix."""
-    return Store.open(store).run(run_id)
+    """One run by id or unique id prefix, with the history of the metrics it logged step by step
+    (`mlpact.run`'s `log_metric`), by key."""
+    st = Store.open(store)
+    found = st.run(run_id)
+    return {**found, "history": st.metric_history(found["id"])}
 
 
 def compare_runs(run_ids: Sequence[str], *, store: StoreArg = None) -> dict[str, Any]:
@@ -309,7 +308,9 @@ def compare_runs(run_ids: Sequence[str], *, store: StoreArg = None) -> dict[str,
     params = sorted({k for r in found for k in r["params"]})
     metrics = sorted({k for r in found for k in r["metrics"]})
     return {
-        "runs": [{k: r[k] for k in ("id", "name", "status", "started", "version", "error")} for r in found],
+        "runs": [
+            {k: r[k] for k in ("id", "name", "kind", "status", "started", "version", "error")} for r in found
+        ],
         "params": {k: [r["params"].get(k) for r in found] for k in params},
         "metrics": {k: [r["metrics"].get(k) for r in found] for k in metrics},
     }

@@ -106,6 +106,7 @@ def reproduce(
         thresholds: overrides of the version's `check:` section (``metric_tolerance``, ``agreement``).
 
     Raises:
+        NotReproducibleError: the version was trained outside mlpact (`mlpact.save`).
         DataChangedError: the data changed and `allow_data_change` is false.
         DataError: the recorded data source cannot be read.
     """
@@ -115,6 +116,7 @@ def reproduce(
 
     db = Store.open(store)
     old = _load_saved(ref, db, trust)
+    _refuse_external(old)
     settings = thresholds_for(old.config, thresholds)
     cfg = recorded_config(old)
     params = {"reproduces": old.ref, "seed": cfg.seed, "data.source": cfg.data.source}
@@ -129,6 +131,18 @@ def reproduce(
     version = int(result.new_ref.rsplit(":", 1)[1])
     db.finish_run(run_id, status="succeeded", metrics={"verdict": result.verdict}, version=version)
     return result
+
+
+def _refuse_external(model: Model) -> None:
+    from mlpact.errors import NotReproducibleError
+
+    if model.lineage.get("origin") == "external":
+        raise NotReproducibleError(
+            f"Cannot reproduce {model.ref}: it was trained outside mlpact (saved with mlpact.save, "
+            "lineage origin: external), so there is no training config or data recipe to re-run.",
+            hint="Reproduce it with your own training code; `mlpact models show` lists the data "
+            "fingerprints, git commit and package versions it recorded.",
+        )
 
 
 def _load_saved(ref: str | Path, store: Store, trust: Iterable[str]) -> Model:

@@ -422,10 +422,14 @@ def finalize_version(
     lineage: dict[str, Any],
     files: dict[str, str],
     trusted: list[str],
+    trust: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Write what names the version (card.md, report.html, then manifest.json, last) inside the
-    store's transaction, and return the fields the index records (every flavor saves this way)."""
-    from mlpact import __version__, bundle
+    store's transaction, and return the fields the index records (every flavor saves this way).
+
+    The index records the import paths deserialisation may trust (those the config names, plus
+    `trust`, given explicitly), so loading never takes them from the version's files alone."""
+    from mlpact import __version__, bundle, usercode
     from mlpact.metrics import finite_json
     from mlpact.report import model_card, render_html
 
@@ -445,6 +449,7 @@ def finalize_version(
         "metric_name": primary,
         "metric_value": metrics["test"].get(primary),
         "trusted_types": trusted,
+        "trusted_paths": sorted({*usercode.import_paths(cfg.to_dict()), *trust}),
     }
 
 

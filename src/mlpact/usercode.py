@@ -48,11 +48,17 @@ def describe(paths: Iterable[str]) -> list[dict[str, Any]]:
     return out
 
 
-def verify(recorded: Iterable[Mapping[str, Any]], *, ref: str) -> None:
-    """Check a version's recorded code is importable here; warn when its source changed.
+def verify(recorded: Iterable[Mapping[str, Any]], *, ref: str, on_change: str = "warn") -> None:
+    """Check a version's recorded code is importable here; warn (or refuse) when its source changed.
+
+    Args:
+        recorded: the version's lineage ``code`` entries (module, source sha256, distribution).
+        ref: the version, named in messages.
+        on_change: ``warn`` or ``error`` (the version's ``code.on_change``).
 
     Raises:
-        IntegrityError: a recorded module cannot be imported.
+        IntegrityError: a recorded module cannot be imported, or its source changed and
+            `on_change` is ``error``.
     """
     for entry in recorded:
         module_name = str(entry["module"])
@@ -70,13 +76,25 @@ def verify(recorded: Iterable[Mapping[str, Any]], *, ref: str) -> None:
             ) from None
         now = _source_sha(module)
         if entry.get("sha256") and now and now != entry["sha256"]:
-            warnings.warn(
-                f"{ref} was saved with a different version of {module_name} "
-                f"(source sha256 {str(entry['sha256'])[:12]}, now {now[:12]}); predictions may differ. "
-                "Retrain, or run `mlpact reproduce`, to check.",
-                CodeChangedWarning,
-                stacklevel=3,
-            )
+            _code_changed(ref, module_name, str(entry["sha256"]), now, on_change)
+
+
+def _code_changed(ref: str, module_name: str, saved: str, now: str, on_change: str) -> None:
+    text = (
+        f"{ref} was saved with a different version of {module_name}: source sha256 {saved} "
+        f"when saved, {now} now"
+    )
+    if on_change == "error":
+        raise IntegrityError(
+            f"{text}. Refusing to load it (code.on_change: error).",
+            hint=f"Restore {module_name} as it was when the version was saved, or retrain "
+            "(`mlpact reproduce`) with the code as it is now.",
+        )
+    warnings.warn(
+        f"{text}; predictions may differ. Retrain, or run `mlpact reproduce`, to check.",
+        CodeChangedWarning,
+        stacklevel=4,
+    )
 
 
 def _module_of(path: str) -> str:
@@ -99,7 +117,7 @@ def _source_sha(module: Any) -> str | None:
     """sha256 of the module's source file as it is on disk now (None for built-in modules)."""
     try:
         path = inspect.getsourcefile(module)
-        return hashlib.sha256(open(path, "rb").read()).hexdigest() if path else None
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
     except (OSError, TypeError):
         return None
 

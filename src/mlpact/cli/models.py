@@ -38,7 +38,8 @@ def models_list(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List versions: name, version, created, aliases, headline metric, data fingerprint."""
+    """List versions: name, version, created, aliases, headline metric, data fingerprint, origin
+    (mlpact: `mlpact train`; external: `mlpact.save`; imported: `models import`)."""
     from rich.table import Table
 
     from mlpact import registry
@@ -59,6 +60,7 @@ def models_list(
         "aliases",
         "metric (test)",
         "data",
+        "origin",
         *(["status"] if include_all else []),
     ):
         table.add_column(col)
@@ -71,6 +73,7 @@ def models_list(
             ", ".join(r.aliases),
             metric,
             (r.data_fingerprint or "")[:12],
+            r.made_by,
         ]
         table.add_row(
             *row, *([r.status] if include_all else []), style="dim" if r.status != "active" else None
@@ -103,10 +106,9 @@ def _print_show(info: dict[str, Any]) -> None:
     v = info["version"]
     aliases = ", ".join(v["aliases"]) or "none"
     out.print(f"[bold]{v['ref']}[/]  {v['status']}  created {when(v['created'])}  aliases: {aliases}")
-    out.print(
-        f"path {v['path']}  digest {v['digest'][:12]}"
-        + (f"  imported from {v['origin']}" if v["origin"] else "")
-    )
+    out.print(f"path {v['path']}\ndigest {v['digest']}  (sha256 of manifest.json, recorded in the index)")
+    if v["origin"]:
+        out.print(_origin_text(v["origin"]))
     out.print(metrics_table(info["metrics"], title="Metrics"))
     if info["metrics"].get("decision"):
         out.print(f"[bold]decision[/] {info['metrics']['decision']['description']}")
@@ -138,6 +140,12 @@ def _print_show(info: dict[str, Any]) -> None:
         )
     )
     out.print(Markdown(info["card"].split("## Input schema", 1)[-1].join(["## Input schema", ""])))
+
+
+def _origin_text(origin: str) -> str:
+    if origin == "external":
+        return "origin external: trained outside mlpact (mlpact.save); `mlpact reproduce` cannot retrain it"
+    return f"imported from {origin}"
 
 
 # --------------------------------------------------------------------------- aliases

@@ -20,7 +20,9 @@ def runs_list(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List runs, newest first: id, model, status, started, version produced, primary metric."""
+    """List runs, newest first: id, model, kind, status, started, version produced, metrics.
+
+    Kind is train, reproduce, or external (your own loop, recorded with `mlpact.run`/`mlpact.save`)."""
     from rich.table import Table
 
     from mlpact import registry
@@ -34,7 +36,7 @@ def runs_list(
         stdout().print("No runs yet. Train with [bold]mlpact train CONFIG[/].")
         return
     table = Table()
-    for col in ("run", "model", "status", "started", "version", "metrics"):
+    for col in ("run", "model", "kind", "status", "started", "version", "metrics"):
         table.add_column(col)
     for r in found:
         status = {"succeeded": "[green]succeeded[/]", "failed": "[red]failed[/]"}.get(
@@ -43,7 +45,9 @@ def runs_list(
         shown = (
             ", ".join(f"{k} {fmt(v)}" for k, v in list(r["metrics"].items())[:2]) or (r["error"] or "")[:60]
         )
-        table.add_row(r["id"], r["name"], status, when(r["started"]), str(r["version"] or "-"), shown)
+        table.add_row(
+            r["id"], r["name"], r["kind"], status, when(r["started"]), str(r["version"] or "-"), shown
+        )
     stdout().print(table)
 
 
@@ -68,7 +72,8 @@ def runs_show(
         return
     out = stdout()
     out.print(
-        f"[bold]{r['id']}[/]  {r['name']}  {r['status']}  {when(r['started'])} -> {when(r['ended'] or '')}"
+        f"[bold]{r['id']}[/]  {r['name']}  {r['kind']}  {r['status']}  "
+        f"{when(r['started'])} -> {when(r['ended'] or '')}"
     )
     if r["version"]:
         out.print(f"produced {r['name']}:{r['version']}")
@@ -79,6 +84,10 @@ def runs_show(
             out.print(f"[bold]{title}[/]")
             for k, v in values.items():
                 out.print(f"  {k} = {escape(fmt(v) if isinstance(v, float) else str(v))}")
+    for key, points in (r.get("history") or {}).items():
+        steps = [p for p in points if p["step"] is not None]
+        span = f" (steps {steps[0]['step']}..{steps[-1]['step']})" if steps else ""
+        out.print(f"  {key}: {len(points)} values logged{span}")
 
 
 @runs_app.command("compare")
@@ -125,6 +134,7 @@ def _print_comparison(c: dict[str, Any]) -> None:
     table.add_column("")
     for r in c["runs"]:
         table.add_column(f"{r['id'][:8]}\n{r['name']}:{r['version'] or '-'}", justify="right")
+    table.add_row("kind", *[r["kind"] for r in c["runs"]], style="dim")
     table.add_row("status", *[r["status"] for r in c["runs"]], style="dim")
     for section in ("params", "metrics"):
         for key, values in c[section].items():

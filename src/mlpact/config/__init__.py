@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from mlpact.config._base import NAME_PATTERN, SKLEARN_DATASETS, ColumnType, Policy, Scalar, Section
 from mlpact.config._check import CheckConfig
+from mlpact.config._code import CodeConfig
 from mlpact.config._config import Config
 from mlpact.config._decision import DecisionConfig
 from mlpact.config._load import (
@@ -46,6 +47,7 @@ __all__ = [
     "AuthConfig",
     "CategoricalFeatures",
     "CheckConfig",
+    "CodeConfig",
     "ColumnSpec",
     "ColumnType",
     "Config",

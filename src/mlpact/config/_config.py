@@ -15,6 +15,7 @@ from pydantic import Field, PrivateAttr
 
 from mlpact.config._base import NAME_PATTERN, Section
 from mlpact.config._check import CheckConfig
+from mlpact.config._code import CodeConfig
 from mlpact.config._decision import DecisionConfig
 from mlpact.config._record import RecordConfig
 from mlpact.config._sections import (
@@ -32,7 +33,7 @@ from mlpact.config._tune import TuneConfig
 
 # --------------------------------------------------------------------------- the whole config
 # Sections that do not change a trained model, so not part of Config.hash.
-NOT_HASHED = ("description", "validation", "check", "tune", "serve", "tracking", "record")
+NOT_HASHED = ("description", "validation", "check", "tune", "serve", "tracking", "record", "code")
 
 
 class Config(Section):
@@ -58,6 +59,7 @@ class Config(Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     record: RecordConfig = Field(default_factory=RecordConfig)
+    code: CodeConfig = Field(default_factory=CodeConfig)
 
     secrets: list[str] = Field(
         default_factory=list,
@@ -119,9 +121,9 @@ class Config(Section):
 
     def hash(self) -> str:
         """A stable sha256 of everything that affects training: not the sections in NOT_HASHED,
-        which say how a trained model is described, used, judged, served, tuned, reported or
-        what is kept beside it, nor `data.storage_options` (how to reach the data; its
-        fingerprint says what was read)."""
+        which say how a trained model is described, used, judged, served, tuned, reported,
+        checked against its code or what is kept beside it, nor `data.storage_options` (how to
+        reach the data; its fingerprint says what was read)."""
         data = self.to_dict()
         for key in NOT_HASHED:
             data.pop(key, None)

@@ -16,7 +16,7 @@ from mlpact.errors import StoreError
 DEFAULT_DIR = ".mlpact"
 ENV_VAR = "MLPACT_HOME"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: versions.trusted_paths, run_metrics
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, last_version INTEGER NOT NULL);
@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS evaluations (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, version INTEGER NOT NULL, created TEXT NOT NULL,
     data TEXT NOT NULL, data_fingerprint TEXT, rows INTEGER, metrics TEXT NOT NULL, path TEXT);
 CREATE INDEX IF NOT EXISTS evaluations_by_version ON evaluations (name, version, created);
+CREATE TABLE IF NOT EXISTS run_metrics (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER, value REAL, time TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS run_metrics_by_run ON run_metrics (run_id, key);
 """
 
 
@@ -80,6 +83,9 @@ def fsync_dir(path: Path) -> None:
 _ADDED_COLUMNS = (
     ("versions", "origin", "TEXT"),
     ("alias_events", "action", "TEXT NOT NULL DEFAULT 'promote'"),
+    # The import paths a version's deserialisation trusts (config-named + explicit), as a JSON
+    # list; NULL for versions saved before it was recorded (see Versions / docs/registry.md).
+    ("versions", "trusted_paths", "TEXT"),
 )
 
 

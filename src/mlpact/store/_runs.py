@@ -50,6 +50,40 @@ class Runs(Versions):
                 (status, now(), json.dumps(metrics or {}, default=str), error, version, run_id),
             )
 
+    def log_metric(self, run_id: str, key: str, value: float, *, step: int | None = None) -> None:
+        """Record one value of a running run's metric (its history keeps every step; the run's
+        metrics hold the latest value)."""
+        with self._write() as db:
+            row = db.execute("SELECT metrics FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"No run {run_id!r}.")
+            latest = {**json.loads(row["metrics"] or "{}"), key: value}
+            db.execute("UPDATE runs SET metrics = ? WHERE id = ?", (json.dumps(latest, default=str), run_id))
+            db.execute(
+                "INSERT INTO run_metrics (run_id, key, step, value, time) VALUES (?, ?, ?, ?, ?)",
+                (run_id, key, step, value, now()),
+            )
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        """Add (or replace) parameters of a run."""
+        with self._write() as db:
+            row = db.execute("SELECT params FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"No run {run_id!r}.")
+            merged = {**json.loads(row["params"] or "{}"), **params}
+            db.execute("UPDATE runs SET params = ? WHERE id = ?", (json.dumps(merged, default=str), run_id))
+
+    def metric_history(self, run_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Every logged value of a run's metrics, by key, in logging order."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT key, step, value, time FROM run_metrics WHERE run_id = ? ORDER BY rowid", (run_id,)
+            ).fetchall()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            out.setdefault(r["key"], []).append({"step": r["step"], "value": r["value"], "time": r["time"]})
+        return out
+
     def runs(self, name: str | None = None) -> list[dict[str, Any]]:
         """Runs, newest first."""
         query, args = "SELECT * FROM runs", []

@@ -41,10 +41,18 @@ class VersionRecord:
     status: str
     aliases: tuple[str, ...] = ()
     origin: str | None = None
+    # Import paths trusted when deserialising (config-named + explicit); None: saved before
+    # mlpact recorded them, so loading falls back to the paths the version's config names.
+    trusted_paths: tuple[str, ...] | None = None
 
     @property
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
+
+    @property
+    def made_by(self) -> str:
+        """`mlpact` (trained by `mlpact train`), `external` (`mlpact.save`) or `imported`."""
+        return "mlpact" if self.origin is None else "external" if self.origin == "external" else "imported"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +70,7 @@ class VersionRecord:
             "status": self.status,
             "aliases": list(self.aliases),
             "origin": self.origin,
+            "trusted_paths": list(self.trusted_paths) if self.trusted_paths is not None else None,
         }
 
 
@@ -108,7 +117,8 @@ class Versions(Database):
             tmp_dir: a folder from :meth:`new_tmp_dir` holding every file but the manifest.
             finalize: called with (tmp_dir, version) inside the transaction; writes the files
                 that name the version (manifest last) and returns the version's index fields
-                (digest, config_hash, data_fingerprint, metric_name, metric_value, trusted_types).
+                (digest, config_hash, data_fingerprint, metric_name, metric_value, trusted_types,
+                trusted_paths: the import paths trusted when deserialising).
             origin: where the version came from when it was not trained here (an import).
         """
         check_name(name)
@@ -129,13 +139,14 @@ class Versions(Database):
             )
             db.execute(
                 "INSERT INTO versions (name, version, created, path, flavor, digest, config_hash, "
-                "data_fingerprint, metric_name, metric_value, run_id, trusted_types, origin) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "data_fingerprint, metric_name, metric_value, run_id, trusted_types, origin, "
+                "trusted_paths) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name, version, now(), final.relative_to(self.root).as_posix(), flavor,
                     fields["digest"], fields.get("config_hash"), fields.get("data_fingerprint"),
                     fields.get("metric_name"), fields.get("metric_value"), run_id,
                     json.dumps(sorted(fields.get("trusted_types", []))), origin,
+                    json.dumps(sorted(fields.get("trusted_paths", []))),
                 ),
             )  # fmt: skip
         return self.get(name, version)
@@ -265,6 +276,7 @@ class Versions(Database):
                 metric_name=row["metric_name"], metric_value=row["metric_value"], run_id=row["run_id"],
                 trusted_types=tuple(json.loads(row["trusted_types"])), status=row["status"],
                 aliases=tuple(sorted(held.get((row["name"], row["version"]), []))), origin=row["origin"],
+                trusted_paths=_json_tuple(row["trusted_paths"]),
             )
             for row in rows
         ]  # fmt: skip
@@ -288,3 +300,7 @@ class Versions(Database):
         if not have:
             return self._missing_model(db, name)
         return f"Model {name!r} has no version {version}; it has versions {', '.join(map(str, have))}."
+
+
+def _json_tuple(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(json.loads(text))

@@ -32,25 +32,28 @@ def load_version(
     record: VersionRecord | None,
     raw_config: Mapping[str, Any],
     trust: Iterable[str] = (),
+    allowed: Iterable[str] | None = None,
 ) -> Model:
     """Rebuild a verified torch version: the module from model.json + weights.safetensors, the
     transforms (image models) or the preprocessing (table models).
 
     Raises:
-        UntrustedTypesError: model.json or the preprocessing names a type that is not trusted.
+        UntrustedTypesError: model.json or the preprocessing names a type that is not trusted
+            (`allowed`: the import paths the index trusts; default: the one the config names).
     """
     from mlpact import bundle
     from mlpact.torch.inputs import ImageInput, TableInput
 
     config_type = str((raw_config.get("model") or {}).get("type", ""))
-    module, spec = load_module(directory, config_type, trust)
+    named = [config_type] if allowed is None else list(allowed)  # from the index (mlpact.trust)
+    module, spec = load_module(directory, "", [*named, *trust])
     batch = int((raw_config.get("train") or {}).get("batch_size", 32))
     if spec.get("input") == "image":
         steps = bundle.read_json(directory, TRANSFORMS_JSON)["predict"]
         predictor = TorchPredictor(module, ImageInput(steps), spec.get("classes"), batch_size=max(batch, 64))
         return ImageModel(directory, manifest, predictor, record=record, raw_config=raw_config)
     recorded = record.trusted_types if record is not None else manifest.get("trusted_types", [])
-    pre = bundle.load_pipeline(directory, recorded, allowed=[config_type], extra_trust=trust)
+    pre = bundle.load_pipeline(directory, recorded, allowed=named, extra_trust=trust)
     predictor = TorchPredictor(module, TableInput(pre), spec.get("classes"), batch_size=max(batch, 256))
     return Model(directory, manifest, predictor, record=record, raw_config=raw_config)
 

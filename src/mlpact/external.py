@@ -1,0 +1,401 @@
+"""Your own training, versioned like mlpact's: `mlpact.save` and `mlpact.run` (the notebook path).
+
+`save` turns a model fitted anywhere (a scikit-learn estimator or pipeline, or a PyTorch
+`nn.Module` taking a table of numbers) into a normal version: input schema inferred from the
+training data, metrics (given, and/or scored once on test data with mlpact's metrics), lineage
+(data fingerprints, git, package versions, your code's source hashes), card and report, under
+the same trust rule and integrity checks as a version `mlpact train` made. It is finalized by
+`training.finalize_version`, the one way every version is finalized, and marked as of external
+origin (lineage ``origin: external``): mlpact did not train it, so `mlpact reproduce` refuses it.
+
+`run` records a run from your own loop in the store's run history (`mlpact runs list`): params,
+metrics per step, succeeded or failed, and the version it saved.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlpact._external_flavors import External, SklearnExternal, TorchExternal, is_torch_module
+from mlpact.errors import DataError
+from mlpact.store import Store, VersionRecord, check_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlpact.config import Config
+
+ORIGIN = "external"
+RUN_KIND = "external"
+
+
+# --------------------------------------------------------------------------- runs
+class Run:
+    """A run of your own training loop, recorded in the store while it runs."""
+
+    def __init__(self, store: Store, name: str, run_id: str) -> None:
+        self.store = store
+        self.name = name
+        self.id = run_id
+        self.version: VersionRecord | None = None
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r}, name={self.name!r})"
+
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        """Record a metric's value (at a step, e.g. an epoch); `runs show` lists the latest."""
+        self.store.log_metric(self.id, str(key), _number(key, value), step=step)
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Record several metrics at once (at the same step)."""
+        for key, value in metrics.items():
+            self.log_metric(key, value, step=step)
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record a parameter of the run (a hyperparameter, a data choice)."""
+        self.store.log_params(self.id, {str(key): _plain(value)})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record several parameters at once."""
+        self.store.log_params(self.id, {str(k): _plain(v) for k, v in params.items()})
+
+    def save(self, fitted: Any, name: str | None = None, **kwargs: Any) -> VersionRecord:
+        """Save `fitted` as a version made by this run (arguments as :func:`save`); its test
+        metrics join the run's, as they do for runs of `mlpact train`."""
+        self.version = _save(self.store, name or self.name, fitted, run_id=self.id, **kwargs)
+        from mlpact import bundle
+
+        self.log_metrics(bundle.read_json(self.version.path, "metrics.json").get("test") or {})
+        return self.version
+
+
+@contextmanager
+def run(
+    name: str, *, params: Mapping[str, Any] | None = None, store: str | Path | Store | None = None
+) -> Iterator[Run]:
+    """Record a run of your own training code in the store's run history.
+
+    Example::
+
+        with mlpact.run("churn", params={"lr": 0.01}) as r:
+            for epoch in range(10):
+                r.log_metric("loss", train_one_epoch(), step=epoch)
+            r.save(model, train_data=train, test_data=test, target="churned")
+
+    Args:
+        name: the model name the run belongs to.
+        params: parameters recorded with the run.
+        store: the store (default ``$MLPACT_HOME`` or ``./.mlpact``).
+
+    Yields:
+        The :class:`Run`; it is recorded as succeeded when the block ends, and as failed (with
+        the exception) when the block raises.
+    """
+    st = Store.open(store)
+    check_name(name)
+    clean = {str(k): _plain(v) for k, v in (params or {}).items()}
+    current = Run(st, name, st.start_run(name, kind=RUN_KIND, params=clean))
+    try:
+        yield current
+    except BaseException as exc:
+        st.finish_run(
+            current.id,
+            status="failed",
+            metrics=st.run(current.id)["metrics"],
+            error=f"{type(exc).__name__}: {exc}",
+            version=current.version.version if current.version else None,
+        )
+        raise
+    st.finish_run(
+        current.id,
+        status="succeeded",
+        metrics=st.run(current.id)["metrics"],
+        version=current.version.version if current.version else None,
+    )
+
+
+def _number(key: str, value: Any) -> float:
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(f"Metric {key!r} must be a number, got {type(value).__name__} {value!r}.")
+    return float(value)
+
+
+def _plain(value: Any) -> Any:
+    value = value.item() if hasattr(value, "item") and not hasattr(value, "__len__") else value
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+# --------------------------------------------------------------------------- saving
+def save(
+    fitted: Any,
+    name: str,
+    *,
+    train_data: Any,
+    test_data: Any = None,
+    target: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    trust: Iterable[str] = (),
+    init_kwargs: Mapping[str, Any] | None = None,
+    classes: Iterable[Any] | None = None,
+    preprocessor: Any = None,
+    store: str | Path | Store | None = None,
+) -> VersionRecord:
+    """Save a model you trained yourself as a new version (recorded as an external run).
+
+    Args:
+        fitted: a fitted scikit-learn estimator or pipeline (taking the input columns), or a
+            `torch.nn.Module` whose forward takes a float tensor of the (preprocessed) columns.
+        name: the model name in the store.
+        train_data: the data it was trained on, target included: a DataFrame with a `target`
+            column, or an ``(X, y)`` pair (X a DataFrame or a 2-D array, whose columns are then
+            named x0, x1, ...). The input schema is inferred from it.
+        test_data: held-out data in the same form, scored once with mlpact's metrics.
+        target: the target column (required with DataFrames; default name for ``(X, y)``: ``target``).
+        metrics: metrics you computed (name -> number); the version's test metrics when no
+            `test_data` is given, kept beside them (as ``given``) otherwise.
+        config: mlpact config keys to save with the version (e.g. ``validation``, ``description``,
+            ``evaluate.metrics``, ``code.on_change``); validated, a typo is an error. `model` and
+            `data.target` are taken from `fitted` and the data.
+        trust: import paths of your own classes inside `fitted` (e.g. ``mypkg.features:AddRatios``)
+            that loading may rebuild; recorded in the store's index.
+        init_kwargs: (torch) the keyword arguments that rebuild the module (`Class(**init_kwargs)`).
+        classes: (torch classifiers) the class of each output, in order (default: sorted labels).
+        preprocessor: (torch) a fitted scikit-learn transformer from columns to the module's
+            input (default: the numeric columns as they are).
+        store: the store (default ``$MLPACT_HOME`` or ``./.mlpact``).
+
+    Returns:
+        The new version.
+
+    Raises:
+        DataError: the data or metrics are not usable, or the model cannot be rebuilt from what
+            is saved (a class defined in ``__main__``, missing `init_kwargs`).
+        ConfigError: `config` is invalid.
+        UntrustedTypesError: `fitted` holds types outside the trust rule (pass them in `trust`).
+    """
+    with run(name, store=store) as current:
+        return current.save(
+            fitted, train_data=train_data, test_data=test_data, target=target, metrics=metrics,
+            config=config, trust=trust, init_kwargs=init_kwargs, classes=classes,
+            preprocessor=preprocessor,
+        )  # fmt: skip
+
+
+def _save(
+    store: Store,
+    name: str,
+    fitted: Any,
+    *,
+    run_id: str,
+    train_data: Any,
+    test_data: Any = None,
+    target: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    trust: Iterable[str] = (),
+    init_kwargs: Mapping[str, Any] | None = None,
+    classes: Iterable[Any] | None = None,
+    preprocessor: Any = None,
+) -> VersionRecord:
+    torch_module = is_torch_module(fitted)
+    if not torch_module and not hasattr(fitted, "predict"):
+        raise DataError(
+            f"Expected a fitted scikit-learn estimator or pipeline, or a torch.nn.Module; "
+            f"got {type(fitted).__module__}.{type(fitted).__qualname__}, which has no predict()."
+        )
+    trust = sorted(set(trust))
+    X, y, tname = _xy(train_data, target, "train_data")
+    test = _xy(test_data, tname, "test_data") if test_data is not None else None
+    given = _given_metrics(metrics)
+    if torch_module:
+        job: External = TorchExternal(fitted, init_kwargs, classes, preprocessor)
+    else:
+        job = SklearnExternal(fitted)
+    cfg = _config(name, job, tname, y, config)
+    job.prepare(cfg, X, y)
+    model_params = {f"model.params.{k}": v for k, v in cfg.public("model.params").items()}
+    store.log_params(run_id, {"model.type": cfg.model.type, **model_params})  # as `mlpact train` runs
+    tmp = store.new_tmp_dir()
+    try:
+        return _write(store, tmp, cfg, job, X, y, test, given, trust, run_id)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write(
+    store: Store,
+    tmp: Path,
+    cfg: Config,
+    job: External,
+    X: pd.DataFrame,
+    y: pd.Series,
+    test: tuple[pd.DataFrame, pd.Series, str] | None,
+    given: dict[str, float],
+    trust: list[str],
+    run_id: str,
+) -> VersionRecord:
+    from mlpact import bundle, usercode
+    from mlpact.metrics import finite_json
+    from mlpact.training import finalize_version
+
+    named = [*usercode.import_paths(cfg.to_dict()), *trust]
+    trusted = job.dump(tmp, named)
+    schema = job.schema
+    scored = _metrics(cfg, job, tmp, test, given, rows=len(X))
+    bundle.write_json(tmp / "schema.json", schema.to_dict())
+    from mlpact import reference
+
+    stats = reference.build_from(job.frame(X), schema, cfg.data.task, job.predictor(), bins=cfg.check.bins)
+    bundle.write_json(tmp / reference.FILE, stats)  # what `mlpact check` judges drift against
+    bundle.write_json(tmp / "metrics.json", finite_json(scored))
+    bundle.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
+    lineage = _lineage(cfg, job, X, y, test, named, run_id)
+    bundle.write_json(tmp / "lineage.json", lineage)
+    files = bundle.hash_files(tmp)
+
+    def finalize(directory: Path, version: int) -> dict[str, Any]:
+        return finalize_version(
+            directory, version, cfg=cfg, flavor=job.flavor, schema=schema.to_dict(), metrics=scored,
+            lineage=lineage, files=files, trusted=trusted, trust=trust,
+        )  # fmt: skip
+
+    return store.register(cfg.name, tmp, finalize, flavor=job.flavor, run_id=run_id, origin=ORIGIN)
+
+
+# --------------------------------------------------------------------------- data and config
+def _xy(data: Any, target: str | None, what: str) -> tuple[pd.DataFrame, pd.Series, str]:
+    """Normalise a DataFrame with a target column, or an (X, y) pair, to (X, y, target name)."""
+    import pandas as pd
+
+    if isinstance(data, tuple) and len(data) == 2:
+        X, y = data
+        X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X).rename(columns=lambda c: f"x{c}")
+        y = y if isinstance(y, pd.Series) else pd.Series(y)
+        name = target or (str(y.name) if y.name is not None else "target")
+        if len(X) != len(y):
+            raise DataError(f"{what}: X has {len(X)} rows but y has {len(y)}; expected the same number.")
+        return X.reset_index(drop=True), y.reset_index(drop=True).rename(name), name
+    if isinstance(data, pd.DataFrame):
+        if target is None:
+            raise DataError(
+                f"{what} is a DataFrame, so mlpact needs to know which column is the target.",
+                hint="Pass target='COLUMN', or pass (X, y).",
+            )
+        if target not in data.columns:
+            raise DataError(
+                f"{what} has no target column {target!r}; its columns: {sorted(map(str, data.columns))!r}."
+            )
+        return data.drop(columns=[target]).reset_index(drop=True), data[target].reset_index(drop=True), target
+    raise DataError(
+        f"{what}: expected a pandas DataFrame (with target=...) or an (X, y) pair, got {type(data).__name__}."
+    )
+
+
+def _given_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
+    out = {str(k): _number(str(k), v) for k, v in (metrics or {}).items()}
+    return out
+
+
+def _config(name: str, job: External, target: str, y: pd.Series, overlay: Mapping[str, Any] | None) -> Config:
+    """The version's config: your keys, with `model` and `data` describing what was saved."""
+    from mlpact.config import validate_config
+    from mlpact.data import infer_task
+
+    raw: dict[str, Any] = json.loads(json.dumps(dict(overlay or {}), default=str))
+    for key in ("model", "name"):
+        if key in raw:
+            raise DataError(
+                f"config: {key!r} is taken from what you save, not given (found {key}: {raw[key]!r}).",
+                hint="Remove it from config=; the name is save()'s second argument.",
+            )
+    data = dict(raw.get("data") or {})
+    task = job.task() or infer_task(y, str(data.get("task", "auto")))
+    data.update(source=str(data.get("source") or ORIGIN), target=target, task=task)
+    raw.update(name=name, data=data, model={"type": job.model_type(), "params": job.params()})
+    return validate_config(raw, label=f"mlpact.save({name!r}, config=...)")
+
+
+def _metrics(
+    cfg: Config,
+    job: External,
+    tmp: Path,
+    test: tuple[pd.DataFrame, pd.Series, str] | None,
+    given: dict[str, float],
+    *,
+    rows: int,
+) -> dict[str, Any]:
+    from mlpact.evaluate import assess
+    from mlpact.metrics import metrics_for, primary_metric
+
+    task, ev = cfg.data.task, cfg.evaluate
+    out: dict[str, Any] = {"task": task, "cv": {"folds": 0, "metrics": {}}, "test_scored": 0, "plots": []}
+    out["rows"] = {"train": rows, "test": len(test[0]) if test else 0}
+    if test is not None:
+        names = metrics_for(task, ev.metrics)
+        scored, found = assess(job.predictor(), job.frame(test[0]), test[1], names, task=task)
+        out.update(test=scored["metrics"], test_scored=1)
+        if "per_class" in scored:
+            out["per_class"] = scored["per_class"]
+        if ev.plots:
+            from mlpact.plots import write_plots
+
+            out["plots"] = write_plots(found, tmp / "reports", task=task)
+        if given:
+            out["given"] = given
+    else:
+        out["test"] = given
+    default = primary_metric(task, ev.primary)
+    keep = ev.primary or default in out["test"] or not out["test"]
+    out["primary"] = default if keep else next(iter(out["test"]))  # given metrics: the first one
+    return out
+
+
+def _lineage(
+    cfg: Config,
+    job: External,
+    X: pd.DataFrame,
+    y: pd.Series,
+    test: tuple[pd.DataFrame, pd.Series, str] | None,
+    named: list[str],
+    run_id: str,
+) -> dict[str, Any]:
+    from mlpact import usercode
+    from mlpact.data import fingerprint
+    from mlpact.lineage import environment, git_state
+
+    data: dict[str, Any] = {
+        "source": cfg.data.source, "fingerprint": fingerprint(X.assign(**{cfg.data.target: y})),
+        "rows": len(X) + (len(test[0]) if test else 0), "split": "given", "train_rows": len(X),
+        "test_rows": len(test[0]) if test else 0,
+    }  # fmt: skip
+    if test is not None:
+        data["test_fingerprint"] = fingerprint(test[0].assign(**{cfg.data.target: test[1]}))
+    code = usercode.describe([p for p in named if _importable_path(p)])
+    return {
+        "origin": ORIGIN, "data": data, "seed": cfg.seed, "config_hash": cfg.hash(), "run_id": run_id,
+        "warnings": [], "timings_s": {}, "git": git_state(Path.cwd()), "code": code,
+        "environment": environment(job.packages), "model": job.describe(),
+    }  # fmt: skip
+
+
+def _importable_path(path: str) -> bool:
+    import importlib
+
+    module = path.partition(":")[0] if ":" in path else path.rpartition(".")[0]
+    try:
+        importlib.import_module(module)
+    except (ImportError, ValueError):
+        return False
+    return True
