@@ -206,6 +206,9 @@ def test_two_machines_train_into_one_bucket_and_see_each_others_versions_and_ali
     assert model.path == tmp_path / "b" / "models" / "wine" / "1"
     rows = _wine().drop(columns="target").head(5)
     assert list(model.predict(rows)) == list(mlpact.load("wine:1", store=a).predict(rows))
+    # the trust root travels with the index row: B trusts exactly what A recorded at save time
+    assert b.get("wine", 1).trusted_paths == a.get("wine", 1).trusted_paths is not None
+    assert b.get("wine", 1).digest == a.get("wine", 1).digest
     registry.promote("wine:2", "production", reason="better", store=a)
     assert b.resolve("wine@production").version == 2
     registry.promote("wine:1", "production", store=b)

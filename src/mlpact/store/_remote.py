@@ -200,11 +200,12 @@ class RemoteStore(Store):
         name, version, fields = row["name"], int(row["version"]), row["fields"]
         db.execute(
             "INSERT OR IGNORE INTO versions (name, version, created, path, flavor, digest, config_hash, "
-            "data_fingerprint, metric_name, metric_value, run_id, trusted_types, origin) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "data_fingerprint, metric_name, metric_value, run_id, trusted_types, origin, trusted_paths) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, version, row["created"], self.version_dir(name, version).relative_to(self.root).as_posix(),
              row["flavor"], fields["digest"], *(fields.get(c) for c in _COLUMNS), row.get("run_id"),
-             json.dumps(sorted(fields.get("trusted_types", []))), row.get("origin")),
+             json.dumps(sorted(fields.get("trusted_types", []))), row.get("origin"),
+             json.dumps(sorted(fields.get("trusted_paths", [])))),
         )  # fmt: skip
         db.execute(
             "INSERT INTO counters (name, last_version) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET "
