@@ -297,7 +297,23 @@ def verify(directory: Path) -> dict[str, Any]:
 
 
 def read_json(directory: Path, name: str) -> Any:
-    return json.loads((directory / name).read_text(encoding="utf-8"))
+    """One JSON file of a version; IntegrityError (not a parser's traceback) when it is not JSON."""
+    try:
+        return json.loads((directory / name).read_text(encoding="utf-8"))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise IntegrityError(f"{directory / name} cannot be read as JSON: {exc}") from None
+
+
+def read_config(directory: Path) -> Any:
+    """A version's config.yaml with the safe loader; IntegrityError when it is not plain YAML
+    (a ``!!python/...`` tag is refused, never constructed)."""
+    import yaml
+
+    path = directory / "config.yaml"
+    try:
+        return safe_yaml(path.read_text(encoding="utf-8"))
+    except (ValueError, yaml.YAMLError) as exc:
+        raise IntegrityError(f"{path} cannot be read as plain YAML: {exc}") from None
 
 
 def load_pipeline(
@@ -320,7 +336,12 @@ def load_pipeline(
     """
     sio = import_skops()
     path = directory / PIPELINE
-    needed = set(sio.get_untrusted_types(file=path))
+    try:
+        needed = set(sio.get_untrusted_types(file=path))
+    except Exception as exc:  # not a zip, no schema.json inside, malformed JSON tree ...
+        raise IntegrityError(
+            f"{path} is not a readable skops file ({type(exc).__name__}: {exc}). Refusing to load it."
+        ) from None
     recorded = set(recorded)
     trusted = (recorded - set(untrusted_by_rule(recorded, allowed))) | set(extra_trust)
     refused = sorted(needed - trusted)

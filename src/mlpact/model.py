@@ -46,7 +46,7 @@ class Model:
         self.metrics: dict[str, Any] = bundle.read_json(path, "metrics.json")
         self.lineage: dict[str, Any] = bundle.read_json(path, "lineage.json")
         if raw_config is None:
-            raw_config = bundle.safe_yaml((path / "config.yaml").read_text(encoding="utf-8"))
+            raw_config = bundle.read_config(path)
         self._raw_config: dict[str, Any] = dict(raw_config or {})
         self._config: Config | None = None
 
@@ -410,10 +410,12 @@ def load(
     from mlpact import usercode
 
     usercode.add_project_paths(Path.cwd())
-    config = bundle.safe_yaml((directory / "config.yaml").read_text(encoding="utf-8"))
+    config = bundle.read_config(directory)
     named = usercode.import_paths(config) if isinstance(config, dict) else []
     lineage = bundle.read_json(directory, "lineage.json")
-    usercode.verify(lineage.get("code") or [], ref=f"{manifest.get('name')}:{manifest.get('version')}")
+    usercode.verify(
+        lineage.get("code") or [], ref=f"{manifest.get('name')}:{manifest.get('version')}", named=named
+    )
     if manifest.get("flavor") == "torch":
         from mlpact.torch import load_version
 

@@ -73,7 +73,7 @@ def show(ref: str, *, store: StoreArg = None) -> dict[str, Any]:
         "manifest": manifest,
         "schema": bundle.read_json(record.path, "schema.json"),
         "metrics": bundle.read_json(record.path, "metrics.json"),
-        "config": bundle.safe_yaml((record.path / "config.yaml").read_text(encoding="utf-8")),
+        "config": bundle.read_config(record.path),
         "lineage": bundle.read_json(record.path, "lineage.json"),
         "card": (record.path / "card.md").read_text(encoding="utf-8"),
         "evaluations": st.evaluations(record.name, record.version),

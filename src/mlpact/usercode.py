@@ -28,10 +28,27 @@ class CodeChangedWarning(UserWarning):
 
 
 def import_paths(config: Mapping[str, Any]) -> list[str]:
-    """The import paths a config (as saved, plain data) names: model.type and features.custom types."""
-    paths = [str((config.get("model") or {}).get("type") or "")]
-    paths += [str(step.get("type", "")) for step in (config.get("features") or {}).get("custom") or []]
-    return [p for p in paths if p]
+    """The import paths a config (as saved, plain data) names: model.type and features.custom types.
+
+    This is the list that extends trust when a version is loaded (its packages' types may be
+    deserialised) and the only code loading may import. Names in the standard library
+    (``os.system``, ``subprocess:Popen``, ``builtins.eval``) are left out: no estimator or
+    transformer lives there, and a config from elsewhere must not widen trust to them.
+    """
+    model = config.get("model")
+    features = config.get("features")
+    paths = [model.get("type")] if isinstance(model, Mapping) else []
+    custom = features.get("custom") if isinstance(features, Mapping) else None
+    if isinstance(custom, list):
+        paths += [step.get("type") for step in custom if isinstance(step, Mapping)]
+    return [p for p in paths if isinstance(p, str) and p and not _in_stdlib(p)]
+
+
+def _in_stdlib(path: str) -> bool:
+    import sys
+
+    top = path.replace(":", ".").split(".")[0]
+    return top in sys.stdlib_module_names or top in sys.builtin_module_names
 
 
 def describe(paths: Iterable[str]) -> list[dict[str, Any]]:
@@ -48,12 +65,30 @@ def describe(paths: Iterable[str]) -> list[dict[str, Any]]:
     return out
 
 
-def verify(recorded: Iterable[Mapping[str, Any]], *, ref: str) -> None:
+def verify(recorded: Iterable[Mapping[str, Any]], *, ref: str, named: Iterable[str] | None = None) -> None:
     """Check a version's recorded code is importable here; warn when its source changed.
 
+    Args:
+        recorded: the ``code`` entries of the version's lineage.
+        named: the import paths its config names (:func:`import_paths`); when given, a recorded
+            module that is not the module of one of them is refused before anything is imported
+            (lineage.json is only a file: it must not choose what gets imported).
+
     Raises:
-        IntegrityError: a recorded module cannot be imported.
+        IntegrityError: a recorded module is not named by the config, or cannot be imported.
     """
+    recorded = list(recorded)
+    if not all(isinstance(e, Mapping) and isinstance(e.get("module"), str) for e in recorded):
+        raise IntegrityError(f"{ref}: lineage.json has a malformed `code` list; refusing to load it.")
+    if named is not None:
+        modules = {_module_of(p) for p in named}
+        stray = sorted({str(e.get("module")) for e in recorded if e.get("module") not in modules})
+        if stray:
+            raise IntegrityError(
+                f"{ref}: lineage.json records code from modules not named in its config: {stray!r}. "
+                "Refusing to import them.",
+                hint="The version's files were edited or it comes from an untrusted source.",
+            )
     for entry in recorded:
         module_name = str(entry["module"])
         try:

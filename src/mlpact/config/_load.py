@@ -160,7 +160,12 @@ def interpolate(raw: Any, path: str = "") -> tuple[Any, dict[str, str]]:
         raise ConfigError([f"{path}: environment variable {missing[0]} is not set (found {raw!r}); "
                            f"set it, or give a default: ${{env:{missing[0]}:-value}}"])  # fmt: skip
     text = _ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), raw)
-    value = safe_yaml(text) if _ENV.fullmatch(raw) and text.strip() else text
+    value = text
+    if _ENV.fullmatch(raw) and text.strip():
+        try:
+            value = safe_yaml(text)
+        except yaml.YAMLError:  # not a YAML scalar (or a !!python tag): the text itself
+            value = text
     return value, {path: raw}
 
 
