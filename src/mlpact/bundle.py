@@ -252,7 +252,10 @@ def safe_yaml(text: str) -> Any:
     """Parse YAML with the safe loader (libyaml's C version when available: same rules, faster)."""
     import yaml
 
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except RecursionError:  # "[[[[..." thousands deep: a parse error like any other
+        raise yaml.YAMLError("the document is nested too deeply to read") from None
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
