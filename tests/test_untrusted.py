@@ -144,6 +144,38 @@ def test_lineage_cannot_make_loading_import_a_module_the_config_does_not_name(
         mlpact.load(folder)
 
 
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("schema.json", "[]"),
+        ("schema.json", "{}"),
+        ("schema.json", '{"columns": 5}'),
+        ("schema.json", '{"target": "x", "columns": [{"name": 1}]}'),
+        ("lineage.json", "null"),
+        ("lineage.json", '{"code": [1]}'),
+        ("metrics.json", '"x"'),
+        ("config.yaml", "just text"),
+        ("schema.json", "\xff\xfe not utf-8"),
+    ],
+)
+def test_files_mlpact_did_not_write_are_integrity_errors(
+    source: dict[str, Any], tmp_path: Path, name: str, text: str, no_pickle: None
+) -> None:
+    """Rewritten and rehashed (so only their content can give them away): a clean refusal."""
+    folder = _copy_version(source, tmp_path)
+    (folder / name).write_bytes(text.encode("latin-1"))
+    _rehash(folder)
+    with pytest.raises(IntegrityError, match=name):
+        mlpact.load(folder)
+
+
+def test_a_valid_archive_imports_without_pickle(
+    source: dict[str, Any], tmp_path: Path, no_pickle: None
+) -> None:
+    record = import_version(source["archive"], store=tmp_path / "store")
+    assert record.ref == "iris:1" and mlpact.load(record.ref, store=tmp_path / "store").ref == "iris:1"
+
+
 # --------------------------------------------------------------------------- importing an archive
 def _archive(dst: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
     with tarfile.open(dst, "w:gz") as out:

@@ -307,16 +307,27 @@ def read_json(directory: Path, name: str) -> Any:
         raise IntegrityError(f"{directory / name} cannot be read as JSON: {exc}") from None
 
 
-def read_config(directory: Path) -> Any:
+def read_mapping(directory: Path, name: str) -> dict[str, Any]:
+    """A JSON file of a version that must hold an object (metrics.json, lineage.json ...)."""
+    data = read_json(directory, name)
+    if not isinstance(data, dict):
+        raise IntegrityError(f"{directory / name} is not what mlpact writes: expected a JSON object.")
+    return data
+
+
+def read_config(directory: Path) -> dict[str, Any]:
     """A version's config.yaml with the safe loader; IntegrityError when it is not plain YAML
     (a ``!!python/...`` tag is refused, never constructed)."""
     import yaml
 
     path = directory / "config.yaml"
     try:
-        return safe_yaml(path.read_text(encoding="utf-8"))
+        config = safe_yaml(path.read_text(encoding="utf-8"))
     except (ValueError, yaml.YAMLError) as exc:
         raise IntegrityError(f"{path} cannot be read as plain YAML: {exc}") from None
+    if not isinstance(config, dict):
+        raise IntegrityError(f"{path} is not what mlpact writes: expected a mapping of sections.")
+    return config
 
 
 def load_pipeline(

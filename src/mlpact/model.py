@@ -42,9 +42,9 @@ class Model:
         self.manifest = dict(manifest)
         self.pipeline = pipeline
         self.record = record
-        self.schema = Schema.from_dict(bundle.read_json(path, "schema.json"))
-        self.metrics: dict[str, Any] = bundle.read_json(path, "metrics.json")
-        self.lineage: dict[str, Any] = bundle.read_json(path, "lineage.json")
+        self.schema = _read_schema(path)
+        self.metrics: dict[str, Any] = bundle.read_mapping(path, "metrics.json")
+        self.lineage: dict[str, Any] = bundle.read_mapping(path, "lineage.json")
         if raw_config is None:
             raw_config = bundle.read_config(path)
         self._raw_config: dict[str, Any] = dict(raw_config or {})
@@ -412,7 +412,7 @@ def load(
     usercode.add_project_paths(Path.cwd())
     config = bundle.read_config(directory)
     named = usercode.import_paths(config) if isinstance(config, dict) else []
-    lineage = bundle.read_json(directory, "lineage.json")
+    lineage = bundle.read_mapping(directory, "lineage.json")
     usercode.verify(
         lineage.get("code") or [], ref=f"{manifest.get('name')}:{manifest.get('version')}", named=named
     )
@@ -430,6 +430,16 @@ def load(
         saved = Model(directory, manifest, None, record=record, raw_config=config)
         raise LibraryVersionError(saved, exc) from exc
     return Model(directory, manifest, pipeline, record=record, raw_config=config)
+
+
+def _read_schema(path: Path) -> Schema:
+    """schema.json as a Schema; a file mlpact did not write is an IntegrityError, not a KeyError."""
+    try:
+        return Schema.from_dict(bundle.read_json(path, "schema.json"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise IntegrityError(
+            f"{path / 'schema.json'} is not a schema mlpact writes ({type(exc).__name__}: {exc})."
+        ) from None
 
 
 class LibraryVersionError(IntegrityError):

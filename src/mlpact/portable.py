@@ -185,15 +185,15 @@ def _register(
         )
     if expect_digest is not None and digest != expect_digest:
         raise IntegrityError(f"{src}: digest {digest} is not the expected {expect_digest}.")
-    config = bundle.read_config(version_dir) or {}
+    config = bundle.read_config(version_dir)
     from mlpact import usercode
 
     named = usercode.import_paths(config) if isinstance(config, dict) else []
     trusted = list(manifest.get("trusted_types", []))
     bundle.load_pipeline(version_dir, trusted, allowed=named, extra_trust=trust)
     target = check_name(name or str(manifest.get("name", meta.get("name", ""))))
-    metrics = bundle.read_json(version_dir, "metrics.json")
-    lineage = bundle.read_json(version_dir, "lineage.json")
+    metrics = bundle.read_mapping(version_dir, "metrics.json")
+    lineage = bundle.read_mapping(version_dir, "lineage.json")
     origin = f"{meta.get('name')}:{meta.get('version')} ({digest[:12]})"
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:
