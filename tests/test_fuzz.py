@@ -219,6 +219,7 @@ def test_any_frame_predicts_or_is_a_typed_error(mixed_model: mlpact.Model, frame
 
 @SLOW_OK
 @given(column=st.sampled_from(COLUMNS), value=CELL)
+@example(column="x", value=1.7976931348623157e308)  # finite, but scaled to inf inside the pipeline
 def test_one_bad_cell_in_valid_rows_predicts_or_is_a_typed_error(
     mixed_model: mlpact.Model, trained_mixed: dict[str, Any], column: str, value: Any
 ) -> None:
@@ -232,6 +233,34 @@ def test_one_bad_cell_in_valid_rows_predicts_or_is_a_typed_error(
             assert exc.message.strip()
             return
     assert len(out) == 3 and all(math.isfinite(v) for v in out.to_numpy().ravel())
+
+
+CSV_TEXT = st.one_of(
+    frames().map(lambda f: f.to_csv(index=False)),
+    st.text(max_size=300),
+    st.sampled_from(["", "\n", "x,count\n1", 'x,"unclosed\n1,2', "x,x,x\n1,2,3", "\ufeffx,count\n1,2",
+                     "x;count\n1;2", "x,count\n" + "1,2\n" * 3 + "1,2,3,4,5\n"]),
+)  # fmt: skip
+
+
+@SLOW_OK
+@given(text=CSV_TEXT)
+@example(text="x\n1\n1,2\n")  # pandas parses lazily: the bad line fails while iterating chunks
+def test_cli_predict_of_any_csv_exits_cleanly(
+    trained_mixed: dict[str, Any], tmp_path: Path, text: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    source = tmp_path / "input.csv"
+    source.write_text(text, encoding="utf-8")
+    args = ["predict", trained_mixed["ref"], str(source), "-o", str(tmp_path / "out.csv"),
+            "--store", str(trained_mixed["store"])]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    output = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert result.exit_code in (ExitCode.OK, ExitCode.INPUT), output
+    assert "Traceback" not in output and "Unexpected error" not in output, output
 
 
 # --------------------------------------------------------------------------- HTTP payloads

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -180,7 +181,9 @@ class Model:
         """
         import numpy as np
 
-        return np.asarray(self.pipeline.predict(self.prepare(data, check=check)))
+        X = self.prepare(data, check=check)
+        with _scoring(self.ref):
+            return np.asarray(self.pipeline.predict(X))
 
     def predict_proba(self, data: Any, *, check: bool = True) -> pd.DataFrame:
         """Class probabilities, one column per class (classifiers only)."""
@@ -189,7 +192,9 @@ class Model:
         if not hasattr(self.pipeline, "predict_proba") or self.task != "classification":
             raise DataError(f"{self.ref} is not a classifier with probabilities.")
         frame = self.prepare(data, check=check)
-        return pd.DataFrame(self.pipeline.predict_proba(frame), columns=self.classes, index=frame.index)
+        with _scoring(self.ref):
+            proba = self.pipeline.predict_proba(frame)
+        return pd.DataFrame(proba, columns=self.classes, index=frame.index)
 
     def predict_frame(self, data: Any, *, check: bool = True, keep: Sequence[str] = ()) -> pd.DataFrame:
         """Kept columns, then `prediction`, then `proba_<class>` per class for classifiers."""
@@ -210,13 +215,15 @@ class Model:
             for cls in classes if classes is not None and hasattr(self.pipeline, "predict_proba") else []:
                 cols[f"{PROBA_PREFIX}{_plain(cls)}"] = np.empty(0)
         elif self.task == "classification" and hasattr(self.pipeline, "predict_proba"):
-            proba = self.pipeline.predict_proba(X)
+            with _scoring(self.ref):
+                proba = self.pipeline.predict_proba(X)
             classes = self.pipeline.classes_
             cols["prediction"] = classes[proba.argmax(axis=1)]
             for i, cls in enumerate(classes):
                 cols[f"{PROBA_PREFIX}{_plain(cls)}"] = proba[:, i]
         else:
-            cols["prediction"] = self.pipeline.predict(X)
+            with _scoring(self.ref):
+                cols["prediction"] = self.pipeline.predict(X)
         return pd.DataFrame(cols, index=X.index)
 
 
@@ -430,6 +437,20 @@ def load(
         saved = Model(directory, manifest, None, record=record, raw_config=config)
         raise LibraryVersionError(saved, exc) from exc
     return Model(directory, manifest, pipeline, record=record, raw_config=config)
+
+
+@contextlib.contextmanager
+def _scoring(ref: str) -> Iterator[None]:
+    """Rows that pass the schema can still break the pipeline (a finite 1e308 scaled to inf):
+    that is bad input, said as such, not a scikit-learn traceback."""
+    try:
+        yield
+    except (ValueError, OverflowError) as exc:
+        raise DataError(
+            f"{ref} could not score this input although it passed the schema checks "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).",
+            hint="Look for extreme or non-finite numbers in the input.",
+        ) from exc
 
 
 def _read_schema(path: Path) -> Schema:
