@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 # examples; `make fuzz` sets HYPOTHESIS_PROFILE=fuzz for thousands.
 _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
 settings.register_profile("ci", max_examples=30, deadline=None, suppress_health_check=_QUIET)
-settings.register_profile("fuzz", max_examples=3000, deadline=None, suppress_health_check=_QUIET)
+settings.register_profile("fuzz", max_examples=2000, deadline=None, suppress_health_check=_QUIET)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
