@@ -284,6 +284,7 @@ def test_a_crafted_notebook_is_read_never_run(tmp_path: Path, no_pickle: None) -
     ],
     ids=["not-json", "a-list", "source-not-text", "cells-not-a-list", "future-format", "binary"],
 )
+@pytest.mark.filterwarnings("ignore:Cell is missing an id field")
 def test_a_broken_notebook_is_a_clean_notebook_error(tmp_path: Path, text: str, no_pickle: None) -> None:
     pytest.importorskip("nbformat")
     from mlpact import notebooks
