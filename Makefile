@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := dev,serve,notebooks,tune,ray,torch,mlflow,remote
 ONLY ?=
 
-.PHONY: help setup demo test lint format bench docs clean
+.PHONY: help setup demo test fuzz lint format bench docs clean
 
 help:  ## Show the targets.
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,6 +31,14 @@ demo: $(STAMP)  ## Train the wine example, save a version, predict with it, show
 
 test: $(STAMP)  ## Run the test suite (2 workers).
 	$(BIN)/python -m pytest -n 2 -q
+
+# Property-based fuzzing and hostile-input tests, long: thousands of generated configs, frames and
+# HTTP payloads per property, and a 60 s load test of the server. Files are globbed, so the target
+# runs whichever of them exist.
+FUZZ_TESTS := $(wildcard tests/test_fuzz.py tests/test_untrusted.py tests/test_serve_security.py)
+
+fuzz: $(STAMP)  ## Fuzz configs, overrides, frames and /predict payloads (thousands of examples).
+	HYPOTHESIS_PROFILE=fuzz MLPACT_LOAD_SECONDS=60 $(BIN)/python -m pytest -q $(FUZZ_TESTS)
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy.
 	$(BIN)/ruff check src tests bench examples

@@ -252,7 +252,10 @@ def safe_yaml(text: str) -> Any:
     """Parse YAML with the safe loader (libyaml's C version when available: same rules, faster)."""
     import yaml
 
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except RecursionError:  # "[[[[..." thousands deep: a parse error like any other
+        raise yaml.YAMLError("the document is nested too deeply to read") from None
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -297,7 +300,34 @@ def verify(directory: Path) -> dict[str, Any]:
 
 
 def read_json(directory: Path, name: str) -> Any:
-    return json.loads((directory / name).read_text(encoding="utf-8"))
+    """One JSON file of a version; IntegrityError (not a parser's traceback) when it is not JSON."""
+    try:
+        return json.loads((directory / name).read_text(encoding="utf-8"))
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise IntegrityError(f"{directory / name} cannot be read as JSON: {exc}") from None
+
+
+def read_mapping(directory: Path, name: str) -> dict[str, Any]:
+    """A JSON file of a version that must hold an object (metrics.json, lineage.json ...)."""
+    data = read_json(directory, name)
+    if not isinstance(data, dict):
+        raise IntegrityError(f"{directory / name} is not what mlpact writes: expected a JSON object.")
+    return data
+
+
+def read_config(directory: Path) -> dict[str, Any]:
+    """A version's config.yaml with the safe loader; IntegrityError when it is not plain YAML
+    (a ``!!python/...`` tag is refused, never constructed)."""
+    import yaml
+
+    path = directory / "config.yaml"
+    try:
+        config = safe_yaml(path.read_text(encoding="utf-8"))
+    except (ValueError, yaml.YAMLError) as exc:
+        raise IntegrityError(f"{path} cannot be read as plain YAML: {exc}") from None
+    if not isinstance(config, dict):
+        raise IntegrityError(f"{path} is not what mlpact writes: expected a mapping of sections.")
+    return config
 
 
 def load_pipeline(
@@ -320,7 +350,12 @@ def load_pipeline(
     """
     sio = import_skops()
     path = directory / PIPELINE
-    needed = set(sio.get_untrusted_types(file=path))
+    try:
+        needed = set(sio.get_untrusted_types(file=path))
+    except Exception as exc:  # not a zip, no schema.json inside, malformed JSON tree ...
+        raise IntegrityError(
+            f"{path} is not a readable skops file ({type(exc).__name__}: {exc}). Refusing to load it."
+        ) from None
     recorded = set(recorded)
     trusted = (recorded - set(untrusted_by_rule(recorded, allowed))) | set(extra_trust)
     refused = sorted(needed - trusted)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +43,11 @@ class Model:
         self.manifest = dict(manifest)
         self.pipeline = pipeline
         self.record = record
-        self.schema = Schema.from_dict(bundle.read_json(path, "schema.json"))
-        self.metrics: dict[str, Any] = bundle.read_json(path, "metrics.json")
-        self.lineage: dict[str, Any] = bundle.read_json(path, "lineage.json")
+        self.schema = _read_schema(path)
+        self.metrics: dict[str, Any] = bundle.read_mapping(path, "metrics.json")
+        self.lineage: dict[str, Any] = bundle.read_mapping(path, "lineage.json")
         if raw_config is None:
-            raw_config = bundle.safe_yaml((path / "config.yaml").read_text(encoding="utf-8"))
+            raw_config = bundle.read_config(path)
         self._raw_config: dict[str, Any] = dict(raw_config or {})
         self._config: Config | None = None
         from mlpact import decision
@@ -184,9 +185,10 @@ class Model:
         import numpy as np
 
         X = self.prepare(data, check=check)
-        if self.decision is not None and len(X):
-            return self.decide(self.pipeline.predict_proba(X))
-        return np.asarray(self.pipeline.predict(X))
+        with _scoring(self.ref):
+            if self.decision is not None and len(X):
+                return self.decide(self.pipeline.predict_proba(X))
+            return np.asarray(self.pipeline.predict(X))
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Labels for class probabilities: the saved decision (see `mlpact.decision`), else argmax."""
@@ -206,7 +208,9 @@ class Model:
         if not hasattr(self.pipeline, "predict_proba") or self.task != "classification":
             raise DataError(f"{self.ref} is not a classifier with probabilities.")
         frame = self.prepare(data, check=check)
-        return pd.DataFrame(self.pipeline.predict_proba(frame), columns=self.classes, index=frame.index)
+        with _scoring(self.ref):
+            proba = self.pipeline.predict_proba(frame)
+        return pd.DataFrame(proba, columns=self.classes, index=frame.index)
 
     def predict_frame(self, data: Any, *, check: bool = True, keep: Sequence[str] = ()) -> pd.DataFrame:
         """Kept columns, then `prediction`, then `proba_<class>` per class for classifiers."""
@@ -227,13 +231,15 @@ class Model:
             for cls in classes if classes is not None and hasattr(self.pipeline, "predict_proba") else []:
                 cols[f"{PROBA_PREFIX}{_plain(cls)}"] = np.empty(0)
         elif self.task == "classification" and hasattr(self.pipeline, "predict_proba"):
-            proba = self.pipeline.predict_proba(X)
+            with _scoring(self.ref):
+                proba = self.pipeline.predict_proba(X)
             classes = self.pipeline.classes_
             cols["prediction"] = self.decide(proba)
             for i, cls in enumerate(classes):
                 cols[f"{PROBA_PREFIX}{_plain(cls)}"] = proba[:, i]
         else:
-            cols["prediction"] = self.pipeline.predict(X)
+            with _scoring(self.ref):
+                cols["prediction"] = self.pipeline.predict(X)
         return pd.DataFrame(cols, index=X.index)
 
 
@@ -429,12 +435,12 @@ def load(
         trust_rule.check_digest(record, directory)
     recorded = record.trusted_types if record is not None else manifest.get("trusted_types", [])
     usercode.add_project_paths(Path.cwd())
-    config = bundle.safe_yaml((directory / "config.yaml").read_text(encoding="utf-8"))
+    config = bundle.read_config(directory)
     named = trust_rule.trusted_paths(record, config)
-    lineage = bundle.read_json(directory, "lineage.json")
-    on_change = str(((config if isinstance(config, dict) else {}).get("code") or {}).get("on_change", "warn"))
+    lineage = bundle.read_mapping(directory, "lineage.json")
+    on_change = str((config.get("code") or {}).get("on_change", "warn"))
     ident = f"{manifest.get('name')}:{manifest.get('version')}"
-    usercode.verify(lineage.get("code") or [], ref=ident, on_change=on_change)
+    usercode.verify(lineage.get("code") or [], ref=ident, named=[*named, *trust], on_change=on_change)
     if manifest.get("flavor") == "torch":
         from mlpact.torch import load_version
 
@@ -451,6 +457,30 @@ def load(
         saved = Model(directory, manifest, None, record=record, raw_config=config)
         raise LibraryVersionError(saved, exc) from exc
     return Model(directory, manifest, pipeline, record=record, raw_config=config)
+
+
+@contextlib.contextmanager
+def _scoring(ref: str) -> Iterator[None]:
+    """Rows that pass the schema can still break the pipeline (a finite 1e308 scaled to inf):
+    that is bad input, said as such, not a scikit-learn traceback."""
+    try:
+        yield
+    except (ValueError, OverflowError) as exc:
+        raise DataError(
+            f"{ref} could not score this input although it passed the schema checks "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).",
+            hint="Look for extreme or non-finite numbers in the input.",
+        ) from exc
+
+
+def _read_schema(path: Path) -> Schema:
+    """schema.json as a Schema; a file mlpact did not write is an IntegrityError, not a KeyError."""
+    try:
+        return Schema.from_dict(bundle.read_json(path, "schema.json"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise IntegrityError(
+            f"{path / 'schema.json'} is not a schema mlpact writes ({type(exc).__name__}: {exc})."
+        ) from None
 
 
 class LibraryVersionError(IntegrityError):

@@ -26,6 +26,7 @@ from mlpact.store import Store, VersionRecord, check_name, now
 EXPORT_META = "mlpact-export.json"
 PREFIX = "version/"
 MAX_MEMBERS = 10_000
+MAX_BYTES = 4 << 30  # uncompressed: far more than any version, far less than a disk to fill
 
 
 def export_version(ref: str, path: str | Path, *, store: str | Path | Store | None = None) -> Path:
@@ -113,9 +114,9 @@ def import_version(
 def _extract(src: Path, into: Path) -> dict[str, Any]:
     try:
         with tarfile.open(src, "r:gz") as tar:
-            members = tar.getmembers()
+            members = _read_members(tar, src)
             _check_members(members, src)
-            tar.extractall(into, filter="data")
+            tar.extractall(into, members=members, filter="data")
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         if isinstance(exc, tarfile.FilterError):
             raise IntegrityError(f"Refusing to import {src}: unsafe archive member ({exc}).") from None
@@ -132,9 +133,30 @@ def _extract(src: Path, into: Path) -> dict[str, Any]:
     return meta
 
 
+def _read_members(tar: tarfile.TarFile, src: Path) -> list[tarfile.TarInfo]:
+    """The members, header by header: a bomb (too many members, too many bytes) or a name given
+    twice is refused at its header, before its data is decompressed or anything is written."""
+    members: list[tarfile.TarInfo] = []
+    names: set[str] = set()
+    total = 0
+    for member in tar:
+        total += member.size
+        if len(members) >= MAX_MEMBERS:
+            raise IntegrityError(f"Refusing to import {src}: more than {MAX_MEMBERS} members.")
+        if total > MAX_BYTES:
+            raise IntegrityError(
+                f"Refusing to import {src}: its members hold more than {MAX_BYTES} bytes uncompressed "
+                f"({member.name!r} alone claims {member.size}); an export is never that large."
+            )
+        name = member.name.rstrip("/")
+        if name in names:
+            raise IntegrityError(f"Refusing to import {src}: duplicate members: {member.name!r}.")
+        names.add(name)
+        members.append(member)
+    return members
+
+
 def _check_members(members: list[tarfile.TarInfo], src: Path) -> None:
-    if len(members) > MAX_MEMBERS:
-        raise IntegrityError(f"Refusing to import {src}: {len(members)} members (at most {MAX_MEMBERS}).")
     bad = []
     for m in members:
         parts = Path(m.name).parts
@@ -168,7 +190,7 @@ def _register(
         )
     if expect_digest is not None and digest != expect_digest:
         raise IntegrityError(f"{src}: digest {digest} is not the expected {expect_digest}.")
-    config = bundle.safe_yaml((version_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    config = bundle.read_config(version_dir)
     from mlpact import golden, usercode
 
     named = usercode.import_paths(config) if isinstance(config, dict) else []
@@ -176,8 +198,8 @@ def _register(
     pipeline = bundle.load_pipeline(version_dir, trusted, allowed=named, extra_trust=trust)
     golden.verify_files(version_dir, manifest, pipeline, config)  # predicts as it did when exported
     target = check_name(name or str(manifest.get("name", meta.get("name", ""))))
-    metrics = bundle.read_json(version_dir, "metrics.json")
-    lineage = bundle.read_json(version_dir, "lineage.json")
+    metrics = bundle.read_mapping(version_dir, "metrics.json")
+    lineage = bundle.read_mapping(version_dir, "lineage.json")
     origin = f"{meta.get('name')}:{meta.get('version')} ({digest[:12]})"
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:

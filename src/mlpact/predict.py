@@ -151,19 +151,25 @@ def _read_chunks(
             # file is closed, so memory grows with the file; off, it stays flat.
             pf = pq.ParquetFile(source, pre_buffer=False)
             return _offsets(
-                b.to_pandas() for b in pf.iter_batches(batch_size=chunk_rows)
+                (b.to_pandas() for b in pf.iter_batches(batch_size=chunk_rows)), source
             ), pf.metadata.num_rows
         import pandas as pd
 
         reader = pd.read_csv(source, chunksize=chunk_rows, sep=sep, low_memory=False)
-        return _offsets(iter(reader)), None
+        return _offsets(iter(reader), source), None
     except Exception as exc:
         raise DataError(f"Failed while reading {str(source)!r}.\n{exc}") from exc
 
 
-def _offsets(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[int, pd.DataFrame]]:
+def _offsets(chunks: Iterator[pd.DataFrame], source: str | Path) -> Iterator[tuple[int, pd.DataFrame]]:
     offset = 0
-    for chunk in chunks:
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except Exception as exc:  # files are parsed lazily: a bad line far in fails here
+            raise DataError(f"Failed while reading {str(source)!r} after row {offset}.\n{exc}") from exc
         chunk.index = range(offset, offset + len(chunk))
         yield offset, chunk
         offset += len(chunk)

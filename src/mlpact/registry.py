@@ -76,7 +76,7 @@ def show(ref: str, *, store: StoreArg = None) -> dict[str, Any]:
         "manifest": manifest,
         "schema": bundle.read_json(folder, "schema.json"),
         "metrics": bundle.read_json(folder, "metrics.json"),
-        "config": bundle.safe_yaml((folder / "config.yaml").read_text(encoding="utf-8")),
+        "config": bundle.read_config(folder),
         "lineage": lineage,
         "card": (folder / "card.md").read_text(encoding="utf-8"),
         "evaluations": st.evaluations(record.name, record.version),

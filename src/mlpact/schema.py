@@ -283,6 +283,8 @@ def _to_datetime(series: pd.Series) -> pd.Series:
         values = pd.to_datetime(series, errors="coerce", format="mixed", utc=True)
     if getattr(values.dt, "tz", None) is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    if values.dtype != "datetime64[ns]":  # pandas may parse year 1 or 9999 at a coarser unit
+        values = values.where((values >= pd.Timestamp.min) & (values <= pd.Timestamp.max))
     return values.astype("datetime64[ns]")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlpact.config import Config, load_config
 from mlpact.progress import Progress, Silent
-from mlpact.store import Store, VersionRecord
+from mlpact.store import Store, VersionRecord, disk_full
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,10 +115,14 @@ def recorded_run(
     try:
         result = work(run_id, tmps)
     except BaseException as exc:
-        store.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)
         tracker.failed(exc)
+        full = disk_full(exc, store.root)
+        with contextlib.suppress(Exception):  # on a full disk the run record may not fit either
+            store.finish_run(run_id, status="failed", error=f"{type(full or exc).__name__}: {exc}")
+        if full is not None:
+            raise full from exc
         raise
     store.finish_run(
         run_id, status="succeeded", metrics=result.metrics["test"], version=result.version.version

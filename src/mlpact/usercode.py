@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mlpact.errors import IntegrityError
+from mlpact.errors import IntegrityError, UntrustedTypesError
 
 # Packages whose code is part of the environment lock, not the user's project.
 LIBRARIES = frozenset({"sklearn", "numpy", "scipy", "pandas", "mlpact", "torch", "xgboost", "lightgbm"})
@@ -28,10 +28,27 @@ class CodeChangedWarning(UserWarning):
 
 
 def import_paths(config: Mapping[str, Any]) -> list[str]:
-    """The import paths a config (as saved, plain data) names: model.type and features.custom types."""
-    paths = [str((config.get("model") or {}).get("type") or "")]
-    paths += [str(step.get("type", "")) for step in (config.get("features") or {}).get("custom") or []]
-    return [p for p in paths if p]
+    """The import paths a config (as saved, plain data) names: model.type and features.custom types.
+
+    This is the list that extends trust when a version is loaded (its packages' types may be
+    deserialised) and the only code loading may import. Names in the standard library
+    (``os.system``, ``subprocess:Popen``, ``builtins.eval``) are left out: no estimator or
+    transformer lives there, and a config from elsewhere must not widen trust to them.
+    """
+    model = config.get("model")
+    features = config.get("features")
+    paths = [model.get("type")] if isinstance(model, Mapping) else []
+    custom = features.get("custom") if isinstance(features, Mapping) else None
+    if isinstance(custom, list):
+        paths += [step.get("type") for step in custom if isinstance(step, Mapping)]
+    return [p for p in paths if isinstance(p, str) and p and not _in_stdlib(p)]
+
+
+def _in_stdlib(path: str) -> bool:
+    import sys
+
+    top = path.replace(":", ".").split(".")[0]
+    return top in sys.stdlib_module_names or top in sys.builtin_module_names
 
 
 def describe(paths: Iterable[str]) -> list[dict[str, Any]]:
@@ -48,18 +65,40 @@ def describe(paths: Iterable[str]) -> list[dict[str, Any]]:
     return out
 
 
-def verify(recorded: Iterable[Mapping[str, Any]], *, ref: str, on_change: str = "warn") -> None:
+def verify(
+    recorded: Iterable[Mapping[str, Any]],
+    *,
+    ref: str,
+    named: Iterable[str] | None = None,
+    on_change: str = "warn",
+) -> None:
     """Check a version's recorded code is importable here; warn (or refuse) when its source changed.
 
     Args:
-        recorded: the version's lineage ``code`` entries (module, source sha256, distribution).
+        recorded: the ``code`` entries of the version's lineage.
         ref: the version, named in messages.
+        named: the import paths trusted for the version (recorded in the store index, plus
+            ``--trust``); when given, a recorded module that is not the module of one of them is
+            refused before anything is imported (lineage.json is only a file: it must not choose
+            what gets imported).
         on_change: ``warn`` or ``error`` (the version's ``code.on_change``).
 
     Raises:
-        IntegrityError: a recorded module cannot be imported, or its source changed and
-            `on_change` is ``error``.
+        IntegrityError: a recorded module is not among the trusted paths, cannot be imported,
+            or its source changed and `on_change` is ``error``.
     """
+    recorded = list(recorded)
+    if not all(isinstance(e, Mapping) and isinstance(e.get("module"), str) for e in recorded):
+        raise IntegrityError(f"{ref}: lineage.json has a malformed `code` list; refusing to load it.")
+    if named is not None:
+        modules = {_module_of(p) for p in named}
+        stray = [e for e in recorded if e.get("module") not in modules]
+        if stray:  # lineage.json is a file: it must not choose what gets imported
+            raise UntrustedTypesError(
+                [str(e.get("path") or e["module"]).replace(":", ".") for e in stray],
+                file=f"{ref}'s own code (recorded in lineage.json; trusted: the paths its config "
+                "names, recorded in the store index, and --trust)",
+            )
     for entry in recorded:
         module_name = str(entry["module"])
         try:

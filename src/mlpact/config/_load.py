@@ -52,6 +52,7 @@ def load_config(
         origins[".".join(parse_override(item)[0])] = f"--set {item.partition('=')[0]}"
     if default_name is not None and "name" not in raw:
         raw["name"] = _slug(default_name)
+    _check_acyclic(raw, label)
     template = copy.deepcopy(raw)
     resolved, expressions = interpolate(raw)
     cfg = validate_config(resolved, label=label, origins=origins)
@@ -160,8 +161,27 @@ def interpolate(raw: Any, path: str = "") -> tuple[Any, dict[str, str]]:
         raise ConfigError([f"{path}: environment variable {missing[0]} is not set (found {raw!r}); "
                            f"set it, or give a default: ${{env:{missing[0]}:-value}}"])  # fmt: skip
     text = _ENV.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), raw)
-    value = safe_yaml(text) if _ENV.fullmatch(raw) and text.strip() else text
+    value = text
+    if _ENV.fullmatch(raw) and text.strip():
+        try:
+            value = safe_yaml(text)
+        except yaml.YAMLError:  # not a YAML scalar (or a !!python tag): the text itself
+            value = text
     return value, {path: raw}
+
+
+def _check_acyclic(raw: Any, label: str) -> None:
+    """YAML anchors can make a list contain itself (``a: &x [*x]``); refuse that, and absurd
+    nesting, before anything walks the data."""
+    import json
+
+    try:
+        json.dumps(raw, default=str)
+    except (ValueError, RecursionError):
+        raise ConfigError(
+            ["the config refers to itself (an anchor used inside itself) or is nested too deeply"],
+            source=label,
+        ) from None
 
 
 def _check_secrets(cfg: Config, resolved: Mapping[str, Any], label: str) -> None:
@@ -204,7 +224,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not sep or not all(re.fullmatch(r"[A-Za-z0-9_-]+", p) for p in parts):
         raise ConfigError([f"override {item!r} is not of the form key.path=value (e.g. model.params.C=0.5)"])
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = safe_yaml(value) if value.strip() else None
     except yaml.YAMLError:
         parsed = value
     return parts, parsed

@@ -64,9 +64,16 @@ def read(path: str | Path) -> Any:
     if not path.is_file():
         raise NotebookError(f"Notebook {str(path)!r} does not exist.")
     try:
-        return nbformat.read(path, as_version=4)
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)  # read() only logs a schema violation; a crafted file must stop here
     except Exception as exc:  # nbformat raises JSON, validation and version errors
-        raise NotebookError(f"Cannot read {str(path)!r} as a Jupyter notebook: {exc}") from None
+        raise NotebookError(f"Cannot read {str(path)!r} as a Jupyter notebook: {_first_line(exc)}") from None
+    return nb
+
+
+def _first_line(exc: Exception) -> str:
+    """jsonschema's messages run to pages (the whole schema); the first line says what is wrong."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def code_cells(cells: list[Any]) -> list[tuple[int, Any]]:

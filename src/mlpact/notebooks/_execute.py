@@ -169,12 +169,22 @@ def _inject(nb: Any, parameters: dict[str, Any], src: Path) -> None:
 
 def parse_parameters(items: Iterable[str]) -> dict[str, Any]:
     """`key=value` strings to a dict; values are parsed as YAML scalars or lists."""
-    from mlpact.bundle import safe_yaml
-
     out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip().isidentifier():
             raise DataError(f"Parameter {item!r} is not of the form name=value (e.g. -p alpha=0.5).")
-        out[key.strip()] = safe_yaml(value) if value.strip() else None
+        out[key.strip()] = _parse_value(value)
     return out
+
+
+def _parse_value(value: str) -> Any:
+    """A YAML scalar or list; text that is not valid (safe) YAML is kept as text."""
+    import yaml
+
+    from mlpact.bundle import safe_yaml
+
+    try:
+        return safe_yaml(value) if value.strip() else None
+    except yaml.YAMLError:
+        return value

@@ -17,11 +17,21 @@ import os
 from pathlib import Path
 
 from mlpact.store._aliases import Aliases
-from mlpact.store._db import DEFAULT_DIR, ENV_VAR, check_name, now
+from mlpact.store._db import DEFAULT_DIR, ENV_VAR, check_name, disk_full, now
 from mlpact.store._runs import Runs
 from mlpact.store._versions import ParsedRef, VersionRecord, parse_ref
 
-__all__ = ["DEFAULT_DIR", "ENV_VAR", "ParsedRef", "Store", "VersionRecord", "check_name", "now", "parse_ref"]
+__all__ = [
+    "DEFAULT_DIR",
+    "ENV_VAR",
+    "ParsedRef",
+    "Store",
+    "VersionRecord",
+    "check_name",
+    "disk_full",
+    "now",
+    "parse_ref",
+]
 
 
 class Store(Runs, Aliases):

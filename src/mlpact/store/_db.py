@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import getpass
 import os
 import re
@@ -77,6 +78,28 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def disk_full(exc: BaseException, root: Path) -> StoreError | None:
+    """The error to raise when `exc` says the store's disk (or quota) is full; None otherwise.
+
+    Covers a file write or move (OSError ENOSPC / EDQUOT / EFBIG) and SQLite's SQLITE_FULL.
+    """
+    full = (isinstance(exc, OSError) and exc.errno in _FULL) or (
+        isinstance(exc, sqlite3.Error) and "full" in str(exc).lower()
+    )
+    if not full:
+        return None
+    return StoreError(
+        f"The disk holding the store {root} is full ({exc}); nothing was saved: no version was "
+        "registered and its temporary files were removed.",
+        hint="Free space on that disk (`mlpact models archive NAME:VERSION --purge` deletes an old "
+        "version's files), or point --store / MLPACT_HOME at a store on a disk with room, then run "
+        "the command again.",
+    )
 
 
 # Columns added after the first stores were written: (table, column, declaration).
@@ -170,5 +193,10 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            full = disk_full(exc, self.root)
+            if full is not None:
+                raise full from exc
+            raise
         finally:
             conn.close()

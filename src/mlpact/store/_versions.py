@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlpact.errors import NotFoundError
-from mlpact.store._db import Database, check_name, fsync_dir, now
+from mlpact.store._db import Database, check_name, disk_full, fsync_dir, now
 
 REF_RE = re.compile(r"^(?P<name>[^:@]+)(?::(?P<version>\d+)|@(?P<alias>[^:@]+))?$")
 Status = Literal["active", "archived", "purged"]
@@ -122,6 +122,28 @@ class Versions(Database):
             origin: where the version came from when it was not trained here (an import).
         """
         check_name(name)
+        moved: list[Path] = []
+        try:
+            return self._register(name, tmp_dir, finalize, moved, flavor=flavor, run_id=run_id, origin=origin)
+        except BaseException as exc:
+            for path in moved:  # in place, but its row was never committed: nothing may show
+                shutil.rmtree(path, ignore_errors=True)
+            full = disk_full(exc, self.root)
+            if full is not None:
+                raise full from exc
+            raise
+
+    def _register(
+        self,
+        name: str,
+        tmp_dir: Path,
+        finalize: Callable[[Path, int], dict[str, Any]],
+        moved: list[Path],
+        *,
+        flavor: str,
+        run_id: str | None,
+        origin: str | None,
+    ) -> VersionRecord:
         with self._write() as db:
             row = db.execute("SELECT last_version FROM counters WHERE name = ?", (name,)).fetchone()
             version = (row["last_version"] if row else 0) + 1
@@ -131,6 +153,7 @@ class Versions(Database):
                 shutil.rmtree(final)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp_dir, final)
+            moved.append(final)
             fsync_dir(final.parent)
             db.execute(
                 "INSERT INTO counters (name, last_version) VALUES (?, ?) "

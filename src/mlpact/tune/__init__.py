@@ -244,7 +244,7 @@ def _write_best(best: Config, spec: StudySpec, metric: str, number: int, value: 
 
     raw = best.to_dict()
     source = best.source_path()
-    if source is not None:
+    if source is not None and raw["data"]["source"] == best.data.source:  # never an ${env:...} value
         raw["data"]["source"] = str(source)
     header = f"# Best config of study {spec.name}: trial {number}, {metric} = {value:.6g}\n"
     path = spec.folder / "best.yaml"

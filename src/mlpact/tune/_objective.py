@@ -71,6 +71,8 @@ def trial_config(cfg: Config, params: dict[str, Any]) -> Config:
         apply_override(raw, f"{key}={json.dumps(value)}")
     new = validate_config(raw, label=f"the trial config {params!r}")
     new._base_dir = cfg.base_dir
+    # What came from ${env:...} stays written as the expression (best.yaml, a trained version).
+    new._expressions = {k: e for k, e in cfg._expressions.items() if k not in params}
     return new
 
 

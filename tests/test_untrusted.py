@@ -1,0 +1,393 @@
+"""Hostile files: every path that reads something mlpact did not write itself is safe.
+
+One test per path, each with a crafted file: a version folder, an exported archive, a notebook, a
+config, and the custom code a config names. None may unpickle anything, execute code it was not
+asked to run, or end in anything but a clean, typed error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import pickle
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mlpact
+from conftest import write_config
+from mlpact import bundle, portable, usercode
+from mlpact.errors import ConfigError, IntegrityError, NotebookError, UntrustedTypesError
+from mlpact.portable import EXPORT_META, export_version, import_version
+from mlpact.store import Store
+
+IRIS = {
+    "name": "iris",
+    "data": {"source": "sklearn:iris"},
+    "model": {"type": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 300}},
+    "evaluate": {"cv_folds": 0, "plots": False},
+}
+
+
+class _Pickled(Exception):
+    """Raised by the stand-ins for pickle and joblib: a test reaching one has failed."""
+
+
+class _Payload:
+    """Unpickling this runs code: it creates the file named by `path`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> Any:
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture
+def no_pickle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every way to unpickle raise, so a path that reaches one fails loudly."""
+    import _pickle
+
+    import joblib
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise _Pickled("pickle was used")
+
+    for module, attr in [(pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"), (_pickle, "load"),
+                         (_pickle, "loads"), (_pickle, "Unpickler"), (joblib, "load")]:  # fmt: skip
+        monkeypatch.setattr(module, attr, refuse)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One trained version and its export, shared (read-only) by the tests here."""
+    root = tmp_path_factory.mktemp("untrusted")
+    result = mlpact.train(IRIS, store=root / "store")
+    archive = export_version(result.ref, root / "iris.tar.gz", store=root / "store")
+    return {"store": root / "store", "ref": result.ref, "path": result.version.path, "archive": archive}
+
+
+def _copy_version(source: dict[str, Any], tmp_path: Path) -> Path:
+    folder = tmp_path / "version"
+    shutil.copytree(source["path"], folder)
+    for path in folder.rglob("*"):
+        path.chmod(0o644 if path.is_file() else 0o755)
+    return folder
+
+
+def _rehash(folder: Path, **manifest_changes: Any) -> None:
+    """Rewrite the manifest so every file matches it again (what an attacker can always do)."""
+    manifest = json.loads((folder / bundle.MANIFEST).read_text())
+    manifest["files"] = bundle.hash_files(folder)
+    manifest.update(manifest_changes)
+    (folder / bundle.MANIFEST).write_text(json.dumps(manifest))
+
+
+def _leftovers(store: Path) -> list[Path]:
+    if not store.exists():
+        return []
+    return [*(store / "tmp").iterdir(), *(store / "models").glob("*/*")]
+
+
+# --------------------------------------------------------------------------- loading a version
+def test_a_trained_version_loads_and_predicts_without_pickle(source: dict[str, Any], no_pickle: None) -> None:
+    from sklearn.datasets import load_iris
+
+    model = mlpact.load(source["ref"], store=source["store"])
+    assert list(model.predict(load_iris(as_frame=True).data.head(5))) == [0, 0, 0, 0, 0]
+
+
+def test_a_pickle_disguised_as_a_pipeline_is_never_unpickled(
+    source: dict[str, Any], tmp_path: Path, no_pickle: None
+) -> None:
+    folder = _copy_version(source, tmp_path)
+    marker = tmp_path / "PWNED"
+    (folder / bundle.PIPELINE).write_bytes(pickle.dumps(_Payload(marker)))
+    _rehash(folder)
+    with pytest.raises(IntegrityError):
+        mlpact.load(folder)
+    assert not marker.exists()
+
+
+def test_a_version_whose_config_names_os_system_gains_no_trust(
+    source: dict[str, Any], tmp_path: Path, no_pickle: None
+) -> None:
+    """A rewritten folder: pipeline calls os.system; config and manifest name it; all rehashed."""
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    folder = _copy_version(source, tmp_path)
+    evil = sio.dumps(FunctionTransformer(func=os.system))
+    (folder / bundle.PIPELINE).write_bytes(evil)
+    config = bundle.safe_yaml((folder / "config.yaml").read_text())
+    config["model"]["type"] = "os.system"
+    (folder / "config.yaml").write_text(json.dumps(config))
+    _rehash(folder, trusted_types=sorted(sio.get_untrusted_types(data=evil)))
+    with pytest.raises(UntrustedTypesError, match="posix.system|os.system"):
+        mlpact.load(folder)
+
+
+def test_lineage_cannot_make_loading_import_a_module_the_config_does_not_name(
+    source: dict[str, Any], tmp_path: Path, no_pickle: None
+) -> None:
+    folder = _copy_version(source, tmp_path)
+    lineage = json.loads((folder / "lineage.json").read_text())
+    lineage["code"] = [{"path": "this.s", "module": "this", "sha256": None}]  # `import this` prints
+    (folder / "lineage.json").write_text(json.dumps(lineage))
+    _rehash(folder)
+    with pytest.raises(UntrustedTypesError, match=r"not in the trusted list: \['this.s'\]"):
+        mlpact.load(folder)
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("schema.json", "[]"),
+        ("schema.json", "{}"),
+        ("schema.json", '{"columns": 5}'),
+        ("schema.json", '{"target": "x", "columns": [{"name": 1}]}'),
+        ("lineage.json", "null"),
+        ("lineage.json", '{"code": [1]}'),
+        ("metrics.json", '"x"'),
+        ("config.yaml", "just text"),
+        ("schema.json", "\xff\xfe not utf-8"),
+    ],
+)
+def test_files_mlpact_did_not_write_are_integrity_errors(
+    source: dict[str, Any], tmp_path: Path, name: str, text: str, no_pickle: None
+) -> None:
+    """Rewritten and rehashed (so only their content can give them away): a clean refusal."""
+    folder = _copy_version(source, tmp_path)
+    (folder / name).write_bytes(text.encode("latin-1"))
+    _rehash(folder)
+    with pytest.raises(IntegrityError, match=name):
+        mlpact.load(folder)
+
+
+def test_a_valid_archive_imports_without_pickle(
+    source: dict[str, Any], tmp_path: Path, no_pickle: None
+) -> None:
+    record = import_version(source["archive"], store=tmp_path / "store")
+    assert record.ref == "iris:1" and mlpact.load(record.ref, store=tmp_path / "store").ref == "iris:1"
+
+
+# --------------------------------------------------------------------------- importing an archive
+def _archive(dst: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
+    with tarfile.open(dst, "w:gz") as out:
+        for info, data in members:
+            out.addfile(info, io.BytesIO(data))
+    return dst
+
+
+def _members(src: Path) -> list[tuple[tarfile.TarInfo, bytes]]:
+    with tarfile.open(src, "r:gz") as tar:
+        return [(m, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
+
+
+def test_an_archive_with_a_huge_member_is_refused_before_it_is_written(
+    source: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_pickle: None
+) -> None:
+    monkeypatch.setattr(portable, "MAX_BYTES", 64 * 1024)
+    bomb = tarfile.TarInfo("version/reports/big.png")
+    bomb.size = 1 << 20  # zeros: the whole archive stays small
+    bad = _archive(tmp_path / "bomb.tar.gz", [*_members(source["archive"]), (bomb, bytes(bomb.size))])
+    assert bad.stat().st_size < 200_000
+    store = tmp_path / "store"
+    with pytest.raises(IntegrityError, match="more than 65536 bytes uncompressed"):
+        import_version(bad, store=store)
+    assert _leftovers(store) == []
+
+
+def test_an_archive_with_duplicate_members_is_refused(
+    source: dict[str, Any], tmp_path: Path, no_pickle: None
+) -> None:
+    members = _members(source["archive"])
+    schema = next((m, d) for m, d in members if m.name == "version/schema.json")
+    bad = _archive(tmp_path / "dup.tar.gz", [*members, schema])
+    store = tmp_path / "store"
+    with pytest.raises(IntegrityError, match="duplicate members: 'version/schema.json'"):
+        import_version(bad, store=store)
+    assert _leftovers(store) == []
+
+
+def test_an_archive_with_a_pickle_and_a_consistent_digest_is_never_unpickled(
+    source: dict[str, Any], tmp_path: Path, no_pickle: None
+) -> None:
+    marker = tmp_path / "PWNED"
+    payload = pickle.dumps(_Payload(marker))
+    members = _members(source["archive"])
+    manifest = json.loads(next(d for m, d in members if m.name == "version/manifest.json"))
+    manifest["files"]["pipeline.skops"] = hashlib.sha256(payload).hexdigest()
+    manifest_bytes = json.dumps(manifest).encode()
+    meta = {"format": 1, "name": "iris", "version": 1, "digest": hashlib.sha256(manifest_bytes).hexdigest()}
+    changed = {"version/pipeline.skops": payload, "version/manifest.json": manifest_bytes,
+               EXPORT_META: json.dumps(meta).encode()}  # fmt: skip
+    rebuilt = []
+    for info, data in members:
+        data = changed.get(info.name, data)
+        info.size = len(data)
+        rebuilt.append((info, data))
+    store = tmp_path / "store"
+    with pytest.raises(IntegrityError):
+        import_version(_archive(tmp_path / "pickle.tar.gz", rebuilt), store=store)
+    assert not marker.exists() and _leftovers(store) == []
+
+
+# --------------------------------------------------------------------------- reading a notebook
+def test_a_crafted_notebook_is_read_never_run(tmp_path: Path, no_pickle: None) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    from mlpact import notebooks
+
+    marker = tmp_path / "PWNED"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "evil", "display_name": "x", "language": "python",
+                                 "argv": ["sh", "-c", f"touch {marker}"]}  # fmt: skip
+    nb.metadata["jupyter"] = {"source_hidden": True, "on_open": f"open({str(marker)!r}, 'w')"}
+    code = f"#| export\nimport os\nos.system('touch {marker}')\nopen({str(marker)!r}, 'w')"
+    cell = nbformat.v4.new_code_cell(code, execution_count=1)
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"application/javascript": "alert(1)",
+                                                     "text/html": "<script>alert(1)</script>"}),
+    ]  # fmt: skip
+    nb.cells.append(cell)
+    path = tmp_path / "evil.ipynb"
+    nbformat.write(nb, path)
+    report = notebooks.check(path)
+    assert report.path == str(path)
+    notebooks.export(path, tmp_path / "evil_module.py")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "[1, 2, 3]",
+        json.dumps(
+            {
+                "cells": [
+                    {"cell_type": "code", "source": 5, "metadata": {}, "outputs": [], "execution_count": None}
+                ],
+                "metadata": {},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        ),
+        json.dumps({"cells": "x", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}),
+        json.dumps({"nbformat": 99}),
+        "\x00\x01\x02" * 10,
+    ],
+    ids=["not-json", "a-list", "source-not-text", "cells-not-a-list", "future-format", "binary"],
+)
+@pytest.mark.filterwarnings("ignore:Cell is missing an id field")
+def test_a_broken_notebook_is_a_clean_notebook_error(tmp_path: Path, text: str, no_pickle: None) -> None:
+    pytest.importorskip("nbformat")
+    from mlpact import notebooks
+
+    path = tmp_path / "bad.ipynb"
+    path.write_text(text)
+    with pytest.raises(NotebookError, match="Cannot read"):
+        notebooks.check(path)
+    with pytest.raises(NotebookError, match="Cannot read"):
+        notebooks.export(path, tmp_path / "m.py")
+
+
+# --------------------------------------------------------------------------- reading a config
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: !!python/object/apply:os.system ['touch {marker}']\n",
+        "!!python/object/new:os.system ['touch {marker}']\n",
+        "model: !!python/name:os.system\n",
+        "data: {{source: !!binary aGVsbG8=}}\nname: !!python/object/apply:builtins.open ['{marker}', 'w']\n",
+    ],
+    ids=["apply", "new", "name", "open"],
+)
+def test_a_config_with_python_tags_is_a_config_error_and_runs_nothing(
+    tmp_path: Path, text: str, no_pickle: None
+) -> None:
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "config.yaml"
+    path.write_text(text.format(marker=marker))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        mlpact.load_config(path)
+    assert not marker.exists()
+
+
+def test_an_override_with_a_python_tag_is_only_text(tmp_path: Path, no_pickle: None) -> None:
+    marker = tmp_path / "PWNED"
+    path = write_config(tmp_path, IRIS)
+    cfg = mlpact.load_config(path, [f"description=!!python/object/apply:os.system ['touch {marker}']"])
+    assert cfg.description is not None and cfg.description.startswith("!!python")
+    assert not marker.exists()
+
+
+def test_a_version_config_with_python_tags_is_never_constructed(
+    source: dict[str, Any], tmp_path: Path, no_pickle: None
+) -> None:
+    folder = _copy_version(source, tmp_path)
+    marker = tmp_path / "PWNED"
+    (folder / "config.yaml").write_text(f"name: !!python/object/apply:os.system ['touch {marker}']\n")
+    _rehash(folder)
+    with pytest.raises(IntegrityError, match="config.yaml"):
+        mlpact.load(folder)
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- code a config names
+@pytest.mark.parametrize(
+    "key, path, message",
+    [
+        ("model", "os.system", "is not an estimator"),
+        ("model", "subprocess.Popen", "is not an estimator"),
+        ("model", "builtins.eval", "is not an estimator"),
+        ("custom", "os.system", "is not a transformer"),
+        ("custom", "shutil.rmtree", "is not a transformer"),
+        ("model", "no_such_module_anywhere.Model", "cannot import module"),
+    ],
+)
+def test_a_config_naming_non_estimators_is_refused_before_anything_runs(
+    tmp_path: Path, key: str, path: str, message: str, no_pickle: None
+) -> None:
+    cfg: dict[str, Any] = json.loads(json.dumps(IRIS))
+    if key == "model":
+        cfg["model"] = {"type": path}
+    else:
+        cfg["features"] = {"custom": [{"type": path}]}
+    store = tmp_path / "store"
+    with pytest.raises(ConfigError, match=message):
+        mlpact.train(cfg, store=store)
+    assert Store(store).versions() == []
+
+
+@pytest.mark.parametrize(
+    "named, trusted",
+    [
+        ("mypkg.features:AddRatios", ["mypkg.features:AddRatios"]),
+        ("os.system", []),
+        ("subprocess:Popen", []),
+        ("builtins.eval", []),
+        ("posix.system", []),
+    ],
+)
+def test_only_names_outside_the_standard_library_extend_trust(named: str, trusted: list[str]) -> None:
+    config = {"model": {"type": named}}
+    assert usercode.import_paths(config) == trusted
+    assert bundle.untrusted_by_rule(["os.system"], usercode.import_paths(config)) == ["os.system"]
+
+
+def test_an_environment_value_with_a_python_tag_is_only_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_pickle: None
+) -> None:
+    marker = tmp_path / "PWNED"
+    monkeypatch.setenv("MLPACT_TEST_DESCRIPTION", f"!!python/object/apply:os.system ['touch {marker}']")
+    cfg = mlpact.load_config(
+        write_config(tmp_path, {**IRIS, "description": "${env:MLPACT_TEST_DESCRIPTION}"})
+    )
+    assert cfg.description is not None and cfg.description.startswith("!!python")
+    assert not marker.exists()
