@@ -154,6 +154,33 @@ def test_hash_is_stable_and_ignores_description(tmp_path: Path) -> None:
     assert base != load_config(path, ["model.params.C=2"]).hash()
 
 
+@pytest.mark.parametrize(
+    "override",
+    [
+        "validation.unseen_category=error",
+        "check.psi=0.3",
+        "tune.trials=7",
+        "serve.max_rows=5",
+        "serve.cors.origins=[https://app.example]",
+        "tracking.mlflow_uri=sqlite:///x.db",
+        "record.golden_rows=0",
+        "code.on_change=error",
+    ],
+)
+def test_how_a_model_is_used_served_or_reported_is_not_hashed(tmp_path: Path, override: str) -> None:
+    path = write_config(tmp_path, wine_config())
+    assert load_config(path, [override]).hash() == load_config(path).hash()
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["decision.objective=balanced_accuracy", "features.numeric.scale=minmax", "train.batch_size=8"],
+)
+def test_what_shapes_the_trained_model_is_hashed(tmp_path: Path, override: str) -> None:
+    path = write_config(tmp_path, wine_config())
+    assert load_config(path, [override]).hash() != load_config(path).hash()
+
+
 def test_resolved_config_round_trips(tmp_path: Path) -> None:
     cfg = load_config(write_config(tmp_path, wine_config()), ["model.params.C=0.3"])
     again = load_config(cfg.to_dict(), base_dir=tmp_path)
