@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import pytest
 pytest.importorskip("mlflow")
 
 import mlpact
-from conftest import mixed_frame, write_config
+from conftest import free_port, mixed_frame, wait_until_answers, write_config
 from mlpact.errors import DataError
 from mlpact.mlflow_export import example_rows, export_mlflow
 
@@ -135,15 +133,9 @@ def test_cli_export_format_mlflow(trained_wine: dict[str, Any], tmp_path: Path) 
     assert bad.exit_code == 2 and "expected mlpact or mlflow" in bad.output
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_mlflow_models_serve_predicts_like_mlpact(mixed: dict[str, Any]) -> None:
-    port = _free_port()
+    port = free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
            "PYTHONPATH": os.pathsep.join(sys.path)}  # fmt: skip
@@ -153,7 +145,7 @@ def test_mlflow_models_serve_predicts_like_mlpact(mixed: dict[str, Any]) -> None
         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
     try:
-        _wait_ready(port, proc, timeout=90)
+        wait_until_answers(f"http://127.0.0.1:{port}/ping", proc, timeout=90)
         rows = mixed["rows"].head(20).copy()
         rows["day"] = rows["day"].dt.strftime("%Y-%m-%d")
         records = json.loads(rows.to_json(orient="records"))
@@ -172,16 +164,3 @@ def test_mlflow_models_serve_predicts_like_mlpact(mixed: dict[str, Any]) -> None
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
-
-
-def _wait_ready(port: int, proc: subprocess.Popen[bytes], *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"mlflow models serve exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError("mlflow models serve did not answer /ping in time")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 import mlpact
-from conftest import mixed_frame, wine_config, write_config
+from conftest import free_port, mixed_frame, wait_until_answers, wine_config, write_config
 from mlpact.config import ServeConfig
 from mlpact.errors import MissingDependencyError
 from mlpact.model import as_frame
@@ -440,27 +439,6 @@ def test_pinned_versions_are_not_followed(two_versions: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- processes and extras
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("server did not become ready")
-
-
 def test_a_real_server_process_answers_and_follows_its_alias(
     two_versions: dict[str, Any], wine: dict[str, Any]
 ) -> None:
@@ -468,7 +446,7 @@ def test_a_real_server_process_answers_and_follows_its_alias(
 
     store = mlpact.Store.open(two_versions["store"])
     store.set_alias("wine", "live", 1)
-    port = _free_port()
+    port = free_port()
     mlpact_bin = str(Path(sys.executable).with_name("mlpact"))
     cmd = [mlpact_bin, "serve", "wine@live", "--port", str(port), "--poll-interval", "0.1"]
     proc = subprocess.Popen(
@@ -476,7 +454,7 @@ def test_a_real_server_process_answers_and_follows_its_alias(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, proc)
+        wait_until_answers(f"{url}/ready", proc, timeout=30)
         assert httpx.post(f"{url}/predict", json=wine["records"], timeout=10).json()["model"] == "wine:1"
         store.set_alias("wine", "live", 2)
         deadline = time.monotonic() + 10

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import mlpact
-from conftest import wine_config, write_config
+from conftest import free_port, wait_until_answers, wine_config, write_config
 from mlpact import registry
 
 httpx = pytest.importorskip("httpx")
@@ -70,13 +70,13 @@ def test_a_server_under_load_never_fails_while_its_alias_moves(tmp_path: Path) -
     from sklearn.datasets import load_wine
 
     body = load_wine(as_frame=True).frame.drop(columns="target").sample(5, random_state=0).to_dict("records")
-    port = _free_port()
+    port = free_port()
     cmd = [str(Path(sys.executable).with_name("mlpact")), "serve", "wine@live", "--port", str(port)]
     cmd += ["--poll-interval", "0.05", "--log-level", "warning", "--store", str(store)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, proc)
+        wait_until_answers(f"{url}/ready", proc)
         asyncio.run(_load(url, body, time.monotonic() + 2))  # warm up before the first sample
         start_rss = _rss_mib(proc.pid)
         moves = threading.Thread(target=_move_alias, args=(store, SECONDS * 0.8))
@@ -102,24 +102,3 @@ def _move_alias(store: Path, seconds: float) -> None:
         else:
             registry.rollback("wine", "live", store=store)
         time.sleep(seconds / MOVES)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("server did not become ready")
