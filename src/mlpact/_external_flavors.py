@@ -6,6 +6,7 @@ under the trust rule, and how to predict for scoring the test data.
 
 from __future__ import annotations
 
+import abc
 import inspect
 import json
 import sys
@@ -40,18 +41,20 @@ def is_torch_module(obj: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- flavors
-class External:
+class External(abc.ABC):
     """What differs between a scikit-learn and a torch model saved from outside."""
 
     flavor = "sklearn"
     packages: tuple[str, ...] = ()
     schema: Schema
 
+    @abc.abstractmethod
     def task(self) -> str | None:
-        raise NotImplementedError
+        """classification, regression, or None when it cannot be told."""
 
+    @abc.abstractmethod
     def model_type(self) -> str:
-        raise NotImplementedError
+        """The import path recorded as `model.type`."""
 
     def params(self) -> dict[str, Any]:
         return {}
@@ -62,11 +65,13 @@ class External:
         self.schema = infer_schema(X.assign(**{cfg.data.target: y}), cfg.schema_, target=cfg.data.target,
                                    task=cfg.data.task)  # fmt: skip
 
+    @abc.abstractmethod
     def dump(self, tmp: Path, named: list[str]) -> list[str]:
-        raise NotImplementedError
+        """Write the model's files into `tmp`; the types it needs trusted."""
 
+    @abc.abstractmethod
     def predictor(self) -> Any:
-        raise NotImplementedError
+        """What scores the test data (an object with predict/predict_proba)."""
 
     def frame(self, X: pd.DataFrame) -> pd.DataFrame:
         return X

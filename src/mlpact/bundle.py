@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import io
 import json
 import os
 import re
@@ -219,11 +220,13 @@ def _is_class(name: str) -> bool:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
+        return sha256_stream(fh)
+
+
+def sha256_stream(fh: io.BufferedIOBase) -> str:
+    """The sha256 of a binary file object's remaining bytes (a local file or an fsspec object)."""
+    return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def hash_files(directory: Path) -> dict[str, str]:

@@ -196,16 +196,10 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(
-    path: str | Path, *, chunk: int = 1 << 20, storage_options: Mapping[str, Any] | None = None
-) -> str:
-    """The sha256 of a file's bytes, read in chunks (a URL's object is streamed the same way)."""
-    from mlpact import remote
+def file_sha256(path: str | Path, *, storage_options: Mapping[str, Any] | None = None) -> str:
+    """The sha256 of a file's bytes, streamed (a URL's object the same way)."""
+    from mlpact import bundle, remote
 
     if remote.is_url(path):
-        return remote.url_sha256(str(path), storage_options, chunk=chunk)
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        return remote.url_sha256(str(path), storage_options)
+    return bundle.sha256_file(Path(path))

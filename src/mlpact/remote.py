@@ -8,7 +8,6 @@ which s3fs reads by itself. fsspec (and s3fs for ``s3://``) are imported only wh
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,17 +49,16 @@ def filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple[Abst
     return fs, path
 
 
-def url_sha256(url: str, options: Mapping[str, Any] | None = None, *, chunk: int = 1 << 20) -> str:
+def url_sha256(url: str, options: Mapping[str, Any] | None = None) -> str:
     """The sha256 of an object's bytes, streamed: equal to the sha256 of the same file on disk."""
+    from mlpact.bundle import sha256_stream
+
     fs, path = filesystem(url, options)
-    digest = hashlib.sha256()
     try:
         with fs.open(path, "rb") as fh:
-            while block := fh.read(chunk):
-                digest.update(block)
+            return sha256_stream(fh)
     except FileNotFoundError:
         raise DataError(f"Data file {url!r} does not exist.", hint="Check the URL.") from None
-    return digest.hexdigest()
 
 
 def require(url: str, options: Mapping[str, Any] | None = None, *, what: str = "Data file") -> None:

@@ -22,6 +22,7 @@ else (text, dates, custom steps, sparse output, pandas output) is not compiled a
 
 from __future__ import annotations
 
+import abc
 import logging
 import weakref
 from collections.abc import Callable, Sequence
@@ -69,11 +70,11 @@ class RowPath:
 def row_path(pipeline: Any) -> RowPath | None:
     """The compiled fast path of a fitted pipeline (built once per pipeline object), or None."""
     try:
-        return _CACHE[pipeline]
-    except KeyError:
-        pass
+        weakref.ref(pipeline)
     except TypeError:  # not weak-referenceable: nothing we know how to compile
         return None
+    if pipeline in _CACHE:
+        return _CACHE[pipeline]
     try:
         compiled = _compile(pipeline)
     except Exception as exc:  # a pipeline we misread must never break serving: use sklearn
@@ -117,11 +118,14 @@ def _steps(transformer: Any) -> list[Any]:
     return [step for _, step in transformer.steps] if isinstance(transformer, Pipeline) else [transformer]
 
 
-class _Block:
+class _Block(abc.ABC):
+    """One ColumnTransformer branch, compiled."""
+
     columns: list[str]
 
+    @abc.abstractmethod
     def apply(self, X: Any) -> np.ndarray | None:
-        raise NotImplementedError
+        """The branch's output for a coerced input frame; None when a value was not compiled."""
 
 
 class _NumericBlock(_Block):
