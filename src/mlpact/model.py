@@ -38,14 +38,18 @@ class Model:
         *,
         record: VersionRecord | None = None,
         raw_config: Mapping[str, Any] | None = None,
+        lineage: Mapping[str, Any] | None = None,
     ) -> None:
+        """`raw_config` and `lineage`: the files as already read by the caller (else read here)."""
         self.path = path
         self.manifest = dict(manifest)
         self.pipeline = pipeline
         self.record = record
         self.schema = _read_schema(path)
         self.metrics: dict[str, Any] = bundle.read_mapping(path, "metrics.json")
-        self.lineage: dict[str, Any] = bundle.read_mapping(path, "lineage.json")
+        self.lineage: dict[str, Any] = (
+            dict(lineage) if lineage is not None else bundle.read_mapping(path, "lineage.json")
+        )
         if raw_config is None:
             raw_config = bundle.read_config(path)
         self._raw_config: dict[str, Any] = dict(raw_config or {})
@@ -445,7 +449,7 @@ def load(
         from mlpact.torch import load_version
 
         return load_version(  # type: ignore[no-any-return]
-            directory, manifest, record=record, raw_config=config, trust=trust, allowed=named
+            directory, manifest, record=record, raw_config=config, lineage=lineage, trust=trust, allowed=named
         )
     from mlpact.errors import MlpactError
 
@@ -454,9 +458,9 @@ def load(
     except MlpactError:
         raise
     except Exception as exc:  # the libraries installed here cannot rebuild what was saved
-        saved = Model(directory, manifest, None, record=record, raw_config=config)
+        saved = Model(directory, manifest, None, record=record, raw_config=config, lineage=lineage)
         raise LibraryVersionError(saved, exc) from exc
-    return Model(directory, manifest, pipeline, record=record, raw_config=config)
+    return Model(directory, manifest, pipeline, record=record, raw_config=config, lineage=lineage)
 
 
 @contextlib.contextmanager

@@ -202,7 +202,7 @@ def diff(a: str, b: str, *, store: StoreArg = None) -> dict[str, Any]:
     return {
         "a": left["version"]["ref"],
         "b": right["version"]["ref"],
-        "config": _dict_diff(_flatten(left["config"]), _flatten(right["config"])),
+        "config": _dict_diff(key_paths(left["config"]), key_paths(right["config"])),
         "schema": _schema_diff(left["schema"], right["schema"]),
         "metrics": _metric_deltas(left["metrics"], right["metrics"]),
         "data": _data_diff(left["lineage"], right["lineage"]),
@@ -214,12 +214,13 @@ def diff(a: str, b: str, *, store: StoreArg = None) -> dict[str, Any]:
     }
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def key_paths(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config data as ``key.path -> value`` (an empty mapping stays a value)."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
-            out.update(_flatten(value, path + "."))
+            out.update(key_paths(value, path + "."))
         else:
             out[path] = value
     return out

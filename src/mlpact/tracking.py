@@ -185,16 +185,11 @@ def track_tune(cfg: Config, result: TuneResult) -> str | None:
 
 
 # --------------------------------------------------------------------------- pure helpers
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
     """Nested config data as ``key.path -> value`` (lists as JSON), the way MLflow params are."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, f"{path}."))
-        else:
-            out[path] = json.dumps(value) if isinstance(value, list | dict) else value
-    return out
+    from mlpact.registry import key_paths
+
+    return {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in key_paths(data).items()}
 
 
 def version_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:

@@ -31,6 +31,7 @@ def load_version(
     *,
     record: VersionRecord | None,
     raw_config: Mapping[str, Any],
+    lineage: Mapping[str, Any] | None = None,
     trust: Iterable[str] = (),
     allowed: Iterable[str] | None = None,
 ) -> Model:
@@ -51,11 +52,13 @@ def load_version(
     if spec.get("input") == "image":
         steps = bundle.read_json(directory, TRANSFORMS_JSON)["predict"]
         predictor = TorchPredictor(module, ImageInput(steps), spec.get("classes"), batch_size=max(batch, 64))
-        return ImageModel(directory, manifest, predictor, record=record, raw_config=raw_config)
+        return ImageModel(
+            directory, manifest, predictor, record=record, raw_config=raw_config, lineage=lineage
+        )
     recorded = record.trusted_types if record is not None else manifest.get("trusted_types", [])
     pre = bundle.load_pipeline(directory, recorded, allowed=named, extra_trust=trust)
     predictor = TorchPredictor(module, TableInput(pre), spec.get("classes"), batch_size=max(batch, 256))
-    return Model(directory, manifest, predictor, record=record, raw_config=raw_config)
+    return Model(directory, manifest, predictor, record=record, raw_config=raw_config, lineage=lineage)
 
 
 class ImageModel(Model):
