@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlpact import bundle
 from mlpact.errors import UntrustedTypesError
+from mlpact.version import bundle
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_a_broken_manifest_is_an_integrity_error(tmp_path: Path, content: str) -
 
 _DUMP_LISTS = (
     "import json, sys\n"
-    "from mlpact.bundle import import_skops, _SKOPS_LISTS\n"
+    "from mlpact.version.bundle import import_skops, _SKOPS_LISTS\n"
     "import_skops()\n"
     "t = sys.modules['skops.io._trusted_types']\n"
     "print(json.dumps({'from_cache': getattr(t, '__file__', None) is None,"

@@ -14,8 +14,7 @@ import pytest
 import mlpact
 from conftest import mixed_frame, write_config
 from mlpact.check import check_data
-from mlpact.errors import InputValidationError
-from mlpact.model import InputWarning
+from mlpact.errors import InputValidationError, InputWarning
 
 Findings = dict[tuple[str, str], str]
 

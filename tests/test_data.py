@@ -10,15 +10,15 @@ import pytest
 
 from conftest import mixed_frame, wine_config
 from mlpact.config import load_config
-from mlpact.data import (
+from mlpact.data.sources import (
     fingerprint,
     infer_task,
     load_frame,
     load_sklearn_dataset,
     read_table,
-    split_rows,
     table_format,
 )
+from mlpact.data.split import split_rows
 from mlpact.errors import DataError
 
 

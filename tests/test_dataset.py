@@ -7,7 +7,7 @@ import pytest
 
 from conftest import mixed_frame, wine_config
 from mlpact.config import load_config
-from mlpact.dataset import prepare
+from mlpact.learn.prepare import prepare
 
 
 def test_prepare_is_deterministic_and_splits_disjointly() -> None:

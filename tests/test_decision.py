@@ -14,8 +14,8 @@ import pytest
 import mlpact
 from conftest import write_config
 from mlpact.config import DecisionConfig
-from mlpact.decision import Decision, choose
 from mlpact.errors import ConfigError
+from mlpact.learn.decision import Decision, choose
 
 FAST = {"cv_folds": 0, "importance_repeats": 0, "leakage": False, "baseline": False}
 
@@ -85,7 +85,7 @@ def test_models_show_names_the_decision(cancer: dict[str, Any]) -> None:
 
 def test_batch_predict_and_serving_apply_the_decision(cancer: dict[str, Any], tmp_path: Path) -> None:
     pytest.importorskip("fastapi")
-    from mlpact.serve._app import score
+    from mlpact.serve._answer import score
 
     model = mlpact.load(cancer["result"].ref, store=cancer["store"])
     rows = cancer["frame"].drop(columns="target")
@@ -204,7 +204,7 @@ def test_decision_round_trips_as_json() -> None:
 def test_the_drift_reference_summarises_decided_predictions(cancer: dict[str, Any]) -> None:
     reference = json.loads((cancer["result"].path / "reference.json").read_text())
     model = mlpact.load(cancer["result"].ref, store=cancer["store"])
-    from mlpact.dataset import prepare
+    from mlpact.learn.prepare import prepare
 
     data = prepare(model.config)
     X, _ = data.train()

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 import mlpact
 from conftest import write_config
-from mlpact import envlock
 from mlpact.cli import app
 from mlpact.errors import MissingToolError
+from mlpact.version import envlock, portable
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_the_lock_pins_the_installed_versions(iris: Any) -> None:
 
 def test_build_docker_writes_a_context_that_serves_the_version(iris: Any, tmp_path: Path) -> None:
     store = iris.path.parents[2]
-    ctx = envlock.build_docker(iris.ref, tmp_path / "ctx", store=store)
+    ctx = portable.build_docker(iris.ref, tmp_path / "ctx", store=store)
     assert ctx.files == ["Dockerfile", "entrypoint.sh", "model.tar.gz", "requirements.lock"]
     dockerfile = (tmp_path / "ctx" / "Dockerfile").read_text()
     assert "pip install --no-cache-dir --find-links ./wheels -r requirements.lock" in dockerfile
@@ -53,7 +53,7 @@ def test_build_docker_writes_a_context_that_serves_the_version(iris: Any, tmp_pa
         in (tmp_path / "ctx" / "entrypoint.sh").read_text()
     )
     assert (tmp_path / "ctx" / "requirements.lock").read_text().count("scikit-learn==") == 1
-    from mlpact.portable import import_version
+    from mlpact.version.portable import import_version
 
     assert import_version(tmp_path / "ctx" / "model.tar.gz", store=tmp_path / "s").ref == "iris:1"
 
@@ -64,7 +64,7 @@ def test_build_without_docker_fails_clearly_after_writing_the_context(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     store = iris.path.parents[2]
     with pytest.raises(MissingToolError, match="docker is not on PATH"):
-        envlock.build_docker(iris.ref, tmp_path / "ctx", store=store, build=True)
+        portable.build_docker(iris.ref, tmp_path / "ctx", store=store, build=True)
     assert (tmp_path / "ctx" / "Dockerfile").is_file()
     out = CliRunner().invoke(
         app, ["models", "build-docker", iris.ref, str(tmp_path / "c2"), "--build", "--store", str(store)]
@@ -78,4 +78,4 @@ def test_build_without_docker_fails_clearly_after_writing_the_context(
 
 def test_a_local_mlpact_build_is_left_unpinned() -> None:
     lock = "# python 3.11.0 (x)\nmlpact==0.1.0+g1234\nnumpy==2.0.0\n"
-    assert envlock._without_local(lock).splitlines()[1] == "mlpact  # was 0.1.0+g1234"
+    assert portable._without_local(lock).splitlines()[1] == "mlpact  # was 0.1.0+g1234"

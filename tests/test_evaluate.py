@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 
 from conftest import wine_config
-from mlpact.evaluate import (
+from mlpact._core.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
     compute_metrics,
-    cross_validate,
     metrics_for,
     primary_metric,
 )
+from mlpact.learn.scoring import cross_validate
 
 
 def test_metric_sets_per_task() -> None:
@@ -100,7 +100,7 @@ def test_cross_validate_never_fits_on_the_held_out_fold() -> None:
     "task, kind", [("classification", "DummyClassifier"), ("regression", "DummyRegressor")]
 )
 def test_baseline_is_sklearns_dummy_estimator(task: str, kind: str) -> None:
-    from mlpact.evaluate import baseline_estimator
+    from mlpact.learn.scoring import baseline_estimator
 
     assert type(baseline_estimator(task)).__name__ == kind
 
@@ -108,7 +108,7 @@ def test_baseline_is_sklearns_dummy_estimator(task: str, kind: str) -> None:
 def test_assess_scores_once_with_per_class_and_slices() -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from mlpact.evaluate import assess
+    from mlpact.learn.scoring import assess
 
     X = pd.DataFrame({"x": [0.0, 0.1, 0.2, 1.0, 1.1, 1.2, 0.05, 1.05]})
     y = pd.Series([0, 0, 0, 1, 1, 1, 1, 0])  # the last two are wrong for any monotone model
@@ -125,7 +125,8 @@ def test_assess_scores_once_with_per_class_and_slices() -> None:
 
 
 def test_slice_metrics_keep_the_most_frequent_values_and_name_missing_ones() -> None:
-    from mlpact.evaluate import Predictions, slice_metrics
+    from mlpact._core.metrics import Predictions
+    from mlpact.learn.scoring import slice_metrics
 
     found = Predictions(y=np.array([1.0, 2.0, 3.0, 4.0]), pred=np.array([1.0, 2.0, 3.0, 5.0]))
     slices = pd.DataFrame({"s": ["x", "x", None, "y"]})
@@ -136,7 +137,7 @@ def test_slice_metrics_keep_the_most_frequent_values_and_name_missing_ones() -> 
 def test_permutation_importance_ranks_the_informative_column_first() -> None:
     from sklearn.linear_model import LinearRegression
 
-    from mlpact.evaluate import permutation_importance
+    from mlpact.learn.scoring import permutation_importance
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"noise": rng.normal(size=300), "signal": rng.normal(size=300)})
@@ -156,9 +157,9 @@ def _labelled(rows: int = 50, seed: int = 5) -> pd.DataFrame:
 def test_evaluate_records_an_evaluation_and_never_touches_the_version(
     trained_wine: dict, tmp_path: Path
 ) -> None:  # type: ignore[type-arg]
-    from mlpact import bundle
     from mlpact.evaluate import evaluate_version
     from mlpact.store import Store
+    from mlpact.version import bundle
 
     path, store = trained_wine["result"].path, trained_wine["store"]
     before = {p: p.read_bytes() for p in path.rglob("*") if p.is_file()}

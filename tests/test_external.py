@@ -21,12 +21,19 @@ from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
 import mlpact
-from mlpact import bundle
+from mlpact._core import files
 from mlpact.cli import app
-from mlpact.errors import ConfigError, DataError, ExitCode, IntegrityError, UntrustedTypesError
+from mlpact.errors import (
+    CodeChangedWarning,
+    ConfigError,
+    DataError,
+    ExitCode,
+    IntegrityError,
+    TrustWarning,
+    UntrustedTypesError,
+)
 from mlpact.store import Store
-from mlpact.trust import TrustWarning
-from mlpact.usercode import CodeChangedWarning
+from mlpact.version import bundle
 
 runner = CliRunner()
 
@@ -210,7 +217,7 @@ def test_changed_source_of_your_code_warns_or_refuses(
     (entry,) = mlpact.load(record.ref, store=tmp_path / "s").lineage["code"]
     assert entry["module"] == "extpkg.models"
     extpkg.write_text(extpkg.read_text() + "\n# tuned\n")
-    now = bundle.sha256_file(extpkg)
+    now = files.sha256_file(extpkg)
     expected = rf"extpkg.models: source sha256 {entry['sha256']} when saved, {now} now"
     if outcome is IntegrityError:
         with pytest.raises(IntegrityError, match=expected):
@@ -228,7 +235,7 @@ def _rewrite(directory: Path, obj: Any, *, model_type: str | None = None) -> Non
     (directory / bundle.PIPELINE).write_bytes(sio.dumps(obj))
     if model_type is not None:
         config = (directory / "config.yaml").read_text()
-        old = bundle.safe_yaml(config)["model"]["type"]
+        old = files.safe_yaml(config)["model"]["type"]
         (directory / "config.yaml").write_text(config.replace(old, model_type))
     manifest = json.loads((directory / "manifest.json").read_text())
     manifest["files"] = bundle.hash_files(directory)
@@ -323,7 +330,7 @@ def test_an_old_store_migrates_and_old_versions_fall_back_to_their_config(
 def test_trust_given_at_import_is_recorded_in_the_index(iris: Any, extpkg: Path, tmp_path: Path) -> None:
     from extpkg.models import AddOne
 
-    from mlpact.portable import export_version, import_version
+    from mlpact.version.portable import export_version, import_version
 
     train, test = iris
     pipe = make_pipeline(AddOne(), LogisticRegression(max_iter=500))

@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 
 import mlpact
 from conftest import write_config
-from mlpact import golden, registry
+from mlpact import registry
 from mlpact.cli import app
 from mlpact.errors import BehaviourError, ExitCode
+from mlpact.version import golden
 
 FAST = {"cv_folds": 0, "importance_repeats": 0, "leakage": False, "baseline": False, "plots": False}
 
@@ -74,7 +75,7 @@ def test_a_change_beyond_tolerance_fails_naming_version_and_packages(
 ) -> None:
     model = mlpact.load(iris["ref"], store=iris["store"])
     _shift_probabilities(monkeypatch, 1e-3)
-    from mlpact import envlock
+    from mlpact.version import envlock
 
     real = envlock.installed()
     monkeypatch.setattr(envlock, "installed", lambda: {**real, "scikit-learn": "0.0.1"})
@@ -107,7 +108,7 @@ def test_cli_verify_exits_14_on_behaviour_and_0_with_files_only(
 def test_import_refuses_a_bundle_that_predicts_differently_here(
     iris: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlpact.portable import export_version, import_version
+    from mlpact.version.portable import export_version, import_version
 
     archive = export_version(iris["ref"], tmp_path / "iris.tar.gz", store=iris["store"])
     _shift_probabilities(monkeypatch, 0.01)

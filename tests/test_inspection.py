@@ -16,7 +16,7 @@ import mlpact
 from conftest import write_config
 from mlpact.cli import app
 from mlpact.errors import NotFoundError
-from mlpact.inspection import ERRORS, SPLIT, row_hashes
+from mlpact.version.inspection import ERRORS, SPLIT, row_hashes
 
 FAST = {"cv_folds": 0, "importance_repeats": 0, "leakage": False, "baseline": False, "plots": False}
 

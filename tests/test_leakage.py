@@ -10,7 +10,7 @@ import pytest
 
 import mlpact
 from conftest import mixed_frame, wine_config, write_config
-from mlpact.leakage import (
+from mlpact.data.leakage import (
     check_split,
     duplicate_rows,
     id_like_columns,

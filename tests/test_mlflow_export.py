@@ -20,7 +20,7 @@ pytest.importorskip("mlflow")
 import mlpact
 from conftest import free_port, mixed_frame, wait_until_answers, write_config
 from mlpact.errors import DataError
-from mlpact.mlflow_export import example_rows, export_mlflow
+from mlpact.version.mlflow import example_rows, export_mlflow
 
 
 @pytest.fixture(scope="module")

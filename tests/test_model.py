@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 
 import mlpact
-from mlpact import bundle
-from mlpact.errors import DataError, InputValidationError, IntegrityError, UntrustedTypesError
-from mlpact.model import InputWarning
+from mlpact.errors import DataError, InputValidationError, InputWarning, IntegrityError, UntrustedTypesError
+from mlpact.version import bundle
 
 
 def test_load_by_name_version_and_path(trained_wine: dict[str, Any]) -> None:
@@ -40,7 +39,7 @@ def test_loaded_model_exposes_its_contract(trained_wine: dict[str, Any]) -> None
     assert model.lineage["environment"]["packages"]["scikit-learn"]
 
 
-@pytest.mark.filterwarnings("ignore::mlpact.model.InputWarning")
+@pytest.mark.filterwarnings("ignore::mlpact.errors.InputWarning")
 def test_predictions_match_the_raw_pipeline(trained_wine: dict[str, Any]) -> None:
     model = mlpact.load(trained_wine["ref"], store=trained_wine["store"])
     X = trained_wine["frame"].drop(columns="target")
@@ -158,7 +157,7 @@ def test_rewriting_file_and_manifest_together_is_caught_by_the_index(trained_mix
     assert mlpact.load(trained_mixed["ref"], store=store).ref == trained_mixed["ref"]
 
 
-@pytest.mark.filterwarnings("ignore::mlpact.model.InputWarning")
+@pytest.mark.filterwarnings("ignore::mlpact.errors.InputWarning")
 def test_mixed_model_predicts_on_raw_csv_rows(trained_mixed: dict[str, Any]) -> None:
     model = mlpact.load(trained_mixed["ref"], store=trained_mixed["store"])
     raw = pd.read_csv(trained_mixed["folder"] / "mixed.csv").drop(columns="label")

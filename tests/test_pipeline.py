@@ -8,9 +8,15 @@ import pytest
 
 from conftest import mixed_frame
 from mlpact.config import FeaturesConfig, ModelConfig, SchemaConfig
+from mlpact.data.schema import coerce, infer_schema
 from mlpact.errors import ConfigError
-from mlpact.pipeline import build_preprocessor, import_object, make_estimator, plan_features, retype_for_plan
-from mlpact.schema import coerce, infer_schema
+from mlpact.learn.pipeline import (
+    build_preprocessor,
+    import_object,
+    make_estimator,
+    plan_features,
+    retype_for_plan,
+)
 
 
 def _schema(frame: pd.DataFrame):  # type: ignore[no-untyped-def]

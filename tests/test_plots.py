@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlpact.evaluate import Predictions, predictions
-from mlpact.plots import write_plots
+from mlpact._core.metrics import Predictions
+from mlpact._core.plots import write_plots
+from mlpact.learn.scoring import predictions
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

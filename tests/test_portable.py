@@ -14,8 +14,8 @@ import pytest
 import mlpact
 from conftest import wine_config
 from mlpact.errors import IntegrityError, NotFoundError, UntrustedTypesError
-from mlpact.portable import EXPORT_META, export_version, import_version
 from mlpact.store import Store
+from mlpact.version.portable import EXPORT_META, export_version, import_version
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def _leftovers(store: Path) -> list[Path]:
     return [p for p in (store / "tmp").iterdir()] + [p for p in (store / "models").glob("*/*")]
 
 
-@pytest.mark.filterwarnings("ignore::mlpact.model.InputWarning")
+@pytest.mark.filterwarnings("ignore::mlpact.errors.InputWarning")
 def test_round_trip_gives_identical_predictions(exported: dict[str, Any], tmp_path: Path) -> None:
     record = import_version(exported["path"], store=tmp_path)
     assert record.ref == "wine:1" and record.origin and record.origin.startswith("wine:1 (")

@@ -11,7 +11,7 @@ import pytest
 
 import mlpact
 from conftest import mixed_frame, write_config
-from mlpact.profile import FEATURES_PLOT, TARGET_PLOT, profile
+from mlpact.learn.profile import FEATURES_PLOT, TARGET_PLOT, profile
 
 FAST = {"cv_folds": 0, "importance_repeats": 0, "leakage": False, "baseline": False}
 
@@ -65,13 +65,13 @@ def test_profile_uses_the_training_split_only_and_reaches_card_and_report(mixed:
     assert f"## Training data profile ({found['rows']} training rows)" in card
     assert "| color |" in card and f"![{FEATURES_PLOT}](reports/{FEATURES_PLOT})" in card
     assert "<h2>Training data profile</h2>" in (mixed.path / "report.html").read_text()
-    from mlpact import bundle
+    from mlpact.version import bundle
 
     assert f"reports/{FEATURES_PLOT}" in bundle.read_manifest(mixed.path)["files"]
 
 
 def test_golden_rows_survive_mixed_types(mixed: Any) -> None:
-    from mlpact import golden
+    from mlpact.version import golden
 
     model = mlpact.load(mixed.ref, store=mixed.path.parents[2])
     assert golden.check(model).status == "ok"

@@ -123,7 +123,7 @@ def test_verify_finds_changed_files_and_rewritten_manifests(three: Store) -> Non
     v3 = three.get("wine", 3).path
     (v3 / "card.md").write_text("# rewritten")
     manifest = json.loads((v3 / "manifest.json").read_text())
-    from mlpact import bundle
+    from mlpact.version import bundle
 
     manifest["files"] = bundle.hash_files(v3)
     (v3 / "manifest.json").write_text(json.dumps(manifest))

@@ -24,13 +24,17 @@ moto_server = pytest.importorskip("moto.server")
 from tests.conftest import wine_config, write_config  # noqa: E402
 
 import mlpact  # noqa: E402
-from mlpact import bundle, registry  # noqa: E402
+from mlpact import registry  # noqa: E402
 from mlpact.cli import app  # noqa: E402
-from mlpact.data import fingerprint  # noqa: E402
+from mlpact.data.sources import fingerprint  # noqa: E402
 from mlpact.errors import DataError, InputValidationError, IntegrityError, NotFoundError  # noqa: E402
-from mlpact.portable import export_version, import_version  # noqa: E402
-from mlpact.store import Store  # noqa: E402
-from mlpact.store._remote import RemoteStore, connect  # noqa: E402
+from mlpact.store import (  # noqa: E402
+    RemoteStore,
+    Store,
+    connect,
+)
+from mlpact.version import bundle  # noqa: E402
+from mlpact.version.portable import export_version, import_version  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +133,7 @@ def test_storage_options_do_not_change_the_config_hash() -> None:
 
 
 def test_a_missing_object_is_a_data_error_naming_it(s3: str, bucket: str) -> None:
-    from mlpact.data import read_table
+    from mlpact.data.sources import read_table
 
     with pytest.raises(DataError, match=r"Data file 's3://.*/nope.parquet' does not exist"):
         read_table(f"{bucket}/nope.parquet")
@@ -326,7 +330,7 @@ def test_cli_connects_a_store_and_syncs_it(s3: str, bucket: str, tmp_path: Path)
 
 def test_store_config_mistakes_are_store_errors(tmp_path: Path) -> None:
     from mlpact.errors import StoreError
-    from mlpact.store._remote import team_store
+    from mlpact.store import team_store
 
     local = tmp_path / "local"
     _register(Store(local))

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import mlpact
 from conftest import wine_config, write_config
 from mlpact.cli import app
-from mlpact.report import baseline_warning, beats, metric_table
+from mlpact.version.report import baseline_warning, beats, metric_table
 
 METRICS: dict[str, Any] = {
     "task": "classification",
@@ -91,7 +91,7 @@ def test_report_html_is_self_contained_with_every_section(sliced: Any) -> None:
 
 
 def test_report_and_plots_are_hashed_with_the_version(sliced: Any) -> None:
-    from mlpact import bundle
+    from mlpact.version import bundle
 
     files = bundle.read_manifest(sliced.path)["files"]
     assert "report.html" in files and "reports/confusion_matrix.png" in files
@@ -124,7 +124,7 @@ def test_report_after_an_evaluation_lists_it_and_leaves_the_version_alone(sliced
     from sklearn.datasets import load_wine
 
     from mlpact.evaluate import evaluate_version
-    from mlpact.report import write_report
+    from mlpact.version.report import write_report
 
     store = sliced.path.parents[2]
     before = (sliced.path / "report.html").read_bytes()

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 import mlpact
 from conftest import mixed_frame, write_config
-from mlpact import bundle
+from mlpact._core import files
+from mlpact._core.lineage import package_versions
 from mlpact.cli import app
-from mlpact.errors import IntegrityError
-from mlpact.lineage import package_versions
-from mlpact.model import LibraryVersionError
-from mlpact.reproduce import DataChangedError, compare_metrics, compare_split, reproduce
+from mlpact.errors import DataChangedError, IntegrityError, LibraryVersionError
+from mlpact.reproduce import compare_metrics, compare_split, reproduce
+from mlpact.version import bundle
 
 runner = CliRunner()
 
@@ -114,7 +114,7 @@ def _as_if_saved_with(version: Path, target: Path, sklearn: str) -> Path:
     manifest = bundle.read_manifest(target)
     meta = {k: v for k, v in manifest.items() if k != "files"}
     bundle.write_manifest(
-        target, meta, {**manifest["files"], "lineage.json": bundle.sha256_file(target / "lineage.json")}
+        target, meta, {**manifest["files"], "lineage.json": files.sha256_file(target / "lineage.json")}
     )
     return target
 

@@ -10,9 +10,9 @@ import pytest
 from tests.conftest import mixed_frame
 
 import mlpact
-from mlpact import rowpath
-from mlpact.model import InputWarning
-from mlpact.rowpath import row_path
+from mlpact.errors import InputWarning
+from mlpact.serve import rowpath
+from mlpact.serve.rowpath import row_path
 
 
 def _train(tmp_path: Path, features: dict[str, Any], *, drop: tuple[str, ...] = ("id", "note", "day")) -> Any:

@@ -8,8 +8,8 @@ import pytest
 
 from conftest import mixed_frame
 from mlpact.config import SchemaConfig, ValidationPolicy
+from mlpact.data.schema import Schema, check, coerce, infer_schema, infer_type, validate
 from mlpact.errors import InputValidationError
-from mlpact.schema import Schema, check, coerce, infer_schema, infer_type, validate
 
 SETTINGS = SchemaConfig()
 

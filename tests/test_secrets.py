@@ -14,7 +14,7 @@ from sklearn.datasets import load_iris
 
 import mlpact
 from conftest import write_config
-from mlpact.portable import export_version
+from mlpact.version.portable import export_version
 
 ENV_SECRET = "envSECRET-7f3a9c"  # part of the data path, as a token in a URL would be
 KEY_SECRET = "keySECRET-51d2e8"  # a value the config marks secret

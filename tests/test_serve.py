@@ -23,11 +23,11 @@ from schemathesis.checks import not_a_server_error
 import mlpact
 from conftest import free_port, mixed_frame, wait_until_answers, wine_config, write_config
 from mlpact.config import ServeConfig
+from mlpact.data.schema import check
 from mlpact.errors import MissingDependencyError
-from mlpact.model import as_frame
-from mlpact.schema import check
 from mlpact.serve import ModelHolder, app_from_environment, create_app
 from mlpact.serve._app import ENV_VAR, build_app, environment_options
+from mlpact.version.model import as_frame
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
@@ -584,11 +584,11 @@ def _mixed_model(trained: dict[str, Any]) -> Any:
 def test_clean_records_take_the_fast_path(
     trained_mixed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlpact.schema
+    import mlpact.data.schema
 
     model = _mixed_model(trained_mixed)
     calls: list[int] = []
-    monkeypatch.setattr(mlpact.schema, "check", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(mlpact.data.schema, "check", lambda *a, **k: calls.append(1))
     X, report = model.check([_CLEAN, {**_CLEAN, "extra": 1}])
     assert calls == [] and report.problems == [] and list(X.columns) == model.schema.names
     assert X["day"].dtype == "datetime64[ns]" and X["flag"].tolist() == [1.0, 1.0]

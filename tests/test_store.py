@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 import mlpact
-from mlpact import bundle
 from mlpact.errors import NotFoundError, StoreError
 from mlpact.store import Store, check_name, parse_ref
+from mlpact.version import bundle
 
 
 def _register(store: Store, name: str = "m", payload: str = "x") -> Any:

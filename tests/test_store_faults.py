@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 
 import mlpact
-from mlpact import bundle, registry
+from mlpact import registry
+from mlpact._core import files
 from mlpact.errors import ExitCode, StoreError
 from mlpact.store import Store
 from mlpact.store._db import Database
+from mlpact.version import bundle
 
 IRIS = {
     "name": "iris",
@@ -34,7 +36,7 @@ def _enospc(*args: Any, **kwargs: Any) -> Any:
 
 
 def _fail_writing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    real = bundle.write_bytes
+    real = files.write_bytes
 
     def write_bytes(path: Path, data: bytes) -> None:
         if path.name == name:
@@ -43,7 +45,7 @@ def _fail_writing(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
             _enospc()
         real(path, data)
 
-    monkeypatch.setattr(bundle, "write_bytes", write_bytes)
+    monkeypatch.setattr(files, "write_bytes", write_bytes)
 
 
 def _fail_replace(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,7 +123,7 @@ def test_a_full_disk_during_a_save_leaves_nothing_partial(
 def test_a_full_disk_during_an_import_leaves_nothing_partial(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlpact.portable import export_version, import_version
+    from mlpact.version.portable import export_version, import_version
 
     mlpact.train(IRIS, store=tmp_path / "a")
     archive = export_version("iris", tmp_path / "iris.tar.gz", store=tmp_path / "a")

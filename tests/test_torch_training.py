@@ -240,7 +240,7 @@ def test_predict_images_errors(trained: Any, tmp_path: Path, where: str, message
     result, store = trained
     model = load(result.ref, store=store)
     if where == "table":
-        model = object.__new__(__import__("mlpact.model", fromlist=["Model"]).Model)
+        model = object.__new__(__import__("mlpact.version.model", fromlist=["Model"]).Model)
         model.manifest = {"name": "t", "version": 1}
     with pytest.raises(DataError, match=message):
         predict_images(model, tmp_path, tmp_path / "p.csv")

@@ -14,7 +14,8 @@ import mlpact
 from conftest import wine_config
 from mlpact import registry
 from mlpact.config import load_config
-from mlpact.tracking import RUN_ID_PARAM, TrackingWarning, flatten, version_metrics
+from mlpact.errors import TrackingWarning
+from mlpact.tracking import RUN_ID_PARAM, flatten, version_metrics
 
 
 @pytest.fixture(scope="module")

@@ -250,9 +250,9 @@ def test_no_fit_ever_sees_a_test_row(tmp_path: Path, monkeypatch: pytest.MonkeyP
     import numpy as np
     from sklearn.datasets import load_wine
 
-    import mlpact.pipeline
+    import mlpact.learn.pipeline
     from mlpact.config import load_config
-    from mlpact.dataset import prepare
+    from mlpact.learn.prepare import prepare
 
     frame = load_wine(as_frame=True).frame
     frame.insert(0, "row", np.arange(len(frame), dtype=float))  # a unique, unscaled marker
@@ -265,9 +265,9 @@ def test_no_fit_ever_sees_a_test_row(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "evaluate": {"cv_folds": 3, "plots": False},
     }
     spy = _fit_spy()
-    monkeypatch.setattr(mlpact.pipeline, "make_estimator", lambda spec, seed: spy())
+    monkeypatch.setattr(mlpact.learn.pipeline, "make_estimator", lambda spec, seed: spy())
     # a class defined in a test is (rightly) not on the trust list, so skip writing the pipeline
-    monkeypatch.setattr(mlpact.bundle, "dump_pipeline", lambda pipeline, directory, allowed=(): [])
+    monkeypatch.setattr(mlpact.version.bundle, "dump_pipeline", lambda pipeline, directory, allowed=(): [])
     result = mlpact.train(cfg, store=tmp_path / "s")
     data = prepare(load_config(cfg))
     test_rows = set(data.frame["row"].iloc[data.split.test].round(6))

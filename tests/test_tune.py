@@ -199,7 +199,7 @@ class StepSpy(Spy):
 def test_no_tuning_step_ever_receives_a_test_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, estimator: str, pruner: str
 ) -> None:
-    from mlpact.dataset import prepare
+    from mlpact.learn.prepare import prepare
 
     (tmp_path / "spy_model.py").write_text(SPY)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -243,7 +243,7 @@ def test_no_tuning_step_ever_receives_a_test_row(
 def test_estimators_that_learn_in_steps_report_each_step(
     tmp_path: Path, model: dict[str, Any], steps: int, expected: list[int]
 ) -> None:
-    from mlpact.pipeline import make_estimator
+    from mlpact.learn.pipeline import make_estimator
     from mlpact.tune._objective import _steps, step_kind
 
     space = {"features.numeric.scale": {"type": "categorical", "choices": ["standard", "robust"]}}

@@ -21,10 +21,11 @@ import pytest
 
 import mlpact
 from conftest import write_config
-from mlpact import bundle, portable, usercode
+from mlpact._core import files
 from mlpact.errors import ConfigError, IntegrityError, NotebookError, UntrustedTypesError
-from mlpact.portable import EXPORT_META, export_version, import_version
 from mlpact.store import Store
+from mlpact.version import bundle, portable, usercode
+from mlpact.version.portable import EXPORT_META, export_version, import_version
 
 IRIS = {
     "name": "iris",
@@ -124,7 +125,7 @@ def test_a_version_whose_config_names_os_system_gains_no_trust(
     folder = _copy_version(source, tmp_path)
     evil = sio.dumps(FunctionTransformer(func=os.system))
     (folder / bundle.PIPELINE).write_bytes(evil)
-    config = bundle.safe_yaml((folder / "config.yaml").read_text())
+    config = files.safe_yaml((folder / "config.yaml").read_text())
     config["model"]["type"] = "os.system"
     (folder / "config.yaml").write_text(json.dumps(config))
     _rehash(folder, trusted_types=sorted(sio.get_untrusted_types(data=evil)))

@@ -12,8 +12,7 @@ import pytest
 
 import mlpact
 from conftest import wine_config
-from mlpact.errors import ConfigError, IntegrityError
-from mlpact.usercode import CodeChangedWarning, import_paths
+from mlpact.errors import CodeChangedWarning, ConfigError, IntegrityError, import_paths
 
 FEATURES = '''
 import pandas as pd

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mlpact._version import __version__
 
 __all__ = [
     "Config",
@@ -33,17 +33,17 @@ __all__ = [
 _LAZY = {
     "Config": "mlpact.config",
     "load_config": "mlpact.config",
-    "Model": "mlpact.model",
-    "load": "mlpact.model",
+    "Model": "mlpact.version.model",
+    "load": "mlpact.version.load",
     "Store": "mlpact.store",
     "TrainResult": "mlpact.training",
     "train": "mlpact.training",
     "predict_file": "mlpact.predict",
     "evaluate_version": "mlpact.evaluate",
-    "models": "mlpact.frames",
-    "runs": "mlpact.frames",
-    "compare": "mlpact.frames",
-    "use_project": "mlpact.usercode",
+    "models": "mlpact.registry.frames",
+    "runs": "mlpact.registry.frames",
+    "compare": "mlpact.registry.frames",
+    "use_project": "mlpact.version.usercode",
     "save": "mlpact.external",
     "run": "mlpact.external",
 }
@@ -52,12 +52,13 @@ if TYPE_CHECKING:
     from mlpact.config import Config, load_config
     from mlpact.evaluate import evaluate_version
     from mlpact.external import run, save
-    from mlpact.frames import compare, models, runs
-    from mlpact.model import Model, load
     from mlpact.predict import predict_file
+    from mlpact.registry.frames import compare, models, runs
     from mlpact.store import Store
     from mlpact.training import TrainResult, train
-    from mlpact.usercode import use_project
+    from mlpact.version.load import load
+    from mlpact.version.model import Model
+    from mlpact.version.usercode import use_project
 
 
 def __getattr__(name: str) -> Any:

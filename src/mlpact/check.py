@@ -26,13 +26,12 @@ from mlpact.errors import DataError, ExitCode
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlpact.config import Config
-    from mlpact.config._check import CheckConfig
-    from mlpact.model import Model
-    from mlpact.progress import Progress
-    from mlpact.reference import Drift
-    from mlpact.schema import ValidationReport
+    from mlpact._core.progress import Progress
+    from mlpact.config import CheckConfig, Config
+    from mlpact.data.reference import Drift
+    from mlpact.data.schema import ValidationReport
     from mlpact.store import Store
+    from mlpact.version.model import Model
 
 Verdict = Literal["reload", "retrain", "incompatible"]
 EXIT_CODES: dict[str, ExitCode] = {
@@ -56,7 +55,7 @@ class Performance:
     dropped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        from mlpact.metrics import finite_json
+        from mlpact._core.metrics import finite_json
 
         return finite_json(dict(self.__dict__))  # type: ignore[no-any-return]
 
@@ -76,7 +75,7 @@ class Retrained:
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        from mlpact.metrics import finite_json
+        from mlpact._core.metrics import finite_json
 
         return finite_json(dict(self.__dict__))  # type: ignore[no-any-return]
 
@@ -105,7 +104,7 @@ class CheckResult:
         return EXIT_CODES[self.verdict]
 
     def to_dict(self) -> dict[str, Any]:
-        from mlpact.metrics import finite_json
+        from mlpact._core.metrics import finite_json
 
         return finite_json(  # type: ignore[no-any-return]
             {
@@ -153,37 +152,29 @@ def check_data(
         ConfigError: a threshold override is invalid.
         DataError: the data cannot be read, or the named target column is missing.
     """
+    from mlpact.config import thresholds_for
+
     loaded = _load(model, store, trust)
     settings = thresholds_for(loaded.config, thresholds)
     frame = _read(data, sep=sep)
     return _check(loaded, frame, settings, target=target)
 
 
-def thresholds_for(cfg: Config, overrides: Mapping[str, Any] | None = None) -> CheckConfig:
-    """The version's `check:` section with overrides (CLI flags) applied and validated."""
-    from mlpact.config import validate_config
-
-    if not overrides:
-        return cfg.check
-    raw = cfg.to_dict(reveal=True)
-    raw["check"] = {**raw.get("check", {}), **{k: v for k, v in overrides.items() if v is not None}}
-    return validate_config(raw, label="check thresholds").check
-
-
 def _load(model: str | Path | Model, store: str | Path | Store | None, trust: Iterable[str]) -> Model:
-    from mlpact.model import Model, load
+    from mlpact.version.load import load
+    from mlpact.version.model import Model
 
     return model if isinstance(model, Model) else load(model, store=store, trust=trust)
 
 
 def _read(data: str | Path | pd.DataFrame, *, sep: str) -> pd.DataFrame:
-    from mlpact.data import read_table
+    from mlpact.data.sources import read_table
 
     return read_table(data, sep=sep) if isinstance(data, str | Path) else data
 
 
 def _check(model: Model, frame: pd.DataFrame, settings: CheckConfig, *, target: str | None) -> CheckResult:
-    from mlpact.data import LOG_COLUMNS
+    from mlpact.data.sources import LOG_COLUMNS
 
     label = _label(model, frame, target)
     skip = [c for c in (label, *LOG_COLUMNS) if c is not None and c in frame.columns]
@@ -220,7 +211,7 @@ def _label(model: Model, frame: pd.DataFrame, target: str | None) -> str | None:
 
 def _judge(model: Model, result: CheckResult, X: pd.DataFrame, y: pd.Series | None) -> None:
     """Drift and performance of compatible data, and the verdict they give."""
-    from mlpact.evaluate import predictions
+    from mlpact.learn.scoring import predictions
 
     found = predictions(model.pipeline, X, y, decision=model.decision) if len(X) else None
     reference = _reference(model, result)
@@ -240,8 +231,8 @@ def _judge(model: Model, result: CheckResult, X: pd.DataFrame, y: pd.Series | No
 
 
 def _reference(model: Model, result: CheckResult) -> dict[str, Any] | None:
-    from mlpact import bundle
-    from mlpact.reference import FILE
+    from mlpact._core import files
+    from mlpact.data.reference import FILE
 
     if not (model.path / FILE).exists():
         result.notes.append(
@@ -249,14 +240,14 @@ def _reference(model: Model, result: CheckResult) -> dict[str, Any] | None:
             f"is not assessed. `mlpact reproduce {model.ref}` makes a version that has them."
         )
         return None
-    data: dict[str, Any] = bundle.read_json(model.path, FILE)
+    data: dict[str, Any] = files.read_json(model.path, FILE)
     for name, why in data.get("skipped", {}).items():
         result.notes.append(f"{name}: {why}.")
     return data
 
 
 def _drift(name: str, reference: Mapping[str, Any], values: pd.Series, result: CheckResult) -> Drift:
-    from mlpact.reference import compare
+    from mlpact.data.reference import compare
 
     found = compare(name, reference, values)
     settings = result.thresholds
@@ -266,7 +257,7 @@ def _drift(name: str, reference: Mapping[str, Any], values: pd.Series, result: C
 
 
 def _performance(model: Model, found: Any, y: pd.Series, settings: CheckConfig) -> Performance | None:
-    from mlpact.metrics import compute_metrics, metrics_for, primary_metric
+    from mlpact._core.metrics import compute_metrics, metrics_for, primary_metric
 
     mask = y.notna().to_numpy()
     if not mask.any():
@@ -297,7 +288,7 @@ def _codes(values: Any, classes: list[Any]) -> Any:
 
 def metric_drop(metric: str, recorded: float | None, now: float | None) -> float | None:
     """How much worse `now` is than `recorded`, as a fraction of it (negative: better)."""
-    from mlpact.metrics import LOWER_IS_BETTER
+    from mlpact._core.metrics import LOWER_IS_BETTER
 
     if recorded is None or now is None or not (math.isfinite(recorded) and math.isfinite(now)):
         return None
@@ -346,7 +337,7 @@ def _perf_text(perf: Performance | None) -> str:
 
 def retyped_columns(model: Model, frame: pd.DataFrame) -> dict[str, dict[str, str]]:
     """Columns whose values now look like another kind (number, bool, datetime, text)."""
-    from mlpact.schema import infer_type
+    from mlpact.data.schema import infer_type
 
     out = {}
     for col in model.schema.columns:
@@ -392,8 +383,8 @@ def retrain_on(
     Raises:
         DataError: `data` is not a file, or has no labels.
     """
-    from mlpact.dataset import prepare
-    from mlpact.progress import Silent
+    from mlpact._core.progress import Silent
+    from mlpact.learn.prepare import prepare
     from mlpact.store import Store
     from mlpact.training import run
 
@@ -421,8 +412,8 @@ def retrain_on(
 
 
 def _config_for(model: Model, data: str | Path, *, target: str, sep: str) -> Config:
+    from mlpact._core.remote import is_url
     from mlpact.config import load_config
-    from mlpact.remote import is_url
 
     if not is_url(data) and not Path(data).exists():
         raise DataError(f"Input file {str(data)!r} does not exist.")
@@ -439,8 +430,8 @@ def _config_for(model: Model, data: str | Path, *, target: str, sep: str) -> Con
 
 def _holdout_score(model: Model, rows: pd.DataFrame, label: str, metric: str) -> float | None:
     """One version's primary metric on labelled holdout rows; None when they do not fit its schema."""
-    from mlpact.decision import decided
-    from mlpact.metrics import score
+    from mlpact._core.metrics import score
+    from mlpact.learn.decision import decided
 
     X, report = model.check(rows, ignore=[label])
     if report.errors:

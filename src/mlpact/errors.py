@@ -1,6 +1,7 @@
-"""Every error mlpact raises on purpose, and the CLI exit code each one maps to.
+"""Every error and warning mlpact raises on purpose, and the CLI exit code each error maps to.
 
-One base class, :class:`MlpactError`, with a subclass per failure. Each subclass also
+One base class, :class:`MlpactError`, with a subclass per failure; one base warning,
+:class:`MlpactWarning`, with a subclass per kind of warning. Each subclass also
 inherits the builtin it narrows (``ValueError``, ``LookupError`` ...) so callers that
 already catch those keep working. Messages say what was expected, what was found and
 what to do about it.
@@ -9,7 +10,8 @@ what to do about it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 class ExitCode(enum.IntEnum):
@@ -78,6 +80,43 @@ class InputValidationError(MlpactError, ValueError):
         super().__init__(message)
 
 
+class DataChangedError(DataError):
+    """The recorded data source no longer has the fingerprint saved with the version."""
+
+    exit_code = ExitCode.DIFFERS
+
+    def __init__(self, ref: str, recorded: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+        self.recorded, self.now = dict(recorded), dict(now)
+        lines = [
+            f"Cannot reproduce {ref}: its data changed since it was trained.",
+            f"  source: {now.get('resolved') or now.get('source')}",
+            f"  fingerprint: {str(recorded.get('fingerprint'))[:12]} when trained, "
+            f"{str(now.get('fingerprint'))[:12]} now",
+            f"  rows: {recorded.get('rows')} when trained, {now.get('rows')} now",
+        ]
+        was, cols = set(recorded.get("columns") or []), set(now.get("columns") or [])
+        if was and cols != was:
+            lines.append(f"  columns added: {sorted(cols - was)!r}, removed: {sorted(was - cols)!r}")
+        if recorded.get("file_sha256") and recorded.get("file_sha256") != now.get("file_sha256"):
+            lines.append("  the file's bytes differ (sha256)")
+        super().__init__(
+            "\n".join(lines),
+            hint="Restore the recorded data to reproduce the version, or pass --allow-data-change "
+            "(Python: allow_data_change=True) to retrain on the data as it is now; the verdict then "
+            "says it differs.",
+        )
+
+
+class PayloadError(MlpactError):
+    """A request the server refuses before looking at the model: its HTTP status and message."""
+
+    exit_code = ExitCode.INPUT
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class NotFoundError(MlpactError, LookupError):
     """A model, version, alias, run or file does not exist."""
 
@@ -99,6 +138,24 @@ class UntrustedTypesError(IntegrityError, TypeError):
             f"Refusing to load {file}: it contains types that are not in the trusted list: {self.types!r}.",
             hint="If you know where this file came from and trust it, pass these names with "
             "--trust (Python: trust=[...]).",
+        )
+
+
+class LibraryVersionError(IntegrityError):
+    """A version's pipeline cannot be deserialised with the libraries installed here.
+
+    `model` is the version without its pipeline (schema, metrics, config and lineage), which is
+    all `mlpact reproduce` needs to retrain it here.
+    """
+
+    def __init__(self, model: Any, cause: BaseException, *, saved_with: str, installed: str) -> None:
+        self.model = model
+        super().__init__(
+            f"Cannot load {model.ref}: its pipeline was saved with scikit-learn {saved_with} and this "
+            f"environment has scikit-learn {installed}; deserialising it failed "
+            f"({type(cause).__name__}: {cause}).",
+            hint=f"Install scikit-learn=={saved_with} to use it as it is, or retrain it here from its "
+            f"recorded config and data and compare with the original: `mlpact reproduce {model.ref}`.",
         )
 
 
@@ -142,3 +199,24 @@ class NotReproducibleError(MlpactError):
     """A version mlpact cannot retrain: it was trained outside `mlpact train` (`mlpact.save`)."""
 
     exit_code = ExitCode.CONFIG
+
+
+# --------------------------------------------------------------------------- warnings
+class MlpactWarning(UserWarning):
+    """Base of every warning mlpact issues: something worth knowing that does not stop the work."""
+
+
+class InputWarning(MlpactWarning):
+    """Input rows had problems the validation policy lets through (e.g. unseen categories)."""
+
+
+class TrustWarning(MlpactWarning):
+    """A version saved before mlpact recorded its trusted import paths in the index."""
+
+
+class CodeChangedWarning(MlpactWarning):
+    """Code a version uses has changed since the version was saved."""
+
+
+class TrackingWarning(MlpactWarning):
+    """MLflow could not be reached or refused a call; mlpact's own records are complete."""

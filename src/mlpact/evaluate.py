@@ -1,252 +1,23 @@
-"""The evaluation protocol: cross-validation on the training split, the test split scored once,
-the baseline, slices, permutation importance, and scoring a saved version on new labelled data.
-
-The metrics themselves live in mlpact.metrics (re-exported here, as the protocol and the metrics
-are used together).
-"""
+"""Evaluate a saved version on new labelled data: scored once with the metrics and plots of
+training (the protocol is `mlpact.learn.scoring`), recorded in the store as an evaluation."""
 
 from __future__ import annotations
 
-import math
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.metrics import (
-    CLASSIFICATION_METRICS,
-    LOWER_IS_BETTER,
-    METRIC_NAMES,
-    NEEDS_PROBA,
-    REGRESSION_METRICS,
-    FoldProgress,
-    compute_metrics,
-    finite_json,
-    metrics_for,
-    per_class,
-    per_class_report,
-    primary_metric,
-    score,
-)
+from mlpact._core.metrics import Predictions, finite_json, metrics_for, primary_metric
+from mlpact.learn.scoring import assess, permutation_importance
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
-    from mlpact.config import Config
-    from mlpact.decision import Decision
-    from mlpact.model import Model
     from mlpact.store import Store
+    from mlpact.version.model import Model
 
-__all__ = [
-    "CLASSIFICATION_METRICS",
-    "LOWER_IS_BETTER",
-    "METRIC_NAMES",
-    "NEEDS_PROBA",
-    "REGRESSION_METRICS",
-    "Evaluation",
-    "FoldProgress",
-    "Predictions",
-    "assess",
-    "baseline_estimator",
-    "compute_metrics",
-    "cross_validate",
-    "cv_splits",
-    "evaluate_version",
-    "finite_json",
-    "metrics_for",
-    "per_class_report",
-    "permutation_importance",
-    "predictions",
-    "primary_metric",
-    "score",
-    "slice_metrics",
-]  # fmt: skip
-
-
-# --------------------------------------------------------------------------- cross-validation
-def cv_splits(
-    cfg: Config, task: str, X: pd.DataFrame, y: pd.Series, groups: pd.Series | None
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Folds of the training split matching the split config: grouped, time-ordered or stratified."""
-    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, TimeSeriesSplit
-
-    k = cfg.evaluate.cv_folds
-    split = cfg.data.split
-    splitter: Any
-    if split.time_column:
-        splitter = TimeSeriesSplit(n_splits=k)
-    elif split.group_column and groups is not None:
-        splitter = GroupKFold(n_splits=k)
-    elif task == "classification" and split.stratify and y.value_counts().min() >= k:
-        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=cfg.seed)
-    else:
-        splitter = KFold(n_splits=k, shuffle=True, random_state=cfg.seed)
-    yield from splitter.split(X, y, groups)
-
-
-def cross_validate(
-    pipeline: Any,
-    X: pd.DataFrame,
-    y: pd.Series,
-    folds: Sequence[tuple[np.ndarray, np.ndarray]],
-    names: Sequence[str],
-    *,
-    on_fold: FoldProgress | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Fit a fresh clone per fold (preprocessing included) and score the held-out fold.
-
-    Returns:
-        Per metric: mean, std and the value of every fold.
-    """
-    import numpy as np
-    from sklearn.base import clone
-
-    values: dict[str, list[float]] = {name: [] for name in names}
-    for i, (fit_idx, val_idx) in enumerate(folds):
-        model = clone(pipeline).fit(X.iloc[fit_idx], y.iloc[fit_idx])
-        fold = score(model, X.iloc[val_idx], y.iloc[val_idx], names)
-        for name, value in fold.items():
-            values[name].append(value)
-        if on_fold is not None:
-            on_fold(i + 1, len(folds))
-    summary = {}
-    for name, vals in values.items():
-        if vals:
-            arr = np.asarray(vals, dtype=float)
-            mean = float(np.nanmean(arr)) if not np.isnan(arr).all() else math.nan
-            std = float(np.nanstd(arr)) if not np.isnan(arr).all() else math.nan
-            summary[name] = {"mean": mean, "std": std, "folds": vals}
-    return summary
-
-
-# --------------------------------------------------------------------------- the baseline
-def baseline_estimator(task: str) -> Any:
-    """scikit-learn's dummy estimator: class priors (predicts the majority class) or the mean."""
-    from sklearn.dummy import DummyClassifier, DummyRegressor
-
-    if task == "classification":
-        return DummyClassifier(strategy="prior")
-    return DummyRegressor(strategy="mean")
-
-
-# --------------------------------------------------------------------------- scoring a split once
-@dataclass(frozen=True)
-class Predictions:
-    """What a fitted pipeline said about labelled rows: labels, probabilities and its classes."""
-
-    y: Any
-    pred: Any
-    proba: Any = None
-    classes: list[Any] | None = None
-
-
-def predictions(
-    pipeline: Any, X: pd.DataFrame, y: pd.Series, *, decision: Decision | None = None
-) -> Predictions:
-    """Predict once (labels and, for classifiers, probabilities) so every metric and plot share it.
-
-    Labels are the most probable class, or what the version's `decision` says.
-    """
-    import numpy as np
-
-    classes = getattr(pipeline, "classes_", None)
-    if classes is not None and hasattr(pipeline, "predict_proba"):
-        proba = np.asarray(pipeline.predict_proba(X))
-        labels = decision.apply(proba, classes) if decision else np.asarray(classes)[proba.argmax(axis=1)]
-        return Predictions(y, labels, proba, list(classes))
-    return Predictions(y, np.asarray(pipeline.predict(X)), None, None if classes is None else list(classes))
-
-
-def assess(
-    pipeline: Any,
-    X: pd.DataFrame,
-    y: pd.Series,
-    names: Sequence[str],
-    *,
-    task: str,
-    slices: pd.DataFrame | None = None,
-    max_values: int = 20,
-    decision: Decision | None = None,
-) -> tuple[dict[str, Any], Predictions]:
-    """Score labelled rows once: the metrics, the per-class report and metrics per slice value.
-
-    Returns:
-        ``{"metrics": ..., "per_class": ... (classification), "slices": ... (when given)}`` and
-        the predictions, for plots.
-    """
-    found = predictions(pipeline, X, y, decision=decision)
-    out: dict[str, Any] = {"metrics": compute_metrics(names, y, found.pred, found.proba, found.classes)}
-    if task == "classification":
-        out["per_class"] = per_class(y, found.pred)
-    if slices is not None and len(slices.columns):
-        out["slices"] = slice_metrics(found, slices, names, max_values=max_values)
-    return out, found
-
-
-def slice_metrics(
-    found: Predictions, slices: pd.DataFrame, names: Sequence[str], *, max_values: int = 20
-) -> dict[str, list[dict[str, Any]]]:
-    """Metrics per value of each slice column (its most frequent `max_values` values, missing included).
-
-    Returns:
-        Per column, one entry per value: ``{"value", "rows", "metrics"}``, largest slice first.
-    """
-    import numpy as np
-
-    out: dict[str, list[dict[str, Any]]] = {}
-    y = np.asarray(found.y)
-    for column in slices.columns:
-        values = slices[column].astype(object).where(slices[column].notna(), "(missing)")
-        entries = []
-        for value, count in values.value_counts().head(max_values).items():
-            mask = (values == value).to_numpy()
-            proba = found.proba[mask] if found.proba is not None else None
-            metrics = compute_metrics(names, y[mask], found.pred[mask], proba, found.classes)
-            entries.append({"value": _plain(value), "rows": int(count), "metrics": metrics})
-        out[str(column)] = entries
-    return out
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
-# --------------------------------------------------------------------------- permutation importance
-def permutation_importance(
-    pipeline: Any,
-    X: pd.DataFrame,
-    y: pd.Series,
-    *,
-    metric: str,
-    n_repeats: int = 5,
-    max_rows: int = 2000,
-    seed: int = 0,
-) -> dict[str, dict[str, float]]:
-    """How much `metric` worsens when one input column is shuffled (on a seeded sample of rows).
-
-    Returns:
-        Per input column, the mean and std of the loss in `metric` (positive: the model uses it),
-        sorted from most to least important.
-    """
-    from sklearn.inspection import permutation_importance as sk_importance
-
-    if len(X) > max_rows:
-        X = X.sample(max_rows, random_state=seed)
-        y = y.loc[X.index]
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
-
-    def scorer(estimator: Any, X_: pd.DataFrame, y_: pd.Series) -> float:
-        value = score(estimator, X_, y_, [metric]).get(metric, math.nan)
-        return sign * value
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = sk_importance(pipeline, X, y, scoring=scorer, n_repeats=n_repeats, random_state=seed)
-    pairs = zip(map(str, X.columns), result.importances_mean, result.importances_std, strict=True)
-    rows = {c: {"mean": float(m), "std": float(s)} for c, m, s in pairs}
-    return dict(sorted(rows.items(), key=lambda kv: -kv[1]["mean"] if math.isfinite(kv[1]["mean"]) else 0))
+__all__ = ["Evaluation", "evaluate_version"]
 
 
 # --------------------------------------------------------------------------- a saved version on new data
@@ -291,8 +62,9 @@ def evaluate_version(
         DataError: the target column is missing or has no labels.
         InputValidationError: the data does not match the version's schema.
     """
-    from mlpact.model import Model, load
     from mlpact.store import Store
+    from mlpact.version.load import load
+    from mlpact.version.model import Model
 
     db = Store.open(store)
     loaded = model if isinstance(model, Model) else load(model, store=db, trust=trust)
@@ -301,10 +73,10 @@ def evaluate_version(
 
 
 def _read_labelled(data: str | Path | pd.DataFrame, *, sep: str) -> tuple[pd.DataFrame, str]:
-    from mlpact.data import read_table
+    from mlpact.data.sources import read_table
 
     if isinstance(data, str | Path):
-        from mlpact.remote import is_url
+        from mlpact._core.remote import is_url
 
         return read_table(data, sep=sep), str(data) if is_url(data) else str(Path(data).resolve())
     return data, "DataFrame"
@@ -313,7 +85,7 @@ def _read_labelled(data: str | Path | pd.DataFrame, *, sep: str) -> tuple[pd.Dat
 def _evaluate(
     model: Model, frame: pd.DataFrame, label: str, *, store: Store, target: str | None, plots: bool
 ) -> Evaluation:
-    from mlpact.data import fingerprint
+    from mlpact.data.sources import fingerprint
 
     cfg = model.config
     notes: list[str] = []
@@ -389,9 +161,9 @@ def _all_numeric(y: pd.Series) -> bool:
 def _against_training(model: Model, frame: pd.DataFrame) -> list[Any]:
     """Cross-split leakage guards between the version's training data (when it can be read and
     still has the recorded fingerprint) and the new data."""
-    from mlpact.data import fingerprint, load_frame
+    from mlpact.data.leakage import duplicate_rows, older_test_rows, shared_groups
+    from mlpact.data.sources import fingerprint, load_frame
     from mlpact.errors import MlpactError
-    from mlpact.leakage import duplicate_rows, older_test_rows, shared_groups
 
     cfg = model.config
     if not cfg.evaluate.leakage:
@@ -414,7 +186,7 @@ def _against_training(model: Model, frame: pd.DataFrame) -> list[Any]:
 def _evaluation_plots(
     model: Model, X: pd.DataFrame, y: pd.Series, found: Predictions, metrics: dict[str, Any], folder: Path
 ) -> list[str]:
-    from mlpact.plots import write_plots
+    from mlpact._core.plots import write_plots
 
     ev = model.config.evaluate
     importance: dict[str, dict[str, float]] = {}
@@ -442,11 +214,11 @@ def _evaluation_plots(
 def _write_evaluation_files(
     model: Model, folder: Path, metrics: dict[str, Any], *, label: str, fingerprint: str, rows: int
 ) -> None:
-    from mlpact import bundle
-    from mlpact.report import render_evaluation_html
+    from mlpact._core import files
     from mlpact.store import now
+    from mlpact.version.report import render_evaluation_html
 
-    bundle.write_json(folder / "metrics.json", finite_json(metrics))
+    files.write_json(folder / "metrics.json", finite_json(metrics))
     record = {
         "data": label,
         "rows": rows,
@@ -457,4 +229,4 @@ def _write_evaluation_files(
     page = render_evaluation_html(
         {"ref": model.ref, "test": model.metrics.get("test")}, record, reports=folder / "reports"
     )
-    bundle.write_bytes(folder / "report.html", page.encode())
+    files.write_bytes(folder / "report.html", page.encode())

@@ -17,45 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlpact.errors import DataError, ExitCode
+from mlpact.errors import DataChangedError, ExitCode
 
 if TYPE_CHECKING:
-    from mlpact.config import Config
-    from mlpact.config._check import CheckConfig
-    from mlpact.dataset import Prepared
-    from mlpact.model import Model
-    from mlpact.progress import Progress
+    from mlpact._core.progress import Progress
+    from mlpact.config import CheckConfig, Config
+    from mlpact.learn.prepare import Prepared
     from mlpact.store import Store
     from mlpact.training import TrainResult
+    from mlpact.version.model import Model
 
 EXIT_CODES: dict[str, ExitCode] = {"reproduced": ExitCode.OK, "differs": ExitCode.DIFFERS}
-
-
-class DataChangedError(DataError):
-    """The recorded data source no longer has the fingerprint saved with the version."""
-
-    exit_code = ExitCode.DIFFERS
-
-    def __init__(self, ref: str, recorded: Mapping[str, Any], now: Mapping[str, Any]) -> None:
-        self.recorded, self.now = dict(recorded), dict(now)
-        lines = [
-            f"Cannot reproduce {ref}: its data changed since it was trained.",
-            f"  source: {now.get('resolved') or now.get('source')}",
-            f"  fingerprint: {str(recorded.get('fingerprint'))[:12]} when trained, "
-            f"{str(now.get('fingerprint'))[:12]} now",
-            f"  rows: {recorded.get('rows')} when trained, {now.get('rows')} now",
-        ]
-        was, cols = set(recorded.get("columns") or []), set(now.get("columns") or [])
-        if was and cols != was:
-            lines.append(f"  columns added: {sorted(cols - was)!r}, removed: {sorted(was - cols)!r}")
-        if recorded.get("file_sha256") and recorded.get("file_sha256") != now.get("file_sha256"):
-            lines.append("  the file's bytes differ (sha256)")
-        super().__init__(
-            "\n".join(lines),
-            hint="Restore the recorded data to reproduce the version, or pass --allow-data-change "
-            "(Python: allow_data_change=True) to retrain on the data as it is now; the verdict then "
-            "says it differs.",
-        )
 
 
 @dataclass
@@ -80,7 +52,7 @@ class ReproduceResult:
         return EXIT_CODES[self.verdict]
 
     def to_dict(self) -> dict[str, Any]:
-        from mlpact.metrics import finite_json
+        from mlpact._core.metrics import finite_json
 
         return finite_json({**self.__dict__, "exit_code": int(self.exit_code)})  # type: ignore[no-any-return]
 
@@ -110,15 +82,15 @@ def reproduce(
         DataChangedError: the data changed and `allow_data_change` is false.
         DataError: the recorded data source cannot be read.
     """
-    from mlpact.check import thresholds_for
-    from mlpact.progress import Silent
+    from mlpact._core.progress import Silent
+    from mlpact.config import thresholds_for
     from mlpact.store import Store
 
     db = Store.open(store)
     old = _load_saved(ref, db, trust)
     _refuse_external(old)
     settings = thresholds_for(old.config, thresholds)
-    cfg = recorded_config(old)
+    cfg = old.recorded_config()
     params = {"reproduces": old.ref, "seed": cfg.seed, "data.source": cfg.data.source}
     run_id = db.start_run(old.name, kind="reproduce", config_hash=cfg.hash(), params=params)
     try:
@@ -147,32 +119,14 @@ def _refuse_external(model: Model) -> None:
 
 def _load_saved(ref: str | Path, store: Store, trust: Iterable[str]) -> Model:
     """The version, or, when its pipeline cannot be loaded here, everything but the pipeline."""
-    from mlpact.model import LibraryVersionError, load
+    from mlpact.errors import LibraryVersionError
+    from mlpact.version.load import load
 
     try:
         return load(ref, store=store, trust=trust)
     except LibraryVersionError as exc:
-        return exc.model
-
-
-def recorded_config(model: Model) -> Config:
-    """The version's config, its data source resolved where it was read at training time.
-
-    A relative source keeps its text (so the config hash is the same) and gets the folder it was
-    relative to; a source that cannot be expressed that way becomes the absolute path.
-    """
-    from mlpact.config import load_config
-
-    cfg = model.config
-    source, resolved = cfg.data.source, (model.lineage.get("data") or {}).get("resolved")
-    if source.startswith("sklearn:") or not resolved:
-        return cfg
-    parts, full = Path(source).parts, Path(resolved)
-    if not Path(source).is_absolute() and full.parts[-len(parts) :] == parts:
-        return load_config(cfg.to_dict(), base_dir=Path(*full.parts[: -len(parts)]))
-    raw = cfg.to_dict()
-    raw["data"] = {**raw["data"], "source": str(full)}
-    return load_config(raw, base_dir=full.parent)
+        saved: Model = exc.model
+        return saved
 
 
 def _reproduce(
@@ -185,7 +139,7 @@ def _reproduce(
     allow: bool,
     progress: Progress,
 ) -> ReproduceResult:
-    from mlpact.dataset import prepare
+    from mlpact.learn.prepare import prepare
     from mlpact.training import run
 
     with progress.stage(f"Re-loading {cfg.data.source}"):
@@ -203,7 +157,7 @@ def _reproduce(
         "identical": same_data,
     }
     result.split = compare_split(recorded, data.lineage)
-    from mlpact.inspection import compare_splits
+    from mlpact.version.inspection import compare_splits
 
     if (rows := compare_splits(old.path, old.manifest, trained.path)) is not None:  # row by row, by hash
         result.split.update(rows=rows, identical=result.split["identical"] and rows["identical"])
@@ -257,7 +211,7 @@ def _agreement(
 ) -> dict[str, Any]:
     import numpy as np
 
-    from mlpact.model import load
+    from mlpact.version.load import load
 
     rows = data.frame.iloc[data.split.test]
     if old.pipeline is None:
@@ -280,7 +234,7 @@ def _agreement(
 
 def compare_environment(lineage: Mapping[str, Any], cfg: Config) -> dict[str, Any]:
     """Package and Python versions, and the git state, then and now (only what differs)."""
-    from mlpact.lineage import environment, git_state
+    from mlpact._core.lineage import environment, git_state
 
     was_env = lineage.get("environment") or {}
     now_env = environment()

@@ -22,8 +22,8 @@ def starter_config(data: str | Path, target: str, *, output: str | Path, sep: st
         output: where the config will be written (the data path is made relative to it).
     """
     from mlpact.config import SchemaConfig
-    from mlpact.data import infer_task, read_table
-    from mlpact.schema import infer_schema
+    from mlpact.data.schema import infer_schema
+    from mlpact.data.sources import infer_task, read_table
 
     frame = read_table(data, sep=sep)
     if target not in frame.columns:

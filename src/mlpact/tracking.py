@@ -22,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact.errors import TrackingWarning
+
 if TYPE_CHECKING:
     from mlpact.config import Config
     from mlpact.training import TrainResult
@@ -30,10 +32,6 @@ if TYPE_CHECKING:
 RUN_ID_PARAM = "mlflow.run_id"
 URI_PARAM = "mlflow.tracking_uri"
 _MAX_PARAM = 6000  # MLflow's limit on a param value
-
-
-class TrackingWarning(UserWarning):
-    """MLflow could not be reached or refused a call; mlpact's own records are complete."""
 
 
 class Tracker:
@@ -89,7 +87,7 @@ class Tracker:
                 self.run_id = None
 
     def _start(self) -> None:
-        from mlpact.mlflow_export import import_mlflow
+        from mlpact.version.mlflow import import_mlflow
 
         import_mlflow("MLflow tracking (tracking.mlflow_uri)")
         from mlflow import MlflowClient
@@ -140,8 +138,8 @@ class Tracker:
 
     def _log_model(self, result: TrainResult) -> None:
         from mlpact.errors import DataError
-        from mlpact.mlflow_export import write_mlflow_model
-        from mlpact.model import load
+        from mlpact.version.load import load
+        from mlpact.version.mlflow import write_mlflow_model
 
         with tempfile.TemporaryDirectory(prefix="mlpact-mlflow-") as tmp:
             try:
@@ -187,7 +185,7 @@ def track_tune(cfg: Config, result: TuneResult) -> str | None:
 # --------------------------------------------------------------------------- pure helpers
 def flatten(data: Mapping[str, Any]) -> dict[str, Any]:
     """Nested config data as ``key.path -> value`` (lists as JSON), the way MLflow params are."""
-    from mlpact.registry import key_paths
+    from mlpact.config import key_paths
 
     return {k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in key_paths(data).items()}
 

@@ -9,18 +9,19 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from mlpact import torch as torch_flavor
+from mlpact._core.progress import Progress, Silent
 from mlpact.config import Config, load_config
-from mlpact.progress import Progress, Silent
 from mlpact.store import Store, VersionRecord, disk_full
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlpact.dataset import Prepared
-    from mlpact.decision import Decision
-    from mlpact.schema import Schema
+    from mlpact.data.schema import Schema
+    from mlpact.learn.decision import Decision
+    from mlpact.learn.prepare import Prepared
 
 
 @dataclass
@@ -78,27 +79,45 @@ def run(
     """Train one version; the run is recorded as failed (and nothing saved) on any error.
 
     `lineage_extra` is merged into the version's lineage.json (e.g. the tuning that chose it).
-    A PyTorch model (see `mlpact.torch.is_torch_config`) is handed to `mlpact.torch.run`.
+    A PyTorch model (see `mlpact.torch.is_torch_config`) is trained by `mlpact.torch.Job`.
+
+    Raises:
+        ConfigError: `train.engine: ray` for a scikit-learn model, or a `decision:` section for a
+            PyTorch one (see `mlpact.torch.check_engine`, `mlpact.torch.check_config`).
     """
-    from mlpact.torch import is_torch_config
-
-    if is_torch_config(cfg):
-        from mlpact.recording import refuse_torch_decision
-        from mlpact.torch import run as run_torch
-
-        refuse_torch_decision(cfg)
-        return run_torch(cfg, store=store, progress=progress, lineage_extra=lineage_extra)  # type: ignore[no-any-return]
+    torch_flavor.check_engine(cfg)
+    job: TrainingJob
+    if torch_flavor.is_torch_config(cfg):
+        torch_flavor.check_config(cfg)
+        job = torch_flavor.Job(cfg, progress, checkpoint=torch_flavor.checkpoint_path(cfg, store.root))
+    else:
+        job = Job(cfg, progress)
+    job.lineage.update(lineage_extra or {})
 
     def work(run_id: str, tmps: list[Path]) -> TrainResult:
-        job = _Job(cfg, progress)
-        job.lineage.update(lineage_extra or {})
-        fitted = job.fit()
+        job.fit()
         tmps.append(store.new_tmp_dir())
         with progress.stage("Saving version"):
-            record = _save(store, tmps[-1], job, fitted, run_id)
+            record = job.save(store, tmps[-1], run_id)
         return TrainResult(record, job.metrics, job.schema, cfg, run_id, job.warnings, job.timings)
 
-    return recorded_run(store, cfg, _params(cfg), work)
+    return recorded_run(store, cfg, job.params(), work)
+
+
+class TrainingJob(Protocol):
+    """One training (scikit-learn: `Job`; PyTorch: `mlpact.torch.Job`), as `run` drives it."""
+
+    metrics: dict[str, Any]
+    schema: Schema
+    warnings: list[str]
+    timings: dict[str, float]
+    lineage: dict[str, Any]
+
+    def params(self) -> dict[str, Any]: ...
+
+    def fit(self) -> Any: ...
+
+    def save(self, store: Store, tmp: Path, run_id: str) -> VersionRecord: ...
 
 
 def recorded_run(
@@ -131,16 +150,7 @@ def recorded_run(
     return result
 
 
-def _params(cfg: Config) -> dict[str, Any]:
-    return {
-        "model.type": cfg.model.type,
-        **{f"model.params.{k}": v for k, v in cfg.public("model.params").items()},
-        "seed": cfg.seed,
-        "data.source": cfg.public("data.source"),
-    }
-
-
-class _Job:
+class Job:
     """The state of one training, built up stage by stage."""
 
     def __init__(self, cfg: Config, progress: Progress) -> None:
@@ -154,47 +164,62 @@ class _Job:
         self.lineage: dict[str, Any] = {}
         self.decision: Decision | None = None
 
+    def params(self) -> dict[str, Any]:
+        """What the run record keeps as the run's params."""
+        cfg = self.cfg
+        return {
+            "model.type": cfg.model.type,
+            **{f"model.params.{k}": v for k, v in cfg.public("model.params").items()},
+            "seed": cfg.seed,
+            "data.source": cfg.public("data.source"),
+        }
+
+    def save(self, store: Store, tmp: Path, run_id: str) -> VersionRecord:
+        """Write every file of the version into `tmp` and register it (flavor "sklearn")."""
+        return _save(store, tmp, self, self.fitted, run_id)
+
     @contextmanager
-    def _timed(self, key: str, description: str) -> Iterator[None]:
+    def timed(self, key: str, description: str) -> Iterator[None]:
         start = time.perf_counter()
         with self.progress.stage(description):
             yield
         self.timings[key] = round(time.perf_counter() - start, 4)
 
     def fit(self) -> Any:
-        from mlpact import recording
-        from mlpact.dataset import prepare
-        from mlpact.evaluate import metrics_for
+        from mlpact._core.metrics import metrics_for
+        from mlpact.learn.prepare import prepare
+        from mlpact.version import recording
 
-        with self._timed("load", f"Loading {self.cfg.data.source}"):
+        with self.timed("load", f"Loading {self.cfg.data.source}"):
             data = prepare(self.cfg)
         self._adopt(data)
         frame, X, y = data.frame, data.X, data.y  # rows without a target are gone from frame
         _slice_frame(frame, self.cfg.evaluate.slices)  # a missing slice column fails before any fit
         self.metric_names = metrics_for(self.task, self.cfg.evaluate.metrics)
         if self.cfg.evaluate.leakage:
-            with self._timed("leakage", "Looking for leakage"):
+            with self.timed("leakage", "Looking for leakage"):
                 self._look_for_leakage(frame)
         X_train, y_train = X.iloc[self.split.train], y.iloc[self.split.train]
         X_test, y_test = X.iloc[self.split.test], y.iloc[self.split.test]
         pipeline = self._cross_validate(X_train, y_train)
-        with self._timed(
+        with self.timed(
             "fit", f"Fitting {self.cfg.model.type.rsplit('.', 1)[-1]} on {len(self.split.train)} rows"
         ):
             pipeline = _guard_fit(lambda: pipeline.fit(X_train, y_train), self.warnings)
         self.decision = recording.decide(self, pipeline, X_train, y_train)
-        with self._timed("test", f"Scoring the test split once ({len(self.split.test)} rows)"):
+        with self.timed("test", f"Scoring the test split once ({len(self.split.test)} rows)"):
             self._score_test(pipeline, X_test, y_test, frame.iloc[self.split.test])
         if self.cfg.evaluate.baseline:
-            with self._timed("baseline", "Scoring the baseline (dummy estimator) the same way"):
+            with self.timed("baseline", "Scoring the baseline (dummy estimator) the same way"):
                 self._score_baseline(X_train, y_train, X_test, y_test)
         if self.cfg.evaluate.plots and self.cfg.evaluate.importance_repeats:
-            with self._timed("importance", "Permutation importance on the test split"):
+            with self.timed("importance", "Permutation importance on the test split"):
                 self._importance(pipeline, X_test, y_test)
+        self.fitted = pipeline
         return pipeline
 
     def _look_for_leakage(self, frame: pd.DataFrame) -> None:
-        from mlpact.leakage import check_split
+        from mlpact.data.leakage import check_split
 
         split = self.cfg.data.split
         found = check_split(
@@ -219,21 +244,21 @@ class _Job:
         self.lineage["data"] = data.lineage
         self.warnings += data.warnings
 
-    def _folds(self, X: pd.DataFrame, y: pd.Series) -> list[Any]:
+    def folds(self, X: pd.DataFrame, y: pd.Series) -> list[Any]:
         if not hasattr(self, "_cv_folds"):
             self._cv_folds = self.data.folds()
         return self._cv_folds
 
     def _cross_validate(self, X: pd.DataFrame, y: pd.Series) -> Any:
-        from mlpact.decision import calibrate
-        from mlpact.evaluate import cross_validate
-        from mlpact.pipeline import build_pipeline
+        from mlpact.learn.decision import calibrate
+        from mlpact.learn.pipeline import build_pipeline
+        from mlpact.learn.scoring import cross_validate
 
         pipeline = calibrate(build_pipeline(self.cfg, self.plan), self.cfg.decision)
         self.cv: dict[str, Any] = {}
         k = self.cfg.evaluate.cv_folds
         if k:
-            folds = self._folds(X, y)
+            folds = self.folds(X, y)
             start = time.perf_counter()
             with self.progress.bar(
                 f"Cross-validating ({k} folds on the training split)", len(folds)
@@ -248,7 +273,8 @@ class _Job:
         return pipeline
 
     def _score_test(self, pipeline: Any, X: pd.DataFrame, y: pd.Series, raw: pd.DataFrame) -> None:
-        from mlpact.evaluate import assess, primary_metric
+        from mlpact._core.metrics import primary_metric
+        from mlpact.learn.scoring import assess
 
         ev = self.cfg.evaluate
         slices = _slice_frame(raw, ev.slices)
@@ -268,7 +294,7 @@ class _Job:
             if key in test:
                 self.metrics[key] = test[key]
         if self.decision is not None:  # the decided labels are the test metrics; argmax beside them
-            from mlpact.metrics import compute_metrics
+            from mlpact._core.metrics import compute_metrics
 
             argmax = self.found.proba.argmax(axis=1)
             pred = [self.found.classes[i] for i in argmax]  # type: ignore[index]
@@ -279,11 +305,12 @@ class _Job:
     def _score_baseline(
         self, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame, y_test: pd.Series
     ) -> None:
-        from mlpact.evaluate import baseline_estimator, cross_validate, score
-        from mlpact.report import baseline_warning
+        from mlpact._core.metrics import score
+        from mlpact.learn.scoring import baseline_estimator, cross_validate
+        from mlpact.version.report import baseline_warning
 
         dummy = baseline_estimator(self.task)
-        folds = self._folds(X_train, y_train)
+        folds = self.folds(X_train, y_train)
         cv = cross_validate(dummy, X_train, y_train, folds, self.metric_names) if folds else {}
         test = score(dummy.fit(X_train, y_train), X_test, y_test, self.metric_names)
         self.metrics["baseline"] = {"estimator": _describe(dummy), "cv": cv, "test": test}
@@ -292,7 +319,7 @@ class _Job:
             self.warnings.append(warning)
 
     def _importance(self, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> None:
-        from mlpact.evaluate import permutation_importance
+        from mlpact.learn.scoring import permutation_importance
 
         ev = self.cfg.evaluate
         self.importance = permutation_importance(
@@ -312,11 +339,11 @@ class _Job:
 
     def write_plots(self, directory: Path) -> list[str]:
         """PNG plots of the test split into `directory` (the version's reports/)."""
-        from mlpact.plots import write_plots
+        from mlpact._core.plots import write_plots
 
         if not self.cfg.evaluate.plots:
             return []
-        with self._timed("plots", "Plotting"):
+        with self.timed("plots", "Plotting"):
             return write_plots(
                 self.found,
                 directory,
@@ -369,27 +396,29 @@ def _guard_fit(fn: Any, warned: list[str]) -> Any:
 
 
 # --------------------------------------------------------------------------- saving
-def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> VersionRecord:
-    from mlpact import bundle, recording, reference
-    from mlpact.lineage import environment, git_state
+def _save(store: Store, tmp: Path, job: Job, pipeline: Any, run_id: str) -> VersionRecord:
+    from mlpact._core import files
+    from mlpact._core.lineage import environment, git_state
+    from mlpact.data import reference
+    from mlpact.version import bundle, recording
 
     cfg = job.cfg
     job.metrics["plots"] = job.write_plots(tmp / "reports")
     recording.record(tmp, job, pipeline)
     if job.leakage:
         job.metrics["leakage"] = job.leakage
-    from mlpact import usercode
+    from mlpact.version import usercode
 
     named = usercode.import_paths(cfg.to_dict())
     trusted = bundle.dump_pipeline(pipeline, tmp, allowed=named)
-    bundle.write_json(tmp / "schema.json", job.schema.to_dict())
-    from mlpact.decision import decided
+    files.write_json(tmp / "schema.json", job.schema.to_dict())
+    from mlpact.learn.decision import decided
 
-    bundle.write_json(tmp / reference.FILE, reference.build(job.data, decided(pipeline, job.decision)))
-    from mlpact.metrics import finite_json
+    files.write_json(tmp / reference.FILE, reference.build(job.data, decided(pipeline, job.decision)))
+    from mlpact._core.metrics import finite_json
 
-    bundle.write_json(tmp / "metrics.json", finite_json(job.metrics))
-    bundle.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
+    files.write_json(tmp / "metrics.json", finite_json(job.metrics))
+    files.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
     lineage = {
         **job.lineage,
         "seed": cfg.seed,
@@ -403,62 +432,16 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
         "origin": "mlpact.train",
         "code": usercode.describe(named),
     }
-    bundle.write_json(tmp / "lineage.json", lineage)
+    files.write_json(tmp / "lineage.json", lineage)
     recording.record_golden(tmp, job, pipeline)
-    files = bundle.hash_files(tmp)
+    hashes = bundle.hash_files(tmp)
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:
+        from mlpact.version.write import finalize_version
+
         return finalize_version(
             directory, version, cfg=cfg, flavor="sklearn", schema=job.schema.to_dict(), metrics=job.metrics,
-            lineage=lineage, files=files, trusted=trusted,
+            lineage=lineage, hashes=hashes, trusted=trusted,
         )  # fmt: skip
 
     return store.register(cfg.name, tmp, finalize, flavor="sklearn", run_id=run_id)
-
-
-def finalize_version(
-    directory: Path,
-    version: int,
-    *,
-    cfg: Config,
-    flavor: str,
-    schema: dict[str, Any],
-    metrics: dict[str, Any],
-    lineage: dict[str, Any],
-    files: dict[str, str],
-    trusted: list[str],
-    trust: Iterable[str] = (),
-) -> dict[str, Any]:
-    """Write what names the version (card.md, report.html, then manifest.json, last) inside the
-    store's transaction, and return the fields the index records (every flavor saves this way).
-
-    The index records the import paths deserialisation may trust (those the config names, plus
-    `trust`, given explicitly), so loading never takes them from the version's files alone."""
-    from mlpact import __version__, bundle, usercode
-    from mlpact.metrics import finite_json
-    from mlpact.report import model_card, render_html
-
-    meta = {"name": cfg.name, "version": version, "flavor": flavor, "created": _now(),
-            "mlpact_version": __version__, "trusted_types": trusted}  # fmt: skip
-    finite = finite_json(metrics)
-    bundle.write_bytes(directory / "card.md", model_card(meta, schema, finite, lineage, cfg).encode())
-    page = render_html(meta, schema, finite, lineage, cfg, reports=directory / "reports")
-    bundle.write_bytes(directory / "report.html", page.encode())
-    written = {n: bundle.sha256_file(directory / n) for n in ("card.md", "report.html")}
-    bundle.write_manifest(directory, meta, {**files, **written})
-    primary = metrics["primary"]
-    return {
-        "digest": bundle.manifest_digest(directory),
-        "config_hash": lineage["config_hash"],
-        "data_fingerprint": lineage["data"]["fingerprint"],
-        "metric_name": primary,
-        "metric_value": metrics["test"].get(primary),
-        "trusted_types": trusted,
-        "trusted_paths": sorted({*usercode.import_paths(cfg.to_dict()), *trust}),
-    }
-
-
-def _now() -> str:
-    from mlpact.store import now
-
-    return now()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -146,3 +147,13 @@ def finite_json(value: Any) -> Any:
     if isinstance(value, list):
         return [finite_json(v) for v in value]
     return value
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """What a fitted pipeline said about labelled rows: labels, probabilities and its classes."""
+
+    y: Any
+    pred: Any
+    proba: Any = None
+    classes: list[Any] | None = None

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from mlpact.evaluate import Predictions
+    from mlpact._core.metrics import Predictions
 
 DPI = 100
 MAX_CURVE_CLASSES = 10
@@ -58,11 +58,11 @@ def write_plots(
     if importance:
         makers["permutation_importance.png"] = lambda ax: permutation_importance(ax, importance, metric)
     for name, draw in makers.items():
-        _save(draw, out_dir / name, f"{TITLES[name]} ({split})")
+        save_figure(draw, out_dir / name, f"{TITLES[name]} ({split})")
     return list(makers)
 
 
-def _save(draw: Callable[[Axes], None], path: Path, title: str) -> None:
+def save_figure(draw: Callable[[Axes], None], path: Path, title: str) -> None:
     fig = _figure()
     try:
         ax = fig.subplots()

@@ -51,12 +51,12 @@ def filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple[Abst
 
 def url_sha256(url: str, options: Mapping[str, Any] | None = None) -> str:
     """The sha256 of an object's bytes, streamed: equal to the sha256 of the same file on disk."""
-    from mlpact.bundle import sha256_stream
+    from mlpact._core import files
 
     fs, path = filesystem(url, options)
     try:
         with fs.open(path, "rb") as fh:
-            return sha256_stream(fh)
+            return files.sha256_stream(fh)
     except FileNotFoundError:
         raise DataError(f"Data file {url!r} does not exist.", hint="Check the URL.") from None
 

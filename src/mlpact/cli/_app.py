@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
-from mlpact import __version__
+from mlpact._version import __version__
 
 if TYPE_CHECKING:
     from rich.console import Console

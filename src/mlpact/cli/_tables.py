@@ -31,7 +31,7 @@ def metrics_table(metrics: Mapping[str, Any], *, title: str) -> Table:
     table.add_column("test", justify="right")
     if baseline:
         table.add_column("baseline", justify="right")
-    from mlpact.report import metric_table
+    from mlpact.version.report import metric_table
 
     for row in metric_table(metrics):
         test = f"[red]{row.test}[/]" if row.beats_baseline is False else row.test

@@ -89,8 +89,8 @@ def check(
 
       mlpact check wine@production march.csv --retrain --promote production
     """
+    from mlpact._core.progress import RichProgress
     from mlpact.check import check_data, retrain_on, to_html
-    from mlpact.progress import RichProgress
     from mlpact.store import Store
 
     if fmt not in ("table", "json", "html"):
@@ -203,7 +203,7 @@ def reproduce(
 
       mlpact reproduce wine:3
     """
-    from mlpact.progress import RichProgress, Silent
+    from mlpact._core.progress import RichProgress, Silent
     from mlpact.reproduce import reproduce as run
 
     result = run(

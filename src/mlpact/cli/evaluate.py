@@ -89,9 +89,9 @@ def report(
 
       mlpact report wine:2 -o wine-2.html
     """
-    from mlpact.model import load
-    from mlpact.report import write_report
     from mlpact.store import Store
+    from mlpact.version.load import load
+    from mlpact.version.report import write_report
 
     db = Store.open(store)
     loaded = load(model, store=db, trust=trust or ())
@@ -111,7 +111,7 @@ def evaluation_table(metrics: Mapping[str, Any], *, title: str) -> Table:
     """metric | this data | test split at training."""
     from rich.table import Table
 
-    from mlpact.report import fmt
+    from mlpact._core.html import fmt
 
     table = Table(title=title, title_justify="left")
     for name in ("metric", "this data", "test split at training"):

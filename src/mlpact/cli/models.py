@@ -43,7 +43,7 @@ def models_list(
     from rich.table import Table
 
     from mlpact import registry
-    from mlpact.report import fmt
+    from mlpact._core.html import fmt
 
     records = registry.versions(name, include_archived=include_all, store=store)
     if as_json:
@@ -100,7 +100,7 @@ def _print_show(info: dict[str, Any]) -> None:
     from rich.table import Table
 
     from mlpact.cli._tables import metrics_table
-    from mlpact.report import fmt
+    from mlpact._core.html import fmt
 
     out = stdout()
     v = info["version"]
@@ -248,8 +248,8 @@ def _print_diff(d: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from mlpact.evaluate import LOWER_IS_BETTER
-    from mlpact.report import fmt
+    from mlpact._core.metrics import LOWER_IS_BETTER
+    from mlpact._core.html import fmt
 
     out = stdout()
     out.print(f"[bold]{d['a']}[/] -> [bold]{d['b']}[/]")
@@ -435,22 +435,22 @@ def models_export(
 
       mlflow models serve -m wine-mlflow/ --env-manager local   (needs mlpact installed there)
     """
-    from mlpact import bundle
+    from mlpact._core import files
 
     if fmt not in ("mlpact", "mlflow"):
         raise typer.BadParameter(f"expected mlpact or mlflow, found {fmt!r}", param_hint="--format")
     if fmt == "mlflow":
-        from mlpact.mlflow_export import export_mlflow
+        from mlpact.version.mlflow import export_mlflow
 
         folder = export_mlflow(model, path, store=store)
         stdout().print(
             f"Wrote the MLflow model {folder}. Load it with `mlflow.pyfunc.load_model({str(folder)!r})`."
         )
         return
-    from mlpact.portable import export_version
+    from mlpact.version.portable import export_version
 
     out = export_version(model, path, store=store)
-    digest = bundle.sha256_file(out)
+    digest = files.sha256_file(out)
     stdout().print(
         f"Wrote {out} (sha256 {digest[:16]}...). Import it with `mlpact models import {out.name}`."
     )
@@ -479,7 +479,7 @@ def models_import(
     Damaged, truncated, tampered or path-traversing archives are refused and leave nothing
     behind.
     """
-    from mlpact.portable import import_version
+    from mlpact.version.portable import import_version
 
     record = import_version(path, name=name, store=store, trust=trust or (), expect_digest=expect_digest)
     if as_json:
@@ -507,8 +507,8 @@ def models_errors(
     from rich.markup import escape
     from rich.table import Table
 
-    from mlpact.model import load
-    from mlpact.report import fmt
+    from mlpact.version.load import load
+    from mlpact._core.html import fmt
 
     table = load(model, store=store).errors(n)
     if as_json:
@@ -550,8 +550,8 @@ def models_build_docker(
     entrypoint running `mlpact serve` (which re-predicts the golden rows at start), a Dockerfile,
     and wheels/ (put an mlpact wheel there when mlpact is a local checkout).
     """
-    from mlpact.envlock import build_docker
     from mlpact.store import Store
+    from mlpact.version.portable import build_docker
 
     if directory is None:
         record = Store.open(store).resolve(model)

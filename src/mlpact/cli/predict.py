@@ -79,9 +79,9 @@ def predict(
       mlpact predict wine s3://bucket/in.parquet -o s3://bucket/out.parquet   (needs mlpact[remote];
       credentials and endpoint from the AWS environment: AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)
     """
-    from mlpact.model import load
+    from mlpact._core.progress import RichProgress
     from mlpact.predict import predict_file
-    from mlpact.progress import RichProgress
+    from mlpact.version.load import load
 
     if engine not in ("local", "ray"):
         raise typer.BadParameter(f"expected local or ray, found {engine!r}", param_hint="--engine")
@@ -98,7 +98,7 @@ def predict(
         _predict_images(loaded, Path(source), Path(output), as_json=as_json)
         return
     if engine == "ray":
-        from mlpact.ray_predict import predict_ray
+        from mlpact.predict.ray import predict_ray
 
         result = predict_ray(
             loaded, source, output, keep=keep or (), workers=workers, address=address,
@@ -139,7 +139,7 @@ def predict(
 
 def _predict_images(loaded: object, source: Path, output: Path, *, as_json: bool) -> None:
     """An image model: every image under a folder (or one file) into `path, prediction, proba_*`."""
-    from mlpact.progress import RichProgress
+    from mlpact._core.progress import RichProgress
     from mlpact.torch import predict_images
 
     count, written, seconds = predict_images(loaded, source, output, progress=RichProgress(stderr()))

@@ -26,7 +26,7 @@ def runs_list(
     from rich.table import Table
 
     from mlpact import registry
-    from mlpact.report import fmt
+    from mlpact._core.html import fmt
 
     found = registry.runs(name, store=store)
     if as_json:
@@ -64,7 +64,7 @@ def runs_show(
     from rich.markup import escape
 
     from mlpact import registry
-    from mlpact.report import fmt
+    from mlpact._core.html import fmt
 
     r = registry.run(run_id, store=store)
     if as_json:
@@ -128,7 +128,7 @@ def _print_comparison(c: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from mlpact.report import fmt
+    from mlpact._core.html import fmt
 
     table = Table()
     table.add_column("")

@@ -44,8 +44,7 @@ def store_connect(
       mlpact store connect s3://ml-team/mlpact --option endpoint_url=http://minio:9000
     """
     from mlpact.errors import StoreError
-    from mlpact.store import DEFAULT_DIR
-    from mlpact.store._remote import connect
+    from mlpact.store import DEFAULT_DIR, connect
 
     options: dict[str, str] = {}
     for item in option or []:
@@ -69,7 +68,7 @@ def store_sync(
     as_json: JsonOpt = False,
 ) -> None:
     """Bring the local index up to date with the team store (lookups also do this by themselves)."""
-    from mlpact.store._remote import team_store
+    from mlpact.store import team_store
 
     remote = team_store(store)
     new = remote.sync(name)
@@ -89,7 +88,7 @@ def store_garbage(
     as_json: JsonOpt = False,
 ) -> None:
     """List interrupted saves: numbers claimed whose version was never committed (invisible)."""
-    from mlpact.store._remote import team_store
+    from mlpact.store import team_store
 
     remote = team_store(store)
     found = remote.garbage(older_than_s=older_than * 3600)

@@ -62,8 +62,8 @@ def train(
 
       mlpact train images.yaml --engine ray --workers 4 --address ray://head:10001   (PyTorch DDP)
     """
+    from mlpact._core.progress import RichProgress
     from mlpact.config import load_config
-    from mlpact.progress import RichProgress
     from mlpact.store import Store
     from mlpact.training import run
 

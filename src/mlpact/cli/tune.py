@@ -52,8 +52,8 @@ def tune(
 
       mlpact tune examples/wine/tune.yaml --backend ray --address ray://head:10001 --train-best
     """
+    from mlpact._core.progress import RichProgress
     from mlpact.config import load_config
-    from mlpact.progress import RichProgress
     from mlpact.tune import tune as run_tune
 
     if backend not in ("optuna", "ray"):

@@ -8,17 +8,27 @@ valid key.
 
 from __future__ import annotations
 
-from mlpact.config._base import NAME_PATTERN, SKLEARN_DATASETS, ColumnType, Policy, Scalar, Section
+from mlpact.config._base import (
+    NAME_PATTERN,
+    SKLEARN_DATASETS,
+    ColumnType,
+    Policy,
+    Scalar,
+    Section,
+    section_type,
+)
 from mlpact.config._check import CheckConfig
 from mlpact.config._code import CodeConfig
 from mlpact.config._config import Config
 from mlpact.config._decision import DecisionConfig
 from mlpact.config._load import (
     apply_override,
+    interpolate,
     json_schema,
+    key_paths,
     load_config,
     parse_override,
-    section_type,
+    thresholds_for,
     validate_config,
 )
 from mlpact.config._record import RecordConfig
@@ -73,9 +83,12 @@ __all__ = [
     "TuneConfig",
     "ValidationPolicy",
     "apply_override",
+    "interpolate",
     "json_schema",
+    "key_paths",
     "load_config",
     "parse_override",
     "section_type",
+    "thresholds_for",
     "validate_config",
 ]  # fmt: skip

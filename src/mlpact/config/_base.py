@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal, Union
+import types
+import typing
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict
 
@@ -18,3 +20,13 @@ class Section(BaseModel):
     """A config section: unknown keys are errors, values are frozen once validated."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def section_type(annotation: Any) -> Any:
+    """The section model a field holds (the model inside `X | None`), else the annotation itself."""
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return annotation

@@ -85,7 +85,7 @@ class Config(Section):
 
     def source_url(self) -> str | None:
         """The data source when it is a URL (``s3://bucket/key``), read through fsspec; else None."""
-        from mlpact.remote import is_url
+        from mlpact._core.remote import is_url
 
         return self.data.source if is_url(self.data.source) else None
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-import types
-import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from mlpact.bundle import safe_yaml
+from mlpact._core import files
+from mlpact.config._base import section_type
+from mlpact.config._check import CheckConfig
 from mlpact.config._config import Config
 from mlpact.errors import ConfigError
 
@@ -60,7 +60,7 @@ def load_config(
     cfg._base_dir = folder.resolve()
     cfg._template = template
     cfg._expressions = expressions
-    from mlpact.usercode import add_project_paths
+    from mlpact.version.usercode import add_project_paths
 
     add_project_paths(cfg._base_dir)  # a project's own code, named in the config, imports
     return cfg
@@ -80,6 +80,15 @@ def validate_config(
 
 
 # --------------------------------------------------------------------------- composition
+def thresholds_for(cfg: Config, overrides: Mapping[str, Any] | None = None) -> CheckConfig:
+    """The version's `check:` section with overrides (CLI flags) applied and validated."""
+    if not overrides:
+        return cfg.check
+    raw = cfg.to_dict(reveal=True)
+    raw["check"] = {**raw.get("check", {}), **{k: v for k, v in overrides.items() if v is not None}}
+    return validate_config(raw, label="check thresholds").check
+
+
 def _read_layers(path: Path, origins: dict[str, str], chain: list[Path]) -> dict[str, Any]:
     """A file merged over the files it `extends` (in order), recording which file set each key."""
     resolved = path.resolve()
@@ -117,6 +126,18 @@ def _merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
+    return out
+
+
+def key_paths(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config data as ``key.path -> value`` (an empty mapping stays a value)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(key_paths(value, path + "."))
+        else:
+            out[path] = value
     return out
 
 
@@ -164,7 +185,7 @@ def interpolate(raw: Any, path: str = "") -> tuple[Any, dict[str, str]]:
     value = text
     if _ENV.fullmatch(raw) and text.strip():
         try:
-            value = safe_yaml(text)
+            value = files.safe_yaml(text)
         except yaml.YAMLError:  # not a YAML scalar (or a !!python tag): the text itself
             value = text
     return value, {path: raw}
@@ -199,7 +220,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError([f"cannot read {str(path)!r}: {exc.strerror}"]) from None
     try:
-        data = safe_yaml(text)
+        data = files.safe_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}"], source=str(path)) from None
     if data is None:
@@ -224,7 +245,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not sep or not all(re.fullmatch(r"[A-Za-z0-9_-]+", p) for p in parts):
         raise ConfigError([f"override {item!r} is not of the form key.path=value (e.g. model.params.C=0.5)"])
     try:
-        parsed = safe_yaml(value) if value.strip() else None
+        parsed = files.safe_yaml(value) if value.strip() else None
     except yaml.YAMLError:
         parsed = value
     return parts, parsed
@@ -298,15 +319,6 @@ def _keys_at(loc: Sequence[str]) -> list[str]:
     if isinstance(model, type) and issubclass(model, BaseModel):
         return [f.alias or n for n, f in model.model_fields.items()]
     return []
-
-
-def section_type(annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                return arg
-    return annotation
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -298,19 +298,19 @@ class EvaluateConfig(Section):
     @classmethod
     def _check_metrics(cls, value: list[str] | None) -> list[str] | None:
         if value is not None:
-            _check_metric_names(value)
+            check_metric_names(value)
         return value
 
     @field_validator("primary")
     @classmethod
     def _check_primary(cls, value: str | None) -> str | None:
         if value is not None:
-            _check_metric_names([value])
+            check_metric_names([value])
         return value
 
 
-def _check_metric_names(names: Sequence[str]) -> None:
-    from mlpact.metrics import METRIC_NAMES
+def check_metric_names(names: Sequence[str]) -> None:
+    from mlpact._core.metrics import METRIC_NAMES
 
     unknown = sorted(set(names) - set(METRIC_NAMES))
     if unknown:

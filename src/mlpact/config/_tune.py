@@ -12,12 +12,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from mlpact.config._base import Scalar, Section
+from mlpact.config._base import Scalar, Section, section_type
+from mlpact.config._sections import FeaturesConfig, ModelConfig, check_metric_names
 
 # Only what the pipeline is built from may vary: the data, its split and the evaluation are the
 # study's fixed ground, so every trial sees the same training rows and is scored the same way.
 SEARCHABLE = ("model.", "features.")
 _FIXED_FEATURE_KEYS = ("columns", "infer")
+_SEARCHABLE_SECTIONS = {"model": ModelConfig, "features": FeaturesConfig}
 
 
 class SearchParam(Section):
@@ -117,10 +119,8 @@ class TuneConfig(Section):
     @field_validator("metric")
     @classmethod
     def _check_metric(cls, value: str | None) -> str | None:
-        from mlpact.config._sections import _check_metric_names
-
         if value is not None:
-            _check_metric_names([value])
+            check_metric_names([value])
         return value
 
 
@@ -131,12 +131,9 @@ def _check_key(key: str) -> str | None:
             f"{key!r} cannot be searched: only model.* and features.* keys (not columns/infer) vary "
             "between trials; data, split, seed and evaluate stay fixed for the study"
         )
-    from mlpact.config._config import Config
-    from mlpact.config._load import section_type
-
     parts = key.split(".")
-    model: Any = Config
-    for i, part in enumerate(parts):
+    model: Any = _SEARCHABLE_SECTIONS[parts[0]]
+    for i, part in enumerate(parts[1:], start=1):
         if typing.get_origin(model) is dict:
             return None  # a free mapping such as model.params: any name is a key
         if not (isinstance(model, type) and issubclass(model, BaseModel)):

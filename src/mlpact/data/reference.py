@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from mlpact.dataset import Prepared
-    from mlpact.schema import Schema
+    from mlpact.data.schema import Schema
+    from mlpact.learn.prepare import Prepared
 
 FILE = "reference.json"
 QUANTILES = 101  # 0%, 1%, ..., 100%: enough for the KS statistic, far from the raw rows

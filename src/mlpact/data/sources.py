@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,7 +33,7 @@ def read_table(
     Raises:
         DataError: the file is missing, of an unknown format, or cannot be parsed.
     """
-    from mlpact import remote
+    from mlpact._core import remote
 
     if not remote.is_url(path) and Path(path).is_dir():
         return _read_parquet_folder(Path(path))
@@ -57,14 +56,14 @@ def read_table(
 
 
 def _read_parquet_folder(path: Path) -> pd.DataFrame:
-    files = sorted(path.glob("*.parquet"))
-    if not files:
+    parts = sorted(path.glob("*.parquet"))
+    if not parts:
         raise DataError(
             f"Folder {str(path)!r} has no .parquet files.",
             hint="Name a CSV or Parquet file, or a folder of Parquet files (e.g. a prediction log).",
         )
     try:
-        return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        return pd.concat([pd.read_parquet(f) for f in parts], ignore_index=True)
     except Exception as exc:  # parsers raise many types; all mean the same to a user
         raise DataError(f"Failed while reading the Parquet files in {str(path)!r}.\n{exc}") from exc
 
@@ -140,53 +139,6 @@ def infer_task(y: pd.Series, requested: str = "auto") -> Task:
     return "regression"
 
 
-@dataclass(frozen=True)
-class Split:
-    """Row positions of the training and test splits, and anything worth warning about."""
-
-    train: np.ndarray
-    test: np.ndarray
-    strategy: str
-    warnings: list[str] = field(default_factory=list)
-
-
-def split_rows(frame: pd.DataFrame, cfg: Config, task: Task) -> Split:
-    """Split rows into train and test as `data.split` says, seeded by `seed`."""
-    from sklearn.model_selection import GroupShuffleSplit, train_test_split
-
-    spec = cfg.data.split
-    positions = np.arange(len(frame))
-    if len(frame) < 4:
-        raise DataError(f"Too few rows to split: {len(frame)}; at least 4 are needed.")
-    if spec.time_column:
-        order = np.argsort(_as_time(frame[spec.time_column]).to_numpy(), kind="stable")
-        n_test = max(1, round(len(frame) * spec.test_size))
-        return Split(np.sort(order[:-n_test]), np.sort(order[-n_test:]), "time")
-    if spec.group_column:
-        splitter = GroupShuffleSplit(n_splits=1, test_size=spec.test_size, random_state=cfg.seed)
-        train, test = next(splitter.split(positions, groups=frame[spec.group_column]))
-        return Split(np.sort(train), np.sort(test), "group")
-    warnings = []
-    stratify = None
-    if task == "classification" and spec.stratify:
-        counts = frame[cfg.data.target].value_counts()
-        if counts.min() >= 2:
-            stratify = frame[cfg.data.target]
-        else:
-            rare = sorted(map(str, counts[counts < 2].index))
-            warnings.append(f"Split not stratified: classes with a single row: {rare}.")
-    train, test = train_test_split(
-        positions, test_size=spec.test_size, random_state=cfg.seed, stratify=stratify
-    )
-    return Split(np.sort(train), np.sort(test), "stratified" if stratify is not None else "random", warnings)
-
-
-def _as_time(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_numeric_dtype(series):
-        return series
-    return pd.to_datetime(series, errors="coerce", format="mixed")
-
-
 def fingerprint(frame: pd.DataFrame) -> str:
     """A sha256 of a frame's column names, dtypes and values (not its index or file format)."""
     digest = hashlib.sha256()
@@ -198,8 +150,8 @@ def fingerprint(frame: pd.DataFrame) -> str:
 
 def file_sha256(path: str | Path, *, storage_options: Mapping[str, Any] | None = None) -> str:
     """The sha256 of a file's bytes, streamed (a URL's object the same way)."""
-    from mlpact import bundle, remote
+    from mlpact._core import files, remote
 
     if remote.is_url(path):
         return remote.url_sha256(str(path), storage_options)
-    return bundle.sha256_file(Path(path))
+    return files.sha256_file(Path(path))

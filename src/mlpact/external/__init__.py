@@ -5,7 +5,7 @@
 training data, metrics (given, and/or scored once on test data with mlpact's metrics), lineage
 (data fingerprints, git, package versions, your code's source hashes), card and report, under
 the same trust rule and integrity checks as a version `mlpact train` made. It is finalized by
-`training.finalize_version`, the one way every version is finalized, and marked as of external
+`mlpact.version.write.finalize_version`, the one way every version is finalized, and marked as of external
 origin (lineage ``origin: external``): mlpact did not train it, so `mlpact reproduce` refuses it.
 
 `run` records a run from your own loop in the store's run history (`mlpact runs list`): params,
@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact._external_flavors import External, SklearnExternal, TorchExternal, is_torch_module
 from mlpact.errors import DataError
+from mlpact.external.flavors import External, SklearnExternal, TorchExternal, is_torch_module
 from mlpact.store import Store, VersionRecord, check_name
 
 if TYPE_CHECKING:
@@ -68,9 +68,9 @@ class Run:
         """Save `fitted` as a version made by this run (arguments as :func:`save`); its test
         metrics join the run's, as they do for runs of `mlpact train`."""
         self.version = _save(self.store, name or self.name, fitted, run_id=self.id, **kwargs)
-        from mlpact import bundle
+        from mlpact._core import files
 
-        self.log_metrics(bundle.read_json(self.version.path, "metrics.json").get("test") or {})
+        self.log_metrics(files.read_json(self.version.path, "metrics.json").get("test") or {})
         return self.version
 
 
@@ -246,29 +246,30 @@ def _write(
     trust: list[str],
     run_id: str,
 ) -> VersionRecord:
-    from mlpact import bundle, usercode
-    from mlpact.metrics import finite_json
-    from mlpact.training import finalize_version
+    from mlpact._core import files
+    from mlpact._core.metrics import finite_json
+    from mlpact.version import bundle, usercode
+    from mlpact.version.write import finalize_version
 
     named = [*usercode.import_paths(cfg.to_dict()), *trust]
     trusted = job.dump(tmp, named)
     schema = job.schema
     scored = _metrics(cfg, job, tmp, test, given, rows=len(X))
-    bundle.write_json(tmp / "schema.json", schema.to_dict())
-    from mlpact import reference
+    files.write_json(tmp / "schema.json", schema.to_dict())
+    from mlpact.data import reference
 
     stats = reference.build_from(job.frame(X), schema, cfg.data.task, job.predictor(), bins=cfg.check.bins)
-    bundle.write_json(tmp / reference.FILE, stats)  # what `mlpact check` judges drift against
-    bundle.write_json(tmp / "metrics.json", finite_json(scored))
-    bundle.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
+    files.write_json(tmp / reference.FILE, stats)  # what `mlpact check` judges drift against
+    files.write_json(tmp / "metrics.json", finite_json(scored))
+    files.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
     lineage = _lineage(cfg, job, X, y, test, named, run_id)
-    bundle.write_json(tmp / "lineage.json", lineage)
-    files = bundle.hash_files(tmp)
+    files.write_json(tmp / "lineage.json", lineage)
+    hashes = bundle.hash_files(tmp)
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:
         return finalize_version(
             directory, version, cfg=cfg, flavor=job.flavor, schema=schema.to_dict(), metrics=scored,
-            lineage=lineage, files=files, trusted=trusted, trust=trust,
+            lineage=lineage, hashes=hashes, trusted=trusted, trust=trust,
         )  # fmt: skip
 
     return store.register(cfg.name, tmp, finalize, flavor=job.flavor, run_id=run_id, origin=ORIGIN)
@@ -311,7 +312,7 @@ def _given_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
 def _config(name: str, job: External, target: str, y: pd.Series, overlay: Mapping[str, Any] | None) -> Config:
     """The version's config: your keys, with `model` and `data` describing what was saved."""
     from mlpact.config import validate_config
-    from mlpact.data import infer_task
+    from mlpact.data.sources import infer_task
 
     raw: dict[str, Any] = json.loads(json.dumps(dict(overlay or {}), default=str))
     for key in ("model", "name"):
@@ -336,8 +337,8 @@ def _metrics(
     *,
     rows: int,
 ) -> dict[str, Any]:
-    from mlpact.evaluate import assess
-    from mlpact.metrics import metrics_for, primary_metric
+    from mlpact._core.metrics import metrics_for, primary_metric
+    from mlpact.learn.scoring import assess
 
     task, ev = cfg.data.task, cfg.evaluate
     out: dict[str, Any] = {"task": task, "cv": {"folds": 0, "metrics": {}}, "test_scored": 0, "plots": []}
@@ -349,7 +350,7 @@ def _metrics(
         if "per_class" in scored:
             out["per_class"] = scored["per_class"]
         if ev.plots:
-            from mlpact.plots import write_plots
+            from mlpact._core.plots import write_plots
 
             out["plots"] = write_plots(found, tmp / "reports", task=task)
         if given:
@@ -371,9 +372,9 @@ def _lineage(
     named: list[str],
     run_id: str,
 ) -> dict[str, Any]:
-    from mlpact import usercode
-    from mlpact.data import fingerprint
-    from mlpact.lineage import environment, git_state
+    from mlpact._core.lineage import environment, git_state
+    from mlpact.data.sources import fingerprint
+    from mlpact.version import usercode
 
     data: dict[str, Any] = {
         "source": cfg.data.source, "fingerprint": fingerprint(X.assign(**{cfg.data.target: y})),

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlpact.config import Config
-    from mlpact.schema import Schema
+    from mlpact.data.schema import Schema
 
 
 def class_path(obj: Any, what: str) -> str:
@@ -60,7 +60,7 @@ class External(abc.ABC):
         return {}
 
     def prepare(self, cfg: Config, X: pd.DataFrame, y: pd.Series) -> None:
-        from mlpact.schema import infer_schema
+        from mlpact.data.schema import infer_schema
 
         self.schema = infer_schema(X.assign(**{cfg.data.target: y}), cfg.schema_, target=cfg.data.target,
                                    task=cfg.data.task)  # fmt: skip
@@ -100,8 +100,8 @@ class SklearnExternal(External):
         return {k: v for k, v in params.items() if v is None or isinstance(v, (str, int, float, bool))}
 
     def dump(self, tmp: Path, named: list[str]) -> list[str]:
-        from mlpact import bundle
         from mlpact.errors import UntrustedTypesError
+        from mlpact.version import bundle
 
         try:
             return bundle.dump_pipeline(self.fitted, tmp, allowed=named)
@@ -182,13 +182,13 @@ class TorchExternal(External):
         return rebuilt.eval()
 
     def frame(self, X: pd.DataFrame) -> pd.DataFrame:
-        from mlpact.schema import coerce
+        from mlpact.data.schema import coerce
 
         return coerce(X, self.schema)
 
     def dump(self, tmp: Path, named: list[str]) -> list[str]:
-        from mlpact import bundle
         from mlpact.torch.saving import save_module
+        from mlpact.version import bundle
 
         spec = {"type": self.model_type(), "kwargs": self.kwargs or {}, "task": self.task_name,
                 "classes": self.classes, "input": "table"}  # fmt: skip

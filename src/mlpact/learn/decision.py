@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core.html import escape, fmt, plots_html, table
 from mlpact.errors import ConfigError, IntegrityError
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def choose(
 
 
 def _label_metrics(names: Sequence[str], y: Any, pred: Any, classes: Sequence[Any]) -> dict[str, float]:
-    from mlpact.metrics import NEEDS_PROBA, compute_metrics
+    from mlpact._core.metrics import NEEDS_PROBA, compute_metrics
 
     labels = [n for n in names if n not in NEEDS_PROBA]
     return compute_metrics(labels, y, pred, None, list(classes)) if labels else {}
@@ -276,19 +277,19 @@ def _curve(c: Mapping[str, np.ndarray], values: np.ndarray) -> dict[str, list[fl
 
 # --------------------------------------------------------------------------- the saved file
 def write(directory: Path, decision: Decision) -> None:
-    from mlpact import bundle
-    from mlpact.metrics import finite_json
+    from mlpact._core import files
+    from mlpact._core.metrics import finite_json
 
-    bundle.write_json(directory / FILE, finite_json(decision.to_dict()))
+    files.write_json(directory / FILE, finite_json(decision.to_dict()))
 
 
 def read(directory: Path, manifest: Mapping[str, Any]) -> Decision | None:
     """The version's decision, or None when it has none (argmax; or saved before decisions)."""
-    from mlpact import bundle
+    from mlpact._core import files
 
     if FILE not in (manifest.get("files") or {}):
         return None
-    return Decision.from_dict(bundle.read_json(directory, FILE))
+    return Decision.from_dict(files.read_json(directory, FILE))
 
 
 def plot_threshold(ax: Any, decision: Decision) -> None:
@@ -314,10 +315,10 @@ def write_plot(decision: Decision, directory: Path) -> list[str]:
     """The threshold plot (binary thresholds only); returns the file names written."""
     if decision.rule != "threshold" or not decision.validation.get("curve"):
         return []
-    from mlpact.plots import TITLES, _save
+    from mlpact._core.plots import TITLES, save_figure
 
     directory.mkdir(parents=True, exist_ok=True)
-    _save(lambda ax: plot_threshold(ax, decision), directory / PLOT, f"{TITLES[PLOT]} (out-of-fold)")
+    save_figure(lambda ax: plot_threshold(ax, decision), directory / PLOT, f"{TITLES[PLOT]} (out-of-fold)")
     return [PLOT]
 
 
@@ -334,8 +335,6 @@ def summary(decision: Decision, plots: list[str]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- report sections
 def _rows(metrics: Mapping[str, Any]) -> list[list[str]]:
-    from mlpact.report import fmt
-
     found = metrics["decision"]["validation"]
     test_argmax = metrics.get("test_argmax") or {}
     names = sorted(set(found.get("decided") or {}) | set(test_argmax))
@@ -388,13 +387,11 @@ def html(metrics: Mapping[str, Any], reports: Path) -> str:
     """The decision's section of report.html (empty for argmax versions)."""
     if not metrics.get("decision"):
         return ""
-    from mlpact.report import _e, _plots_html, _table
-
     d = metrics["decision"]
     return (
-        f"<h2>Decision</h2><p>{_e(d['description'])}. Test metrics are those of the decided labels.</p>"
-        + _table(_HEADER, _rows(metrics), numeric_from=1)
-        + _plots_html(d.get("plots") or [], reports, split="out-of-fold training rows", heading=None)
+        f"<h2>Decision</h2><p>{escape(d['description'])}. Test metrics are those of the decided labels.</p>"
+        + table(_HEADER, _rows(metrics), numeric_from=1)
+        + plots_html(d.get("plots") or [], reports, split="out-of-fold training rows", heading=None)
     )
 
 

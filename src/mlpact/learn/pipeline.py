@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from mlpact.config import Config, FeaturesConfig, ModelConfig
-    from mlpact.schema import Schema
+    from mlpact.data.schema import Schema
 
 KINDS = ("numeric", "categorical", "text", "datetime")
 _KIND_OF_TYPE = {
@@ -274,7 +274,7 @@ def extend_plan(plan: FeaturePlan, cfg: Config, X_train: pd.DataFrame) -> tuple[
     """
     import pandas as pd
 
-    from mlpact.schema import infer_type
+    from mlpact.data.schema import infer_type
 
     frame = X_train
     for name, step in custom_steps(cfg.features, seed=cfg.seed):

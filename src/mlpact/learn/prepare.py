@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlpact.config import Config
-    from mlpact.data import Split, Task
-    from mlpact.pipeline import FeaturePlan
-    from mlpact.schema import Schema
+    from mlpact.data.schema import Schema
+    from mlpact.data.sources import Task
+    from mlpact.data.split import Split
+    from mlpact.learn.pipeline import FeaturePlan
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Prepared:
         """Cross-validation folds of the training split matching the split config (grouped,
         time-ordered or stratified), as positions into `train()`; `k` defaults to
         `evaluate.cv_folds`."""
-        from mlpact.evaluate import cv_splits
+        from mlpact.data.split import cv_splits
 
         cfg = self.cfg
         if k is not None and k != cfg.evaluate.cv_folds:
@@ -75,7 +76,7 @@ def prepare(cfg: Config) -> Prepared:
 
 
 def _load(cfg: Config) -> tuple[pd.DataFrame, dict[str, Any]]:
-    from mlpact.data import file_sha256, fingerprint, load_frame
+    from mlpact.data.sources import file_sha256, fingerprint, load_frame
 
     frame = load_frame(cfg)
     path = cfg.source_url() or cfg.source_path()
@@ -94,9 +95,10 @@ def _load(cfg: Config) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepared:
-    from mlpact.data import fingerprint, infer_task, split_rows
-    from mlpact.pipeline import plan_features, retype_for_plan
-    from mlpact.schema import coerce, infer_schema
+    from mlpact.data.schema import coerce, infer_schema
+    from mlpact.data.sources import fingerprint, infer_task
+    from mlpact.data.split import split_rows
+    from mlpact.learn.pipeline import plan_features, retype_for_plan
 
     warnings: list[str] = []
     target = cfg.data.target
@@ -135,7 +137,7 @@ def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepa
     groups = frame[group] if group else None
     X = coerce(features, schema)
     if cfg.features.custom:
-        from mlpact.pipeline import extend_plan
+        from mlpact.learn.pipeline import extend_plan
 
         plan, added = extend_plan(plan, cfg, X.iloc[split.train])
         lineage["custom_columns"] = added

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core.html import escape, fmt, plots_html, table
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
@@ -92,7 +94,7 @@ def write_plots(found: Mapping[str, Any], directory: Path, *, max_columns: int) 
     """Write the target plot and the feature small multiples; returns the file names."""
     from matplotlib.figure import Figure
 
-    from mlpact.plots import DPI
+    from mlpact._core.plots import DPI
 
     directory.mkdir(parents=True, exist_ok=True)
     fig = Figure(figsize=(5.6, 3.6))
@@ -125,8 +127,6 @@ def _sparkline(ax: Axes, col: int, row: int, name: str, dist: Mapping[str, Any])
     """One feature's distribution drawn into its cell of a single axes (no ticks: one axes with
     simple shapes draws ~10x faster than a grid of subplots; the report's table has the numbers)."""
     import numpy as np
-
-    from mlpact.report import fmt
 
     left, bottom, width, height = col + 0.06, row + 0.12, 0.88, 0.58
     if dist.get("kind") == "numeric":
@@ -161,21 +161,18 @@ def card_lines(found: Mapping[str, Any] | None) -> list[str]:
     """The profile's section of card.md (empty when the version has none)."""
     if not found:
         return []
-    from mlpact.report import fmt
-
     lines = ["", f"## Training data profile ({found['rows']} training rows)", ""]
     lines += ["| column | missing | outliers (IQR) | distribution |", "| --- | --- | --- | --- |"]
     for name, dist in found["columns"].items():
         lines.append(
-            f"| {name} | {found['missing'].get(name, 0)} | {dist.get('outliers', '-')} "
-            f"| {_describe(dist, fmt)} |"
+            f"| {name} | {found['missing'].get(name, 0)} | {dist.get('outliers', '-')} | {_describe(dist)} |"
         )
-    lines += ["", f"Target: {_describe(found['target'], fmt)}."]
+    lines += ["", f"Target: {_describe(found['target'])}."]
     lines += [f"![{name}](reports/{name})" for name in found.get("plots") or []]
     return lines
 
 
-def _describe(dist: Mapping[str, Any], fmt: Any) -> str:
+def _describe(dist: Mapping[str, Any]) -> str:
     if dist.get("kind") == "numeric":
         if "median" not in dist:
             return "no values"
@@ -190,15 +187,13 @@ def html(found: Mapping[str, Any] | None, reports: Path) -> str:
     """The profile's section of report.html (empty when the version has none)."""
     if not found:
         return ""
-    from mlpact.report import _e, _plots_html, _table, fmt
-
     rows = [
-        [name, found["missing"].get(name, 0), dist.get("outliers", "-"), _describe(dist, fmt)]
+        [name, found["missing"].get(name, 0), dist.get("outliers", "-"), _describe(dist)]
         for name, dist in found["columns"].items()
     ]
     return (
         f"<h2>Training data profile</h2><p>{found['rows']} rows of the training split. "
-        f"Target: {_e(_describe(found['target'], fmt))}.</p>"
-        + _table(["column", "missing", "outliers (IQR)", "distribution"], rows, numeric_from=1)
-        + _plots_html(found.get("plots") or [], reports, split="training split", heading=None)
+        f"Target: {escape(_describe(found['target']))}.</p>"
+        + table(["column", "missing", "outliers (IQR)", "distribution"], rows, numeric_from=1)
+        + plots_html(found.get("plots") or [], reports, split="training split", heading=None)
     )

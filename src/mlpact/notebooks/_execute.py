@@ -182,9 +182,9 @@ def _parse_value(value: str) -> Any:
     """A YAML scalar or list; text that is not valid (safe) YAML is kept as text."""
     import yaml
 
-    from mlpact.bundle import safe_yaml
+    from mlpact._core import files
 
     try:
-        return safe_yaml(value) if value.strip() else None
+        return files.safe_yaml(value) if value.strip() else None
     except yaml.YAMLError:
         return value

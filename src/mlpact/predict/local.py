@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.data import table_format
+from mlpact._core.progress import Progress, Silent
+from mlpact.data.schema import ValidationReport
+from mlpact.data.sources import table_format
 from mlpact.errors import DataError
-from mlpact.progress import Progress, Silent
-from mlpact.schema import ValidationReport
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlpact.model import Model
+    from mlpact.version.model import Model
 
 DEFAULT_CHUNK_ROWS = 200_000
 
@@ -65,7 +65,7 @@ def predict_file(
         InputValidationError: some rows do not match the schema; lists every problem.
         DataError: the file cannot be read or written.
     """
-    from mlpact import remote
+    from mlpact._core import remote
 
     source, target = _location(source), _location(output)
     if isinstance(source, Path) and not source.exists():
@@ -112,7 +112,7 @@ def predict_file(
 
 def _location(where: str | Path) -> str | Path:
     """A URL stays a string (``s3://...``: `Path` would fold its ``//``); a path is resolved."""
-    from mlpact.remote import is_url
+    from mlpact._core.remote import is_url
 
     return str(where) if is_url(where) else Path(where).resolve()
 
@@ -129,7 +129,7 @@ def _check_keep(chunk: pd.DataFrame, keep: Sequence[str]) -> None:
 def _empty_input(model: Model) -> pd.DataFrame:
     import pandas as pd
 
-    from mlpact.schema import coerce
+    from mlpact.data.schema import coerce
 
     return coerce(pd.DataFrame({c: [] for c in model.schema.names}), model.schema)
 
@@ -139,7 +139,7 @@ def _read_chunks(
 ) -> tuple[Iterator[tuple[int, pd.DataFrame]], int | None]:
     fmt = table_format(source)
     if isinstance(source, str):  # a URL: stream it through fsspec (the file object lives with the reader)
-        from mlpact.remote import filesystem
+        from mlpact._core.remote import filesystem
 
         fs, key = filesystem(source)
         source = fs.open(key, "rb")

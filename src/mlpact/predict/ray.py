@@ -19,15 +19,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core.progress import Progress, Silent
+from mlpact.data.schema import Problem, ValidationReport
 from mlpact.errors import DataError, MissingDependencyError
-from mlpact.predict import DEFAULT_CHUNK_ROWS, PredictResult, _check_keep, _empty_input, _Writer
-from mlpact.progress import Progress, Silent
-from mlpact.schema import Problem, ValidationReport
+from mlpact.predict.local import DEFAULT_CHUNK_ROWS, PredictResult, _check_keep, _empty_input, _Writer
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlpact.model import Model
+    from mlpact.version.model import Model
 
 
 def import_ray_data() -> Any:
@@ -67,8 +67,8 @@ def predict_ray(
         InputValidationError: some rows do not match the schema; lists every problem.
         DataError: the input is not Parquet or cannot be read.
     """
-    from mlpact import remote
-    from mlpact.data import table_format
+    from mlpact._core import remote
+    from mlpact.data.sources import table_format
 
     if remote.is_url(source) or remote.is_url(output):
         raise DataError(

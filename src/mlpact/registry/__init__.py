@@ -12,11 +12,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlpact import bundle
+from mlpact._core import files
+from mlpact.config import key_paths
 from mlpact.errors import MlpactError, StoreError
-from mlpact.portable import export_version, import_version
 from mlpact.store import Store, VersionRecord
-from mlpact.trust import check_digest
+from mlpact.version import bundle
+from mlpact.version.portable import export_version, import_version
+from mlpact.version.trust import check_digest
 
 __all__ = [
     "AliasMove", "Check", "archive", "compare_runs", "diff", "export_version", "history", "import_version",
@@ -70,12 +72,12 @@ def show(ref: str, *, store: StoreArg = None) -> dict[str, Any]:
     record = st.resolve(ref)
     folder = st.local_dir(record)
     manifest = bundle.verify(folder)
-    lineage = bundle.read_json(folder, "lineage.json")
+    lineage = files.read_json(folder, "lineage.json")
     return {
         "version": record.to_dict(),
         "manifest": manifest,
-        "schema": bundle.read_json(folder, "schema.json"),
-        "metrics": bundle.read_json(folder, "metrics.json"),
+        "schema": files.read_json(folder, "schema.json"),
+        "metrics": files.read_json(folder, "metrics.json"),
         "config": bundle.read_config(folder),
         "lineage": lineage,
         "card": (folder / "card.md").read_text(encoding="utf-8"),
@@ -160,7 +162,7 @@ def verify(ref: str | None = None, *, store: StoreArg = None, behaviour: bool = 
 
     Also checks each manifest against the digest recorded in the index when it was saved, so a
     file rewritten together with its manifest is caught. With `behaviour`, versions whose files
-    are intact are loaded and their golden rows predicted again (see `mlpact.golden`).
+    are intact are loaded and their golden rows predicted again (see `mlpact.version.golden`).
     """
     st = Store.open(store)
     records = [st.resolve(ref)] if ref else st.versions(include_archived=True)
@@ -169,8 +171,8 @@ def verify(ref: str | None = None, *, store: StoreArg = None, behaviour: bool = 
 
 
 def _behaviour(check: Check, st: Store) -> Check:
-    from mlpact import golden
-    from mlpact.model import load
+    from mlpact.version import golden
+    from mlpact.version.load import load
 
     try:
         found = golden.check(load(check.ref, store=st))
@@ -212,18 +214,6 @@ def diff(a: str, b: str, *, store: StoreArg = None) -> dict[str, Any]:
         ),
         "git": _dict_diff(left["lineage"].get("git") or {}, right["lineage"].get("git") or {}),
     }
-
-
-def key_paths(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config data as ``key.path -> value`` (an empty mapping stays a value)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(key_paths(value, path + "."))
-        else:
-            out[path] = value
-    return out
 
 
 def _dict_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -94,17 +93,3 @@ def compare(run_ids: Sequence[str], *, store: StoreArg = None) -> RunComparison:
     from mlpact import registry
 
     return RunComparison(registry.compare_runs(run_ids, store=store))
-
-
-class InlineHTML:
-    """A self-contained HTML page shown inline in Jupyter (in an iframe, so its styles stay put)."""
-
-    def __init__(self, page: str, *, height: int = 900) -> None:
-        self.page = page
-        self.height = height
-
-    def _repr_html_(self) -> str:
-        return (
-            f'<iframe srcdoc="{html.escape(self.page, quote=True)}" '
-            f'style="width: 100%; height: {self.height}px; border: 1px solid #ddd;"></iframe>'
-        )

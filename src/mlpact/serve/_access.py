@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlpact.config import AuthConfig
-    from mlpact.schema import ValidationReport
+    from mlpact.data.schema import ValidationReport
     from mlpact.serve._holder import ModelHolder
 
 log = logging.getLogger("mlpact.serve")

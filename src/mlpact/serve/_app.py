@@ -7,35 +7,30 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import re
-import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.rowpath import row_path
+from mlpact.errors import PayloadError
 from mlpact.serve._access import MODEL_HEADER
+from mlpact.serve._answer import Telemetry, answer, error_body, finite, request_id
 from mlpact.serve._holder import ModelHolder
-from mlpact.serve._payload import PayloadError, parse_records, read_body
+from mlpact.serve._payload import parse_records, read_body
+from mlpact.serve.rowpath import row_path
 
 if TYPE_CHECKING:
-    import pandas as pd
     from fastapi import FastAPI, Request, Response
 
     from mlpact.config import ServeConfig
-    from mlpact.model import Model
-    from mlpact.schema import Problem, ValidationReport
     from mlpact.serve._access import Metrics
     from mlpact.serve._predlog import PredictionLog
     from mlpact.store import Store
+    from mlpact.version.model import Model
 
 log = logging.getLogger("mlpact.serve")
 ENV_VAR = "MLPACT_SERVE_OPTIONS"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-FAST_ROWS = 1_000  # larger requests amortise sklearn's per-call overhead; its path is as fast
 
 
 def require_fastapi() -> None:
@@ -155,7 +150,7 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
             allow_credentials=cors.credentials,
             expose_headers=["X-Request-ID", "X-Mlpact-Model"],
         )
-    _add_predict(app, holder, settings, _Telemetry(metrics, predictions))
+    _add_predict(app, holder, settings, Telemetry(metrics, predictions))
     if getattr(holder.model, "takes_images", False):
         from mlpact.serve._images import add_image_predict
 
@@ -174,22 +169,6 @@ def _prediction_log(settings: ServeConfig, metrics: Metrics) -> PredictionLog | 
     return PredictionLog(settings.prediction_log, on_drop=metrics.log_dropped.inc)
 
 
-class _Telemetry:
-    """What `/predict` reports besides its answer: metrics, and rows for the prediction log."""
-
-    def __init__(self, metrics: Metrics, predictions: PredictionLog | None) -> None:
-        self.metrics, self.predictions = metrics, predictions
-
-    def refused(self, report: ValidationReport) -> None:
-        self.metrics.refused(report)
-
-    def predicted(self, model: Model, X: pd.DataFrame, result: dict[str, Any], rid: str) -> None:
-        found = result["predictions"]
-        self.metrics.rows.inc(len(found))
-        if self.predictions is not None:
-            self.predictions.add(model.ref, X, found, rid)
-
-
 _DESCRIPTION = (
     "Predictions from a saved mlpact version. The request body's fields are the version's input "
     "columns; every request is checked against the version's schema under its saved validation "
@@ -199,7 +178,7 @@ _DESCRIPTION = (
 
 
 # --------------------------------------------------------------------------- /predict
-def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telemetry: _Telemetry) -> None:
+def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telemetry: Telemetry) -> None:
     from fastapi import Request, Response
 
     from mlpact.serve._contract import ErrorResponse, PredictResponse
@@ -236,99 +215,6 @@ def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telem
     # This module postpones annotations; FastAPI needs the real Request class to inject it.
     predict.__annotations__ = {"request": Request, "return": Response}
     app.post("/predict", response_model=None, responses=responses, summary="Predict input rows")(predict)
-
-
-def request_id(given: str | None) -> str:
-    """The client's X-Request-ID when it is a plain token, else a new random one."""
-    return given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
-
-
-def answer(
-    model: Model, records: list[dict[str, Any]], rid: str, telemetry: _Telemetry | None = None
-) -> tuple[bytes, int]:
-    """Validate records under the version's policy, then predict: (JSON body, status)."""
-    if not records:
-        return _dumps({"model": model.ref, "predictions": [], "probabilities": None, "warnings": []}), 200
-    try:
-        X, report = model.check(records)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise PayloadError(422, f"The input could not be read as a table ({type(exc).__name__}).") from None
-    if report.errors:
-        if telemetry is not None:
-            telemetry.refused(report)
-        return _refuse(report, rid), 422
-    try:
-        result = score(model, X)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise _Unscorable(
-            422,
-            f"The model could not score this input ({type(exc).__name__} in the pipeline), although it "
-            "passed the schema checks: look for extreme or non-finite numbers.",
-        ) from None
-    if telemetry is not None:
-        telemetry.predicted(model, X, result, rid)
-    warnings = [problem_json(p) for p in report.warnings]
-    return _dumps({"model": model.ref, **result, "warnings": warnings}), 200
-
-
-class _Unscorable(PayloadError):
-    kind = "unscorable"
-
-
-def _refuse(report: ValidationReport, rid: str) -> bytes:
-    n = len(report.errors)
-    message = f"Input does not match the model's schema: {n} error{'s' if n != 1 else ''}."
-    log.warning("request %s: 422 %s\n%s", rid, message, report.format(show_values=False))
-    return error_body(message, rid, [problem_json(p) for p in report.problems])
-
-
-def score(model: Model, X: Any) -> dict[str, Any]:
-    """Predictions (and class probabilities for classifiers) as plain JSON-ready lists.
-
-    Requests of up to FAST_ROWS rows go through the pipeline's compiled fast path when it has one
-    (`mlpact.rowpath`: the same numbers, without sklearn's per-call overhead); any value it was
-    not compiled for sends the request through the pipeline itself.
-    """
-    pipeline = model.pipeline
-    fast = row_path(pipeline) if len(X) <= FAST_ROWS else None
-    if model.task == "classification" and hasattr(pipeline, "predict_proba"):
-        proba = fast.predict_proba(X) if fast is not None else None
-        if proba is None:
-            proba = pipeline.predict_proba(X)
-        classes = pipeline.classes_
-        keys = [str(c.item() if hasattr(c, "item") else c) for c in classes]
-        rows = [dict(zip(keys, row, strict=True)) for row in proba.tolist()]
-        return {"predictions": model.decide(proba).tolist(), "probabilities": rows}
-    predictions = fast.predict(X) if fast is not None else None
-    if predictions is None:
-        predictions = pipeline.predict(X)
-    return {"predictions": [_finite(v) for v in predictions.tolist()], "probabilities": None}
-
-
-def problem_json(problem: Problem) -> dict[str, Any]:
-    """A validation finding for a response: field, check, severity, rows and words (no values)."""
-    return {
-        "field": problem.column,
-        "check": problem.check,
-        "severity": problem.severity,
-        "count": problem.count,
-        "rows": problem.rows,
-        "message": problem.describe(show_values=False),
-    }
-
-
-def error_body(message: str, rid: str, problems: list[dict[str, Any]] | None = None) -> bytes:
-    return _dumps({"error": message, "request_id": rid, "problems": problems or []})
-
-
-def _dumps(data: Any) -> bytes:
-    import orjson
-
-    return orjson.dumps(data)  # a non-finite float becomes null: JSON has no NaN
-
-
-def _finite(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 # --------------------------------------------------------------------------- info endpoints
@@ -391,7 +277,7 @@ def _aliases(holder: ModelHolder, model: Model) -> list[str]:
 def _clean(value: Any) -> Any:
     """JSON-safe: non-finite floats become null (JSON has no NaN)."""
     if isinstance(value, float):
-        return _finite(value)
+        return finite(value)
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from mlpact.model import Model
-    from mlpact.schema import ColumnSchema
+    from mlpact.data.schema import ColumnSchema
+    from mlpact.version.model import Model
 
 _TYPE_WORDS = {
     "int": "a number (integer in training)",

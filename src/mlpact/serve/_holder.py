@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mlpact.model import Model
     from mlpact.store import Store
+    from mlpact.version.model import Model
 
 log = logging.getLogger("mlpact.serve")
 
@@ -28,9 +28,9 @@ class ModelHolder:
     def __init__(
         self, ref: str, *, store: str | Path | Store | None = None, trust: Iterable[str] = ()
     ) -> None:
-        from mlpact.golden import verify as verify_golden
-        from mlpact.model import load
         from mlpact.store import Store, parse_ref
+        from mlpact.version.golden import verify as verify_golden
+        from mlpact.version.load import load
 
         self.ref = ref
         self.trust = tuple(trust)
@@ -45,9 +45,9 @@ class ModelHolder:
         """Load and swap in the version the alias points at now; True when it changed."""
         if not self.follows or self.store is None:
             return False
-        from mlpact.golden import verify as verify_golden
-        from mlpact.model import load
-        from mlpact.rowpath import row_path
+        from mlpact.serve.rowpath import row_path
+        from mlpact.version.golden import verify as verify_golden
+        from mlpact.version.load import load
 
         with self._lock:
             try:

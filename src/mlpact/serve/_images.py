@@ -19,7 +19,7 @@ def add_image_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig) 
     from fastapi import Request, Response
 
     from mlpact.serve._access import MODEL_HEADER
-    from mlpact.serve._app import _dumps, error_body, request_id, score
+    from mlpact.serve._answer import dumps, error_body, request_id, score
 
     async def predict_image(request: Request) -> Response:
         """Predict uploaded images (multipart/form-data, one or more files)."""
@@ -27,7 +27,7 @@ def add_image_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig) 
         model = holder.model
         try:
             names, images = await _read_uploads(request, settings)
-            content, status = _dumps({"model": model.ref, "files": names, **score(model, images)}), 200
+            content, status = dumps({"model": model.ref, "files": names, **score(model, images)}), 200
         except _UploadError as exc:
             log.warning("request %s: %d %s", rid, exc.status, exc.message)
             content, status = error_body(exc.message, rid), exc.status

@@ -15,17 +15,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from mlpact.errors import PayloadError
+
 _SCALARS = (str, int, float, bool, type(None))
 _WRAPPERS = ("dataframe_records", "dataframe_split", "inputs")
-
-
-class PayloadError(Exception):
-    """A request the server refuses before looking at the model: status code and message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 async def read_body(chunks: AsyncIterator[bytes], content_length: str | None, *, max_bytes: int) -> bytes:

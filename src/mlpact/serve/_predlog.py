@@ -6,7 +6,7 @@ as a row group of the open Parquet file. The open file is named `.…parquet.par
 final `predictions-….parquet` name when it is closed: after `rotate_bytes` or `rotate_seconds`,
 when the served version changes, and at shutdown. A reader (`mlpact check MODEL FOLDER`) thus
 sees only complete files. Redacted columns hold a keyed hash, dropped columns are left out;
-the log's own columns start with `mlpact_` (see `mlpact.data.LOG_COLUMNS`).
+the log's own columns start with `mlpact_` (see `mlpact.data.sources.LOG_COLUMNS`).
 """
 
 from __future__ import annotations

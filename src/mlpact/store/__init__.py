@@ -13,46 +13,22 @@ The `Store` class is assembled from one class per family: versions (_versions.py
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from mlpact.store._aliases import Aliases
 from mlpact.store._db import DEFAULT_DIR, ENV_VAR, check_name, disk_full, now
-from mlpact.store._runs import Runs
+from mlpact.store._remote import RemoteStore, connect, team_store
+from mlpact.store._store import Store
 from mlpact.store._versions import ParsedRef, VersionRecord, parse_ref
 
 __all__ = [
     "DEFAULT_DIR",
     "ENV_VAR",
     "ParsedRef",
+    "RemoteStore",
     "Store",
     "VersionRecord",
     "check_name",
+    "connect",
     "disk_full",
     "now",
     "parse_ref",
+    "team_store",
 ]
-
-
-class Store(Runs, Aliases):
-    """A store rooted at a folder: ``mlpact.db`` plus ``models/NAME/VERSION/`` folders."""
-
-    @classmethod
-    def open(cls, root: str | Path | Store | None = None) -> Store:
-        """The store at `root`, else ``$MLPACT_HOME``, else ``./.mlpact``.
-
-        A folder with a ``store.yaml`` naming an artifact root URL opens as a team store
-        (:class:`mlpact.store._remote.RemoteStore`, see docs/store.md).
-        """
-        if isinstance(root, Store):
-            return root
-        if root is None:
-            root = os.environ.get(ENV_VAR) or DEFAULT_DIR
-        folder = Path(root).expanduser().resolve()
-        if (folder / "store.yaml").is_file():  # a team store: artifacts and registry in a bucket
-            from mlpact.store._remote import RemoteStore, read_config
-
-            settings = read_config(folder)
-            assert settings is not None
-            return RemoteStore(folder, settings["artifacts"], settings.get("storage_options"))
-        return cls(root)

@@ -33,11 +33,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlpact import bundle
+from mlpact._core import files
 from mlpact.errors import StoreError
-from mlpact.store import Store
 from mlpact.store._db import check_name, current_user, now
+from mlpact.store._store import Store
 from mlpact.store._versions import Status, VersionRecord, parse_ref
+from mlpact.version import bundle
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -61,11 +62,11 @@ def read_config(root: Path) -> dict[str, Any] | None:
     path = root / CONFIG_FILE
     if not path.is_file():
         return None
-    from mlpact.config._load import interpolate
+    from mlpact.config import interpolate
     from mlpact.errors import ConfigError
 
     try:
-        raw = bundle.safe_yaml(path.read_text(encoding="utf-8")) or {}
+        raw = files.safe_yaml(path.read_text(encoding="utf-8")) or {}
         data, _ = interpolate(raw)
     except (ConfigError, ValueError, OSError) as exc:
         raise StoreError(f"Cannot read {path}: {exc}") from None
@@ -89,7 +90,7 @@ def connect(root: str | Path, url: str, options: Mapping[str, Any] | None = None
     """
     import yaml
 
-    from mlpact.remote import is_url
+    from mlpact._core.remote import is_url
 
     folder = Path(root).expanduser().resolve()
     if not is_url(url):
@@ -111,6 +112,15 @@ def connect(root: str | Path, url: str, options: Mapping[str, Any] | None = None
 class RemoteStore(Store):
     """A store whose artifact root is a URL; see the module docstring for the protocol."""
 
+    MARKER = CONFIG_FILE
+
+    @classmethod
+    def at(cls, folder: Path) -> RemoteStore:
+        """The team store in `folder`, as its ``store.yaml`` describes it."""
+        settings = read_config(folder)
+        assert settings is not None
+        return cls(folder, settings["artifacts"], settings.get("storage_options"))
+
     def __init__(self, root: str | Path, url: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(root)
         self.url = url.rstrip("/")
@@ -125,7 +135,7 @@ class RemoteStore(Store):
     @property
     def fs(self) -> AbstractFileSystem:
         if self._fs is None:
-            from mlpact.remote import filesystem
+            from mlpact._core.remote import filesystem
 
             self._fs, self._base = filesystem(self.url, self.options)
         return self._fs
@@ -261,8 +271,8 @@ class RemoteStore(Store):
         check_name(name)
         version = self._claim(name)
         fields = finalize(tmp_dir, version)
-        files = sorted(p for p in tmp_dir.rglob("*") if p.is_file() and p.name != bundle.MANIFEST)
-        for path in [*files, tmp_dir / bundle.MANIFEST]:
+        paths = sorted(p for p in tmp_dir.rglob("*") if p.is_file() and p.name != bundle.MANIFEST)
+        for path in [*paths, tmp_dir / bundle.MANIFEST]:
             rel = path.relative_to(tmp_dir).as_posix()
             self._create(self._key("models", name, version, rel), path.read_bytes())
         row = {"name": name, "version": version, "created": now(), "flavor": flavor, "run_id": run_id,
@@ -349,7 +359,7 @@ class RemoteStore(Store):
         """The version's folder here, downloaded first if missing, stale or `fresh` is asked."""
         path = record.path
         manifest = path / bundle.MANIFEST
-        if not fresh and manifest.is_file() and bundle.sha256_file(manifest) == record.digest:
+        if not fresh and manifest.is_file() and files.sha256_file(manifest) == record.digest:
             return path
         tmp = self.new_tmp_dir()
         prefix = self._key("models", record.name, record.version)
@@ -357,7 +367,7 @@ class RemoteStore(Store):
             for key in self.fs.find(prefix):
                 target = tmp / key[len(prefix) + 1 :]
                 target.parent.mkdir(parents=True, exist_ok=True)
-                bundle.write_bytes(target, self.fs.cat_file(key))
+                files.write_bytes(target, self.fs.cat_file(key))
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             raise StoreError(f"Cannot download {record.ref} from {prefix}: {exc}") from exc
@@ -368,7 +378,7 @@ class RemoteStore(Store):
             os.replace(tmp, path)
         except OSError:  # another process here put the same version in place first
             shutil.rmtree(tmp, ignore_errors=True)
-            if not (manifest.is_file() and bundle.sha256_file(manifest) == record.digest):
+            if not (manifest.is_file() and files.sha256_file(manifest) == record.digest):
                 raise
         return path
 

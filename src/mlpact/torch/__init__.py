@@ -7,7 +7,8 @@ names below load their module on first access.
 - `mlpact.torch.models`: TinyVGG and MLP (any `torch.nn.Module` works through `model.type`).
 - `mlpact.torch.images`: image folders and transforms with PIL + NumPy (no torchvision needed).
 - `mlpact.torch.engine`: `train_step`, `test_step` and `fit` (history, early stopping, checkpoints).
-- `mlpact.torch.training`: the training run that `mlpact train` hands torch configs to.
+- `mlpact.torch.data`: image folders and tables as torch datasets for the three splits.
+- `mlpact.torch.training`: the training job that `mlpact train` runs for torch configs.
 - `mlpact.torch.saving`: weights.safetensors + model.json, and rebuilding a module from them.
 - `mlpact.torch.predicting`: the loaded model and predicting image files.
 """
@@ -18,15 +19,21 @@ import importlib
 import sys
 from typing import TYPE_CHECKING, Any
 
+from mlpact.errors import ConfigError
+
 if TYPE_CHECKING:
     from mlpact.config import Config
 
-__all__ = ["TORCH_PREFIX", "fit", "is_torch_config", "load_version", "predict_images", "run"]
+__all__ = [
+    "TORCH_PREFIX", "Job", "check_config", "check_engine", "checkpoint_path", "fit", "is_torch_config",
+    "load_version", "predict_images",
+]  # fmt: skip
 
 TORCH_PREFIX = "mlpact.torch."
 _LAZY = {
     "fit": "mlpact.torch.engine",
-    "run": "mlpact.torch.training",
+    "Job": "mlpact.torch.training",
+    "checkpoint_path": "mlpact.torch.training",
     "load_version": "mlpact.torch.predicting",
     "predict_images": "mlpact.torch.predicting",
 }
@@ -51,7 +58,7 @@ def is_torch_config(cfg: Config) -> bool:
 
 def is_module_path(path: str) -> bool:
     """Whether an import path names a `torch.nn.Module` subclass (False if it does not import)."""
-    from mlpact.pipeline import import_object
+    from mlpact.learn.pipeline import import_object
 
     try:
         cls = import_object(path)
@@ -60,3 +67,30 @@ def is_module_path(path: str) -> bool:
     if "torch" not in sys.modules or not isinstance(cls, type):
         return False
     return any(c.__module__.split(".")[0] == "torch" and c.__name__ == "Module" for c in cls.__mro__)
+
+
+# --------------------------------------------------------------------------- config rules
+def check_engine(cfg: Config) -> None:
+    """`train.engine: ray` trains PyTorch models (data-parallel Ray Train workers): a scikit-learn
+    config that asks for it is refused, not trained in this process as if it had not asked.
+
+    Raises:
+        ConfigError: `train.engine` is ray and the config trains a scikit-learn model.
+    """
+    if cfg.train.engine == "ray" and not is_torch_config(cfg):
+        raise ConfigError([f"train.engine: ray trains PyTorch models; {cfg.model.type} is scikit-learn"])
+
+
+def check_config(cfg: Config) -> None:
+    """PyTorch versions take the most probable class; a `decision:` section is refused, not ignored.
+
+    Raises:
+        ConfigError: `decision.objective` or `decision.calibration` is set for a PyTorch model.
+    """
+    if cfg.decision.active or cfg.decision.calibration != "none":
+        raise ConfigError(
+            [
+                "decision: PyTorch models predict the most probable class; decisions and calibration "
+                "apply to scikit-learn classifiers only. Remove the decision section."
+            ]
+        )

@@ -25,8 +25,8 @@ from mlpact.torch._deps import require
 from mlpact.torch.engine import FitResult, fit
 
 if TYPE_CHECKING:
+    from mlpact._core.progress import Progress
     from mlpact.config import Config
-    from mlpact.progress import Progress
 
 torch = require("torch")
 WEIGHTS = "weights.pt"
@@ -101,8 +101,8 @@ def _worker(config: dict[str, Any]) -> None:
     import ray.train.torch
     import torch.distributed as dist
 
+    from mlpact.torch.data import load_images, load_table
     from mlpact.torch.saving import build_module
-    from mlpact.torch.training import load_images, load_table
 
     cfg: Config = config["cfg"]
     context = ray.train.get_context()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.progress import Progress, Silent
+from mlpact._core.progress import Progress, Silent
 from mlpact.torch._deps import require
 
 if TYPE_CHECKING:

@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact.errors import DataError
-from mlpact.model import PROBA_PREFIX, Model
 from mlpact.torch._deps import require
 from mlpact.torch.images import image_files
 from mlpact.torch.saving import TRANSFORMS_JSON, TorchPredictor, load_module
+from mlpact.version.model import PROBA_PREFIX, Model
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from mlpact.progress import Progress
-    from mlpact.schema import ValidationReport
+    from mlpact._core.progress import Progress
+    from mlpact.data.schema import ValidationReport
     from mlpact.store import VersionRecord
 
 require("torch")
@@ -42,15 +42,16 @@ def load_version(
         UntrustedTypesError: model.json or the preprocessing names a type that is not trusted
             (`allowed`: the import paths the index trusts; default: the one the config names).
     """
-    from mlpact import bundle
+    from mlpact._core import files
     from mlpact.torch.inputs import ImageInput, TableInput
+    from mlpact.version import bundle
 
     config_type = str((raw_config.get("model") or {}).get("type", ""))
-    named = [config_type] if allowed is None else list(allowed)  # from the index (mlpact.trust)
+    named = [config_type] if allowed is None else list(allowed)  # from the index (mlpact.version.trust)
     module, spec = load_module(directory, "", [*named, *trust])
     batch = int((raw_config.get("train") or {}).get("batch_size", 32))
     if spec.get("input") == "image":
-        steps = bundle.read_json(directory, TRANSFORMS_JSON)["predict"]
+        steps = files.read_json(directory, TRANSFORMS_JSON)["predict"]
         predictor = TorchPredictor(module, ImageInput(steps), spec.get("classes"), batch_size=max(batch, 64))
         return ImageModel(
             directory, manifest, predictor, record=record, raw_config=raw_config, lineage=lineage
@@ -133,23 +134,23 @@ def predict_images(
     """
     import pandas as pd
 
-    from mlpact.data import table_format
-    from mlpact.progress import Silent
+    from mlpact._core.progress import Silent
+    from mlpact.data.sources import table_format
 
     if not isinstance(model, ImageModel):
         raise DataError(f"{model.ref} takes table rows, not images; give it a CSV or Parquet file.")
     source, output = Path(source), Path(output)
-    files = image_files(source) if source.exists() else []
-    if not files:
+    images = image_files(source) if source.exists() else []
+    if not images:
         raise DataError(
             f"No image files found at {str(source)!r}.", hint="Give a folder of images or one image file."
         )
     fmt, start = table_format(output), time.perf_counter()
     base = source if source.is_dir() else source.parent
     parts = []
-    with (progress or Silent()).bar(f"Predicting {len(files)} images", len(files)) as advance:
-        for i in range(0, len(files), chunk):
-            batch = files[i : i + chunk]
+    with (progress or Silent()).bar(f"Predicting {len(images)} images", len(images)) as advance:
+        for i in range(0, len(images), chunk):
+            batch = images[i : i + chunk]
             parts.append(image_table(model.pipeline, batch, [p.relative_to(base).as_posix() for p in batch]))
             advance(len(batch))
     table = pd.concat(parts, ignore_index=True)
@@ -159,4 +160,4 @@ def predict_images(
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
-    return len(files), output, time.perf_counter() - start
+    return len(images), output, time.perf_counter() - start

@@ -43,7 +43,7 @@ def module_class(path: str, *, key: str = "model.type") -> type:
     Raises:
         ConfigError: it does not import or is not a module class.
     """
-    from mlpact.pipeline import import_object
+    from mlpact.learn.pipeline import import_object
 
     cls = import_object(path, key=key)
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
@@ -95,12 +95,12 @@ def build_module(path: str, params: Mapping[str, Any], data: Mapping[str, int]) 
 # --------------------------------------------------------------------------- saving
 def save_module(module: Any, directory: Path, spec: Mapping[str, Any]) -> None:
     """Write weights.safetensors (tensors only) and model.json (import path, kwargs, classes)."""
-    from mlpact import bundle
+    from mlpact._core import files
 
     safetensors_torch = require("safetensors.torch")
     module = module.to("cpu")
     safetensors_torch.save_model(module, str(directory / WEIGHTS))
-    bundle.write_json(directory / MODEL_JSON, dict(spec))
+    files.write_json(directory / MODEL_JSON, dict(spec))
 
 
 def trusted_module_type(spec: Mapping[str, Any], config_type: str, trust: Iterable[str]) -> str:

@@ -29,7 +29,7 @@ from mlpact.tune._backends import (
 from mlpact.tune._objective import Objective, check_space, suggest, trial_config
 
 if TYPE_CHECKING:
-    from mlpact.progress import Progress
+    from mlpact._core.progress import Progress
     from mlpact.store import Store
     from mlpact.training import TrainResult
 
@@ -104,8 +104,8 @@ def tune(
         ConfigError: the config or its search space is invalid, or no trial succeeded.
         MissingDependencyError: optuna (or ray, for the ray backend) is not installed.
     """
-    from mlpact.dataset import prepare
-    from mlpact.progress import Silent
+    from mlpact._core.progress import Silent
+    from mlpact.learn.prepare import prepare
     from mlpact.store import Store
 
     cfg = _load(config, overrides)
@@ -161,8 +161,8 @@ def _check_tunable(cfg: Config) -> None:
 
 
 def _metric(cfg: Config, task: str) -> str:
+    from mlpact._core.metrics import metrics_for, primary_metric
     from mlpact.errors import ConfigError
-    from mlpact.metrics import metrics_for, primary_metric
 
     metric = cfg.tune.metric or primary_metric(task, cfg.evaluate.primary)
     if metric not in metrics_for(task):
@@ -175,7 +175,7 @@ def _metric(cfg: Config, task: str) -> str:
 def study_spec(cfg: Config, store_root: Path, *, task: str) -> StudySpec:
     """The study of a config: named after it and a hash of the space, the metric, the folds and
     everything that affects training, so a changed space is a new study and the same one continues."""
-    from mlpact.metrics import LOWER_IS_BETTER
+    from mlpact._core.metrics import LOWER_IS_BETTER
 
     tc = cfg.tune
     metric = _metric(cfg, task)

@@ -151,7 +151,7 @@ def _warm() -> None:
     import sklearn.ensemble
     import sklearn.pipeline  # noqa: F401
 
-    import mlpact.evaluate
+    import mlpact.learn.scoring
     import mlpact.tune._objective  # noqa: F401
 
 

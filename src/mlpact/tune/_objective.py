@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-    from mlpact.dataset import Prepared
+    from mlpact.learn.prepare import Prepared
 
 Report = Callable[[float, int], None]
 StepKind = Literal["partial_fit", "n_estimators", "max_iter"]
@@ -82,7 +82,7 @@ def check_space(cfg: Config) -> None:
     Raises:
         ConfigError: a value is invalid for its key, or a model.params name is not a parameter.
     """
-    from mlpact.pipeline import make_estimator
+    from mlpact.learn.pipeline import make_estimator
 
     for key, param in cfg.tune.space.items():
         for value in corner_values(param):
@@ -117,7 +117,7 @@ class Objective:
 
     def evaluate(self, params: dict[str, Any], *, report: Report) -> float:
         """The mean cross-validated metric of the trial's pipeline, on the training split only."""
-        from mlpact.pipeline import build_pipeline
+        from mlpact.learn.pipeline import build_pipeline
 
         pipeline = build_pipeline(trial_config(self.cfg, params), self.data.plan)
         X, y = self.data.train()
@@ -161,7 +161,7 @@ def _by_fold(
     """Fit and score fold after fold; report the running mean after each (any estimator)."""
     import numpy as np
 
-    from mlpact.evaluate import cross_validate
+    from mlpact.learn.scoring import cross_validate
 
     values: list[float] = []
     for step, fold in enumerate(folds):
@@ -193,7 +193,7 @@ def _by_step(
     """Grow every fold's model step by step; report the mean over folds after each step."""
     import numpy as np
 
-    from mlpact.metrics import score
+    from mlpact._core.metrics import score
 
     prepared = [_fold(pipeline, X, y, fit_idx, val_idx) for fit_idx, val_idx in folds]
     from sklearn.base import is_classifier

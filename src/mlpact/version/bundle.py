@@ -7,9 +7,7 @@ anything is deserialised, and skops loads only types on the version's trusted li
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import io
 import json
 import os
 import re
@@ -20,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mlpact._core.files import safe_yaml, sha256_file, write_bytes, write_json
 from mlpact.errors import IntegrityError, UntrustedTypesError
 
 FORMAT_VERSION = 1
@@ -156,27 +155,6 @@ def _write_skops_cache(path: Path | None, lists: Mapping[str, list[str]]) -> Non
 
 
 # --------------------------------------------------------------------------- writing
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON (sorted keys, NaN as null-free strings are the caller's business) and fsync."""
-    write_bytes(path, (json.dumps(data, indent=2, sort_keys=True, default=_json_default) + "\n").encode())
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    """Write a file and fsync it, so a completed save survives a crash."""
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
 def dump_pipeline(pipeline: Any, directory: Path, *, allowed: Iterable[str] = ()) -> list[str]:
     """Write the pipeline with skops; return the types it needs trusted beyond skops' defaults.
 
@@ -219,16 +197,6 @@ def _is_class(name: str) -> bool:
         return False
 
 
-def sha256_file(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return sha256_stream(fh)
-
-
-def sha256_stream(fh: io.BufferedIOBase) -> str:
-    """The sha256 of a binary file object's remaining bytes (a local file or an fsspec object)."""
-    return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def hash_files(directory: Path) -> dict[str, str]:
     """sha256 of every file under `directory` except the manifest, by relative POSIX path."""
     out = {}
@@ -251,16 +219,6 @@ def manifest_digest(directory: Path) -> str:
 
 
 # --------------------------------------------------------------------------- reading
-def safe_yaml(text: str) -> Any:
-    """Parse YAML with the safe loader (libyaml's C version when available: same rules, faster)."""
-    import yaml
-
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except RecursionError:  # "[[[[..." thousands deep: a parse error like any other
-        raise yaml.YAMLError("the document is nested too deeply to read") from None
-
-
 def read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / MANIFEST
     try:
@@ -300,22 +258,6 @@ def verify(directory: Path) -> dict[str, Any]:
             hint="Restore the files from a backup or an export, or train the model again.",
         )
     return manifest
-
-
-def read_json(directory: Path, name: str) -> Any:
-    """One JSON file of a version; IntegrityError (not a parser's traceback) when it is not JSON."""
-    try:
-        return json.loads((directory / name).read_text(encoding="utf-8"))
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise IntegrityError(f"{directory / name} cannot be read as JSON: {exc}") from None
-
-
-def read_mapping(directory: Path, name: str) -> dict[str, Any]:
-    """A JSON file of a version that must hold an object (metrics.json, lineage.json ...)."""
-    data = read_json(directory, name)
-    if not isinstance(data, dict):
-        raise IntegrityError(f"{directory / name} is not what mlpact writes: expected a JSON object.")
-    return data
 
 
 def read_config(directory: Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from mlpact.errors import BehaviourError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlpact.model import Model
+    from mlpact.version.model import Model
 
 FILE = "golden.json"
 MAX_DIFFERENCES = 5
@@ -61,7 +61,7 @@ def select_rows(frame: pd.DataFrame, columns: Sequence[str], *, n: int, seed: in
 
 def write(directory: Path, model: Model, records: list[dict[str, Any]], *, rtol: float, atol: float) -> None:
     """Predict `records` with the version being saved and write ``golden.json`` beside it."""
-    from mlpact import bundle
+    from mlpact._core import files
 
     records = [
         r for r in records if not model.check([r])[1].errors
@@ -69,14 +69,14 @@ def write(directory: Path, model: Model, records: list[dict[str, Any]], *, rtol:
     if not records:
         return
     outputs = _outputs(model, records)
-    bundle.write_json(
+    files.write_json(
         directory / FILE,
         {"rows": records, **outputs, "rtol": rtol, "atol": atol, "environment": _installed(model)},
     )
 
 
 def _outputs(model: Model, records: list[dict[str, Any]]) -> dict[str, Any]:
-    from mlpact.model import PROBA_PREFIX
+    from mlpact.version.model import PROBA_PREFIX
 
     table = model.predict_frame(records, check=True)
     proba = {
@@ -93,7 +93,7 @@ def _installed(model: Model) -> dict[str, str | None]:
 # --------------------------------------------------------------------------- checking
 def check(model: Model) -> GoldenCheck:
     """Predict the version's golden rows again and compare with what was recorded."""
-    from mlpact import bundle
+    from mlpact._core import files
 
     if FILE not in (model.manifest.get("files") or {}):
         return GoldenCheck(
@@ -101,7 +101,7 @@ def check(model: Model) -> GoldenCheck:
             "none",
             problem="no golden rows recorded (saved before mlpact recorded them, or record.golden_rows: 0)",
         )
-    golden = bundle.read_json(model.path, FILE)
+    golden = files.read_json(model.path, FILE)
     try:
         now = _outputs(model, golden["rows"])
     except Exception as exc:  # the rows cannot even be predicted here: also a behaviour change
@@ -130,7 +130,7 @@ def verify(model: Model) -> GoldenCheck:
 def verify_files(directory: Path, manifest: Mapping[str, Any], pipeline: Any, config: Any) -> GoldenCheck:
     """:func:`verify` for a version not (yet) in a store, e.g. an import being checked
     (scikit-learn versions; a PyTorch version is checked when it is loaded, by `serve`/`verify`)."""
-    from mlpact.model import Model
+    from mlpact.version.model import Model
 
     if manifest.get("flavor", "sklearn") != "sklearn":
         return GoldenCheck(
@@ -177,8 +177,8 @@ def _differences(golden: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]
 def environment_changes(model: Model) -> dict[str, list[str | None]]:
     """Packages whose installed version differs from the one recorded at save time (the full
     requirements.lock when the version has one, else the packages in its lineage)."""
-    from mlpact import envlock
-    from mlpact.lineage import package_versions
+    from mlpact._core.lineage import package_versions
+    from mlpact.version import envlock
 
     recorded = envlock.read(model.path, model.manifest) or _installed(model)
     names = tuple(sorted(recorded))
@@ -188,9 +188,9 @@ def environment_changes(model: Model) -> dict[str, list[str | None]]:
         else package_versions(names)
     )
     changed = {
-        n: [recorded[n], installed.get(_norm(n), installed.get(n))]
+        n: [recorded[n], installed.get(envlock.normalize(n), installed.get(n))]
         for n in names
-        if recorded[n] != installed.get(_norm(n), installed.get(n))
+        if recorded[n] != installed.get(envlock.normalize(n), installed.get(n))
     }
     py = (model.lineage.get("environment") or {}).get("python")
     import platform
@@ -198,10 +198,6 @@ def environment_changes(model: Model) -> dict[str, list[str | None]]:
     if py and py != platform.python_version():
         changed["python"] = [py, platform.python_version()]
     return changed
-
-
-def _norm(name: str) -> str:
-    return name.lower().replace("_", "-")
 
 
 def _message(ref: str, differences: list[str], changed: Mapping[str, list[str | None]]) -> str:

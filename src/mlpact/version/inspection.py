@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from mlpact.evaluate import Predictions
-    from mlpact.model import Model
+    from mlpact._core.metrics import Predictions
+    from mlpact.version.model import Model
 
 SPLIT = "split.parquet"
 ERRORS = "errors.parquet"
@@ -75,7 +75,7 @@ def write(
 
 
 def _parquet(table: pd.DataFrame, path: Path) -> None:
-    from mlpact import bundle
+    from mlpact._core import files
 
     for col in table.columns:  # mixed-type object columns (labels) are stored as their text
         if table[col].dtype == object and table[col].map(type).nunique() > 1:
@@ -84,7 +84,7 @@ def _parquet(table: pd.DataFrame, path: Path) -> None:
 
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
-    bundle.write_bytes(path, buffer.getvalue())
+    files.write_bytes(path, buffer.getvalue())
 
 
 # --------------------------------------------------------------------------- reading
@@ -145,12 +145,11 @@ def _join_source(model: Model, worst: pd.DataFrame) -> pd.DataFrame:
 
 
 def _source(model: Model) -> pd.DataFrame | None:
-    from mlpact.data import fingerprint, load_frame
+    from mlpact.data.sources import fingerprint, load_frame
     from mlpact.errors import MlpactError
-    from mlpact.reproduce import recorded_config
 
     try:
-        cfg = recorded_config(model)  # a relative source, resolved where it was read at training
+        cfg = model.recorded_config()  # a relative source, resolved where it was read at training
         frame = load_frame(cfg)
     except (MlpactError, OSError, ValueError):
         return None

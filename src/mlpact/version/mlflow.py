@@ -29,10 +29,13 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from mlpact.model import Model
-    from mlpact.schema import Schema
+    from mlpact.data.schema import Schema
+    from mlpact.version.model import Model
 
 VERSION_DIR = "mlpact_version"
+# The module MLflow imports to load the pyfunc (`loader_module` in MLmodel): a path written into
+# every exported model, so it stays `mlpact.mlflow_export` wherever this code lives.
+LOADER_MODULE = "mlpact.mlflow_export"
 EXAMPLE_ROWS = 3
 # mlpact column type -> MLflow ColSpec type; an int column that may be missing is double in pandas
 _MLFLOW_TYPES = {"int": "long", "float": "double", "bool": "boolean", "category": "string",
@@ -69,7 +72,7 @@ def export_mlflow(
         IntegrityError: the version's files do not match its manifest.
         MissingDependencyError: mlflow is not installed.
     """
-    from mlpact.model import load
+    from mlpact.version.load import load
 
     model = load(ref, store=store, trust=trust or ())
     out = Path(path)
@@ -106,7 +109,7 @@ def write_mlflow_model(model: Model, out: Path) -> Path:
         else:
             staged = tmp.with_name(f"{tmp.name}.src") / VERSION_DIR
             shutil.copytree(model.path, staged)
-            mlflow.pyfunc.save_model(str(tmp), loader_module=__name__, data_path=str(staged), **common)
+            mlflow.pyfunc.save_model(str(tmp), loader_module=LOADER_MODULE, data_path=str(staged), **common)
             shutil.rmtree(staged.parent)
         if out.exists():
             out.rmdir()
@@ -118,7 +121,7 @@ def write_mlflow_model(model: Model, out: Path) -> Path:
 
 
 def _digest(model: Model) -> str:
-    from mlpact import bundle
+    from mlpact.version import bundle
 
     return bundle.manifest_digest(model.path)
 
@@ -132,20 +135,20 @@ def _check_target(out: Path, ref: str) -> None:
 
 
 def _use_mlpact_pyfunc(directory: Path) -> None:
-    """Point the pyfunc flavour at this module's `_load_pyfunc` and the embedded mlpact version,
-    keeping everything else the sklearn flavour wrote (its env files, example, signature)."""
+    """Point the pyfunc flavour at `mlpact.mlflow_export` (its `_load_pyfunc`) and the embedded
+    mlpact version, keeping everything else the sklearn flavour wrote (its env files, example, signature)."""
     import mlflow.pyfunc
     from mlflow.models import Model as MlflowModel
 
     spec = MlflowModel.load(str(directory / "MLmodel"))
     old = spec.flavors.pop("python_function")
-    mlflow.pyfunc.add_to_model(spec, loader_module=__name__, data=VERSION_DIR, env=old.get("env"))
+    mlflow.pyfunc.add_to_model(spec, loader_module=LOADER_MODULE, data=VERSION_DIR, env=old.get("env"))
     spec.save(str(directory / "MLmodel"))
 
 
 def _requirements(model: Model) -> list[str]:
     """Pinned requirements of the pyfunc (given, so MLflow does not load the model to infer them)."""
-    from mlpact.lineage import package_versions
+    from mlpact._core.lineage import package_versions
 
     names = ["mlflow", "scikit-learn", "skops", "pandas", "pyarrow", "numpy", "scipy"]
     if model.manifest.get("flavor") == "torch":
@@ -206,7 +209,7 @@ def _example_values(col: Any, rows: int) -> list[Any] | np.ndarray:
 
 
 # --------------------------------------------------------------------------- the pyfunc loader
-class _Pyfunc:
+class Pyfunc:
     """What `mlflow.pyfunc.load_model` wraps: an mlpact Model predicting through its contract."""
 
     def __init__(self, model: Model) -> None:
@@ -219,8 +222,8 @@ class _Pyfunc:
         return self.model
 
 
-def _load_pyfunc(path: str) -> _Pyfunc:
-    """MLflow's loader hook (`loader_module` in MLmodel): verify and load the embedded version."""
-    from mlpact.model import load
+def load_pyfunc(path: str) -> Pyfunc:
+    """Verify and load the embedded version (MLflow's `_load_pyfunc` hook, in `mlpact.mlflow_export`)."""
+    from mlpact.version.load import load
 
-    return _Pyfunc(load(Path(path)))
+    return Pyfunc(load(Path(path)))

@@ -8,23 +8,22 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact import bundle
-from mlpact.errors import DataError, IntegrityError
-from mlpact.schema import Schema
-from mlpact.store import Store, VersionRecord
+from mlpact._core import files
+from mlpact._core.html import InlineHTML, escape, fmt
+from mlpact.config import load_config
+from mlpact.data.schema import Schema
+from mlpact.errors import DataError, InputWarning, IntegrityError
+from mlpact.store import VersionRecord
+from mlpact.version import bundle
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
     from mlpact.config import Config
-    from mlpact.schema import ValidationReport
+    from mlpact.data.schema import ValidationReport
 
 PROBA_PREFIX = "proba_"
-
-
-class InputWarning(UserWarning):
-    """Input rows had problems the validation policy lets through (e.g. unseen categories)."""
 
 
 class Model:
@@ -46,15 +45,15 @@ class Model:
         self.pipeline = pipeline
         self.record = record
         self.schema = _read_schema(path)
-        self.metrics: dict[str, Any] = bundle.read_mapping(path, "metrics.json")
+        self.metrics: dict[str, Any] = files.read_mapping(path, "metrics.json")
         self.lineage: dict[str, Any] = (
-            dict(lineage) if lineage is not None else bundle.read_mapping(path, "lineage.json")
+            dict(lineage) if lineage is not None else files.read_mapping(path, "lineage.json")
         )
         if raw_config is None:
             raw_config = bundle.read_config(path)
         self._raw_config: dict[str, Any] = dict(raw_config or {})
         self._config: Config | None = None
-        from mlpact import decision
+        from mlpact.learn import decision
 
         self.decision = decision.read(path, self.manifest)
 
@@ -96,22 +95,35 @@ class Model:
         Read from the saved (fully resolved, hash-verified) config without building the whole
         config model, so a cold process predicting one row stays fast.
         """
-        from mlpact.schema import CHECKS
+        from mlpact.data.schema import CHECKS
 
         saved = self._raw_config.get("validation") or {}
         if not all(saved.get(c) in ("error", "warn", "ignore") for c in CHECKS):
             return {c: getattr(self.config.validation, c) for c in CHECKS}
         return {c: saved[c] for c in CHECKS}
 
+    def recorded_config(self) -> Config:
+        """The version's config, its data source resolved where it was read at training time.
+
+        A relative source keeps its text (so the config hash is the same) and gets the folder it was
+        relative to; a source that cannot be expressed that way becomes the absolute path.
+        """
+        cfg = self.config
+        source, resolved = cfg.data.source, (self.lineage.get("data") or {}).get("resolved")
+        if source.startswith("sklearn:") or not resolved:
+            return cfg
+        parts, full = Path(source).parts, Path(resolved)
+        if not Path(source).is_absolute() and full.parts[-len(parts) :] == parts:
+            return load_config(cfg.to_dict(), base_dir=Path(*full.parts[: -len(parts)]))
+        raw = cfg.to_dict()
+        raw["data"] = {**raw["data"], "source": str(full)}
+        return load_config(raw, base_dir=full.parent)
+
     def __repr__(self) -> str:
         return f"Model({self.ref!r}, task={self.task!r}, path={str(self.path)!r})"
 
     def _repr_html_(self) -> str:
         """A summary card in Jupyter: identity, headline metrics, inputs, lineage."""
-        from html import escape
-
-        from mlpact.report import fmt
-
         primary = self.metrics.get("primary", "")
         cv = (self.metrics.get("cv", {}).get("metrics") or {}).get(primary) or {}
         base = (self.metrics.get("baseline") or {}).get("test", {}).get(primary)
@@ -138,7 +150,6 @@ class Model:
     def report(self, *, height: int = 900) -> Any:
         """The version's report.html, shown inline in Jupyter (in an iframe)."""
         from mlpact.errors import NotFoundError
-        from mlpact.frames import InlineHTML
 
         page = self.path / "report.html"
         if not page.exists():
@@ -150,7 +161,7 @@ class Model:
         self, data: Any, *, ignore: Iterable[str] = (), row_offset: int = 0
     ) -> tuple[pd.DataFrame, ValidationReport]:
         """Coerce input to the training dtypes and validate it under the version's policy."""
-        from mlpact.schema import check
+        from mlpact.data.schema import check
 
         skip = {*ignore, *([self.schema.target.name] if self.schema.target else [])}
         records = [data] if isinstance(data, Mapping) else data
@@ -166,7 +177,7 @@ class Model:
 
     def prepare(self, data: Any, *, check: bool = True) -> pd.DataFrame:
         """Validate (errors raise, warnings warn) and coerce input to the training dtypes."""
-        from mlpact.schema import coerce
+        from mlpact.data.schema import coerce
 
         if not check:
             return coerce(as_frame(data), self.schema)
@@ -195,13 +206,13 @@ class Model:
             return np.asarray(self.pipeline.predict(X))
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
-        """Labels for class probabilities: the saved decision (see `mlpact.decision`), else argmax."""
+        """Labels for class probabilities: the saved decision (see `mlpact.learn.decision`), else argmax."""
         classes = self.pipeline.classes_
         return self.decision.apply(proba, classes) if self.decision else classes[proba.argmax(axis=1)]
 
     def errors(self, n: int = 20, *, join: bool = True) -> pd.DataFrame:
-        """The `n` worst-predicted test rows, worst first (see `mlpact.inspection.errors`)."""
-        from mlpact.inspection import errors
+        """The `n` worst-predicted test rows, worst first (see `mlpact.version.inspection.errors`)."""
+        from mlpact.version.inspection import errors
 
         return errors(self, n=n, join=join)
 
@@ -272,7 +283,7 @@ def _plain(value: Any) -> Any:
 # one row. When every value already has its column's plain Python type and nothing would be
 # reported per value, the coerced frame is built directly from the values. Anything else (a value
 # needing pandas' conversion rules, a missing column, any per-value finding) returns None and goes
-# through `mlpact.schema.check`, so the result and the report are the same either way
+# through `mlpact.data.schema.check`, so the result and the report are the same either way
 # (tests/test_serve.py compares both paths on generated records).
 _MISSING = object()
 
@@ -283,7 +294,7 @@ def _check_records(
     """The coerced frame and report for clean records, or None to take the general path."""
     import pandas as pd
 
-    from mlpact.schema import Problem, ValidationReport
+    from mlpact.data.schema import Problem, ValidationReport
 
     columns: dict[str, Any] = {}
     for col in schema.columns:
@@ -340,7 +351,7 @@ def _fast_numbers(values: list[Any], col: Any) -> Any:
 def _fast_bools(values: list[Any], col: Any) -> Any:
     import numpy as np
 
-    from mlpact.schema import BOOL_TEXT
+    from mlpact.data.schema import BOOL_TEXT
 
     out = []
     for v in values:
@@ -382,7 +393,7 @@ def _fast_datetimes(values: list[Any], col: Any) -> Any:
     import numpy as np
     import pandas as pd
 
-    from mlpact.schema import coerce_series
+    from mlpact.data.schema import coerce_series
 
     if not all(v is None or type(v) is str for v in values):
         return None
@@ -404,65 +415,6 @@ _FAST_CONVERTERS = {
 }
 
 
-def load(
-    ref: str | Path,
-    *,
-    store: str | Path | Store | None = None,
-    trust: Iterable[str] = (),
-) -> Model:
-    """Load a version after checking every file's sha256.
-
-    Args:
-        ref: ``name`` (latest), ``name:3``, ``name@alias``, or the path of a version folder.
-        store: the store to resolve names in (default ``$MLPACT_HOME`` or ``./.mlpact``).
-        trust: extra type names to trust when deserialising (use only for files you trust).
-
-    Raises:
-        NotFoundError: no such model, version or alias.
-        IntegrityError: a file changed, is missing, or the manifest differs from the digest the
-            index recorded; code the version uses changed and its `code.on_change` is `error`.
-        UntrustedTypesError: the pipeline needs a type that is not trusted (see `mlpact.trust`).
-    """
-    from mlpact import trust as trust_rule
-    from mlpact import usercode
-
-    text = str(ref)
-    if isinstance(ref, Path) or "/" in text or "\\" in text or text.startswith("."):
-        directory = Path(ref).expanduser().resolve()
-        record = trust_rule.record_of(directory)  # a folder of a store answers to its index
-    else:
-        st = Store.open(store)
-        record = st.resolve(text)
-        directory = st.local_dir(record)
-    manifest = bundle.verify(directory)
-    if record is not None:
-        trust_rule.check_digest(record, directory)
-    recorded = record.trusted_types if record is not None else manifest.get("trusted_types", [])
-    usercode.add_project_paths(Path.cwd())
-    config = bundle.read_config(directory)
-    named = trust_rule.trusted_paths(record, config)
-    lineage = bundle.read_mapping(directory, "lineage.json")
-    on_change = str((config.get("code") or {}).get("on_change", "warn"))
-    ident = f"{manifest.get('name')}:{manifest.get('version')}"
-    usercode.verify(lineage.get("code") or [], ref=ident, named=[*named, *trust], on_change=on_change)
-    if manifest.get("flavor") == "torch":
-        from mlpact.torch import load_version
-
-        return load_version(  # type: ignore[no-any-return]
-            directory, manifest, record=record, raw_config=config, lineage=lineage, trust=trust, allowed=named
-        )
-    from mlpact.errors import MlpactError
-
-    try:
-        pipeline = bundle.load_pipeline(directory, recorded, allowed=named, extra_trust=trust)
-    except MlpactError:
-        raise
-    except Exception as exc:  # the libraries installed here cannot rebuild what was saved
-        saved = Model(directory, manifest, None, record=record, raw_config=config, lineage=lineage)
-        raise LibraryVersionError(saved, exc) from exc
-    return Model(directory, manifest, pipeline, record=record, raw_config=config, lineage=lineage)
-
-
 @contextlib.contextmanager
 def _scoring(ref: str) -> Iterator[None]:
     """Rows that pass the schema can still break the pipeline (a finite 1e308 scaled to inf):
@@ -480,31 +432,8 @@ def _scoring(ref: str) -> Iterator[None]:
 def _read_schema(path: Path) -> Schema:
     """schema.json as a Schema; a file mlpact did not write is an IntegrityError, not a KeyError."""
     try:
-        return Schema.from_dict(bundle.read_json(path, "schema.json"))
+        return Schema.from_dict(files.read_json(path, "schema.json"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise IntegrityError(
             f"{path / 'schema.json'} is not a schema mlpact writes ({type(exc).__name__}: {exc})."
         ) from None
-
-
-class LibraryVersionError(IntegrityError):
-    """A version's pipeline cannot be deserialised with the libraries installed here.
-
-    `model` is the version without its pipeline (schema, metrics, config and lineage), which is
-    all `mlpact reproduce` needs to retrain it here.
-    """
-
-    def __init__(self, saved: Model, cause: BaseException) -> None:
-        from mlpact.lineage import package_versions
-
-        self.model = saved
-        packages = (saved.lineage.get("environment") or {}).get("packages") or {}
-        was = packages.get("scikit-learn") or "an unrecorded version"
-        now = package_versions(("scikit-learn",))["scikit-learn"] or "none"
-        super().__init__(
-            f"Cannot load {saved.ref}: its pipeline was saved with scikit-learn {was} and this "
-            f"environment has scikit-learn {now}; deserialising it failed "
-            f"({type(cause).__name__}: {cause}).",
-            hint=f"Install scikit-learn=={was} to use it as it is, or retrain it here from its "
-            f"recorded config and data and compare with the original: `mlpact reproduce {saved.ref}`.",
-        )

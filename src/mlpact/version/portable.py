@@ -6,6 +6,11 @@ registered: members are checked (no absolute paths, ``..``, links or devices), e
 Python's ``tarfile`` data filter, every file is re-hashed against the manifest, the manifest
 against the exported digest, and the pipeline is loaded once under the trust rule. Any failure
 removes what was extracted, so nothing is left behind.
+
+:func:`build_docker` writes a build context that serves the version with the package versions it
+was saved with: the exported bundle, the version's ``requirements.lock``, an entrypoint that
+imports the bundle and runs ``mlpact serve``, and a Dockerfile; it runs ``docker build`` only when
+asked and docker exists.
 """
 
 from __future__ import annotations
@@ -13,17 +18,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlpact import __version__, bundle
-from mlpact.errors import IntegrityError, NotFoundError
+from mlpact._core import files
+from mlpact._version import __version__
+from mlpact.errors import IntegrityError, MissingToolError, NotFoundError
 from mlpact.store import Store, VersionRecord, check_name, now
+from mlpact.version import bundle, envlock
 
 EXPORT_META = "mlpact-export.json"
+BUNDLE = "model.tar.gz"  # the export inside a docker build context
 PREFIX = "version/"
 MAX_MEMBERS = 10_000
 MAX_BYTES = 4 << 30  # uncompressed: far more than any version, far less than a disk to fill
@@ -36,7 +46,7 @@ def export_version(ref: str, path: str | Path, *, store: str | Path | Store | No
         IntegrityError: the version's files do not match its manifest, or the manifest differs
             from the digest the index recorded (never export a rewritten version).
     """
-    from mlpact.trust import check_digest
+    from mlpact.version.trust import check_digest
 
     st = Store.open(store)
     record = st.resolve(ref)
@@ -191,25 +201,25 @@ def _register(
     if expect_digest is not None and digest != expect_digest:
         raise IntegrityError(f"{src}: digest {digest} is not the expected {expect_digest}.")
     config = bundle.read_config(version_dir)
-    from mlpact import golden, usercode
+    from mlpact.version import golden, usercode
 
     named = usercode.import_paths(config) if isinstance(config, dict) else []
     trusted = list(manifest.get("trusted_types", []))
     pipeline = bundle.load_pipeline(version_dir, trusted, allowed=named, extra_trust=trust)
     golden.verify_files(version_dir, manifest, pipeline, config)  # predicts as it did when exported
     target = check_name(name or str(manifest.get("name", meta.get("name", ""))))
-    metrics = bundle.read_mapping(version_dir, "metrics.json")
-    lineage = bundle.read_mapping(version_dir, "lineage.json")
+    metrics = files.read_mapping(version_dir, "metrics.json")
+    lineage = files.read_mapping(version_dir, "lineage.json")
     origin = f"{meta.get('name')}:{meta.get('version')} ({digest[:12]})"
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:
-        files = {k: v for k, v in manifest["files"].items()}
+        hashes = {k: v for k, v in manifest["files"].items()}
         new_meta = {k: v for k, v in manifest.items() if k not in ("files", "format")}
         new_meta.update(name=target, version=version, imported_from={
             "name": meta.get("name"), "version": meta.get("version"), "digest": digest,
             "exported": meta.get("exported"), "imported": now(),
         })  # fmt: skip
-        bundle.write_manifest(directory, new_meta, files)
+        bundle.write_manifest(directory, new_meta, hashes)
         primary = metrics.get("primary")
         return {
             "digest": bundle.manifest_digest(directory),
@@ -224,3 +234,108 @@ def _register(
     return st.register(
         target, version_dir, finalize, flavor=str(manifest.get("flavor", "sklearn")), origin=origin
     )
+
+
+# --------------------------------------------------------------------------- docker
+@dataclass(frozen=True)
+class DockerContext:
+    """A written build context and, when built, the image tag."""
+
+    directory: Path
+    files: list[str]
+    tag: str
+    built: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"directory": str(self.directory), "files": self.files, "tag": self.tag, "built": self.built}
+
+
+_DOCKERFILE = """\
+# Serves {ref} with the exact package versions it was saved with (written by mlpact).
+FROM python:{python}-slim
+WORKDIR /srv
+COPY requirements.lock ./
+# mlpact itself may be a local checkout: install it from a wheel in wheels/ when one is there.
+COPY wheels/ ./wheels/
+RUN pip install --no-cache-dir --find-links ./wheels -r requirements.lock
+COPY {bundle} entrypoint.sh ./
+ENV MLPACT_HOME=/srv/store
+RUN mlpact models import {bundle} --name {name} && chmod +x entrypoint.sh
+EXPOSE 8000
+ENTRYPOINT ["./entrypoint.sh"]
+"""
+
+_ENTRYPOINT = """\
+#!/bin/sh
+# Verifies the version (files and golden rows) at start, then serves it on port 8000.
+set -e
+exec mlpact serve {name} --host 0.0.0.0 --port 8000 "$@"
+"""
+
+
+def build_docker(
+    ref: str,
+    directory: str | Path,
+    *,
+    store: Any = None,
+    build: bool = False,
+    tag: str | None = None,
+) -> DockerContext:
+    """Write a docker build context that serves version `ref`; build it with `build`.
+
+    Raises:
+        NotFoundError: no such version. IntegrityError: its files do not match the manifest.
+        MissingToolError: `build` and no ``docker`` on PATH (the context is still written).
+    """
+    st = Store.open(store)
+    record = st.resolve(ref)
+    manifest = bundle.verify(record.path)
+    out = Path(directory)
+    (out / "wheels").mkdir(parents=True, exist_ok=True)
+    export_version(record.ref, out / BUNDLE, store=st)
+    lock = (
+        (record.path / envlock.FILE).read_text(encoding="utf-8")
+        if envlock.FILE in manifest["files"]
+        else envlock.lock_text()
+    )
+    python = ".".join((envlock.python_version(lock) or "3.11").split(".")[:2])
+    (out / envlock.FILE).write_text(_without_local(lock), encoding="utf-8")
+    (out / "Dockerfile").write_text(
+        _DOCKERFILE.format(ref=record.ref, python=python, bundle=BUNDLE, name=record.name), encoding="utf-8"
+    )
+    (out / "entrypoint.sh").write_text(_ENTRYPOINT.format(name=record.name), encoding="utf-8")
+    (out / "entrypoint.sh").chmod(0o755)
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    image = tag or f"mlpact-{record.name.lower()}:{record.version}"
+    if build:
+        _docker_build(out, image)
+    return DockerContext(out, written, image, built=build)
+
+
+def _without_local(lock: str) -> str:
+    """The lock, with `mlpact` left unpinned when it is not published at that version (a
+    local checkout): pip then takes it from wheels/ or the index."""
+    lines = []
+    for line in lock.splitlines():
+        name, _, version = line.partition("==")
+        lines.append(
+            f"{name}  # was {version}" if envlock.normalize(name) == "mlpact" and "+" in version else line
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _docker_build(directory: Path, tag: str) -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        raise MissingToolError(
+            f"docker is not on PATH, so the image was not built. "
+            f"The build context is written in {directory}.",
+            hint=f"Build it where docker is installed: `docker build -t {tag} {directory}`.",
+        )
+    done = subprocess.run([docker, "build", "-t", tag, str(directory)], check=False)
+    if done.returncode != 0:
+        raise MissingToolError(
+            f"`docker build` failed (exit {done.returncode}; its output is above). "
+            f"The build context is written in {directory}.",
+            hint=f"Check that the docker daemon runs here, then `docker build -t {tag} {directory}`.",
+        )

@@ -1,7 +1,8 @@
 """What a training records so the version answers for its behaviour, not just its files.
 
-Called by `mlpact.training` at three points: :func:`decide` after the final fit (the decision
-is chosen on out-of-fold predictions of the training split, before the test split is scored),
+Called by `mlpact.training` (scikit-learn trainings) at three points: :func:`decide` after the
+final fit (the decision is chosen on out-of-fold predictions of the training split, before the
+test split is scored),
 :func:`record` while the version's files are written (decision.json, split and error tables,
 requirements.lock, the data profile and the plots), and :func:`record_golden` once the files a
 loaded version needs exist (the golden rows are predicted by the same code that loads them).
@@ -9,17 +10,40 @@ loaded version needs exist (the golden rows are predicted by the same code that 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlpact.decision import Decision
-    from mlpact.training import _Job
+    from mlpact.config import Config
+    from mlpact.data.schema import Schema
+    from mlpact.data.sources import Task
+    from mlpact.data.split import Split
+    from mlpact.learn.decision import Decision
+    from mlpact.learn.prepare import Prepared
 
 
-def decide(job: _Job, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> Decision | None:
+class Job(Protocol):
+    """What a training hands to recording: its config, data and what it found so far."""
+
+    cfg: Config
+    task: Task
+    data: Prepared
+    split: Split
+    schema: Schema
+    metrics: dict[str, Any]
+    metric_names: list[str]
+    decision: Decision | None
+    found: Any
+
+    def folds(self, X: pd.DataFrame, y: pd.Series) -> list[Any]: ...
+
+    def timed(self, key: str, description: str) -> AbstractContextManager[None]: ...
+
+
+def decide(job: Job, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> Decision | None:
     """Choose the configured decision on out-of-fold predictions of the training split.
 
     Raises:
@@ -37,17 +61,18 @@ def decide(job: _Job, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> Decision 
                 f"{job.task}. Remove the decision section."
             ]
         )
-    from mlpact.decision import choose, out_of_fold_proba
+    from mlpact.learn.decision import choose, out_of_fold_proba
 
-    folds = job._folds(X, y) or job.data.folds(cfg.folds)
-    with job._timed("decision", f"Choosing the decision ({cfg.objective}) on out-of-fold predictions"):
+    folds = job.folds(X, y) or job.data.folds(cfg.folds)
+    with job.timed("decision", f"Choosing the decision ({cfg.objective}) on out-of-fold predictions"):
         proba, seen, classes = out_of_fold_proba(pipeline, X, y, folds)
         return choose(y.to_numpy()[seen], proba[seen], classes, cfg, metrics=job.metric_names)
 
 
-def record(directory: Path, job: _Job, pipeline: Any) -> None:
+def record(directory: Path, job: Job, pipeline: Any) -> None:
     """Write the decision, split and error tables, the lock and the profile; note them in metrics."""
-    from mlpact import decision, envlock, inspection
+    from mlpact.learn import decision
+    from mlpact.version import envlock, inspection
 
     rec = job.cfg.record
     if job.decision is not None:
@@ -64,8 +89,8 @@ def record(directory: Path, job: _Job, pipeline: Any) -> None:
         _profile(directory, job)
 
 
-def _profile(directory: Path, job: _Job) -> None:
-    from mlpact.profile import profile, write_plots
+def _profile(directory: Path, job: Job) -> None:
+    from mlpact.learn.profile import profile, write_plots
 
     train = job.data.frame.iloc[job.split.train]
     found = profile(train, target=job.cfg.data.target, task=job.task, columns=job.schema.names)
@@ -77,11 +102,11 @@ def _profile(directory: Path, job: _Job) -> None:
     job.metrics["profile"] = found
 
 
-def record_golden(directory: Path, job: _Job, pipeline: Any) -> None:
+def record_golden(directory: Path, job: Job, pipeline: Any) -> None:
     """Predict a few test rows with the version as it will be loaded, and write golden.json."""
-    from mlpact import golden
-    from mlpact.decision import FILE
-    from mlpact.model import Model
+    from mlpact.learn.decision import FILE
+    from mlpact.version import golden
+    from mlpact.version.model import Model
 
     rec = job.cfg.record
     raw = job.data.frame.iloc[job.split.test]
@@ -91,42 +116,4 @@ def record_golden(directory: Path, job: _Job, pipeline: Any) -> None:
     files = {FILE: ""} if (directory / FILE).exists() else {}
     meta = {"name": job.cfg.name, "version": 0, "files": files}
     model = Model(directory, meta, pipeline, raw_config=job.cfg.to_dict())
-    golden.write(directory, model, rows, rtol=rec.golden_rtol, atol=rec.golden_atol)
-
-
-# --------------------------------------------------------------------------- PyTorch versions
-def refuse_torch_decision(cfg: Any) -> None:
-    """PyTorch versions take the most probable class; a `decision:` section is refused, not ignored.
-
-    Raises:
-        ConfigError: `decision.objective` or `decision.calibration` is set for a PyTorch model.
-    """
-    from mlpact.errors import ConfigError
-
-    if cfg.decision.active or cfg.decision.calibration != "none":
-        raise ConfigError(
-            [
-                "decision: PyTorch models predict the most probable class; decisions and calibration "
-                "apply to scikit-learn classifiers only. Remove the decision section."
-            ]
-        )
-
-
-def record_torch(directory: Path, job: Any, trusted: list[str]) -> None:
-    """The lock and (table models) golden rows of a PyTorch version, once its files are written.
-
-    Image models record no golden rows: their inputs are image files, not rows.
-    """
-    from mlpact import envlock, golden
-
-    rec = job.cfg.record
-    if rec.lock:
-        envlock.write(directory)
-    if job.data.preprocessor is None or not rec.golden_rows:
-        return
-    from mlpact.torch.predicting import load_version
-
-    meta = {"name": job.cfg.name, "version": 0, "files": {}, "trusted_types": trusted}
-    model = load_version(directory, meta, record=None, raw_config=job.cfg.to_dict())
-    rows = golden.select_rows(job.data.test_X, job.schema.names, n=rec.golden_rows, seed=job.cfg.seed)
     golden.write(directory, model, rows, rtol=rec.golden_rtol, atol=rec.golden_atol)

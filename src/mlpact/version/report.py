@@ -8,19 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core.html import escape, fmt, page, plots_html, table
+
 if TYPE_CHECKING:
     from mlpact.config import Config
-    from mlpact.model import Model
     from mlpact.store import Store
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A metric value for humans: 4 significant decimals, '-' for missing."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    from mlpact.version.model import Model
 
 
 def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str, str]]:
@@ -65,7 +58,7 @@ def _mean_std(fold: Mapping[str, Any] | None) -> str:
 
 def beats(metric: str, model: Any, baseline: Any) -> bool | None:
     """Whether the model's value is better than the baseline's (None when either is missing)."""
-    from mlpact.evaluate import LOWER_IS_BETTER
+    from mlpact._core.metrics import LOWER_IS_BETTER
 
     if not _number(model) or not _number(baseline):
         return None
@@ -111,7 +104,7 @@ def model_card(
     if metrics.get("plots"):
         lines += ["", "## Plots", ""]
         lines += [f"![{name}](reports/{name})" for name in metrics["plots"]]
-    from mlpact import decision, profile
+    from mlpact.learn import decision, profile
 
     lines += decision.card_lines(metrics) + profile.card_lines(metrics.get("profile"))
     lines += ["", "## Input schema", ""]
@@ -202,34 +195,6 @@ def _values(col: Mapping[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- report.html
-CSS = """
-body{font:15px/1.5 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1f2328;
-background:#f6f8fa;margin:0}
-main{max-width:1080px;margin:0 auto;padding:28px 32px 64px;background:#fff;min-height:100vh}
-h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:36px 0 10px;padding-bottom:4px;
-border-bottom:1px solid #d0d7de}h3{font-size:15px;margin:20px 0 8px}
-.sub{color:#59636e;margin:0 0 18px}
-.cards{display:flex;gap:14px;flex-wrap:wrap;margin:16px 0}
-.card{border:1px solid #d0d7de;border-radius:8px;padding:10px 16px;min-width:150px}
-.card .k{color:#59636e;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.card .v{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
-table{border-collapse:collapse;margin:6px 0 12px;font-size:14px}
-th,td{padding:5px 12px;border-bottom:1px solid #e5e8eb;text-align:left;vertical-align:top}
-th{background:#f6f8fa;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-tr.primary td{font-weight:600}td.worse{color:#b42318;font-weight:600}td.better{color:#1a7f37}
-.warn{background:#fff8c5;border:1px solid #d4a72c;border-left:6px solid #bf8700;border-radius:6px;
-padding:10px 16px;margin:16px 0}.warn h2{border:0;margin:0 0 6px;font-size:17px;color:#7d4e00}
-.warn ul{margin:0;padding-left:20px}.warn li{margin:4px 0}
-.ok{background:#dafbe1;border:1px solid #4ac26b;border-radius:6px;padding:8px 16px;margin:16px 0}
-.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:16px}
-figure{margin:0;border:1px solid #d0d7de;border-radius:8px;padding:8px;background:#fff}
-figure img{width:100%;height:auto;display:block}figcaption{color:#59636e;font-size:13px;padding:4px}
-code,pre{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-pre{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:12px;overflow:auto}
-footer{color:#59636e;font-size:12px;margin-top:40px}
-"""
-
-
 def render_html(
     meta: Mapping[str, Any],
     schema: Mapping[str, Any],
@@ -243,39 +208,40 @@ def render_html(
     """report.html: one self-contained page (inline CSS, PNGs embedded, no network) for a version."""
     title = f"{meta['name']} version {meta['version']}"
     body = [
-        f"<h1>{_e(title)}</h1>",
-        f"<p class=sub>{_e(_summary(schema, cfg))} {_e(cfg.model.type)}, created {_e(meta['created'])}.</p>",
+        f"<h1>{escape(title)}</h1>",
+        f"<p class=sub>{escape(_summary(schema, cfg))} {escape(cfg.model.type)}, "
+        f"created {escape(meta['created'])}.</p>",
         _cards(metrics),
         _warnings_html(lineage.get("warnings") or [], metrics),
         "<h2>Metrics</h2>",
-        f"<p>{_e(_protocol(metrics))}</p>",
+        f"<p>{escape(_protocol(metrics))}</p>",
         _metrics_html(metrics),
         _per_class_html(metrics),
         _slices_html(metrics),
-        _plots_html(metrics.get("plots") or [], reports),
+        plots_html(metrics.get("plots") or [], reports),
         _decision_html(metrics, reports),
         _profile_html(metrics, reports),
         _evaluations_html(evaluations),
         "<h2>Input schema</h2>",
-        _table(["column", "type", "nullable", "values"], _schema_rows(schema)),
+        table(["column", "type", "nullable", "values"], _schema_rows(schema)),
         "<h2>Lineage</h2>",
-        _table(
+        table(
             ["", ""],
             [[k, v.replace("`", "")] for k, v in _facts(meta, schema, lineage, cfg)] + _lineage_rows(lineage),
         ),
-        f"<details><summary>Resolved config</summary><pre>{_e(cfg.to_yaml())}</pre></details>",
+        f"<details><summary>Resolved config</summary><pre>{escape(cfg.to_yaml())}</pre></details>",
     ]
-    return _page(title, body)
+    return page(title, body)
 
 
 def _decision_html(metrics: Mapping[str, Any], reports: Path) -> str:
-    from mlpact import decision
+    from mlpact.learn import decision
 
     return decision.html(metrics, reports)
 
 
 def _profile_html(metrics: Mapping[str, Any], reports: Path) -> str:
-    from mlpact import profile
+    from mlpact.learn import profile
 
     return profile.html(metrics.get("profile"), reports)
 
@@ -285,15 +251,15 @@ def render_evaluation_html(model: Mapping[str, Any], evaluation: Mapping[str, An
     metrics = evaluation["metrics"]
     title = f"Evaluation of {model['ref']} on {Path(str(evaluation['data'])).name}"
     body = [
-        f"<h1>{_e(title)}</h1>",
-        f"<p class=sub>{_e(evaluation['data'])}: {evaluation.get('rows')} labelled rows, fingerprint "
-        f"<code>{_e(str(evaluation.get('data_fingerprint'))[:12])}</code>, "
-        f"{_e(evaluation.get('created', ''))}.</p>",
+        f"<h1>{escape(title)}</h1>",
+        f"<p class=sub>{escape(evaluation['data'])}: {evaluation.get('rows')} labelled rows, fingerprint "
+        f"<code>{escape(str(evaluation.get('data_fingerprint'))[:12])}</code>, "
+        f"{escape(evaluation.get('created', ''))}.</p>",
         _cards(metrics, label="new data"),
         _warnings_html(metrics.get("warnings") or [], metrics),
         "<h2>Metrics</h2>",
         "<p>The saved version scored once on this data, beside its own test split from training.</p>",
-        _table(
+        table(
             ["metric", "this data", "test split at training"],
             [
                 [n, fmt(v), fmt((model.get("test") or {}).get(n))]
@@ -303,39 +269,9 @@ def render_evaluation_html(model: Mapping[str, Any], evaluation: Mapping[str, An
         ),
         _per_class_html(metrics, split="this data"),
         _slices_html(metrics),
-        _plots_html(metrics.get("plots") or [], reports, split="this data"),
+        plots_html(metrics.get("plots") or [], reports, split="this data"),
     ]
-    return _page(title, body)
-
-
-def _page(title: str, body: list[str]) -> str:
-    from mlpact import __version__
-
-    footer = f"<footer>Written by mlpact {_e(__version__)}. Self-contained: no network needed.</footer>"
-    return (
-        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{CSS}</style></head>\n<body><main>\n"
-        + "\n".join(part for part in body if part)
-        + f"\n{footer}\n</main></body></html>\n"
-    )
-
-
-def _e(value: Any) -> str:
-    import html
-
-    return html.escape(str(value), quote=True)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric_from: int | None = None) -> str:
-    def cell(tag: str, i: int, value: Any) -> str:
-        klass = " class=n" if numeric_from is not None and i >= numeric_from else ""
-        return f"<{tag}{klass}>{_e(value)}</{tag}>"
-
-    head = "".join(cell("th", i, h) for i, h in enumerate(header)) if any(header) else ""
-    body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows)
-    thead = f"<thead><tr>{head}</tr></thead>" if head else ""
-    return f"<table>{thead}<tbody>{body}</tbody></table>"
+    return page(title, body)
 
 
 def _cards(metrics: Mapping[str, Any], *, label: str = "test") -> str:
@@ -350,7 +286,8 @@ def _cards(metrics: Mapping[str, Any], *, label: str = "test") -> str:
     rows = metrics.get("rows") or {}
     cards += [(f"{k} rows", str(v)) for k, v in rows.items()]
     inner = "".join(
-        f"<div class=card><div class=k>{_e(k)}</div><div class=v>{_e(v)}</div></div>" for k, v in cards
+        f"<div class=card><div class=k>{escape(k)}</div><div class=v>{escape(v)}</div></div>"
+        for k, v in cards
     )
     return f"<div class=cards>{inner}</div>"
 
@@ -362,7 +299,7 @@ def _warnings_html(warnings: Sequence[str], metrics: Mapping[str, Any]) -> str:
             if metrics.get("baseline")
             else ""
         )
-    items = "".join(f"<li>{_e(w)}</li>" for w in warnings)
+    items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
     noun = "warning" if len(warnings) == 1 else "warnings"
     return f"<div class=warn><h2>⚠ {len(warnings)} {noun}</h2><ul>{items}</ul></div>"
 
@@ -378,9 +315,9 @@ def _metrics_html(metrics: Mapping[str, Any]) -> str:
         verdict = {True: " better", False: " worse", None: ""}[r.beats_baseline]
         klass = " class=primary" if r.name == metrics.get("primary") else ""
         rows.append(
-            f"<tr{klass}><td>{_e(r.name)}</td><td class=n>{_e(r.cv)}</td>"
-            f"<td class='n{verdict}'>{_e(r.test)}</td>"
-            f"<td class=n>{_e(r.baseline_cv)}</td><td class=n>{_e(r.baseline_test)}</td></tr>"
+            f"<tr{klass}><td>{escape(r.name)}</td><td class=n>{escape(r.cv)}</td>"
+            f"<td class='n{verdict}'>{escape(r.test)}</td>"
+            f"<td class=n>{escape(r.baseline_cv)}</td><td class=n>{escape(r.baseline_test)}</td></tr>"
         )
     return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -393,7 +330,7 @@ def _per_class_html(metrics: Mapping[str, Any], *, split: str = "test split") ->
         [c, fmt(v.get("precision")), fmt(v.get("recall")), fmt(v.get("f1-score")), fmt(v.get("support"), 0)]
         for c, v in per_class.items()
     ]
-    return f"<h3>Per class ({split})</h3>" + _table(
+    return f"<h3>Per class ({split})</h3>" + table(
         ["class", "precision", "recall", "F1", "support"], rows, numeric_from=1
     )
 
@@ -403,28 +340,10 @@ def _slices_html(metrics: Mapping[str, Any]) -> str:
     for column, entries in (metrics.get("slices") or {}).items():
         header, rows = _slice_table(entries, metrics.get("primary"))
         parts.append(
-            f"<h3>Per value of <code>{_e(column)}</code> (test split)</h3>"
-            + _table(header, rows, numeric_from=1)
+            f"<h3>Per value of <code>{escape(column)}</code> (test split)</h3>"
+            + table(header, rows, numeric_from=1)
         )
     return "<h2>Slices</h2>" + "".join(parts) if parts else ""
-
-
-def _plots_html(
-    names: Sequence[str], reports: Path, *, split: str = "test split", heading: str | None = "Plots"
-) -> str:
-    import base64
-
-    from mlpact.plots import TITLES
-
-    figures = []
-    for name in names:
-        path = reports / name
-        if path.is_file():
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
-            caption = f"{TITLES.get(name, name)} ({split})"
-            figures.append(f"<figure><img alt='{_e(caption)}' src='data:image/png;base64,{data}'></figure>")
-    title = f"<h2>{heading}</h2>" if heading else ""
-    return f"{title}<div class=plots>{''.join(figures)}</div>" if figures else ""
 
 
 def _evaluations_html(evaluations: Sequence[Mapping[str, Any]]) -> str:
@@ -443,7 +362,7 @@ def _evaluations_html(evaluations: Sequence[Mapping[str, Any]]) -> str:
                 fmt((m.get("test") or {}).get(primary)),
             ]
         )
-    return "<h2>Evaluations on new data</h2>" + _table(["when", "data", "rows", "metric", "value"], rows)
+    return "<h2>Evaluations on new data</h2>" + table(["when", "data", "rows", "metric", "value"], rows)
 
 
 def _lineage_rows(lineage: Mapping[str, Any]) -> list[list[str]]:
@@ -469,7 +388,7 @@ def write_report(model: Model, *, store: Store, out: Path | None = None) -> Path
     when no evaluation has been recorded since; otherwise a fresh page, with the evaluations, at
     ``<store>/reports/NAME/VERSION/report.html``. The version folder itself is never written.
     """
-    from mlpact import bundle
+    from mlpact._core import files
 
     evaluations = store.evaluations(model.name, model.version) if model.record is not None else []
     own = model.path / "report.html"
@@ -477,7 +396,7 @@ def write_report(model: Model, *, store: Store, out: Path | None = None) -> Path
         return own
     target = out or store.root / "reports" / model.name / str(model.version) / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    page = render_html(
+    text = render_html(
         model.manifest,
         model.schema.to_dict(),
         model.metrics,
@@ -486,5 +405,5 @@ def write_report(model: Model, *, store: Store, out: Path | None = None) -> Path
         reports=model.path / "reports",
         evaluations=evaluations,
     )
-    bundle.write_bytes(target, page.encode())
+    files.write_bytes(target, text.encode())
     return target

@@ -19,16 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlpact import bundle
-from mlpact.errors import IntegrityError
+from mlpact.errors import IntegrityError, TrustWarning
 from mlpact.store import Store, VersionRecord
+from mlpact.version import bundle
 
 # Import paths under these packages are on mlpact's own list already.
 OWN_PACKAGES = ("sklearn.", "numpy.", "scipy.", "mlpact.")
-
-
-class TrustWarning(UserWarning):
-    """A version saved before mlpact recorded its trusted import paths in the index."""
 
 
 def check_digest(record: VersionRecord, directory: Path | None = None) -> None:
@@ -68,7 +64,7 @@ def trusted_paths(record: VersionRecord | None, config: Mapping[str, Any] | Any)
     config file is covered by the manifest digest the index holds), warning when those include
     code outside mlpact's own list. A folder outside any store trusts none.
     """
-    from mlpact.usercode import import_paths
+    from mlpact.version.usercode import import_paths
 
     if record is None:
         return []

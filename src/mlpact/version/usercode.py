@@ -17,14 +17,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mlpact.errors import IntegrityError, UntrustedTypesError
+from mlpact.errors import CodeChangedWarning, IntegrityError, UntrustedTypesError
 
 # Packages whose code is part of the environment lock, not the user's project.
 LIBRARIES = frozenset({"sklearn", "numpy", "scipy", "pandas", "mlpact", "torch", "xgboost", "lightgbm"})
-
-
-class CodeChangedWarning(UserWarning):
-    """Code a version uses has changed since the version was saved."""
 
 
 def import_paths(config: Mapping[str, Any]) -> list[str]:
