@@ -25,7 +25,7 @@ def run() -> list[dict[str, Any]]:
 
     import mlpact
     from mlpact.predict import predict_file
-    from mlpact.ray_predict import predict_ray
+    from mlpact.predict.ray import predict_ray
 
     info = trained_model()
     src = parquet_input(ROWS)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from common import WORK, entry, median
-from mlpact import bundle
 from mlpact.store import Store
+from mlpact.version import bundle
 
 OPS = 200
 
