@@ -29,7 +29,8 @@ setup: $(STAMP)  ## Create .venv and install mlpact with the test tools.
 demo: $(STAMP)  ## Train the wine example, save a version, predict with it, show the result.
 	@bash examples/demo.sh
 
-test: $(STAMP)  ## Run the test suite (2 workers).
+test: $(STAMP)  ## Check the layers (lint-imports), then run the test suite (2 workers).
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 -q
 
 # Property-based fuzzing and hostile-input tests, long: thousands of generated configs, frames and
@@ -40,10 +41,11 @@ FUZZ_TESTS := tests/test_fuzz.py tests/test_untrusted.py tests/test_serve_securi
 fuzz: $(STAMP)  ## Fuzz configs, frames and payloads (thousands of examples); 60 s server load test.
 	HYPOTHESIS_PROFILE=fuzz MLPACT_LOAD_SECONDS=60 $(BIN)/python -m pytest -q $(FUZZ_TESTS)
 
-lint: $(STAMP)  ## ruff (lint + format check) and mypy.
+lint: $(STAMP)  ## ruff (lint + format check), mypy, and the layers (lint-imports).
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)  ## Format the code with ruff.
 	$(BIN)/ruff format src tests bench examples

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import ks_2samp
 
+from mlpact.data import reference
 from mlpact.data.reference import (
     OTHER,
     bin_counts,
@@ -19,7 +20,6 @@ from mlpact.data.reference import (
     summarise_categories,
     summarise_numbers,
 )
-from mlpact.data import reference
 
 
 def test_saved_with_every_version_hashed_and_without_rows(trained_mixed: dict[str, Any]) -> None:

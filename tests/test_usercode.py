@@ -12,7 +12,8 @@ import pytest
 
 import mlpact
 from conftest import wine_config
-from mlpact.errors import CodeChangedWarning, ConfigError, IntegrityError, import_paths
+from mlpact.errors import CodeChangedWarning, ConfigError, IntegrityError
+from mlpact.version.usercode import import_paths
 
 FEATURES = '''
 import pandas as pd

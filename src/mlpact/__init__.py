@@ -43,12 +43,13 @@ _LAZY = {
     "models": "mlpact.registry.frames",
     "runs": "mlpact.registry.frames",
     "compare": "mlpact.registry.frames",
-    "use_project": "mlpact.version.usercode",
+    "use_project": "mlpact._core.project",
     "save": "mlpact.external",
     "run": "mlpact.external",
 }
 
 if TYPE_CHECKING:
+    from mlpact._core.project import use_project
     from mlpact.config import Config, load_config
     from mlpact.evaluate import evaluate_version
     from mlpact.external import run, save
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
     from mlpact.training import TrainResult, train
     from mlpact.version.load import load
     from mlpact.version.model import Model
-    from mlpact.version.usercode import use_project
 
 
 def __getattr__(name: str) -> Any:

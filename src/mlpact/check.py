@@ -21,7 +21,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlpact._core import files
+from mlpact._core.metrics import (
+    LOWER_IS_BETTER,
+    compute_metrics,
+    finite_json,
+    metrics_for,
+    primary_metric,
+    score,
+)
+from mlpact._core.progress import Silent
+from mlpact._core.remote import is_url
+from mlpact.data.reference import FILE, compare
 from mlpact.errors import DataError, ExitCode
+from mlpact.learn.decision import decided
+from mlpact.learn.prepare import prepare
+from mlpact.learn.scoring import predictions
+from mlpact.registry import promote as move
+from mlpact.store import Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,7 +72,6 @@ class Performance:
     dropped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        from mlpact._core.metrics import finite_json
 
         return finite_json(dict(self.__dict__))  # type: ignore[no-any-return]
 
@@ -75,7 +91,6 @@ class Retrained:
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        from mlpact._core.metrics import finite_json
 
         return finite_json(dict(self.__dict__))  # type: ignore[no-any-return]
 
@@ -104,7 +119,6 @@ class CheckResult:
         return EXIT_CODES[self.verdict]
 
     def to_dict(self) -> dict[str, Any]:
-        from mlpact._core.metrics import finite_json
 
         return finite_json(  # type: ignore[no-any-return]
             {
@@ -211,7 +225,6 @@ def _label(model: Model, frame: pd.DataFrame, target: str | None) -> str | None:
 
 def _judge(model: Model, result: CheckResult, X: pd.DataFrame, y: pd.Series | None) -> None:
     """Drift and performance of compatible data, and the verdict they give."""
-    from mlpact.learn.scoring import predictions
 
     found = predictions(model.pipeline, X, y, decision=model.decision) if len(X) else None
     reference = _reference(model, result)
@@ -231,8 +244,6 @@ def _judge(model: Model, result: CheckResult, X: pd.DataFrame, y: pd.Series | No
 
 
 def _reference(model: Model, result: CheckResult) -> dict[str, Any] | None:
-    from mlpact._core import files
-    from mlpact.data.reference import FILE
 
     if not (model.path / FILE).exists():
         result.notes.append(
@@ -247,7 +258,6 @@ def _reference(model: Model, result: CheckResult) -> dict[str, Any] | None:
 
 
 def _drift(name: str, reference: Mapping[str, Any], values: pd.Series, result: CheckResult) -> Drift:
-    from mlpact.data.reference import compare
 
     found = compare(name, reference, values)
     settings = result.thresholds
@@ -257,7 +267,6 @@ def _drift(name: str, reference: Mapping[str, Any], values: pd.Series, result: C
 
 
 def _performance(model: Model, found: Any, y: pd.Series, settings: CheckConfig) -> Performance | None:
-    from mlpact._core.metrics import compute_metrics, metrics_for, primary_metric
 
     mask = y.notna().to_numpy()
     if not mask.any():
@@ -288,7 +297,6 @@ def _codes(values: Any, classes: list[Any]) -> Any:
 
 def metric_drop(metric: str, recorded: float | None, now: float | None) -> float | None:
     """How much worse `now` is than `recorded`, as a fraction of it (negative: better)."""
-    from mlpact._core.metrics import LOWER_IS_BETTER
 
     if recorded is None or now is None or not (math.isfinite(recorded) and math.isfinite(now)):
         return None
@@ -383,9 +391,6 @@ def retrain_on(
     Raises:
         DataError: `data` is not a file, or has no labels.
     """
-    from mlpact._core.progress import Silent
-    from mlpact.learn.prepare import prepare
-    from mlpact.store import Store
     from mlpact.training import run
 
     if not isinstance(data, str | Path):
@@ -404,15 +409,12 @@ def retrain_on(
     result = Retrained(new.ref, primary, before, after, len(rows), drop is not None and drop < 0, promote)
     result.reason = _retrain_reason(old.ref, result)
     if promote and result.better:
-        from mlpact.registry import promote as move
-
         move(new.ref, promote, reason=f"mlpact check --retrain: {result.reason}", store=db)
         result.moved = True
     return result
 
 
 def _config_for(model: Model, data: str | Path, *, target: str, sep: str) -> Config:
-    from mlpact._core.remote import is_url
     from mlpact.config import load_config
 
     if not is_url(data) and not Path(data).exists():
@@ -430,8 +432,6 @@ def _config_for(model: Model, data: str | Path, *, target: str, sep: str) -> Con
 
 def _holdout_score(model: Model, rows: pd.DataFrame, label: str, metric: str) -> float | None:
     """One version's primary metric on labelled holdout rows; None when they do not fit its schema."""
-    from mlpact._core.metrics import score
-    from mlpact.learn.decision import decided
 
     X, report = model.check(rows, ignore=[label])
     if report.errors:

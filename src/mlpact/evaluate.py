@@ -8,8 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core import files
 from mlpact._core.metrics import Predictions, finite_json, metrics_for, primary_metric
+from mlpact._core.plots import write_plots
+from mlpact._core.remote import is_url
+from mlpact.data.leakage import duplicate_rows, older_test_rows, shared_groups
+from mlpact.errors import DataError, MlpactError
 from mlpact.learn.scoring import assess, permutation_importance
+from mlpact.store import Store, now
+from mlpact.version.report import render_evaluation_html
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,7 +69,6 @@ def evaluate_version(
         DataError: the target column is missing or has no labels.
         InputValidationError: the data does not match the version's schema.
     """
-    from mlpact.store import Store
     from mlpact.version.load import load
     from mlpact.version.model import Model
 
@@ -76,8 +82,6 @@ def _read_labelled(data: str | Path | pd.DataFrame, *, sep: str) -> tuple[pd.Dat
     from mlpact.data.sources import read_table
 
     if isinstance(data, str | Path):
-        from mlpact._core.remote import is_url
-
         return read_table(data, sep=sep), str(data) if is_url(data) else str(Path(data).resolve())
     return data, "DataFrame"
 
@@ -135,7 +139,6 @@ def _evaluate(
 
 
 def _labels(frame: pd.DataFrame, target: str, notes: list[str]) -> tuple[pd.Series, pd.DataFrame]:
-    from mlpact.errors import DataError
 
     if target not in frame.columns:
         raise DataError(
@@ -161,9 +164,7 @@ def _all_numeric(y: pd.Series) -> bool:
 def _against_training(model: Model, frame: pd.DataFrame) -> list[Any]:
     """Cross-split leakage guards between the version's training data (when it can be read and
     still has the recorded fingerprint) and the new data."""
-    from mlpact.data.leakage import duplicate_rows, older_test_rows, shared_groups
     from mlpact.data.sources import fingerprint, load_frame
-    from mlpact.errors import MlpactError
 
     cfg = model.config
     if not cfg.evaluate.leakage:
@@ -186,7 +187,6 @@ def _against_training(model: Model, frame: pd.DataFrame) -> list[Any]:
 def _evaluation_plots(
     model: Model, X: pd.DataFrame, y: pd.Series, found: Predictions, metrics: dict[str, Any], folder: Path
 ) -> list[str]:
-    from mlpact._core.plots import write_plots
 
     ev = model.config.evaluate
     importance: dict[str, dict[str, float]] = {}
@@ -214,9 +214,6 @@ def _evaluation_plots(
 def _write_evaluation_files(
     model: Model, folder: Path, metrics: dict[str, Any], *, label: str, fingerprint: str, rows: int
 ) -> None:
-    from mlpact._core import files
-    from mlpact.store import now
-    from mlpact.version.report import render_evaluation_html
 
     files.write_json(folder / "metrics.json", finite_json(metrics))
     record = {

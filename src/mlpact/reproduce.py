@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlpact.errors import DataChangedError, ExitCode
+from mlpact._core.lineage import environment, git_state
+from mlpact._core.metrics import finite_json
+from mlpact._core.progress import Silent
+from mlpact.errors import DataChangedError, ExitCode, LibraryVersionError, NotReproducibleError
+from mlpact.learn.prepare import prepare
+from mlpact.store import Store
+from mlpact.version.inspection import compare_splits
 
 if TYPE_CHECKING:
     from mlpact._core.progress import Progress
@@ -52,7 +58,6 @@ class ReproduceResult:
         return EXIT_CODES[self.verdict]
 
     def to_dict(self) -> dict[str, Any]:
-        from mlpact._core.metrics import finite_json
 
         return finite_json({**self.__dict__, "exit_code": int(self.exit_code)})  # type: ignore[no-any-return]
 
@@ -82,9 +87,7 @@ def reproduce(
         DataChangedError: the data changed and `allow_data_change` is false.
         DataError: the recorded data source cannot be read.
     """
-    from mlpact._core.progress import Silent
     from mlpact.config import thresholds_for
-    from mlpact.store import Store
 
     db = Store.open(store)
     old = _load_saved(ref, db, trust)
@@ -106,7 +109,6 @@ def reproduce(
 
 
 def _refuse_external(model: Model) -> None:
-    from mlpact.errors import NotReproducibleError
 
     if model.lineage.get("origin") == "external":
         raise NotReproducibleError(
@@ -119,7 +121,6 @@ def _refuse_external(model: Model) -> None:
 
 def _load_saved(ref: str | Path, store: Store, trust: Iterable[str]) -> Model:
     """The version, or, when its pipeline cannot be loaded here, everything but the pipeline."""
-    from mlpact.errors import LibraryVersionError
     from mlpact.version.load import load
 
     try:
@@ -139,7 +140,6 @@ def _reproduce(
     allow: bool,
     progress: Progress,
 ) -> ReproduceResult:
-    from mlpact.learn.prepare import prepare
     from mlpact.training import run
 
     with progress.stage(f"Re-loading {cfg.data.source}"):
@@ -157,7 +157,6 @@ def _reproduce(
         "identical": same_data,
     }
     result.split = compare_split(recorded, data.lineage)
-    from mlpact.version.inspection import compare_splits
 
     if (rows := compare_splits(old.path, old.manifest, trained.path)) is not None:  # row by row, by hash
         result.split.update(rows=rows, identical=result.split["identical"] and rows["identical"])
@@ -234,7 +233,6 @@ def _agreement(
 
 def compare_environment(lineage: Mapping[str, Any], cfg: Config) -> dict[str, Any]:
     """Package and Python versions, and the git state, then and now (only what differs)."""
-    from mlpact._core.lineage import environment, git_state
 
     was_env = lineage.get("environment") or {}
     now_env = environment()

@@ -22,7 +22,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.errors import TrackingWarning
+from mlpact.errors import DataError, TrackingWarning
+from mlpact.version.mlflow import import_mlflow, write_mlflow_model
 
 if TYPE_CHECKING:
     from mlpact.config import Config
@@ -87,7 +88,6 @@ class Tracker:
                 self.run_id = None
 
     def _start(self) -> None:
-        from mlpact.version.mlflow import import_mlflow
 
         import_mlflow("MLflow tracking (tracking.mlflow_uri)")
         from mlflow import MlflowClient
@@ -137,9 +137,7 @@ class Tracker:
             self._log_model(result)
 
     def _log_model(self, result: TrainResult) -> None:
-        from mlpact.errors import DataError
         from mlpact.version.load import load
-        from mlpact.version.mlflow import write_mlflow_model
 
         with tempfile.TemporaryDirectory(prefix="mlpact-mlflow-") as tmp:
             try:

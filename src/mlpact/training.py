@@ -12,9 +12,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mlpact import torch as torch_flavor
+from mlpact._core import files
+from mlpact._core.lineage import environment, git_state
+from mlpact._core.metrics import compute_metrics, finite_json, metrics_for, primary_metric, score
+from mlpact._core.plots import write_plots
 from mlpact._core.progress import Progress, Silent
 from mlpact.config import Config, load_config
+from mlpact.data import reference
+from mlpact.data.leakage import check_split
+from mlpact.errors import ConfigError, DataError
+from mlpact.learn.decision import calibrate, decided
+from mlpact.learn.pipeline import build_pipeline
+from mlpact.learn.prepare import prepare
+from mlpact.learn.scoring import assess, baseline_estimator, cross_validate, permutation_importance
 from mlpact.store import Store, VersionRecord, disk_full
+from mlpact.tracking import Tracker
+from mlpact.version import bundle, recording, usercode
+from mlpact.version.report import baseline_warning
+from mlpact.version.write import finalize_version
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -126,7 +141,6 @@ def recorded_run(
     """Run `work(run_id, tmp_dirs)` as a recorded run: succeeded with its test metrics and
     version, or failed with the error, its temporary folders removed and nothing saved.
     With `tracking.mlflow_uri` set, the run is mirrored to MLflow too (see `mlpact.tracking`)."""
-    from mlpact.tracking import Tracker
 
     tracker = Tracker.start(cfg)
     run_id = store.start_run(cfg.name, config_hash=cfg.hash(), params={**params, **tracker.ids})
@@ -186,9 +200,6 @@ class Job:
         self.timings[key] = round(time.perf_counter() - start, 4)
 
     def fit(self) -> Any:
-        from mlpact._core.metrics import metrics_for
-        from mlpact.learn.prepare import prepare
-        from mlpact.version import recording
 
         with self.timed("load", f"Loading {self.cfg.data.source}"):
             data = prepare(self.cfg)
@@ -219,7 +230,6 @@ class Job:
         return pipeline
 
     def _look_for_leakage(self, frame: pd.DataFrame) -> None:
-        from mlpact.data.leakage import check_split
 
         split = self.cfg.data.split
         found = check_split(
@@ -250,9 +260,6 @@ class Job:
         return self._cv_folds
 
     def _cross_validate(self, X: pd.DataFrame, y: pd.Series) -> Any:
-        from mlpact.learn.decision import calibrate
-        from mlpact.learn.pipeline import build_pipeline
-        from mlpact.learn.scoring import cross_validate
 
         pipeline = calibrate(build_pipeline(self.cfg, self.plan), self.cfg.decision)
         self.cv: dict[str, Any] = {}
@@ -273,8 +280,6 @@ class Job:
         return pipeline
 
     def _score_test(self, pipeline: Any, X: pd.DataFrame, y: pd.Series, raw: pd.DataFrame) -> None:
-        from mlpact._core.metrics import primary_metric
-        from mlpact.learn.scoring import assess
 
         ev = self.cfg.evaluate
         slices = _slice_frame(raw, ev.slices)
@@ -294,8 +299,6 @@ class Job:
             if key in test:
                 self.metrics[key] = test[key]
         if self.decision is not None:  # the decided labels are the test metrics; argmax beside them
-            from mlpact._core.metrics import compute_metrics
-
             argmax = self.found.proba.argmax(axis=1)
             pred = [self.found.classes[i] for i in argmax]  # type: ignore[index]
             self.metrics["test_argmax"] = compute_metrics(
@@ -305,9 +308,6 @@ class Job:
     def _score_baseline(
         self, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame, y_test: pd.Series
     ) -> None:
-        from mlpact._core.metrics import score
-        from mlpact.learn.scoring import baseline_estimator, cross_validate
-        from mlpact.version.report import baseline_warning
 
         dummy = baseline_estimator(self.task)
         folds = self.folds(X_train, y_train)
@@ -319,7 +319,6 @@ class Job:
             self.warnings.append(warning)
 
     def _importance(self, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> None:
-        from mlpact.learn.scoring import permutation_importance
 
         ev = self.cfg.evaluate
         self.importance = permutation_importance(
@@ -339,7 +338,6 @@ class Job:
 
     def write_plots(self, directory: Path) -> list[str]:
         """PNG plots of the test split into `directory` (the version's reports/)."""
-        from mlpact._core.plots import write_plots
 
         if not self.cfg.evaluate.plots:
             return []
@@ -354,7 +352,6 @@ class Job:
 
 
 def _slice_frame(raw: pd.DataFrame, columns: list[str]) -> pd.DataFrame | None:
-    from mlpact.errors import DataError
 
     if not columns:
         return None
@@ -380,8 +377,6 @@ def _guard_fit(fn: Any, warned: list[str]) -> Any:
 
     from sklearn.utils._param_validation import InvalidParameterError
 
-    from mlpact.errors import ConfigError
-
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -397,25 +392,18 @@ def _guard_fit(fn: Any, warned: list[str]) -> Any:
 
 # --------------------------------------------------------------------------- saving
 def _save(store: Store, tmp: Path, job: Job, pipeline: Any, run_id: str) -> VersionRecord:
-    from mlpact._core import files
-    from mlpact._core.lineage import environment, git_state
-    from mlpact.data import reference
-    from mlpact.version import bundle, recording
 
     cfg = job.cfg
     job.metrics["plots"] = job.write_plots(tmp / "reports")
     recording.record(tmp, job, pipeline)
     if job.leakage:
         job.metrics["leakage"] = job.leakage
-    from mlpact.version import usercode
 
     named = usercode.import_paths(cfg.to_dict())
     trusted = bundle.dump_pipeline(pipeline, tmp, allowed=named)
     files.write_json(tmp / "schema.json", job.schema.to_dict())
-    from mlpact.learn.decision import decided
 
     files.write_json(tmp / reference.FILE, reference.build(job.data, decided(pipeline, job.decision)))
-    from mlpact._core.metrics import finite_json
 
     files.write_json(tmp / "metrics.json", finite_json(job.metrics))
     files.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
@@ -437,8 +425,6 @@ def _save(store: Store, tmp: Path, job: Job, pipeline: Any, run_id: str) -> Vers
     hashes = bundle.hash_files(tmp)
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:
-        from mlpact.version.write import finalize_version
-
         return finalize_version(
             directory, version, cfg=cfg, flavor="sklearn", schema=job.schema.to_dict(), metrics=job.metrics,
             lineage=lineage, hashes=hashes, trusted=trusted,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core import files
 from mlpact.errors import DataError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ def filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple[Abst
 
 def url_sha256(url: str, options: Mapping[str, Any] | None = None) -> str:
     """The sha256 of an object's bytes, streamed: equal to the sha256 of the same file on disk."""
-    from mlpact._core import files
 
     fs, path = filesystem(url, options)
     try:

@@ -99,8 +99,8 @@ def _print_show(info: dict[str, Any]) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    from mlpact.cli._tables import metrics_table
     from mlpact._core.html import fmt
+    from mlpact.cli._tables import metrics_table
 
     out = stdout()
     v = info["version"]
@@ -248,8 +248,8 @@ def _print_diff(d: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from mlpact._core.metrics import LOWER_IS_BETTER
     from mlpact._core.html import fmt
+    from mlpact._core.metrics import LOWER_IS_BETTER
 
     out = stdout()
     out.print(f"[bold]{d['a']}[/] -> [bold]{d['b']}[/]")
@@ -507,8 +507,8 @@ def models_errors(
     from rich.markup import escape
     from rich.table import Table
 
-    from mlpact.version.load import load
     from mlpact._core.html import fmt
+    from mlpact.version.load import load
 
     table = load(model, store=store).errors(n)
     if as_json:

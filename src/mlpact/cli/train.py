@@ -105,7 +105,7 @@ def _ray_session(cfg: Any, address: str | None) -> Iterator[None]:
     if not address:
         yield
         return
-    from mlpact.torch._ray import import_ray_train
+    from mlpact.torch import import_ray_train
 
     ray, _ = import_ray_train()
     ray.init(address=address, log_to_driver=False, configure_logging=False)

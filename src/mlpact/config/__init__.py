@@ -19,7 +19,7 @@ from mlpact.config._base import (
 )
 from mlpact.config._check import CheckConfig
 from mlpact.config._code import CodeConfig
-from mlpact.config._config import Config
+from mlpact.config._config import NOT_HASHED, Config
 from mlpact.config._decision import DecisionConfig
 from mlpact.config._load import (
     apply_override,
@@ -49,10 +49,11 @@ from mlpact.config._sections import (
 from mlpact.config._serve import AuthConfig, CorsConfig, PredictionLogConfig, ServeConfig
 from mlpact.config._tracking import TrackingConfig
 from mlpact.config._train import TrainConfig
-from mlpact.config._tune import TuneConfig
+from mlpact.config._tune import SearchParam, TuneConfig, ordered_keys
 
 __all__ = [
     "NAME_PATTERN",
+    "NOT_HASHED",
     "SKLEARN_DATASETS",
     "AuthConfig",
     "CategoricalFeatures",
@@ -74,6 +75,7 @@ __all__ = [
     "RecordConfig",
     "Scalar",
     "SchemaConfig",
+    "SearchParam",
     "Section",
     "ServeConfig",
     "SplitConfig",
@@ -87,6 +89,7 @@ __all__ = [
     "json_schema",
     "key_paths",
     "load_config",
+    "ordered_keys",
     "parse_override",
     "section_type",
     "thresholds_for",

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import Field, PrivateAttr
 
+from mlpact._core.remote import is_url
 from mlpact.config._base import NAME_PATTERN, Section
 from mlpact.config._check import CheckConfig
 from mlpact.config._code import CodeConfig
@@ -85,7 +86,6 @@ class Config(Section):
 
     def source_url(self) -> str | None:
         """The data source when it is a URL (``s3://bucket/key``), read through fsspec; else None."""
-        from mlpact._core.remote import is_url
 
         return self.data.source if is_url(self.data.source) else None
 

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mlpact._core import files
+from mlpact._core.project import add_project_paths
 from mlpact.config._base import section_type
 from mlpact.config._check import CheckConfig
 from mlpact.config._config import Config
@@ -60,7 +61,6 @@ def load_config(
     cfg._base_dir = folder.resolve()
     cfg._template = template
     cfg._expressions = expressions
-    from mlpact.version.usercode import add_project_paths
 
     add_project_paths(cfg._base_dir)  # a project's own code, named in the config, imports
     return cfg

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from mlpact._core.metrics import METRIC_NAMES
 from mlpact.config._base import SKLEARN_DATASETS, ColumnType, Policy, Scalar, Section
 
 
@@ -310,7 +311,6 @@ class EvaluateConfig(Section):
 
 
 def check_metric_names(names: Sequence[str]) -> None:
-    from mlpact._core.metrics import METRIC_NAMES
 
     unknown = sorted(set(names) - set(METRIC_NAMES))
     if unknown:

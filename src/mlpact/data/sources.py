@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from mlpact._core import files, remote
 from mlpact.errors import DataError
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ def read_table(
     Raises:
         DataError: the file is missing, of an unknown format, or cannot be parsed.
     """
-    from mlpact._core import remote
 
     if not remote.is_url(path) and Path(path).is_dir():
         return _read_parquet_folder(Path(path))
@@ -150,7 +150,6 @@ def fingerprint(frame: pd.DataFrame) -> str:
 
 def file_sha256(path: str | Path, *, storage_options: Mapping[str, Any] | None = None) -> str:
     """The sha256 of a file's bytes, streamed (a URL's object the same way)."""
-    from mlpact._core import files, remote
 
     if remote.is_url(path):
         return remote.url_sha256(str(path), storage_options)

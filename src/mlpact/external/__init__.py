@@ -21,9 +21,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core import files
+from mlpact._core.lineage import environment, git_state
+from mlpact._core.metrics import finite_json, metrics_for, primary_metric
+from mlpact._core.plots import write_plots
+from mlpact.data import reference
 from mlpact.errors import DataError
 from mlpact.external.flavors import External, SklearnExternal, TorchExternal, is_torch_module
+from mlpact.learn.scoring import assess
 from mlpact.store import Store, VersionRecord, check_name
+from mlpact.version import bundle, usercode
+from mlpact.version.write import finalize_version
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +76,6 @@ class Run:
         """Save `fitted` as a version made by this run (arguments as :func:`save`); its test
         metrics join the run's, as they do for runs of `mlpact train`."""
         self.version = _save(self.store, name or self.name, fitted, run_id=self.id, **kwargs)
-        from mlpact._core import files
 
         self.log_metrics(files.read_json(self.version.path, "metrics.json").get("test") or {})
         return self.version
@@ -246,17 +253,12 @@ def _write(
     trust: list[str],
     run_id: str,
 ) -> VersionRecord:
-    from mlpact._core import files
-    from mlpact._core.metrics import finite_json
-    from mlpact.version import bundle, usercode
-    from mlpact.version.write import finalize_version
 
     named = [*usercode.import_paths(cfg.to_dict()), *trust]
     trusted = job.dump(tmp, named)
     schema = job.schema
     scored = _metrics(cfg, job, tmp, test, given, rows=len(X))
     files.write_json(tmp / "schema.json", schema.to_dict())
-    from mlpact.data import reference
 
     stats = reference.build_from(job.frame(X), schema, cfg.data.task, job.predictor(), bins=cfg.check.bins)
     files.write_json(tmp / reference.FILE, stats)  # what `mlpact check` judges drift against
@@ -337,8 +339,6 @@ def _metrics(
     *,
     rows: int,
 ) -> dict[str, Any]:
-    from mlpact._core.metrics import metrics_for, primary_metric
-    from mlpact.learn.scoring import assess
 
     task, ev = cfg.data.task, cfg.evaluate
     out: dict[str, Any] = {"task": task, "cv": {"folds": 0, "metrics": {}}, "test_scored": 0, "plots": []}
@@ -350,8 +350,6 @@ def _metrics(
         if "per_class" in scored:
             out["per_class"] = scored["per_class"]
         if ev.plots:
-            from mlpact._core.plots import write_plots
-
             out["plots"] = write_plots(found, tmp / "reports", task=task)
         if given:
             out["given"] = given
@@ -372,9 +370,7 @@ def _lineage(
     named: list[str],
     run_id: str,
 ) -> dict[str, Any]:
-    from mlpact._core.lineage import environment, git_state
     from mlpact.data.sources import fingerprint
-    from mlpact.version import usercode
 
     data: dict[str, Any] = {
         "source": cfg.data.source, "fingerprint": fingerprint(X.assign(**{cfg.data.target: y})),

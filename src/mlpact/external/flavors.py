@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.errors import DataError
+from mlpact.errors import DataError, UntrustedTypesError
+from mlpact.version import bundle
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,8 +101,6 @@ class SklearnExternal(External):
         return {k: v for k, v in params.items() if v is None or isinstance(v, (str, int, float, bool))}
 
     def dump(self, tmp: Path, named: list[str]) -> list[str]:
-        from mlpact.errors import UntrustedTypesError
-        from mlpact.version import bundle
 
         try:
             return bundle.dump_pipeline(self.fitted, tmp, allowed=named)
@@ -188,7 +187,6 @@ class TorchExternal(External):
 
     def dump(self, tmp: Path, named: list[str]) -> list[str]:
         from mlpact.torch.saving import save_module
-        from mlpact.version import bundle
 
         spec = {"type": self.model_type(), "kwargs": self.kwargs or {}, "task": self.task_name,
                 "classes": self.classes, "input": "table"}  # fmt: skip

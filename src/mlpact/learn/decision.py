@@ -20,7 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core import files
 from mlpact._core.html import escape, fmt, plots_html, table
+from mlpact._core.metrics import NEEDS_PROBA, compute_metrics, finite_json
+from mlpact._core.plots import TITLES, save_figure
 from mlpact.errors import ConfigError, IntegrityError
 
 if TYPE_CHECKING:
@@ -179,7 +182,6 @@ def choose(
 
 
 def _label_metrics(names: Sequence[str], y: Any, pred: Any, classes: Sequence[Any]) -> dict[str, float]:
-    from mlpact._core.metrics import NEEDS_PROBA, compute_metrics
 
     labels = [n for n in names if n not in NEEDS_PROBA]
     return compute_metrics(labels, y, pred, None, list(classes)) if labels else {}
@@ -277,15 +279,12 @@ def _curve(c: Mapping[str, np.ndarray], values: np.ndarray) -> dict[str, list[fl
 
 # --------------------------------------------------------------------------- the saved file
 def write(directory: Path, decision: Decision) -> None:
-    from mlpact._core import files
-    from mlpact._core.metrics import finite_json
 
     files.write_json(directory / FILE, finite_json(decision.to_dict()))
 
 
 def read(directory: Path, manifest: Mapping[str, Any]) -> Decision | None:
     """The version's decision, or None when it has none (argmax; or saved before decisions)."""
-    from mlpact._core import files
 
     if FILE not in (manifest.get("files") or {}):
         return None
@@ -315,7 +314,6 @@ def write_plot(decision: Decision, directory: Path) -> list[str]:
     """The threshold plot (binary thresholds only); returns the file names written."""
     if decision.rule != "threshold" or not decision.validation.get("curve"):
         return []
-    from mlpact._core.plots import TITLES, save_figure
 
     directory.mkdir(parents=True, exist_ok=True)
     save_figure(lambda ax: plot_threshold(ax, decision), directory / PLOT, f"{TITLES[PLOT]} (out-of-fold)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlpact.learn.pipeline import extend_plan, plan_features, retype_for_plan
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -98,7 +100,6 @@ def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepa
     from mlpact.data.schema import coerce, infer_schema
     from mlpact.data.sources import fingerprint, infer_task
     from mlpact.data.split import split_rows
-    from mlpact.learn.pipeline import plan_features, retype_for_plan
 
     warnings: list[str] = []
     target = cfg.data.target
@@ -137,8 +138,6 @@ def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepa
     groups = frame[group] if group else None
     X = coerce(features, schema)
     if cfg.features.custom:
-        from mlpact.learn.pipeline import extend_plan
-
         plan, added = extend_plan(plan, cfg, X.iloc[split.train])
         lineage["custom_columns"] = added
     return Prepared(cfg, frame, X, y, task, split, schema, plan, groups, lineage, warnings)

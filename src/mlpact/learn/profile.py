@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact._core.html import escape, fmt, plots_html, table
+from mlpact._core.plots import DPI
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,8 +94,6 @@ def _categories(series: pd.Series) -> dict[str, Any]:
 def write_plots(found: Mapping[str, Any], directory: Path, *, max_columns: int) -> list[str]:
     """Write the target plot and the feature small multiples; returns the file names."""
     from matplotlib.figure import Figure
-
-    from mlpact._core.plots import DPI
 
     directory.mkdir(parents=True, exist_ok=True)
     fig = Figure(figsize=(5.6, 3.6))

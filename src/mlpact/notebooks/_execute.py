@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlpact._core import files
 from mlpact.errors import DataError, MissingDependencyError, NotebookError
 from mlpact.notebooks._cells import Finding, nbformat_module, parse, read, stores
 
@@ -181,8 +182,6 @@ def parse_parameters(items: Iterable[str]) -> dict[str, Any]:
 def _parse_value(value: str) -> Any:
     """A YAML scalar or list; text that is not valid (safe) YAML is kept as text."""
     import yaml
-
-    from mlpact._core import files
 
     try:
         return files.safe_yaml(value) if value.strip() else None

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core import remote
 from mlpact._core.progress import Progress, Silent
-from mlpact.data.schema import ValidationReport
+from mlpact._core.remote import filesystem, is_url
+from mlpact.data.schema import ValidationReport, coerce
 from mlpact.data.sources import table_format
 from mlpact.errors import DataError
 
@@ -65,7 +67,6 @@ def predict_file(
         InputValidationError: some rows do not match the schema; lists every problem.
         DataError: the file cannot be read or written.
     """
-    from mlpact._core import remote
 
     source, target = _location(source), _location(output)
     if isinstance(source, Path) and not source.exists():
@@ -80,24 +81,24 @@ def predict_file(
     tmp = local.with_name(f".{local.name}.{os.getpid()}.tmp")
     report = ValidationReport()
     start = time.perf_counter()
-    writer: _Writer | None = None
+    writer: Writer | None = None
     try:
         chunks, total = _read_chunks(source, chunk_rows, sep)
         name = source.name if isinstance(source, Path) else source.rsplit("/", 1)[-1]
         with (progress or Silent()).bar(f"Predicting {name}", total) as advance:
             for offset, chunk in chunks:
-                _check_keep(chunk, keep)
+                check_keep(chunk, keep)
                 X, chunk_report = model.check(chunk, ignore=keep, row_offset=offset)
                 report.merge(chunk_report)
                 if report.ok:
                     table = model.output_frame(X, chunk[list(keep)] if keep else None)
-                    writer = writer or _Writer(tmp, out_fmt)
+                    writer = writer or Writer(tmp, out_fmt)
                     writer.write(table)
                 advance(len(chunk))
         report.raise_for_errors()
         if writer is None:
-            writer = _Writer(tmp, out_fmt)
-            writer.write(model.output_frame(_empty_input(model)))
+            writer = Writer(tmp, out_fmt)
+            writer.write(model.output_frame(empty_input(model)))
         writer.close()
         if isinstance(target, Path):
             os.replace(tmp, target)
@@ -112,12 +113,11 @@ def predict_file(
 
 def _location(where: str | Path) -> str | Path:
     """A URL stays a string (``s3://...``: `Path` would fold its ``//``); a path is resolved."""
-    from mlpact._core.remote import is_url
 
     return str(where) if is_url(where) else Path(where).resolve()
 
 
-def _check_keep(chunk: pd.DataFrame, keep: Sequence[str]) -> None:
+def check_keep(chunk: pd.DataFrame, keep: Sequence[str]) -> None:
     missing = sorted(set(keep) - set(chunk.columns))
     if missing:
         raise DataError(
@@ -126,10 +126,8 @@ def _check_keep(chunk: pd.DataFrame, keep: Sequence[str]) -> None:
         )
 
 
-def _empty_input(model: Model) -> pd.DataFrame:
+def empty_input(model: Model) -> pd.DataFrame:
     import pandas as pd
-
-    from mlpact.data.schema import coerce
 
     return coerce(pd.DataFrame({c: [] for c in model.schema.names}), model.schema)
 
@@ -139,8 +137,6 @@ def _read_chunks(
 ) -> tuple[Iterator[tuple[int, pd.DataFrame]], int | None]:
     fmt = table_format(source)
     if isinstance(source, str):  # a URL: stream it through fsspec (the file object lives with the reader)
-        from mlpact._core.remote import filesystem
-
         fs, key = filesystem(source)
         source = fs.open(key, "rb")
     try:
@@ -175,7 +171,7 @@ def _offsets(chunks: Iterator[pd.DataFrame], source: str | Path) -> Iterator[tup
         offset += len(chunk)
 
 
-class _Writer:
+class Writer:
     """Appends frames to one CSV or Parquet file, keeping the first chunk's column types."""
 
     def __init__(self, path: Path, fmt: str) -> None:

@@ -19,10 +19,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core import remote
 from mlpact._core.progress import Progress, Silent
 from mlpact.data.schema import Problem, ValidationReport
+from mlpact.data.sources import table_format
 from mlpact.errors import DataError, MissingDependencyError
-from mlpact.predict.local import DEFAULT_CHUNK_ROWS, PredictResult, _check_keep, _empty_input, _Writer
+from mlpact.predict.local import DEFAULT_CHUNK_ROWS, PredictResult, Writer, check_keep, empty_input
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,8 +69,6 @@ def predict_ray(
         InputValidationError: some rows do not match the schema; lists every problem.
         DataError: the input is not Parquet or cannot be read.
     """
-    from mlpact._core import remote
-    from mlpact.data.sources import table_format
 
     if remote.is_url(source) or remote.is_url(output):
         raise DataError(
@@ -80,7 +80,7 @@ def predict_ray(
     if any(f.resolve() == output.resolve() for f in files):
         raise DataError("The output file must differ from the input file.")
     tasks = row_groups(files)
-    _check_keep(_schema_frame(files[0]), keep)
+    check_keep(_schema_frame(files[0]), keep)
     ray = import_ray_data()
     started = _connect(ray, address)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
@@ -92,13 +92,13 @@ def predict_ray(
             for part in results:
                 report.merge(_report(part["report"]))
                 if report.ok and part["rows"]:
-                    writer = writer or _Writer(tmp, table_format(output))
+                    writer = writer or Writer(tmp, table_format(output))
                     writer.write(_frame(part["table"]))
                 advance(part["rows"])
         report.raise_for_errors()
-        writer = writer or _Writer(tmp, table_format(output))
+        writer = writer or Writer(tmp, table_format(output))
         if not report.rows:
-            writer.write(model.output_frame(_empty_input(model)))
+            writer.write(model.output_frame(empty_input(model)))
         writer.close()
         os.replace(tmp, output)
     finally:

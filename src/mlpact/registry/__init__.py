@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from mlpact._core import files
-from mlpact.config import key_paths
-from mlpact.errors import MlpactError, StoreError
+from mlpact.errors import MlpactError, NotFoundError, StoreError
 from mlpact.store import Store, VersionRecord
-from mlpact.version import bundle
+from mlpact.tracking import RUN_ID_PARAM
+from mlpact.version import bundle, golden
 from mlpact.version.portable import export_version, import_version
 from mlpact.version.trust import check_digest
 
@@ -88,8 +88,6 @@ def show(ref: str, *, store: StoreArg = None) -> dict[str, Any]:
 
 def _mlflow_run_id(st: Store, run_id: str | None) -> str | None:
     """The MLflow run that mirrored the version's training run (see `mlpact.tracking`), if any."""
-    from mlpact.errors import NotFoundError
-    from mlpact.tracking import RUN_ID_PARAM
 
     if not run_id:
         return None
@@ -171,7 +169,6 @@ def verify(ref: str | None = None, *, store: StoreArg = None, behaviour: bool = 
 
 
 def _behaviour(check: Check, st: Store) -> Check:
-    from mlpact.version import golden
     from mlpact.version.load import load
 
     try:
@@ -200,6 +197,8 @@ def orphans(*, store: StoreArg = None) -> list[Path]:
 # --------------------------------------------------------------------------- diff
 def diff(a: str, b: str, *, store: StoreArg = None) -> dict[str, Any]:
     """What changed from version `a` to version `b`: config, schema, metrics, data, environment."""
+    from mlpact.config import key_paths  # pydantic: listing and showing versions never need it
+
     left, right = show(a, store=store), show(b, store=store)
     return {
         "a": left["version"]["ref"],

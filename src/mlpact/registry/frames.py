@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlpact import registry
 from mlpact.registry import StoreArg
 
 if TYPE_CHECKING:
@@ -22,8 +23,6 @@ def models(
     """Saved versions, one row each: model, version, created, status, aliases, headline metric,
     origin (mlpact, external or imported)."""
     import pandas as pd
-
-    from mlpact import registry
 
     rows = [
         {
@@ -49,8 +48,6 @@ def models(
 def runs(name: str | None = None, *, store: StoreArg = None) -> pd.DataFrame:
     """Training runs, newest first: status, version produced, error, params and metrics as columns."""
     import pandas as pd
-
-    from mlpact import registry
 
     rows = []
     for r in registry.runs(name, store=store):
@@ -90,6 +87,5 @@ class RunComparison:
 
 def compare(run_ids: Sequence[str], *, store: StoreArg = None) -> RunComparison:
     """Params and metrics of runs side by side (ids or unique prefixes)."""
-    from mlpact import registry
 
     return RunComparison(registry.compare_runs(run_ids, store=store))

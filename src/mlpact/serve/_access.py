@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact.errors import ConfigError
+
 if TYPE_CHECKING:
     from mlpact.config import AuthConfig
     from mlpact.data.schema import ValidationReport
@@ -61,7 +63,6 @@ class Tokens:
         Raises:
             ConfigError: the token file is missing, unreadable, or has no token.
         """
-        from mlpact.errors import ConfigError
 
         env = os.environ if environ is None else environ
         try:
@@ -88,7 +89,6 @@ class Tokens:
         return self.fixed + self._from_file
 
     def _reload(self, *, initial: bool) -> None:
-        from mlpact.errors import ConfigError
 
         assert self.file is not None
         self._checked = time.monotonic()

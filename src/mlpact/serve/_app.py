@@ -13,11 +13,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.errors import PayloadError
-from mlpact.serve._access import MODEL_HEADER
+from mlpact.errors import MissingDependencyError, PayloadError
+from mlpact.serve._access import MODEL_HEADER, Gate, Metrics, Tokens
 from mlpact.serve._answer import Telemetry, answer, error_body, finite, request_id
 from mlpact.serve._holder import ModelHolder
+from mlpact.serve._images import add_image_predict
 from mlpact.serve._payload import parse_records, read_body
+from mlpact.serve._predlog import PredictionLog
 from mlpact.serve.rowpath import row_path
 
 if TYPE_CHECKING:
@@ -35,7 +37,6 @@ ENV_VAR = "MLPACT_SERVE_OPTIONS"
 
 def require_fastapi() -> None:
     """Raise MissingDependencyError (with the install hint) when the `serve` extra is missing."""
-    from mlpact.errors import MissingDependencyError
 
     for package in ("fastapi", "uvicorn", "orjson", "prometheus_client"):
         try:
@@ -109,8 +110,6 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
     """
     from fastapi import FastAPI
 
-    from mlpact.serve._access import Gate, Metrics, Tokens
-
     tokens = Tokens.from_config(settings.auth)
     metrics = Metrics(holder)
     predictions = _prediction_log(settings, metrics)
@@ -152,8 +151,6 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
         )
     _add_predict(app, holder, settings, Telemetry(metrics, predictions))
     if getattr(holder.model, "takes_images", False):
-        from mlpact.serve._images import add_image_predict
-
         add_image_predict(app, holder, settings)
     _add_info(app, holder, settings)
     _add_metrics(app, metrics)
@@ -164,7 +161,6 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
 def _prediction_log(settings: ServeConfig, metrics: Metrics) -> PredictionLog | None:
     if settings.prediction_log.path is None:
         return None
-    from mlpact.serve._predlog import PredictionLog
 
     return PredictionLog(settings.prediction_log, on_drop=metrics.log_dropped.inc)
 

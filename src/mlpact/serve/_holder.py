@@ -15,6 +15,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mlpact.serve.rowpath import row_path
+from mlpact.store import Store, parse_ref
+from mlpact.version.golden import verify as verify_golden
+
 if TYPE_CHECKING:
     from mlpact.store import Store
     from mlpact.version.model import Model
@@ -28,8 +32,6 @@ class ModelHolder:
     def __init__(
         self, ref: str, *, store: str | Path | Store | None = None, trust: Iterable[str] = ()
     ) -> None:
-        from mlpact.store import Store, parse_ref
-        from mlpact.version.golden import verify as verify_golden
         from mlpact.version.load import load
 
         self.ref = ref
@@ -45,8 +47,6 @@ class ModelHolder:
         """Load and swap in the version the alias points at now; True when it changed."""
         if not self.follows or self.store is None:
             return False
-        from mlpact.serve.rowpath import row_path
-        from mlpact.version.golden import verify as verify_golden
         from mlpact.version.load import load
 
         with self._lock:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from mlpact.serve._access import MODEL_HEADER
+from mlpact.serve._answer import dumps, error_body, request_id, score
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -17,9 +20,6 @@ log = logging.getLogger("mlpact.serve")
 def add_image_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig) -> None:
     """Add `/predict/image`: every uploaded file is one image; answers like `/predict`."""
     from fastapi import Request, Response
-
-    from mlpact.serve._access import MODEL_HEADER
-    from mlpact.serve._answer import dumps, error_body, request_id, score
 
     async def predict_image(request: Request) -> Response:
         """Predict uploaded images (multipart/form-data, one or more files)."""

@@ -16,11 +16,12 @@ from __future__ import annotations
 from mlpact.store._db import DEFAULT_DIR, ENV_VAR, check_name, disk_full, now
 from mlpact.store._remote import RemoteStore, connect, team_store
 from mlpact.store._store import Store
-from mlpact.store._versions import ParsedRef, VersionRecord, parse_ref
+from mlpact.store._versions import MANIFEST, ParsedRef, VersionRecord, parse_ref
 
 __all__ = [
     "DEFAULT_DIR",
     "ENV_VAR",
+    "MANIFEST",
     "ParsedRef",
     "RemoteStore",
     "Store",

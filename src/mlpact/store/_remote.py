@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlpact._core import files
-from mlpact.errors import StoreError
+from mlpact._core.remote import filesystem, is_url
+from mlpact.errors import ConfigError, StoreError
 from mlpact.store._db import check_name, current_user, now
 from mlpact.store._store import Store
-from mlpact.store._versions import Status, VersionRecord, parse_ref
-from mlpact.version import bundle
+from mlpact.store._versions import MANIFEST, Status, VersionRecord, parse_ref
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -63,7 +63,6 @@ def read_config(root: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     from mlpact.config import interpolate
-    from mlpact.errors import ConfigError
 
     try:
         raw = files.safe_yaml(path.read_text(encoding="utf-8")) or {}
@@ -89,8 +88,6 @@ def connect(root: str | Path, url: str, options: Mapping[str, Any] | None = None
         StoreError: the folder already holds local versions, or the URL cannot be reached.
     """
     import yaml
-
-    from mlpact._core.remote import is_url
 
     folder = Path(root).expanduser().resolve()
     if not is_url(url):
@@ -135,8 +132,6 @@ class RemoteStore(Store):
     @property
     def fs(self) -> AbstractFileSystem:
         if self._fs is None:
-            from mlpact._core.remote import filesystem
-
             self._fs, self._base = filesystem(self.url, self.options)
         return self._fs
 
@@ -271,8 +266,8 @@ class RemoteStore(Store):
         check_name(name)
         version = self._claim(name)
         fields = finalize(tmp_dir, version)
-        paths = sorted(p for p in tmp_dir.rglob("*") if p.is_file() and p.name != bundle.MANIFEST)
-        for path in [*paths, tmp_dir / bundle.MANIFEST]:
+        paths = sorted(p for p in tmp_dir.rglob("*") if p.is_file() and p.name != MANIFEST)
+        for path in [*paths, tmp_dir / MANIFEST]:
             rel = path.relative_to(tmp_dir).as_posix()
             self._create(self._key("models", name, version, rel), path.read_bytes())
         row = {"name": name, "version": version, "created": now(), "flavor": flavor, "run_id": run_id,
@@ -358,7 +353,7 @@ class RemoteStore(Store):
     def local_dir(self, record: VersionRecord, *, fresh: bool = False) -> Path:
         """The version's folder here, downloaded first if missing, stale or `fresh` is asked."""
         path = record.path
-        manifest = path / bundle.MANIFEST
+        manifest = path / MANIFEST
         if not fresh and manifest.is_file() and files.sha256_file(manifest) == record.digest:
             return path
         tmp = self.new_tmp_dir()

@@ -18,6 +18,8 @@ from typing import Any, Literal
 from mlpact.errors import NotFoundError
 from mlpact.store._db import Database, check_name, disk_full, fsync_dir, now
 
+# The file of a version folder whose sha256 the index records as the version's digest.
+MANIFEST = "manifest.json"
 REF_RE = re.compile(r"^(?P<name>[^:@]+)(?::(?P<version>\d+)|@(?P<alias>[^:@]+))?$")
 Status = Literal["active", "archived", "purged"]
 

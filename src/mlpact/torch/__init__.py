@@ -20,13 +20,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from mlpact.errors import ConfigError
+from mlpact.learn.pipeline import import_object
 
 if TYPE_CHECKING:
     from mlpact.config import Config
 
 __all__ = [
-    "TORCH_PREFIX", "Job", "check_config", "check_engine", "checkpoint_path", "fit", "is_torch_config",
-    "load_version", "predict_images",
+    "TORCH_PREFIX", "Job", "check_config", "check_engine", "checkpoint_path", "fit", "import_ray_train",
+    "is_torch_config", "load_version", "predict_images",
 ]  # fmt: skip
 
 TORCH_PREFIX = "mlpact.torch."
@@ -34,6 +35,7 @@ _LAZY = {
     "fit": "mlpact.torch.engine",
     "Job": "mlpact.torch.training",
     "checkpoint_path": "mlpact.torch.training",
+    "import_ray_train": "mlpact.torch._ray",
     "load_version": "mlpact.torch.predicting",
     "predict_images": "mlpact.torch.predicting",
 }
@@ -58,7 +60,6 @@ def is_torch_config(cfg: Config) -> bool:
 
 def is_module_path(path: str) -> bool:
     """Whether an import path names a `torch.nn.Module` subclass (False if it does not import)."""
-    from mlpact.learn.pipeline import import_object
 
     try:
         cls = import_object(path)

@@ -10,7 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlpact.learn.pipeline import build_preprocessor
+from mlpact.learn.prepare import prepare
 from mlpact.torch._deps import require
+from mlpact.torch.images import (
+    ImageDataset,
+    check_steps,
+    eval_steps,
+    output_size,
+    read_folders,
+    read_image,
+    split_validation,
+    with_tensor,
+)
+from mlpact.torch.inputs import ImageInput, TableInput, dense
 from mlpact.torch.saving import TRANSFORMS_JSON
 
 if TYPE_CHECKING:
@@ -49,17 +62,6 @@ def load_images(cfg: Config) -> Data:
     import pandas as pd
 
     from mlpact.data.schema import ColumnSchema, Schema, TargetSchema
-    from mlpact.torch.images import (
-        ImageDataset,
-        check_steps,
-        eval_steps,
-        output_size,
-        read_folders,
-        read_image,
-        split_validation,
-        with_tensor,
-    )
-    from mlpact.torch.inputs import ImageInput
 
     root = cfg.source_path()
     assert root is not None
@@ -114,11 +116,6 @@ def _image_lineage(root: Path, splits: Any, n_fit: int, n_val: int) -> dict[str,
 def load_table(cfg: Config) -> Data:
     """A CSV/Parquet/sklearn source through the schema machinery; features preprocessed as configured."""
     import pandas as pd
-
-    from mlpact.learn.pipeline import build_preprocessor
-    from mlpact.learn.prepare import prepare
-    from mlpact.torch.images import split_validation
-    from mlpact.torch.inputs import TableInput, dense
 
     data = prepare(cfg)
     X_train, y_train = data.train()

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact._core.progress import Progress, Silent
+from mlpact.errors import ConfigError
 from mlpact.torch._deps import require
 
 if TYPE_CHECKING:
-    from mlpact.config._train import TrainConfig
+    from mlpact.config import TrainConfig
 
 torch = require("torch")
 
@@ -31,7 +32,6 @@ def select_device(requested: str = "auto") -> Any:
     Raises:
         ConfigError: the requested device is not available here.
     """
-    from mlpact.errors import ConfigError
 
     mps = getattr(torch.backends, "mps", None)
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available())}

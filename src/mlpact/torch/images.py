@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlpact.errors import DataError
+from mlpact.errors import ConfigError, DataError
 from mlpact.torch._deps import require
 
 if TYPE_CHECKING:
@@ -142,7 +142,6 @@ def check_steps(steps: Sequence[Mapping[str, Any]]) -> None:
     Raises:
         ConfigError: a step is on the wrong side of `to_tensor`.
     """
-    from mlpact.errors import ConfigError
 
     at = next(i for i, s in enumerate(steps) if s["type"] == "to_tensor")
     wrong = [f"train.transforms.{i}: {s['type']} must come after to_tensor"

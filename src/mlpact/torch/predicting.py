@@ -8,10 +8,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core import files
+from mlpact._core.progress import Silent
+from mlpact.data.sources import table_format
 from mlpact.errors import DataError
 from mlpact.torch._deps import require
 from mlpact.torch.images import image_files
+from mlpact.torch.inputs import ImageInput, TableInput
 from mlpact.torch.saving import TRANSFORMS_JSON, TorchPredictor, load_module
+from mlpact.version import bundle
 from mlpact.version.model import PROBA_PREFIX, Model
 
 if TYPE_CHECKING:
@@ -42,9 +47,6 @@ def load_version(
         UntrustedTypesError: model.json or the preprocessing names a type that is not trusted
             (`allowed`: the import paths the index trusts; default: the one the config names).
     """
-    from mlpact._core import files
-    from mlpact.torch.inputs import ImageInput, TableInput
-    from mlpact.version import bundle
 
     config_type = str((raw_config.get("model") or {}).get("type", ""))
     named = [config_type] if allowed is None else list(allowed)  # from the index (mlpact.version.trust)
@@ -133,9 +135,6 @@ def predict_images(
         DataError: the model does not take images, or there is no image to predict.
     """
     import pandas as pd
-
-    from mlpact._core.progress import Silent
-    from mlpact.data.sources import table_format
 
     if not isinstance(model, ImageModel):
         raise DataError(f"{model.ref} takes table rows, not images; give it a CSV or Parquet file.")

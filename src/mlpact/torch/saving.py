@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from mlpact._core import files
 from mlpact.errors import ConfigError, UntrustedTypesError
+from mlpact.learn.pipeline import import_object
 from mlpact.torch._deps import require
 
 torch = require("torch")
@@ -43,7 +45,6 @@ def module_class(path: str, *, key: str = "model.type") -> type:
     Raises:
         ConfigError: it does not import or is not a module class.
     """
-    from mlpact.learn.pipeline import import_object
 
     cls = import_object(path, key=key)
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
@@ -95,7 +96,6 @@ def build_module(path: str, params: Mapping[str, Any], data: Mapping[str, int]) 
 # --------------------------------------------------------------------------- saving
 def save_module(module: Any, directory: Path, spec: Mapping[str, Any]) -> None:
     """Write weights.safetensors (tensors only) and model.json (import path, kwargs, classes)."""
-    from mlpact._core import files
 
     safetensors_torch = require("safetensors.torch")
     module = module.to("cpu")

@@ -16,11 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlpact._core import files
+from mlpact._core.lineage import environment, git_state
+from mlpact._core.metrics import compute_metrics, finite_json, metrics_for, primary_metric, score
+from mlpact._core.plots import write_plots
 from mlpact._core.progress import Progress
+from mlpact.learn.scoring import assess, baseline_estimator, predictions
 from mlpact.torch._deps import require
+from mlpact.torch._ray import fit_on_ray
+from mlpact.torch.curves import write_learning_curves
 from mlpact.torch.data import Data, load_images, load_table
 from mlpact.torch.engine import FitResult, fit
 from mlpact.torch.saving import HISTORY_JSON, TRANSFORMS_JSON, TorchPredictor, build_module, save_module
+from mlpact.version import bundle, envlock, golden
+from mlpact.version.report import baseline_warning
+from mlpact.version.write import finalize_version
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +45,7 @@ def checkpoint_path(cfg: Config, root: Path) -> Path:
     """Where a config's checkpoint lives: keyed by everything that shapes training (what
     Config.hash covers) except `train.epochs` and `train.resume`, so a resumed run may also
     train for longer."""
-    from mlpact.config._config import NOT_HASHED
+    from mlpact.config import NOT_HASHED
 
     data = cfg.to_dict()
     for key in NOT_HASHED:
@@ -72,7 +82,6 @@ class Job:
         return save(store, tmp, self, run_id)
 
     def fit(self) -> None:
-        from mlpact._core.metrics import metrics_for
 
         cfg = self.cfg
         start = time.perf_counter()
@@ -87,8 +96,6 @@ class Job:
         self.module, self.kwargs = build_module(cfg.model.type, cfg.model.params, self.data.shape)
         self.result: FitResult
         if cfg.train.engine == "ray":  # data-parallel workers; rank 0's weights come back here
-            from mlpact.torch._ray import fit_on_ray
-
             self.result, self.lineage["training"] = fit_on_ray(self.module, cfg, progress=self.progress)
         else:
             self.result = fit(
@@ -102,8 +109,6 @@ class Job:
         self._score()
 
     def _score(self) -> None:
-        from mlpact._core.metrics import compute_metrics, primary_metric
-        from mlpact.learn.scoring import assess
 
         data, start = self.data, time.perf_counter()
         with self.progress.stage(f"Scoring the test split once ({data.rows['test']} rows)"):
@@ -137,14 +142,10 @@ class Job:
             self._baseline()
 
     def _predictions(self, X: Any, y: pd.Series) -> Any:
-        from mlpact.learn.scoring import predictions
 
         return predictions(self.predictor, X, y)
 
     def _baseline(self) -> None:
-        from mlpact._core.metrics import score
-        from mlpact.learn.scoring import baseline_estimator
-        from mlpact.version.report import baseline_warning
 
         train_y = _labels_of(self.data.fit, self.data.classes)
         dummy = baseline_estimator(self.task).fit(np.zeros((len(train_y), 1)), train_y)
@@ -157,8 +158,6 @@ class Job:
 
     def write_plots(self, directory: Path) -> list[str]:
         """Test-split plots (confusion matrix, ROC, ...) and the learning curves, into reports/."""
-        from mlpact._core.plots import write_plots
-        from mlpact.torch.curves import write_learning_curves
 
         if not self.cfg.evaluate.plots:
             return []
@@ -177,9 +176,6 @@ def _labels_of(dataset: Any, classes: list[Any] | None) -> np.ndarray:
 # --------------------------------------------------------------------------- saving
 def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
     """Write every file of the version into `tmp` and register it (flavor "torch")."""
-    from mlpact._core import files
-    from mlpact._core.lineage import environment, git_state
-    from mlpact.version import bundle
 
     cfg = job.cfg
     job.metrics["plots"] = job.write_plots(tmp / "reports")
@@ -192,7 +188,6 @@ def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
     for name, content in {**job.data.files, HISTORY_JSON: job.result.history}.items():
         files.write_json(tmp / name, content)
     files.write_json(tmp / "schema.json", job.schema.to_dict())
-    from mlpact._core.metrics import finite_json
 
     files.write_json(tmp / "metrics.json", finite_json(job.metrics))
     files.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
@@ -207,8 +202,6 @@ def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
     hashes = bundle.hash_files(tmp)
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:
-        from mlpact.version.write import finalize_version
-
         return finalize_version(
             directory, version, cfg=job.cfg, flavor="torch", schema=job.schema.to_dict(), metrics=job.metrics,
             lineage=lineage, hashes=hashes, trusted=trusted,
@@ -223,7 +216,6 @@ def record_torch(directory: Path, job: Any, trusted: list[str]) -> None:
     Image models record no golden rows: their inputs are image files, not rows.
     """
     from mlpact.torch.predicting import load_version
-    from mlpact.version import envlock, golden
 
     rec = job.cfg.record
     if rec.lock:

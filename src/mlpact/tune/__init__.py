@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlpact._core.metrics import LOWER_IS_BETTER, metrics_for, primary_metric
+from mlpact._core.progress import Silent
 from mlpact.config import Config, load_config
+from mlpact.errors import ConfigError
+from mlpact.learn.prepare import prepare
+from mlpact.store import Store
+from mlpact.tracking import track_tune
+from mlpact.training import run
 from mlpact.tune._backends import (
     OnTrial,
     StudySpec,
@@ -104,9 +111,6 @@ def tune(
         ConfigError: the config or its search space is invalid, or no trial succeeded.
         MissingDependencyError: optuna (or ray, for the ray backend) is not installed.
     """
-    from mlpact._core.progress import Silent
-    from mlpact.learn.prepare import prepare
-    from mlpact.store import Store
 
     cfg = _load(config, overrides)
     _check_tunable(cfg)
@@ -133,8 +137,6 @@ def tune(
         run_optuna(spec, objective, trials=n_trials, timeout=seconds, jobs=n_jobs, on_trial=on_trial)
     result = _result(cfg, spec, objective.metric, backend=backend, before=before, plots=plots)
     if cfg.tracking.mlflow_uri:
-        from mlpact.tracking import track_tune
-
         result.mlflow_run_id = track_tune(cfg, result)
     if train_best:
         result.trained = _train_best(result, db, progress or Silent())
@@ -149,7 +151,6 @@ def _load(config: str | Path | Config | dict[str, Any], overrides: Iterable[str]
 
 
 def _check_tunable(cfg: Config) -> None:
-    from mlpact.errors import ConfigError
 
     if not cfg.tune.space:
         raise ConfigError(
@@ -161,8 +162,6 @@ def _check_tunable(cfg: Config) -> None:
 
 
 def _metric(cfg: Config, task: str) -> str:
-    from mlpact._core.metrics import metrics_for, primary_metric
-    from mlpact.errors import ConfigError
 
     metric = cfg.tune.metric or primary_metric(task, cfg.evaluate.primary)
     if metric not in metrics_for(task):
@@ -175,7 +174,6 @@ def _metric(cfg: Config, task: str) -> str:
 def study_spec(cfg: Config, store_root: Path, *, task: str) -> StudySpec:
     """The study of a config: named after it and a hash of the space, the metric, the folds and
     everything that affects training, so a changed space is a new study and the same one continues."""
-    from mlpact._core.metrics import LOWER_IS_BETTER
 
     tc = cfg.tune
     metric = _metric(cfg, task)
@@ -202,7 +200,6 @@ def study_spec(cfg: Config, store_root: Path, *, task: str) -> StudySpec:
 def _result(
     cfg: Config, spec: StudySpec, metric: str, *, backend: str, before: int, plots: bool
 ) -> TuneResult:
-    from mlpact.errors import ConfigError
 
     study = open_study(spec)
     rows = [_trial_row(t) for t in study.trials]
@@ -287,7 +284,6 @@ def _figure(axes: Any) -> Any:
 
 
 def _train_best(result: TuneResult, store: Store, progress: Progress) -> TrainResult:
-    from mlpact.training import run
 
     best = load_config(result.best_yaml)
     tuning = {

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact.errors import MissingDependencyError
+from mlpact.tune._objective import suggest
 
 if TYPE_CHECKING:
     from mlpact.tune._objective import Objective
@@ -150,9 +151,6 @@ def _warm() -> None:
     import pandas  # noqa: F401
     import sklearn.ensemble
     import sklearn.pipeline  # noqa: F401
-
-    import mlpact.learn.scoring
-    import mlpact.tune._objective  # noqa: F401
 
 
 def _optimize(work: _Work, progress: Callable[[Any, Any], None] | None) -> None:
@@ -300,8 +298,6 @@ class _Define:
     space: dict[str, Any]
 
     def __call__(self, trial: Any) -> dict[str, Any]:
-        from mlpact.tune._objective import suggest
-
         return suggest(trial, self.space)
 
 

@@ -13,8 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlpact.config import Config, apply_override, validate_config
-from mlpact.config._tune import SearchParam, ordered_keys
+from mlpact._core.metrics import score
+from mlpact.config import Config, SearchParam, apply_override, ordered_keys, validate_config
+from mlpact.learn.pipeline import build_pipeline, make_estimator
+from mlpact.learn.scoring import cross_validate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -82,7 +84,6 @@ def check_space(cfg: Config) -> None:
     Raises:
         ConfigError: a value is invalid for its key, or a model.params name is not a parameter.
     """
-    from mlpact.learn.pipeline import make_estimator
 
     for key, param in cfg.tune.space.items():
         for value in corner_values(param):
@@ -117,7 +118,6 @@ class Objective:
 
     def evaluate(self, params: dict[str, Any], *, report: Report) -> float:
         """The mean cross-validated metric of the trial's pipeline, on the training split only."""
-        from mlpact.learn.pipeline import build_pipeline
 
         pipeline = build_pipeline(trial_config(self.cfg, params), self.data.plan)
         X, y = self.data.train()
@@ -161,8 +161,6 @@ def _by_fold(
     """Fit and score fold after fold; report the running mean after each (any estimator)."""
     import numpy as np
 
-    from mlpact.learn.scoring import cross_validate
-
     values: list[float] = []
     for step, fold in enumerate(folds):
         values.append(cross_validate(pipeline, X, y, [fold], [metric])[metric]["mean"])
@@ -192,8 +190,6 @@ def _by_step(
 ) -> float:
     """Grow every fold's model step by step; report the mean over folds after each step."""
     import numpy as np
-
-    from mlpact._core.metrics import score
 
     prepared = [_fold(pipeline, X, y, fit_idx, val_idx) for fit_idx, val_idx in folds]
     from sklearn.base import is_classifier

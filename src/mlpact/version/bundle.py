@@ -20,9 +20,9 @@ from typing import Any
 
 from mlpact._core.files import safe_yaml, sha256_file, write_bytes, write_json
 from mlpact.errors import IntegrityError, UntrustedTypesError
+from mlpact.store import MANIFEST
 
 FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 PIPELINE = "pipeline.skops"
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "mlpact.")
 

@@ -12,6 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mlpact._core import files
+
 FILE = "requirements.lock"
 # Distributions that are never pip-installable from an index (editable checkouts are handled apart).
 _SKIP = {"pip", "setuptools", "wheel"}
@@ -48,7 +50,6 @@ def lock_text(packages: Mapping[str, str] | None = None) -> str:
 
 
 def write(directory: Path) -> None:
-    from mlpact._core import files
 
     files.write_bytes(directory / FILE, lock_text().encode())
 

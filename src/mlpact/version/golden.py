@@ -18,7 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core import files
+from mlpact._core.lineage import package_versions
 from mlpact.errors import BehaviourError
+from mlpact.version import envlock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,7 +64,6 @@ def select_rows(frame: pd.DataFrame, columns: Sequence[str], *, n: int, seed: in
 
 def write(directory: Path, model: Model, records: list[dict[str, Any]], *, rtol: float, atol: float) -> None:
     """Predict `records` with the version being saved and write ``golden.json`` beside it."""
-    from mlpact._core import files
 
     records = [
         r for r in records if not model.check([r])[1].errors
@@ -93,7 +95,6 @@ def _installed(model: Model) -> dict[str, str | None]:
 # --------------------------------------------------------------------------- checking
 def check(model: Model) -> GoldenCheck:
     """Predict the version's golden rows again and compare with what was recorded."""
-    from mlpact._core import files
 
     if FILE not in (model.manifest.get("files") or {}):
         return GoldenCheck(
@@ -177,8 +178,6 @@ def _differences(golden: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]
 def environment_changes(model: Model) -> dict[str, list[str | None]]:
     """Packages whose installed version differs from the one recorded at save time (the full
     requirements.lock when the version has one, else the packages in its lineage)."""
-    from mlpact._core.lineage import package_versions
-    from mlpact.version import envlock
 
     recorded = envlock.read(model.path, model.manifest) or _installed(model)
     names = tuple(sorted(recorded))

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.errors import NotFoundError
+from mlpact._core import files
+from mlpact.errors import MlpactError, NotFoundError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -75,7 +76,6 @@ def write(
 
 
 def _parquet(table: pd.DataFrame, path: Path) -> None:
-    from mlpact._core import files
 
     for col in table.columns:  # mixed-type object columns (labels) are stored as their text
         if table[col].dtype == object and table[col].map(type).nunique() > 1:
@@ -146,7 +146,6 @@ def _join_source(model: Model, worst: pd.DataFrame) -> pd.DataFrame:
 
 def _source(model: Model) -> pd.DataFrame | None:
     from mlpact.data.sources import fingerprint, load_frame
-    from mlpact.errors import MlpactError
 
     try:
         cfg = model.recorded_config()  # a relative source, resolved where it was read at training

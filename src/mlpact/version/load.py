@@ -8,6 +8,7 @@ from pathlib import Path
 from mlpact import torch as torch_flavor
 from mlpact._core import files
 from mlpact._core.lineage import package_versions
+from mlpact._core.project import add_project_paths
 from mlpact.errors import LibraryVersionError, MlpactError
 from mlpact.store import Store
 from mlpact.version import bundle, usercode
@@ -46,7 +47,7 @@ def load(
     if record is not None:
         trust_rule.check_digest(record, directory)
     recorded = record.trusted_types if record is not None else manifest.get("trusted_types", [])
-    usercode.add_project_paths(Path.cwd())
+    add_project_paths(Path.cwd())
     config = bundle.read_config(directory)
     named = trust_rule.trusted_paths(record, config)
     lineage = files.read_mapping(directory, "lineage.json")

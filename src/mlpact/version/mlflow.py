@@ -22,8 +22,10 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core.lineage import package_versions
 from mlpact.errors import DataError, MissingDependencyError
 from mlpact.store import Store
+from mlpact.version import bundle
 
 if TYPE_CHECKING:
     import numpy as np
@@ -121,7 +123,6 @@ def write_mlflow_model(model: Model, out: Path) -> Path:
 
 
 def _digest(model: Model) -> str:
-    from mlpact.version import bundle
 
     return bundle.manifest_digest(model.path)
 
@@ -148,7 +149,6 @@ def _use_mlpact_pyfunc(directory: Path) -> None:
 
 def _requirements(model: Model) -> list[str]:
     """Pinned requirements of the pyfunc (given, so MLflow does not load the model to infer them)."""
-    from mlpact._core.lineage import package_versions
 
     names = ["mlflow", "scikit-learn", "skops", "pandas", "pyarrow", "numpy", "scipy"]
     if model.manifest.get("flavor") == "torch":

@@ -10,11 +10,21 @@ from typing import TYPE_CHECKING, Any
 
 from mlpact._core import files
 from mlpact._core.html import InlineHTML, escape, fmt
-from mlpact.config import load_config
-from mlpact.data.schema import Schema
-from mlpact.errors import DataError, InputWarning, IntegrityError
+from mlpact.data.schema import (
+    BOOL_TEXT,
+    CHECKS,
+    Problem,
+    Schema,
+    ValidationReport,
+    check,
+    coerce,
+    coerce_series,
+)
+from mlpact.errors import DataError, InputWarning, IntegrityError, NotFoundError
+from mlpact.learn import decision
 from mlpact.store import VersionRecord
 from mlpact.version import bundle
+from mlpact.version.inspection import errors
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,7 +63,6 @@ class Model:
             raw_config = bundle.read_config(path)
         self._raw_config: dict[str, Any] = dict(raw_config or {})
         self._config: Config | None = None
-        from mlpact.learn import decision
 
         self.decision = decision.read(path, self.manifest)
 
@@ -83,7 +92,7 @@ class Model:
     def config(self) -> Config:
         """The resolved config saved with this version (validated on first use)."""
         if self._config is None:
-            from mlpact.config import validate_config
+            from mlpact.config import validate_config  # pydantic: only when the config is asked for
 
             self._config = validate_config(self._raw_config, label=str(self.path / "config.yaml"))
         return self._config
@@ -95,7 +104,6 @@ class Model:
         Read from the saved (fully resolved, hash-verified) config without building the whole
         config model, so a cold process predicting one row stays fast.
         """
-        from mlpact.data.schema import CHECKS
 
         saved = self._raw_config.get("validation") or {}
         if not all(saved.get(c) in ("error", "warn", "ignore") for c in CHECKS):
@@ -108,6 +116,8 @@ class Model:
         A relative source keeps its text (so the config hash is the same) and gets the folder it was
         relative to; a source that cannot be expressed that way becomes the absolute path.
         """
+        from mlpact.config import load_config
+
         cfg = self.config
         source, resolved = cfg.data.source, (self.lineage.get("data") or {}).get("resolved")
         if source.startswith("sklearn:") or not resolved:
@@ -149,7 +159,6 @@ class Model:
 
     def report(self, *, height: int = 900) -> Any:
         """The version's report.html, shown inline in Jupyter (in an iframe)."""
-        from mlpact.errors import NotFoundError
 
         page = self.path / "report.html"
         if not page.exists():
@@ -161,7 +170,6 @@ class Model:
         self, data: Any, *, ignore: Iterable[str] = (), row_offset: int = 0
     ) -> tuple[pd.DataFrame, ValidationReport]:
         """Coerce input to the training dtypes and validate it under the version's policy."""
-        from mlpact.data.schema import check
 
         skip = {*ignore, *([self.schema.target.name] if self.schema.target else [])}
         records = [data] if isinstance(data, Mapping) else data
@@ -177,7 +185,6 @@ class Model:
 
     def prepare(self, data: Any, *, check: bool = True) -> pd.DataFrame:
         """Validate (errors raise, warnings warn) and coerce input to the training dtypes."""
-        from mlpact.data.schema import coerce
 
         if not check:
             return coerce(as_frame(data), self.schema)
@@ -212,7 +219,6 @@ class Model:
 
     def errors(self, n: int = 20, *, join: bool = True) -> pd.DataFrame:
         """The `n` worst-predicted test rows, worst first (see `mlpact.version.inspection.errors`)."""
-        from mlpact.version.inspection import errors
 
         return errors(self, n=n, join=join)
 
@@ -294,8 +300,6 @@ def _check_records(
     """The coerced frame and report for clean records, or None to take the general path."""
     import pandas as pd
 
-    from mlpact.data.schema import Problem, ValidationReport
-
     columns: dict[str, Any] = {}
     for col in schema.columns:
         values = [r.get(col.name, _MISSING) for r in records]
@@ -351,8 +355,6 @@ def _fast_numbers(values: list[Any], col: Any) -> Any:
 def _fast_bools(values: list[Any], col: Any) -> Any:
     import numpy as np
 
-    from mlpact.data.schema import BOOL_TEXT
-
     out = []
     for v in values:
         if v is None or type(v) is bool:
@@ -392,8 +394,6 @@ def _fast_strings(values: list[Any], col: Any) -> Any:
 def _fast_datetimes(values: list[Any], col: Any) -> Any:
     import numpy as np
     import pandas as pd
-
-    from mlpact.data.schema import coerce_series
 
     if not all(v is None or type(v) is str for v in values):
         return None

@@ -29,8 +29,9 @@ from typing import Any
 from mlpact._core import files
 from mlpact._version import __version__
 from mlpact.errors import IntegrityError, MissingToolError, NotFoundError
-from mlpact.store import Store, VersionRecord, check_name, now
-from mlpact.version import bundle, envlock
+from mlpact.store import MANIFEST, Store, VersionRecord, check_name, now
+from mlpact.version import bundle, envlock, golden, usercode
+from mlpact.version.trust import check_digest
 
 EXPORT_META = "mlpact-export.json"
 BUNDLE = "model.tar.gz"  # the export inside a docker build context
@@ -46,7 +47,6 @@ def export_version(ref: str, path: str | Path, *, store: str | Path | Store | No
         IntegrityError: the version's files do not match its manifest, or the manifest differs
             from the digest the index recorded (never export a rewritten version).
     """
-    from mlpact.version.trust import check_digest
 
     st = Store.open(store)
     record = st.resolve(ref)
@@ -67,7 +67,7 @@ def export_version(ref: str, path: str | Path, *, store: str | Path | Store | No
     try:
         with tarfile.open(tmp, "w:gz") as tar:
             _add_bytes(tar, EXPORT_META, json.dumps(meta, indent=2).encode())
-            for name in [bundle.MANIFEST, *manifest["files"]]:
+            for name in [MANIFEST, *manifest["files"]]:
                 tar.add(folder / name, arcname=PREFIX + name, recursive=False)
         os.replace(tmp, out)
     finally:
@@ -201,7 +201,6 @@ def _register(
     if expect_digest is not None and digest != expect_digest:
         raise IntegrityError(f"{src}: digest {digest} is not the expected {expect_digest}.")
     config = bundle.read_config(version_dir)
-    from mlpact.version import golden, usercode
 
     named = usercode.import_paths(config) if isinstance(config, dict) else []
     trusted = list(manifest.get("trusted_types", []))

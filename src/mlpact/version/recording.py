@@ -14,6 +14,12 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mlpact.errors import ConfigError
+from mlpact.learn import decision
+from mlpact.learn.decision import FILE, choose, out_of_fold_proba
+from mlpact.learn.profile import profile, write_plots
+from mlpact.version import envlock, golden, inspection
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -49,7 +55,6 @@ def decide(job: Job, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> Decision |
     Raises:
         ConfigError: `decision.objective` is set for a regression.
     """
-    from mlpact.errors import ConfigError
 
     cfg = job.cfg.decision
     if not cfg.active:
@@ -61,7 +66,6 @@ def decide(job: Job, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> Decision |
                 f"{job.task}. Remove the decision section."
             ]
         )
-    from mlpact.learn.decision import choose, out_of_fold_proba
 
     folds = job.folds(X, y) or job.data.folds(cfg.folds)
     with job.timed("decision", f"Choosing the decision ({cfg.objective}) on out-of-fold predictions"):
@@ -71,8 +75,6 @@ def decide(job: Job, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> Decision |
 
 def record(directory: Path, job: Job, pipeline: Any) -> None:
     """Write the decision, split and error tables, the lock and the profile; note them in metrics."""
-    from mlpact.learn import decision
-    from mlpact.version import envlock, inspection
 
     rec = job.cfg.record
     if job.decision is not None:
@@ -90,7 +92,6 @@ def record(directory: Path, job: Job, pipeline: Any) -> None:
 
 
 def _profile(directory: Path, job: Job) -> None:
-    from mlpact.learn.profile import profile, write_plots
 
     train = job.data.frame.iloc[job.split.train]
     found = profile(train, target=job.cfg.data.target, task=job.task, columns=job.schema.names)
@@ -104,8 +105,6 @@ def _profile(directory: Path, job: Job) -> None:
 
 def record_golden(directory: Path, job: Job, pipeline: Any) -> None:
     """Predict a few test rows with the version as it will be loaded, and write golden.json."""
-    from mlpact.learn.decision import FILE
-    from mlpact.version import golden
     from mlpact.version.model import Model
 
     rec = job.cfg.record

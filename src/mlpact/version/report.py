@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core import files
 from mlpact._core.html import escape, fmt, page, plots_html, table
+from mlpact._core.metrics import LOWER_IS_BETTER
+from mlpact.learn import decision, profile
 
 if TYPE_CHECKING:
     from mlpact.config import Config
@@ -58,7 +61,6 @@ def _mean_std(fold: Mapping[str, Any] | None) -> str:
 
 def beats(metric: str, model: Any, baseline: Any) -> bool | None:
     """Whether the model's value is better than the baseline's (None when either is missing)."""
-    from mlpact._core.metrics import LOWER_IS_BETTER
 
     if not _number(model) or not _number(baseline):
         return None
@@ -104,7 +106,6 @@ def model_card(
     if metrics.get("plots"):
         lines += ["", "## Plots", ""]
         lines += [f"![{name}](reports/{name})" for name in metrics["plots"]]
-    from mlpact.learn import decision, profile
 
     lines += decision.card_lines(metrics) + profile.card_lines(metrics.get("profile"))
     lines += ["", "## Input schema", ""]
@@ -235,13 +236,11 @@ def render_html(
 
 
 def _decision_html(metrics: Mapping[str, Any], reports: Path) -> str:
-    from mlpact.learn import decision
 
     return decision.html(metrics, reports)
 
 
 def _profile_html(metrics: Mapping[str, Any], reports: Path) -> str:
-    from mlpact.learn import profile
 
     return profile.html(metrics.get("profile"), reports)
 
@@ -388,7 +387,6 @@ def write_report(model: Model, *, store: Store, out: Path | None = None) -> Path
     when no evaluation has been recorded since; otherwise a fresh page, with the evaluations, at
     ``<store>/reports/NAME/VERSION/report.html``. The version folder itself is never written.
     """
-    from mlpact._core import files
 
     evaluations = store.evaluations(model.name, model.version) if model.record is not None else []
     own = model.path / "report.html"

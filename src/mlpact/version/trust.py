@@ -22,6 +22,7 @@ from typing import Any
 from mlpact.errors import IntegrityError, TrustWarning
 from mlpact.store import Store, VersionRecord
 from mlpact.version import bundle
+from mlpact.version.usercode import import_paths
 
 # Import paths under these packages are on mlpact's own list already.
 OWN_PACKAGES = ("sklearn.", "numpy.", "scipy.", "mlpact.")
@@ -64,7 +65,6 @@ def trusted_paths(record: VersionRecord | None, config: Mapping[str, Any] | Any)
     config file is covered by the manifest digest the index holds), warning when those include
     code outside mlpact's own list. A folder outside any store trusts none.
     """
-    from mlpact.version.usercode import import_paths
 
     if record is None:
         return []
