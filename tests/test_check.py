@@ -244,7 +244,10 @@ def test_cli_table_html_and_flags(version: dict[str, Any], tmp_path: Path) -> No
         app, [*base, "--format", "html", "-o", str(page), "--psi", "50", "--p-value", "1e-300"]
     )
     assert html.exit_code == 11  # the performance drop remains
-    assert page.read_text().startswith("<!doctype html>") and "<h1>mixed:1: retrain</h1>" in page.read_text()
+    assert (
+        page.read_text().lower().startswith("<!doctype html>")
+        and "<h1>mixed:1: retrain</h1>" in page.read_text()
+    )
     bad = runner.invoke(app, [*base, "--promote", "production"])
     assert bad.exit_code == 2 and "--promote needs --retrain" in bad.output
     wrong = runner.invoke(app, [*base, "--format", "xml"])

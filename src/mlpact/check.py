@@ -14,7 +14,6 @@ one is better.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlpact._core import files
+from mlpact._core.html import escape, fmt, page, table
 from mlpact._core.metrics import (
-    LOWER_IS_BETTER,
     compute_metrics,
     finite_json,
+    gain,
     metrics_for,
     primary_metric,
     score,
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from mlpact.config import CheckConfig, Config
     from mlpact.data.reference import Drift
     from mlpact.data.schema import ValidationReport
-    from mlpact.store import Store
     from mlpact.version.model import Model
 
 Verdict = Literal["reload", "retrain", "incompatible"]
@@ -152,6 +151,9 @@ def check_data(
     store: str | Path | Store | None = None,
     sep: str = ",",
     trust: Iterable[str] = (),
+    retrain: bool = False,
+    promote: str | None = None,
+    progress: Progress | None = None,
 ) -> CheckResult:
     """Judge new data against a saved version: reload, retrain or incompatible, with reasons.
 
@@ -161,17 +163,29 @@ def check_data(
         target: the label column; default: the version's target, when the data has it. With
             labels, performance is compared with the recorded test metrics.
         thresholds: overrides of the version's `check:` section (e.g. ``{"psi": 0.1}``).
+        retrain: also train the recorded config on this data (a file) and compare old and new on
+            the same holdout (:func:`retrain_on`); the comparison is the result's `retrained`.
+        promote: with `retrain`, the alias to move to the new version when it is better.
 
     Raises:
         ConfigError: a threshold override is invalid.
-        DataError: the data cannot be read, or the named target column is missing.
+        DataError: the data cannot be read, or the named target column is missing; `retrain`
+            with a DataFrame.
     """
     from mlpact.config import thresholds_for
 
-    loaded = _load(model, store, trust)
+    db = Store.open(store)
+    loaded = _load(model, db, trust)
     settings = thresholds_for(loaded.config, thresholds)
     frame = _read(data, sep=sep)
-    return _check(loaded, frame, settings, target=target)
+    result = _check(loaded, frame, settings, target=target)
+    if retrain:
+        if not isinstance(data, str | Path):
+            raise DataError("Retraining needs the new data as a CSV or Parquet file, not a DataFrame.")
+        result.retrained = retrain_on(
+            model, data, target=target, promote=promote, store=db, sep=sep, trust=trust, progress=progress
+        )
+    return result
 
 
 def _load(model: str | Path | Model, store: str | Path | Store | None, trust: Iterable[str]) -> Model:
@@ -300,7 +314,7 @@ def metric_drop(metric: str, recorded: float | None, now: float | None) -> float
 
     if recorded is None or now is None or not (math.isfinite(recorded) and math.isfinite(now)):
         return None
-    worse = now - recorded if metric in LOWER_IS_BETTER else recorded - now
+    worse = -gain(metric, recorded, now)
     return worse / abs(recorded) if recorded else worse
 
 
@@ -455,37 +469,36 @@ def _retrain_reason(old: str, r: Retrained) -> str:
 
 # --------------------------------------------------------------------------- html
 def to_html(result: CheckResult) -> str:
-    """The result as one self-contained HTML page."""
-    e = html.escape
+    """The result as one self-contained HTML page (the page kit of the version reports)."""
     data = result.to_dict()
-    rows = "".join(
-        f"<tr><td>{e(d['column'])}</td><td>{e(d['kind'])}</td><td>{d['psi']:.4f}</td>"
-        f"<td>{e(d['test'])} {_num(d['statistic'])}</td><td>{_num(d['p_value'])}</td>"
-        f"<td>{'drifted' if d['drifted'] else ('ok' if d['judged'] else 'not judged')}</td>"
-        f"<td>{e(d['detail'])}</td></tr>"
-        for d in [*data["drift"], *([data["prediction_drift"]] if data["prediction_drift"] else [])]
-    )
-    problems = "".join(
-        f"<tr><td>{e(p['column'])}</td><td>{e(p['check'])}</td><td>{e(p['severity'])}</td><td>{e(p['detail'])}</td></tr>"
-        for p in data["schema"]["problems"]
-    )
+    drift = [*data["drift"], *([data["prediction_drift"]] if data["prediction_drift"] else [])]
+    problems = [[p["column"], p["check"], p["severity"], p["detail"]] for p in data["schema"]["problems"]]
     body = [
-        f"<h1>{e(result.ref)}: {e(result.verdict)}</h1>",
+        f"<h1>{escape(result.ref)}: {escape(result.verdict)}</h1>",
         f"<p>{result.rows} rows; exit code {int(result.exit_code)}.</p>",
-        "<h2>Reasons</h2><ul>" + "".join(f"<li>{e(r)}</li>" for r in result.reasons) + "</ul>",
-        "<h2>Schema</h2><table><tr><th>column</th><th>check</th><th>severity</th><th>detail</th></tr>"
-        + problems
-        + "</table>",
-        "<h2>Drift</h2><table><tr><th>column</th><th>kind</th><th>PSI</th><th>test</th><th>p-value</th>"
-        "<th>state</th><th>detail</th></tr>" + rows + "</table>",
-        "<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in result.notes) + "</ul>",
+        "<h2>Reasons</h2>" + _items(result.reasons),
+        "<h2>Schema</h2>" + table(["column", "check", "severity", "detail"], problems),
+        "<h2>Drift</h2>"
+        + table(["column", "kind", "PSI", "test", "p-value", "state", "detail"], _drift_rows(drift)),
+        "<h2>Notes</h2>" + _items(result.notes),
     ]
-    style = "body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>check {e(result.ref)}</title>"
-        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
-    )
+    return page(f"check {result.ref}", body)
 
 
-def _num(value: Any) -> str:
-    return "-" if value is None else f"{value:.4g}"
+def _drift_rows(drift: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            d["column"],
+            d["kind"],
+            fmt(d["psi"]),
+            f"{d['test']} {fmt(d['statistic'], significant=True)}",
+            fmt(d["p_value"], significant=True),
+            "drifted" if d["drifted"] else ("ok" if d["judged"] else "not judged"),
+            d["detail"],
+        ]
+        for d in drift
+    ]
+
+
+def _items(lines: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"

@@ -66,6 +66,7 @@ def train(
     *,
     store: str | Path | Store | None = None,
     progress: Progress | None = None,
+    address: str | None = None,
 ) -> TrainResult:
     """Train, evaluate and save a new version from a config.
 
@@ -74,6 +75,8 @@ def train(
         overrides: ``key.path=value`` strings applied on top of the file.
         store: the store folder (default ``$MLPACT_HOME`` or ``./.mlpact``).
         progress: where to report progress; silent by default.
+        address: the Ray cluster a PyTorch run with `train.engine: ray` connects to
+            (``ray://head:10001``, ``auto``); default: a local Ray.
 
     Returns:
         The new version, its metrics and warnings.
@@ -85,7 +88,8 @@ def train(
         cfg = load_config(config.template(), overrides, base_dir=config.base_dir) if overrides else config
     else:
         cfg = load_config(config, overrides)
-    return run(cfg, store=Store.open(store), progress=progress or Silent())
+    with torch_flavor.ray_session(cfg, address):
+        return run(cfg, store=Store.open(store), progress=progress or Silent())
 
 
 def run(

@@ -14,12 +14,16 @@ from mlpact._core.plots import TITLES
 from mlpact._version import __version__
 
 
-def fmt(value: Any, digits: int = 4) -> str:
-    """A metric value for humans: 4 significant decimals, '-' for missing."""
+def fmt(value: Any, digits: int = 4, *, significant: bool = False) -> str:
+    """A number for humans: `digits` decimals (or significant digits), '-' for missing.
+
+    The one number formatter of reports, tables and pages: metrics read ``0.9123``; statistics
+    that span magnitudes (p-values, PSI, parameters) read ``3.2e-05`` with `significant`.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{value:.{digits}{'g' if significant else 'f'}}"
     return str(value)
 
 

@@ -138,6 +138,34 @@ def per_class(y: Any, pred: Any) -> dict[str, Any]:
     return {str(k): v for k, v in report.items() if k not in ("accuracy", "macro avg", "weighted avg")}
 
 
+# --------------------------------------------------------------------------- better or worse
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of `metric` is better (accuracy, r2) or a smaller one (rmse, log_loss)."""
+    return metric not in LOWER_IS_BETTER
+
+
+def gain(metric: str, old: float, new: float) -> float:
+    """How much better `new` is than `old`, in the metric's units (negative: worse)."""
+    return new - old if higher_is_better(metric) else old - new
+
+
+def better(metric: str, a: Any, b: Any) -> bool | None:
+    """Whether `a` is strictly better than `b` on `metric` (None when either is not a finite number)."""
+    if not (_finite_number(a) and _finite_number(b)):
+        return None
+    return gain(metric, b, a) > 0
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+# --------------------------------------------------------------------------- plain values
+def plain(value: Any) -> Any:
+    """A NumPy scalar as the matching Python scalar (for JSON, column names and messages)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def finite_json(value: Any) -> Any:
     """NaN and infinities become None, so stored metrics are strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):

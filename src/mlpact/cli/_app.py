@@ -20,6 +20,8 @@ from mlpact._version import __version__
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from mlpact._core.progress import RichProgress
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
@@ -70,6 +72,13 @@ def stdout() -> Console:
     from rich.console import Console
 
     return Console()
+
+
+def progress() -> RichProgress:
+    """Progress bars and spinners on stderr (the library is silent unless handed one)."""
+    from mlpact._core.progress import RichProgress
+
+    return RichProgress(stderr())
 
 
 # typer re-exports BadParameter but not its base, click's UsageError (exit code 2).

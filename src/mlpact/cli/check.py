@@ -4,11 +4,22 @@ from what it recorded. Their verdicts are exit codes (docs/cli.md) a scheduled j
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from mlpact.cli._app import JsonOpt, SepOpt, StoreOpt, TrustOpt, app, command, print_json, stderr, stdout
+from mlpact.cli._app import (
+    JsonOpt,
+    SepOpt,
+    StoreOpt,
+    TrustOpt,
+    app,
+    command,
+    print_json,
+    progress,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from mlpact.check import CheckResult
@@ -89,24 +100,17 @@ def check(
 
       mlpact check wine@production march.csv --retrain --promote production
     """
-    from mlpact._core.progress import RichProgress
-    from mlpact.check import check_data, retrain_on, to_html
-    from mlpact.store import Store
+    from mlpact.check import check_data, to_html
 
     if fmt not in ("table", "json", "html"):
         raise typer.BadParameter(f"expected table, json or html, got {fmt!r}", param_hint="--format")
     if promote and not retrain:
         raise typer.BadParameter("--promote needs --retrain", param_hint="--promote")
-    db = Store.open(store)
     overrides = {"psi": psi, "p_value": p_value, "performance_drop": performance_drop, "min_rows": min_rows}
     result = check_data(
-        model, data, target=target, thresholds=overrides, store=db, sep=sep, trust=trust or ()
-    )
-    if retrain:
-        result.retrained = retrain_on(
-            model, data, target=target, promote=promote, store=db, sep=sep, trust=trust or (),
-            progress=RichProgress(stderr()),
-        )  # fmt: skip
+        model, data, target=target, thresholds=overrides, store=store, sep=sep, trust=trust or (),
+        retrain=retrain, promote=promote, progress=progress(),
+    )  # fmt: skip
     fmt = "json" if as_json else fmt
     if fmt == "table" and output is None:
         _print_check(result)
@@ -133,6 +137,8 @@ def _print_check(result: CheckResult) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from mlpact._core.html import fmt
+
     out = stdout()
     style = _STYLE[result.verdict]
     out.print(f"{result.ref} on {result.rows} rows: [bold {style}]{result.verdict}[/]")
@@ -157,7 +163,7 @@ def _print_check(result: CheckResult) -> None:
     perf = result.performance
     if perf is not None:
         out.print(
-            f"{perf.metric}: {_num(perf.now)} on {perf.rows} labelled rows, {_num(perf.recorded)} at training"
+            f"{perf.metric}: {fmt(perf.now)} on {perf.rows} labelled rows, {fmt(perf.recorded)} at training"
         )
     if result.retrained is not None:
         r = result.retrained
@@ -166,10 +172,6 @@ def _print_check(result: CheckResult) -> None:
             out.print(f"{r.alias}: {'moved to ' + r.ref if r.moved else 'not moved'}")
     for note in result.notes:
         out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
-
-
-def _num(value: Any) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 @app.command()
@@ -203,7 +205,6 @@ def reproduce(
 
       mlpact reproduce wine:3
     """
-    from mlpact._core.progress import RichProgress, Silent
     from mlpact.reproduce import reproduce as run
 
     result = run(
@@ -212,7 +213,7 @@ def reproduce(
         allow_data_change=allow_data_change,
         thresholds={"metric_tolerance": metric_tolerance, "agreement": agreement},
         trust=trust or (),
-        progress=Silent() if as_json else RichProgress(stderr()),
+        progress=None if as_json else progress(),
     )
     if as_json:
         print_json(result.to_dict())

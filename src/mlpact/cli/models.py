@@ -249,7 +249,7 @@ def _print_diff(d: dict[str, Any]) -> None:
     from rich.table import Table
 
     from mlpact._core.html import fmt
-    from mlpact._core.metrics import LOWER_IS_BETTER
+    from mlpact._core.metrics import better
 
     out = stdout()
     out.print(f"[bold]{d['a']}[/] -> [bold]{d['b']}[/]")
@@ -283,8 +283,7 @@ def _print_diff(d: dict[str, Any]) -> None:
         table.add_column(col, justify="right" if col != "metric" else "left")
     for name, m in d["metrics"].items():
         delta = m["delta"]
-        better = delta is not None and delta != 0 and ((delta < 0) == (name in LOWER_IS_BETTER))
-        style = None if not delta else "green" if better else "red"
+        style = None if not delta else "green" if better(name, m["b"], m["a"]) else "red"
         table.add_row(
             name, fmt(m["a"]), fmt(m["b"]), f"{delta:+.4f}" if delta is not None else "-", style=style
         )
@@ -363,15 +362,13 @@ def models_verify(
     from rich.table import Table
 
     from mlpact import registry
-    from mlpact.errors import ExitCode
 
     checks = registry.verify(model, store=store, behaviour=not files_only)
     orphans = [] if model else registry.orphans(store=store)
-    failed = [c for c in checks if not c.ok]
     if as_json:
         print_json(
             {
-                "ok": not failed,
+                "ok": checks.ok,
                 "versions": [c.to_dict() for c in checks],
                 "orphans": [str(p) for p in orphans],
             }
@@ -395,11 +392,9 @@ def models_verify(
                 f"[yellow]note:[/] {path} is not registered (an interrupted save); "
                 "the next save of that number removes it."
             )
-        stdout().print(f"{len(checks) - len(failed)} of {len(checks)} versions verified.")
-    if any(c.behaviour != "differs" for c in failed):
-        raise typer.Exit(int(ExitCode.INTEGRITY))
-    if failed:
-        raise typer.Exit(int(ExitCode.BEHAVIOUR))
+        stdout().print(f"{sum(c.ok for c in checks)} of {len(checks)} versions verified.")
+    if checks.exit_code:
+        raise typer.Exit(int(checks.exit_code))
 
 
 # --------------------------------------------------------------------------- export / import

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from mlpact.cli._app import JsonOpt, SepOpt, StoreOpt, TrustOpt, app, command, print_json, stderr, stdout
+from mlpact.cli._app import (
+    JsonOpt,
+    SepOpt,
+    StoreOpt,
+    TrustOpt,
+    app,
+    command,
+    print_json,
+    progress,
+    stderr,
+    stdout,
+)
+
+if TYPE_CHECKING:
+    from mlpact.predict import PredictResult
 
 
 @app.command()
@@ -79,45 +92,21 @@ def predict(
       mlpact predict wine s3://bucket/in.parquet -o s3://bucket/out.parquet   (needs mlpact[remote];
       credentials and endpoint from the AWS environment: AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)
     """
-    from mlpact._core.progress import RichProgress
     from mlpact.predict import predict_file
-    from mlpact.version.load import load
 
     if engine not in ("local", "ray"):
         raise typer.BadParameter(f"expected local or ray, found {engine!r}", param_hint="--engine")
-    loaded = load(model, store=store, trust=trust or ())
-    err = stderr()
-    if getattr(loaded, "takes_images", False):
-        if engine == "ray":
-            from mlpact.errors import DataError
-
-            raise DataError(
-                f"{loaded.ref} is an image model; --engine ray predicts Parquet tables.",
-                hint="Drop --engine ray: image folders are predicted by the local engine.",
-            )
-        _predict_images(loaded, Path(source), Path(output), as_json=as_json)
+    result = predict_file(
+        model, source, output, keep=keep or (), chunk_rows=chunk_rows, sep=sep, engine=engine,  # type: ignore[arg-type]
+        workers=workers, address=address, store=store, trust=trust or (), progress=progress(),
+    )  # fmt: skip
+    if result.images:
+        _print_images(result, as_json=as_json)
         return
-    if engine == "ray":
-        from mlpact.predict.ray import predict_ray
-
-        result = predict_ray(
-            loaded, source, output, keep=keep or (), workers=workers, address=address,
-            chunk_rows=chunk_rows, progress=RichProgress(err),
-        )  # fmt: skip
-    else:
-        result = predict_file(
-            loaded,
-            source,
-            output,
-            keep=keep or (),
-            chunk_rows=chunk_rows,
-            sep=sep,
-            progress=RichProgress(err),
-        )
     if as_json:
         print_json(
             {
-                "model": loaded.ref,
+                "model": result.ref,
                 "rows": result.rows,
                 "output": str(result.output),
                 "seconds": result.seconds,
@@ -125,6 +114,7 @@ def predict(
             }
         )
         return
+    err = stderr()
     if result.report.warnings:
         err.print(
             f"[yellow]{len(result.report.warnings)} warnings[/] (the validation policy lets these through):"
@@ -132,19 +122,22 @@ def predict(
         err.print(result.report.format(), highlight=False, markup=False, soft_wrap=True)
     speed = f", {result.rows_per_s:,.0f} rows/s" if result.seconds >= 1 else ""
     stdout().print(
-        f"Wrote {result.rows:,} predictions of [bold]{loaded.ref}[/] to {result.output} "
+        f"Wrote {result.rows:,} predictions of [bold]{result.ref}[/] to {result.output} "
         f"({result.seconds:.1f}s{speed})"
     )
 
 
-def _predict_images(loaded: object, source: Path, output: Path, *, as_json: bool) -> None:
+def _print_images(result: PredictResult, *, as_json: bool) -> None:
     """An image model: every image under a folder (or one file) into `path, prediction, proba_*`."""
-    from mlpact._core.progress import RichProgress
-    from mlpact.torch import predict_images
-
-    count, written, seconds = predict_images(loaded, source, output, progress=RichProgress(stderr()))
-    ref = getattr(loaded, "ref", "")
     if as_json:
-        print_json({"model": ref, "rows": count, "output": str(written), "seconds": seconds})
+        print_json(
+            {
+                "model": result.ref,
+                "rows": result.rows,
+                "output": str(result.output),
+                "seconds": result.seconds,
+            }
+        )
         return
-    stdout().print(f"Wrote {count:,} predictions of [bold]{ref}[/] to {written} ({seconds:.1f}s)")
+    where = f"[bold]{result.ref}[/] to {result.output}"
+    stdout().print(f"Wrote {result.rows:,} predictions of {where} ({result.seconds:.1f}s)")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from mlpact.cli._app import JsonOpt, SetOpt, StoreOpt, app, command, print_json, stderr, stdout
+from mlpact.cli._app import JsonOpt, SetOpt, StoreOpt, app, command, print_json, progress, stdout
 
 
 @app.command()
@@ -62,19 +60,13 @@ def train(
 
       mlpact train images.yaml --engine ray --workers 4 --address ray://head:10001   (PyTorch DDP)
     """
-    from mlpact._core.progress import RichProgress
-    from mlpact.config import load_config
-    from mlpact.store import Store
-    from mlpact.training import run
+    from mlpact.training import train
 
     if engine not in (None, "local", "ray"):
         raise typer.BadParameter(f"expected local or ray, found {engine!r}", param_hint="--engine")
     flags = [*(["train.resume=true"] if resume else []), *([f"train.engine={engine}"] if engine else []),
              *([f"train.workers={workers}"] if workers else [])]  # fmt: skip
-    cfg = load_config(config, [*(overrides or []), *flags])
-    err = stderr()
-    with _ray_session(cfg, address):
-        result = run(cfg, store=Store.open(store), progress=RichProgress(err))
+    result = train(config, [*(overrides or []), *flags], store=store, progress=progress(), address=address)
     if as_json:
         print_json(
             {
@@ -87,32 +79,6 @@ def train(
         )
         return
     _print_train_result(result)
-
-
-@contextmanager
-def _ray_session(cfg: Any, address: str | None) -> Iterator[None]:
-    """Connect to the Ray cluster at `address` for the run (train.engine: ray); else nothing."""
-    from mlpact.errors import ConfigError
-    from mlpact.torch import is_torch_config
-
-    if cfg.train.engine != "ray":
-        if address:
-            raise ConfigError(["--address needs --engine ray (train.engine: ray)"])
-        yield
-        return
-    if not is_torch_config(cfg):
-        raise ConfigError([f"train.engine: ray trains PyTorch models; {cfg.model.type} is scikit-learn"])
-    if not address:
-        yield
-        return
-    from mlpact.torch import import_ray_train
-
-    ray, _ = import_ray_train()
-    ray.init(address=address, log_to_driver=False, configure_logging=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def _print_train_result(result: Any) -> None:

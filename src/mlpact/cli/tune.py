@@ -121,4 +121,6 @@ def _print_result(result: Any) -> None:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    from mlpact._core.html import fmt
+
+    return fmt(value, significant=True) if isinstance(value, float) else str(value)

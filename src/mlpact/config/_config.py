@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,31 @@ class Config(Section):
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _template: dict[str, Any] | None = PrivateAttr(default=None)
     _expressions: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def with_values(
+        self,
+        *,
+        base_dir: Path | None = None,
+        template: Mapping[str, Any] | None = None,
+        expressions: Mapping[str, str] | None = None,
+    ) -> Config:
+        """A copy that knows where it came from: the folder its relative paths are resolved
+        against, the config as written (`template`), and the key paths whose values came from
+        ``${env:...}`` (`expressions`, written as the expression, never the value). What is not
+        given is kept."""
+        new = self.model_copy()
+        if base_dir is not None:
+            new._base_dir = base_dir
+        if template is not None:
+            new._template = dict(template)
+        if expressions is not None:
+            new._expressions = dict(expressions)
+        return new
+
+    @property
+    def expressions(self) -> dict[str, str]:
+        """Key paths whose values came from ``${env:VAR}``, with that expression."""
+        return dict(self._expressions)
 
     @property
     def base_dir(self) -> Path:

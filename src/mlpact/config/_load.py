@@ -58,11 +58,8 @@ def load_config(
     resolved, expressions = interpolate(raw)
     cfg = validate_config(resolved, label=label, origins=origins)
     _check_secrets(cfg, resolved, label)
-    cfg._base_dir = folder.resolve()
-    cfg._template = template
-    cfg._expressions = expressions
-
-    add_project_paths(cfg._base_dir)  # a project's own code, named in the config, imports
+    cfg = cfg.with_values(base_dir=folder.resolve(), template=template, expressions=expressions)
+    add_project_paths(cfg.base_dir)  # a project's own code, named in the config, imports
     return cfg
 
 

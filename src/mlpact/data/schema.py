@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mlpact._core.metrics import plain
 from mlpact.errors import InputValidationError
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def _describe_target(series: pd.Series, task: str) -> TargetSchema:
     kind = "float" if task == "regression" else _target_type(series)
     classes = None
     if task == "classification":
-        classes = tuple(_plain(v) for v in sorted(series.dropna().unique(), key=_sort_key))
+        classes = tuple(plain(v) for v in sorted(series.dropna().unique(), key=_sort_key))
     return TargetSchema(str(series.name), task, kind, classes)
 
 
@@ -209,11 +210,6 @@ def _target_type(series: pd.Series) -> str:
 
 def _sort_key(value: Any) -> tuple[int, Any]:
     return (0, value) if isinstance(value, (int, float, np.number)) else (1, str(value))
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the matching Python scalar (for JSON)."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 # --------------------------------------------------------------------------- coercion
@@ -474,7 +470,7 @@ def _problem(
     examples = (
         []
         if check == "unexpected_null"
-        else [repr(_plain(v)) for v in pd.unique(raw.to_numpy()[where[:50]])[:3]]
+        else [repr(plain(v)) for v in pd.unique(raw.to_numpy()[where[:50]])[:3]]
     )
     rows = [int(i) + offset + 1 for i in where[:5]]
     return Problem(check, col.name, count, "", _detail(check, count, suffix), rows, examples, suffix)

@@ -18,12 +18,13 @@ import json
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact._core import files
 from mlpact._core.lineage import environment, git_state
-from mlpact._core.metrics import finite_json, metrics_for, primary_metric
+from mlpact._core.metrics import finite_json, metrics_for, plain, primary_metric
 from mlpact._core.plots import write_plots
 from mlpact.data import reference
 from mlpact.errors import DataError
@@ -40,6 +41,24 @@ if TYPE_CHECKING:
 
 ORIGIN = "external"
 RUN_KIND = "external"
+
+
+# --------------------------------------------------------------------------- what is saved
+@dataclass(frozen=True)
+class SaveRequest:
+    """A model trained outside mlpact and what to save with it (the arguments of :func:`save`)."""
+
+    fitted: Any
+    name: str
+    train_data: Any
+    test_data: Any = None
+    target: str | None = None
+    metrics: Mapping[str, Any] | None = None
+    config: Mapping[str, Any] | None = None
+    trust: tuple[str, ...] = ()
+    init_kwargs: Mapping[str, Any] | None = None
+    classes: Iterable[Any] | None = None
+    preprocessor: Any = None
 
 
 # --------------------------------------------------------------------------- runs
@@ -66,16 +85,18 @@ class Run:
 
     def log_param(self, key: str, value: Any) -> None:
         """Record a parameter of the run (a hyperparameter, a data choice)."""
-        self.store.log_params(self.id, {str(key): _plain(value)})
+        self.store.log_params(self.id, {str(key): _loggable(value)})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record several parameters at once."""
-        self.store.log_params(self.id, {str(k): _plain(v) for k, v in params.items()})
+        self.store.log_params(self.id, {str(k): _loggable(v) for k, v in params.items()})
 
     def save(self, fitted: Any, name: str | None = None, **kwargs: Any) -> VersionRecord:
         """Save `fitted` as a version made by this run (arguments as :func:`save`); its test
         metrics join the run's, as they do for runs of `mlpact train`."""
-        self.version = _save(self.store, name or self.name, fitted, run_id=self.id, **kwargs)
+        trust = tuple(kwargs.pop("trust", ()))
+        request = SaveRequest(fitted, name or self.name, trust=trust, **kwargs)
+        self.version = _save(self.store, request, run_id=self.id)
 
         self.log_metrics(files.read_json(self.version.path, "metrics.json").get("test") or {})
         return self.version
@@ -105,7 +126,7 @@ def run(
     """
     st = Store.open(store)
     check_name(name)
-    clean = {str(k): _plain(v) for k, v in (params or {}).items()}
+    clean = {str(k): _loggable(v) for k, v in (params or {}).items()}
     current = Run(st, name, st.start_run(name, kind=RUN_KIND, params=clean))
     try:
         yield current
@@ -127,14 +148,15 @@ def run(
 
 
 def _number(key: str, value: Any) -> float:
-    value = value.item() if hasattr(value, "item") else value
+    value = plain(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise DataError(f"Metric {key!r} must be a number, got {type(value).__name__} {value!r}.")
     return float(value)
 
 
-def _plain(value: Any) -> Any:
-    value = value.item() if hasattr(value, "item") and not hasattr(value, "__len__") else value
+def _loggable(value: Any) -> Any:
+    """A param value as the run record keeps it: plain JSON, else its repr."""
+    value = value if hasattr(value, "__len__") else plain(value)
     try:
         json.dumps(value)
     except (TypeError, ValueError):
@@ -194,42 +216,28 @@ def save(
     with run(name, store=store) as current:
         return current.save(
             fitted, train_data=train_data, test_data=test_data, target=target, metrics=metrics,
-            config=config, trust=trust, init_kwargs=init_kwargs, classes=classes,
+            config=config, trust=tuple(trust), init_kwargs=init_kwargs, classes=classes,
             preprocessor=preprocessor,
         )  # fmt: skip
 
 
-def _save(
-    store: Store,
-    name: str,
-    fitted: Any,
-    *,
-    run_id: str,
-    train_data: Any,
-    test_data: Any = None,
-    target: str | None = None,
-    metrics: Mapping[str, Any] | None = None,
-    config: Mapping[str, Any] | None = None,
-    trust: Iterable[str] = (),
-    init_kwargs: Mapping[str, Any] | None = None,
-    classes: Iterable[Any] | None = None,
-    preprocessor: Any = None,
-) -> VersionRecord:
+def _save(store: Store, request: SaveRequest, *, run_id: str) -> VersionRecord:
+    fitted, name = request.fitted, request.name
     torch_module = is_torch_module(fitted)
     if not torch_module and not hasattr(fitted, "predict"):
         raise DataError(
             f"Expected a fitted scikit-learn estimator or pipeline, or a torch.nn.Module; "
             f"got {type(fitted).__module__}.{type(fitted).__qualname__}, which has no predict()."
         )
-    trust = sorted(set(trust))
-    X, y, tname = _xy(train_data, target, "train_data")
-    test = _xy(test_data, tname, "test_data") if test_data is not None else None
-    given = _given_metrics(metrics)
+    trust = sorted(set(request.trust))
+    X, y, tname = _xy(request.train_data, request.target, "train_data")
+    test = _xy(request.test_data, tname, "test_data") if request.test_data is not None else None
+    given = _given_metrics(request.metrics)
     if torch_module:
-        job: External = TorchExternal(fitted, init_kwargs, classes, preprocessor)
+        job: External = TorchExternal(fitted, request.init_kwargs, request.classes, request.preprocessor)
     else:
         job = SklearnExternal(fitted)
-    cfg = _config(name, job, tname, y, config)
+    cfg = _config(name, job, tname, y, request.config)
     job.prepare(cfg, X, y)
     model_params = {f"model.params.{k}": v for k, v in cfg.public("model.params").items()}
     store.log_params(run_id, {"model.type": cfg.model.type, **model_params})  # as `mlpact train` runs

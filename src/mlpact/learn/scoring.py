@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlpact._core.metrics import (
-    LOWER_IS_BETTER,
     FoldProgress,
     Predictions,
     compute_metrics,
+    gain,
     per_class,
+    plain,
     score,
 )
 
@@ -133,13 +134,9 @@ def slice_metrics(
             mask = (values == value).to_numpy()
             proba = found.proba[mask] if found.proba is not None else None
             metrics = compute_metrics(names, y[mask], found.pred[mask], proba, found.classes)
-            entries.append({"value": _plain(value), "rows": int(count), "metrics": metrics})
+            entries.append({"value": plain(value), "rows": int(count), "metrics": metrics})
         out[str(column)] = entries
     return out
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 # --------------------------------------------------------------------------- permutation importance
@@ -164,11 +161,10 @@ def permutation_importance(
     if len(X) > max_rows:
         X = X.sample(max_rows, random_state=seed)
         y = y.loc[X.index]
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
 
     def scorer(estimator: Any, X_: pd.DataFrame, y_: pd.Series) -> float:
         value = score(estimator, X_, y_, [metric]).get(metric, math.nan)
-        return sign * value
+        return gain(metric, 0.0, value)  # scikit-learn maximises: larger is better
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,11 +1,81 @@
 """Batch prediction: a file (or a folder of Parquet files) through a saved version.
 
-`local` streams a CSV or Parquet file in chunks in this process; `ray` sends Parquet row groups
-through a pool of Ray actors, with the same output, row order and validation report.
+:func:`predict_file` chooses the engine: `local` streams a CSV or Parquet file in chunks in this
+process (`mlpact.predict.local`); `ray` sends Parquet row groups through a pool of Ray actors with
+the same output, row order and validation report (`mlpact.predict.ray`). Image models predict a
+folder of images (or one image) with the local engine.
 """
 
 from __future__ import annotations
 
-from mlpact.predict.local import DEFAULT_CHUNK_ROWS, PredictResult, predict_file
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from mlpact import torch as torch_flavor
+from mlpact.data.schema import ValidationReport
+from mlpact.errors import DataError
+from mlpact.predict.local import DEFAULT_CHUNK_ROWS, PredictResult, predict_local
+from mlpact.predict.ray import predict_ray
+from mlpact.version.load import load
+from mlpact.version.model import Model
+
+if TYPE_CHECKING:
+    from mlpact._core.progress import Progress
+    from mlpact.store import Store
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "PredictResult", "predict_file"]
+
+Engine = Literal["local", "ray"]
+
+
+def predict_file(
+    model: str | Path | Model,
+    source: str | Path,
+    output: str | Path,
+    *,
+    keep: Sequence[str] = (),
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    sep: str = ",",
+    engine: Engine = "local",
+    workers: int = 2,
+    address: str | None = None,
+    store: str | Path | Store | None = None,
+    trust: Iterable[str] = (),
+    progress: Progress | None = None,
+) -> PredictResult:
+    """Predict every row of a file into a CSV or Parquet file (formats by extension).
+
+    Args:
+        model: a reference (``name``, ``name:3``, ``name@alias``), a version folder or a loaded model.
+        source: a CSV or Parquet file or URL; for `ray`, a Parquet file or a folder of them; for an
+            image model, a folder of images or one image.
+        output: the output file; written only if the whole input validates.
+        keep: input columns copied to the output before the predictions (e.g. an id).
+        chunk_rows: rows per chunk; memory grows with this, not with the file.
+        engine: ``local`` (this process) or ``ray`` (a pool of `workers` Ray actors, on the cluster
+            at `address`, else the running or a local Ray).
+
+    Raises:
+        InputValidationError: some rows do not match the schema; lists every problem.
+        DataError: the file cannot be read or written; an image model asked for the ray engine.
+    """
+    loaded = model if isinstance(model, Model) else load(model, store=store, trust=trust)
+    if getattr(loaded, "takes_images", False):
+        if engine == "ray":
+            raise DataError(
+                f"{loaded.ref} is an image model; --engine ray predicts Parquet tables.",
+                hint="Drop --engine ray: image folders are predicted by the local engine.",
+            )
+        count, written, seconds = torch_flavor.predict_images(
+            loaded, Path(source), Path(output), progress=progress
+        )
+        return PredictResult(
+            count, written, ValidationReport(rows=count), seconds, images=True, ref=loaded.ref
+        )
+    if engine == "ray":
+        return predict_ray(
+            loaded, source, output, keep=keep, workers=workers, address=address,
+            chunk_rows=chunk_rows, progress=progress,
+        )  # fmt: skip
+    return predict_local(loaded, source, output, keep=keep, chunk_rows=chunk_rows, sep=sep, progress=progress)

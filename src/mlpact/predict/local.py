@@ -38,13 +38,15 @@ class PredictResult:
     output: Path | str
     report: ValidationReport
     seconds: float
+    images: bool = False  # an image model: one row per image file, no table validation
+    ref: str = ""  # the version that predicted
 
     @property
     def rows_per_s(self) -> float:
         return self.rows / self.seconds if self.seconds else float("inf")
 
 
-def predict_file(
+def predict_local(
     model: Model,
     source: str | Path,
     output: str | Path,
@@ -54,7 +56,8 @@ def predict_file(
     sep: str = ",",
     progress: Progress | None = None,
 ) -> PredictResult:
-    """Predict every row of a CSV/Parquet file into a CSV/Parquet file (formats by extension).
+    """Predict every row of a CSV/Parquet file into a CSV/Parquet file (formats by extension), in
+    this process, streamed in chunks (the `local` engine of `mlpact.predict.predict_file`).
 
     Args:
         model: a loaded version.
@@ -108,7 +111,7 @@ def predict_file(
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
-    return PredictResult(report.rows, target, report, time.perf_counter() - start)
+    return PredictResult(report.rows, target, report, time.perf_counter() - start, ref=model.ref)
 
 
 def _location(where: str | Path) -> str | Path:

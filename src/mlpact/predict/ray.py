@@ -107,7 +107,7 @@ def predict_ray(
         tmp.unlink(missing_ok=True)
         if started:
             ray.shutdown()
-    return PredictResult(report.rows, output, report, time.perf_counter() - start)
+    return PredictResult(report.rows, output, report, time.perf_counter() - start, ref=model.ref)
 
 
 def parquet_files(source: Path) -> list[Path]:

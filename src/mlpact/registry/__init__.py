@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlpact._core import files
-from mlpact.errors import MlpactError, NotFoundError, StoreError
+from mlpact.errors import ExitCode, MlpactError, NotFoundError, StoreError
 from mlpact.store import Store, VersionRecord
 from mlpact.tracking import RUN_ID_PARAM
 from mlpact.version import bundle, golden
@@ -21,8 +21,9 @@ from mlpact.version.portable import export_version, import_version
 from mlpact.version.trust import check_digest
 
 __all__ = [
-    "AliasMove", "Check", "archive", "compare_runs", "diff", "export_version", "history", "import_version",
-    "orphans", "plot_runs", "promote", "restore", "rollback", "run", "runs", "show", "verify", "versions",
+    "AliasMove", "Check", "Checks", "archive", "compare_runs", "diff", "export_version", "history",
+    "import_version", "orphans", "plot_runs", "promote", "restore", "rollback", "run", "runs", "show",
+    "verify", "versions",
 ]  # fmt: skip
 
 StoreArg = str | Path | Store | None
@@ -53,6 +54,22 @@ class Check:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class Checks(list[Check]):
+    """The results of re-hashing versions, and the exit code they mean (docs/cli.md)."""
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """6 (integrity) when any version's files fail, else 14 (behaviour) when any version
+        predicts its golden rows differently here, else 0."""
+        if any(c.behaviour != "differs" for c in self if not c.ok):
+            return ExitCode.INTEGRITY
+        return ExitCode.BEHAVIOUR if not self.ok else ExitCode.OK
 
 
 # --------------------------------------------------------------------------- listing and showing
@@ -155,7 +172,7 @@ def restore(ref: str, *, store: StoreArg = None) -> VersionRecord:
 
 
 # --------------------------------------------------------------------------- integrity
-def verify(ref: str | None = None, *, store: StoreArg = None, behaviour: bool = True) -> list[Check]:
+def verify(ref: str | None = None, *, store: StoreArg = None, behaviour: bool = True) -> Checks:
     """Re-hash every file of one version, or of every version that still has files.
 
     Also checks each manifest against the digest recorded in the index when it was saved, so a
@@ -165,7 +182,7 @@ def verify(ref: str | None = None, *, store: StoreArg = None, behaviour: bool = 
     st = Store.open(store)
     records = [st.resolve(ref)] if ref else st.versions(include_archived=True)
     checks = [_check(st, r) for r in records if r.status != "purged"]
-    return [_behaviour(c, st) if behaviour and c.ok else c for c in checks]
+    return Checks(_behaviour(c, st) if behaviour and c.ok else c for c in checks)
 
 
 def _behaviour(check: Check, st: Store) -> Check:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mlpact.errors import ConfigError
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
     from mlpact.config import Config
 
 __all__ = [
-    "TORCH_PREFIX", "Job", "check_config", "check_engine", "checkpoint_path", "fit", "import_ray_train",
-    "is_torch_config", "load_version", "predict_images",
+    "TORCH_PREFIX", "Job", "check_config", "check_engine", "checkpoint_path", "fit", "is_torch_config",
+    "load_version", "predict_images", "ray_session",
 ]  # fmt: skip
 
 TORCH_PREFIX = "mlpact.torch."
@@ -35,7 +37,6 @@ _LAZY = {
     "fit": "mlpact.torch.engine",
     "Job": "mlpact.torch.training",
     "checkpoint_path": "mlpact.torch.training",
-    "import_ray_train": "mlpact.torch._ray",
     "load_version": "mlpact.torch.predicting",
     "predict_images": "mlpact.torch.predicting",
 }
@@ -80,6 +81,32 @@ def check_engine(cfg: Config) -> None:
     """
     if cfg.train.engine == "ray" and not is_torch_config(cfg):
         raise ConfigError([f"train.engine: ray trains PyTorch models; {cfg.model.type} is scikit-learn"])
+
+
+@contextmanager
+def ray_session(cfg: Config, address: str | None) -> Iterator[None]:
+    """Connect to the Ray cluster at `address` for a run (`train.engine: ray`); else nothing.
+
+    Raises:
+        ConfigError: an `address` without `train.engine: ray`, or ray for a scikit-learn model.
+    """
+    if cfg.train.engine != "ray":
+        if address:
+            raise ConfigError(["--address needs --engine ray (train.engine: ray)"])
+        yield
+        return
+    check_engine(cfg)
+    if not address:
+        yield
+        return
+    from mlpact.torch._ray import import_ray_train  # torch and ray, for this run only
+
+    ray, _ = import_ray_train()
+    ray.init(address=address, log_to_driver=False, configure_logging=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 def check_config(cfg: Config) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlpact._core.metrics import LOWER_IS_BETTER, metrics_for, primary_metric
+from mlpact._core.metrics import higher_is_better, metrics_for, primary_metric
 from mlpact._core.progress import Silent
 from mlpact.config import Config, load_config
 from mlpact.errors import ConfigError
@@ -179,7 +179,7 @@ def study_spec(cfg: Config, store_root: Path, *, task: str) -> StudySpec:
     metric = _metric(cfg, task)
     direction = tc.direction
     if direction == "auto":
-        direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
+        direction = "maximize" if higher_is_better(metric) else "minimize"
     folds = tc.cv_folds or cfg.evaluate.cv_folds or 3
     ident = {
         "space": {k: v.model_dump(mode="json") for k, v in tc.space.items()},

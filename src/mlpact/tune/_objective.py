@@ -72,10 +72,9 @@ def trial_config(cfg: Config, params: dict[str, Any]) -> Config:
     for key, value in params.items():
         apply_override(raw, f"{key}={json.dumps(value)}")
     new = validate_config(raw, label=f"the trial config {params!r}")
-    new._base_dir = cfg.base_dir
     # What came from ${env:...} stays written as the expression (best.yaml, a trained version).
-    new._expressions = {k: e for k, e in cfg._expressions.items() if k not in params}
-    return new
+    expressions = {k: e for k, e in cfg.expressions.items() if k not in params}
+    return new.with_values(base_dir=cfg.base_dir, expressions=expressions)
 
 
 def check_space(cfg: Config) -> None:

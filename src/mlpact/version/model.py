@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlpact._core import files
 from mlpact._core.html import InlineHTML, escape, fmt
+from mlpact._core.metrics import plain
 from mlpact.data.schema import (
     BOOL_TEXT,
     CHECKS,
@@ -86,7 +87,7 @@ class Model:
     @property
     def classes(self) -> list[Any] | None:
         classes = getattr(self.pipeline, "classes_", None)
-        return [_plain(c) for c in classes] if classes is not None else None
+        return [plain(c) for c in classes] if classes is not None else None
 
     @property
     def config(self) -> Config:
@@ -250,14 +251,14 @@ class Model:
             classes = getattr(self.pipeline, "classes_", None)
             cols["prediction"] = np.empty(0, dtype=classes.dtype if classes is not None else float)
             for cls in classes if classes is not None and hasattr(self.pipeline, "predict_proba") else []:
-                cols[f"{PROBA_PREFIX}{_plain(cls)}"] = np.empty(0)
+                cols[f"{PROBA_PREFIX}{plain(cls)}"] = np.empty(0)
         elif self.task == "classification" and hasattr(self.pipeline, "predict_proba"):
             with _scoring(self.ref):
                 proba = self.pipeline.predict_proba(X)
             classes = self.pipeline.classes_
             cols["prediction"] = self.decide(proba)
             for i, cls in enumerate(classes):
-                cols[f"{PROBA_PREFIX}{_plain(cls)}"] = proba[:, i]
+                cols[f"{PROBA_PREFIX}{plain(cls)}"] = proba[:, i]
         else:
             with _scoring(self.ref):
                 cols["prediction"] = self.pipeline.predict(X)
@@ -277,10 +278,6 @@ def as_frame(data: Any) -> pd.DataFrame:
     raise DataError(
         f"Expected a pandas DataFrame, a record (dict) or a list of records, got {type(data).__name__}."
     )
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 # --------------------------------------------------------------------------- records fast path

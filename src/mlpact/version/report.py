@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlpact._core import files
 from mlpact._core.html import escape, fmt, page, plots_html, table
-from mlpact._core.metrics import LOWER_IS_BETTER
+from mlpact._core.metrics import better
 from mlpact.learn import decision, profile
 
 if TYPE_CHECKING:
@@ -62,13 +61,7 @@ def _mean_std(fold: Mapping[str, Any] | None) -> str:
 def beats(metric: str, model: Any, baseline: Any) -> bool | None:
     """Whether the model's value is better than the baseline's (None when either is missing)."""
 
-    if not _number(model) or not _number(baseline):
-        return None
-    return bool(model < baseline) if metric in LOWER_IS_BETTER else bool(model > baseline)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
+    return better(metric, model, baseline)
 
 
 def baseline_warning(metrics: Mapping[str, Any]) -> str | None:
