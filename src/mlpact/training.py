@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mlpact import torch as torch_flavor
 from mlpact._core import files
 from mlpact._core.lineage import environment, git_state
-from mlpact._core.metrics import compute_metrics, finite_json, metrics_for, primary_metric, score
+from mlpact._core.metrics import (
+    FoldStats,
+    MetricsFile,
+    compute_metrics,
+    finite_json,
+    metrics_for,
+    primary_metric,
+    score,
+)
 from mlpact._core.plots import write_plots
 from mlpact._core.progress import Progress, Silent
 from mlpact.config import Config, load_config
@@ -44,7 +52,7 @@ class TrainResult:
     """What a training produced: the saved version, its metrics and anything worth a warning."""
 
     version: VersionRecord
-    metrics: dict[str, Any]
+    metrics: MetricsFile
     schema: Schema
     config: Config
     run_id: str
@@ -126,7 +134,7 @@ def run(
 class TrainingJob(Protocol):
     """One training (scikit-learn: `Job`; PyTorch: `mlpact.torch.Job`), as `run` drives it."""
 
-    metrics: dict[str, Any]
+    metrics: MetricsFile
     schema: Schema
     warnings: list[str]
     timings: dict[str, float]
@@ -162,7 +170,7 @@ def recorded_run(
             raise full from exc
         raise
     store.finish_run(
-        run_id, status="succeeded", metrics=result.metrics["test"], version=result.version.version
+        run_id, status="succeeded", metrics=dict(result.metrics["test"]), version=result.version.version
     )
     tracker.succeeded(result)
     return result
@@ -266,7 +274,7 @@ class Job:
     def _cross_validate(self, X: pd.DataFrame, y: pd.Series) -> Any:
 
         pipeline = calibrate(build_pipeline(self.cfg, self.plan), self.cfg.decision)
-        self.cv: dict[str, Any] = {}
+        self.cv: dict[str, FoldStats] = {}
         k = self.cfg.evaluate.cv_folds
         if k:
             folds = self.folds(X, y)
@@ -291,7 +299,7 @@ class Job:
             pipeline, X, y, self.metric_names, task=self.task, slices=slices,
             max_values=ev.slice_max_values, decision=self.decision,
         )  # fmt: skip
-        self.metrics: dict[str, Any] = {
+        self.metrics: MetricsFile = {
             "task": self.task,
             "primary": primary_metric(self.task, ev.primary),
             "cv": {"folds": ev.cv_folds, "metrics": self.cv},

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
     import numpy as np
@@ -136,6 +136,58 @@ def per_class(y: Any, pred: Any) -> dict[str, Any]:
 
     report = classification_report(y, pred, output_dict=True, zero_division=0)
     return {str(k): v for k, v in report.items() if k not in ("accuracy", "macro avg", "weighted avg")}
+
+
+# --------------------------------------------------------------------------- metrics.json
+class FoldStats(TypedDict):
+    """One metric across cross-validation folds."""
+
+    mean: float
+    std: float
+    folds: list[float]
+
+
+class CrossValidation(TypedDict):
+    folds: int
+    metrics: dict[str, FoldStats]
+
+
+class Baseline(TypedDict):
+    """The dummy estimator, scored the way the model was."""
+
+    estimator: str
+    cv: dict[str, FoldStats]
+    test: dict[str, float]
+
+
+class MetricsFile(TypedDict, total=False):
+    """A version's metrics.json (and an evaluation's): what was scored, on which rows, and how.
+
+    `task`, `primary` and `test` are always there; the rest when the run had them (cross-validation,
+    a baseline, slices, a decision, a profile, PyTorch epochs, metrics given to `mlpact.save` ...).
+    """
+
+    task: str
+    primary: str
+    test: Mapping[str, float | None]
+    test_scored: int
+    rows: dict[str, int]
+    cv: CrossValidation
+    baseline: Baseline
+    validation: dict[str, float]
+    test_argmax: dict[str, float]
+    per_class: dict[str, Any]
+    slices: dict[str, list[dict[str, Any]]]
+    importance: dict[str, Any]
+    plots: list[str]
+    decision: dict[str, Any]
+    profile: dict[str, Any]
+    leakage: list[dict[str, Any]]
+    epochs: dict[str, Any]
+    training: dict[str, Any]
+    given: dict[str, float]
+    warnings: list[str]
+    version_test: Mapping[str, float | None]
 
 
 # --------------------------------------------------------------------------- better or worse

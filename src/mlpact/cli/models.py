@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout, when
+
+if TYPE_CHECKING:
+    from mlpact.registry import VersionDiff, VersionInfo
 
 models_app = typer.Typer(
     help="The model registry: versions, aliases, history, diffs, integrity, export and import.\n\n"
@@ -94,7 +97,7 @@ def models_show(model: ModelArg, store: StoreOpt = None, as_json: JsonOpt = Fals
     _print_show(info)
 
 
-def _print_show(info: dict[str, Any]) -> None:
+def _print_show(info: VersionInfo) -> None:
     from rich.markdown import Markdown
     from rich.panel import Panel
     from rich.table import Table
@@ -244,7 +247,7 @@ def models_diff(
     _print_diff(result)
 
 
-def _print_diff(d: dict[str, Any]) -> None:
+def _print_diff(d: VersionDiff) -> None:
     from rich.markup import escape
     from rich.table import Table
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlpact._core import files
 from mlpact._core.lineage import environment, git_state
-from mlpact._core.metrics import finite_json, metrics_for, plain, primary_metric
+from mlpact._core.metrics import MetricsFile, finite_json, metrics_for, plain, primary_metric
 from mlpact._core.plots import write_plots
 from mlpact.data import reference
 from mlpact.errors import DataError
@@ -346,15 +346,14 @@ def _metrics(
     given: dict[str, float],
     *,
     rows: int,
-) -> dict[str, Any]:
-
+) -> MetricsFile:
     task, ev = cfg.data.task, cfg.evaluate
-    out: dict[str, Any] = {"task": task, "cv": {"folds": 0, "metrics": {}}, "test_scored": 0, "plots": []}
+    out: MetricsFile = {"task": task, "cv": {"folds": 0, "metrics": {}}, "test_scored": 0, "plots": []}
     out["rows"] = {"train": rows, "test": len(test[0]) if test else 0}
     if test is not None:
         names = metrics_for(task, ev.metrics)
         scored, found = assess(job.predictor(), job.frame(test[0]), test[1], names, task=task)
-        out.update(test=scored["metrics"], test_scored=1)
+        out["test"], out["test_scored"] = scored["metrics"], 1
         if "per_class" in scored:
             out["per_class"] = scored["per_class"]
         if ev.plots:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlpact._core.metrics import (
     FoldProgress,
+    FoldStats,
     Predictions,
     compute_metrics,
     gain,
@@ -34,7 +35,7 @@ def cross_validate(
     names: Sequence[str],
     *,
     on_fold: FoldProgress | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, FoldStats]:
     """Fit a fresh clone per fold (preprocessing included) and score the held-out fold.
 
     Returns:
@@ -51,7 +52,7 @@ def cross_validate(
             values[name].append(value)
         if on_fold is not None:
             on_fold(i + 1, len(folds))
-    summary = {}
+    summary: dict[str, FoldStats] = {}
     for name, vals in values.items():
         if vals:
             arr = np.asarray(vals, dtype=float)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from mlpact._core import files
+from mlpact._core.metrics import MetricsFile
 from mlpact.errors import ExitCode, MlpactError, NotFoundError, StoreError
 from mlpact.store import Store, VersionRecord
 from mlpact.tracking import RUN_ID_PARAM
@@ -56,6 +57,57 @@ class Check:
         return asdict(self)
 
 
+class VersionInfo(TypedDict):
+    """Everything about a version (:func:`show`): its index record and its verified files."""
+
+    version: dict[str, Any]
+    manifest: dict[str, Any]
+    schema: dict[str, Any]
+    metrics: MetricsFile
+    config: dict[str, Any]
+    lineage: dict[str, Any]
+    card: str
+    evaluations: list[dict[str, Any]]
+    mlflow_run_id: str | None
+
+
+class Changes(TypedDict):
+    """Keys added, removed and changed (with both values) between two flat mappings."""
+
+    added: dict[str, Any]
+    removed: dict[str, Any]
+    changed: dict[str, dict[str, Any]]
+
+
+class SchemaChanges(TypedDict):
+    added: list[str]
+    removed: list[str]
+    retyped: dict[str, dict[str, str]]
+    categories: dict[str, dict[str, list[Any]]]
+    nullable: dict[str, dict[str, bool]]
+    target: dict[str, dict[str, Any]]
+
+
+class MetricDelta(TypedDict):
+    a: float | None
+    b: float | None
+    delta: float | None
+
+
+class VersionDiff(TypedDict):
+    """What changed from one version to another (:func:`diff`); `data` holds `changed` and,
+    for each of source, fingerprint, rows, train/test fingerprints and split that differ, both values."""
+
+    a: str
+    b: str
+    config: Changes
+    schema: SchemaChanges
+    metrics: dict[str, MetricDelta]
+    data: dict[str, Any]
+    packages: Changes
+    git: Changes
+
+
 class Checks(list[Check]):
     """The results of re-hashing versions, and the exit code they mean (docs/cli.md)."""
 
@@ -80,7 +132,7 @@ def versions(
     return Store.open(store).versions(name, include_archived=include_archived)
 
 
-def show(ref: str, *, store: StoreArg = None) -> dict[str, Any]:
+def show(ref: str, *, store: StoreArg = None) -> VersionInfo:
     """Everything about a version: index record, aliases, schema, metrics, config, lineage, card, evaluations.
 
     Files are read after the version's hashes are verified.
@@ -94,7 +146,7 @@ def show(ref: str, *, store: StoreArg = None) -> dict[str, Any]:
         "version": record.to_dict(),
         "manifest": manifest,
         "schema": files.read_json(folder, "schema.json"),
-        "metrics": files.read_json(folder, "metrics.json"),
+        "metrics": cast(MetricsFile, files.read_json(folder, "metrics.json")),
         "config": bundle.read_config(folder),
         "lineage": lineage,
         "card": (folder / "card.md").read_text(encoding="utf-8"),
@@ -212,7 +264,7 @@ def orphans(*, store: StoreArg = None) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- diff
-def diff(a: str, b: str, *, store: StoreArg = None) -> dict[str, Any]:
+def diff(a: str, b: str, *, store: StoreArg = None) -> VersionDiff:
     """What changed from version `a` to version `b`: config, schema, metrics, data, environment."""
     from mlpact.config import key_paths  # pydantic: listing and showing versions never need it
 
@@ -232,7 +284,7 @@ def diff(a: str, b: str, *, store: StoreArg = None) -> dict[str, Any]:
     }
 
 
-def _dict_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+def _dict_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> Changes:
     """Keys added, removed and changed (with both values) between two flat mappings."""
     return {
         "added": {k: b[k] for k in sorted(set(b) - set(a))},
@@ -241,7 +293,7 @@ def _dict_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _schema_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+def _schema_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> SchemaChanges:
     left = {c["name"]: c for c in a.get("columns", [])}
     right = {c["name"]: c for c in b.get("columns", [])}
     common = sorted(set(left) & set(right))
@@ -270,9 +322,9 @@ def _schema_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _metric_deltas(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def _metric_deltas(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, MetricDelta]:
     left, right = a.get("test", {}), b.get("test", {})
-    out = {}
+    out: dict[str, MetricDelta] = {}
     for name in list(dict.fromkeys([*left, *right])):
         va, vb = left.get(name), right.get(name)
         delta = vb - va if isinstance(va, int | float) and isinstance(vb, int | float) else None

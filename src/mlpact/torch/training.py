@@ -18,7 +18,7 @@ import numpy as np
 
 from mlpact._core import files
 from mlpact._core.lineage import environment, git_state
-from mlpact._core.metrics import compute_metrics, finite_json, metrics_for, primary_metric, score
+from mlpact._core.metrics import MetricsFile, compute_metrics, finite_json, metrics_for, primary_metric, score
 from mlpact._core.plots import write_plots
 from mlpact._core.progress import Progress
 from mlpact.learn.scoring import assess, baseline_estimator, predictions
@@ -123,7 +123,7 @@ class Job:
             )
         self.timings["test"] = round(time.perf_counter() - start, 4)
         fitted = self.result
-        self.metrics: dict[str, Any] = {
+        self.metrics: MetricsFile = {
             "task": self.task,
             "primary": primary_metric(self.task, self.cfg.evaluate.primary),
             "cv": {"folds": 0, "metrics": {}},

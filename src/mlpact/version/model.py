@@ -6,11 +6,11 @@ import contextlib
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mlpact._core import files
 from mlpact._core.html import InlineHTML, escape, fmt
-from mlpact._core.metrics import plain
+from mlpact._core.metrics import MetricsFile, plain
 from mlpact.data.schema import (
     BOOL_TEXT,
     CHECKS,
@@ -56,7 +56,7 @@ class Model:
         self.pipeline = pipeline
         self.record = record
         self.schema = _read_schema(path)
-        self.metrics: dict[str, Any] = files.read_mapping(path, "metrics.json")
+        self.metrics = cast(MetricsFile, files.read_mapping(path, "metrics.json"))
         self.lineage: dict[str, Any] = (
             dict(lineage) if lineage is not None else files.read_mapping(path, "lineage.json")
         )
@@ -135,9 +135,10 @@ class Model:
 
     def _repr_html_(self) -> str:
         """A summary card in Jupyter: identity, headline metrics, inputs, lineage."""
-        primary = self.metrics.get("primary", "")
-        cv = (self.metrics.get("cv", {}).get("metrics") or {}).get(primary) or {}
-        base = (self.metrics.get("baseline") or {}).get("test", {}).get(primary)
+        metrics: dict[str, Any] = dict(self.metrics)
+        primary = metrics.get("primary", "")
+        cv = (metrics.get("cv", {}).get("metrics") or {}).get(primary) or {}
+        base = (metrics.get("baseline") or {}).get("test", {}).get(primary)
         data = self.lineage.get("data", {})
         aliases = (
             ", ".join(self.record.aliases) if self.record is not None and self.record.aliases else "none"
@@ -145,7 +146,7 @@ class Model:
         rows = [
             ("task", self.task),
             ("estimator", self.config.model.type),
-            (f"test {primary}", fmt(self.metrics.get("test", {}).get(primary))),
+            (f"test {primary}", fmt(metrics.get("test", {}).get(primary))),
             (f"CV {primary}", f"{fmt(cv.get('mean'))} ± {fmt(cv.get('std'))}" if cv else "-"),
             (f"baseline {primary}", fmt(base)),
             ("inputs", ", ".join(self.schema.names[:12]) + (" ..." if len(self.schema.names) > 12 else "")),

@@ -23,6 +23,7 @@ from mlpact.version import envlock, golden, inspection
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mlpact._core.metrics import MetricsFile
     from mlpact.config import Config
     from mlpact.data.schema import Schema
     from mlpact.data.sources import Task
@@ -39,7 +40,7 @@ class Job(Protocol):
     data: Prepared
     split: Split
     schema: Schema
-    metrics: dict[str, Any]
+    metrics: MetricsFile
     metric_names: list[str]
     decision: Decision | None
     found: Any

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact._core import files
-from mlpact._core.metrics import finite_json
+from mlpact._core.metrics import MetricsFile, finite_json
 from mlpact._version import __version__
 from mlpact.store import now
 from mlpact.version import bundle, usercode
@@ -26,7 +26,7 @@ def finalize_version(
     cfg: Config,
     flavor: str,
     schema: dict[str, Any],
-    metrics: dict[str, Any],
+    metrics: MetricsFile,
     lineage: dict[str, Any],
     hashes: dict[str, str],
     trusted: list[str],
