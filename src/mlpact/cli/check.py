@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from mlpact._core.html import fmt
 from mlpact.cli._app import (
     JsonOpt,
     SepOpt,
@@ -136,8 +137,6 @@ def _emit(text: str, output: Path | None) -> None:
 def _print_check(result: CheckResult) -> None:
     from rich.markup import escape
     from rich.table import Table
-
-    from mlpact._core.html import fmt
 
     out = stdout()
     style = _STYLE[result.verdict]

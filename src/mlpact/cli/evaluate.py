@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from mlpact._core.html import fmt
 from mlpact.cli._app import JsonOpt, SepOpt, StoreOpt, TrustOpt, app, command, print_json, stderr, stdout
 
 if TYPE_CHECKING:
@@ -110,8 +111,6 @@ def report(
 def evaluation_table(metrics: Mapping[str, Any], *, title: str) -> Table:
     """metric | this data | test split at training."""
     from rich.table import Table
-
-    from mlpact._core.html import fmt
 
     table = Table(title=title, title_justify="left")
     for name in ("metric", "this data", "test split at training"):

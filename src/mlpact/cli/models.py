@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from mlpact._core.html import fmt
 from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout, when
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ def models_list(
     from rich.table import Table
 
     from mlpact import registry
-    from mlpact._core.html import fmt
 
     records = registry.versions(name, include_archived=include_all, store=store)
     if as_json:
@@ -102,7 +102,6 @@ def _print_show(info: VersionInfo) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    from mlpact._core.html import fmt
     from mlpact.cli._tables import metrics_table
 
     out = stdout()
@@ -251,7 +250,6 @@ def _print_diff(d: VersionDiff) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from mlpact._core.html import fmt
     from mlpact._core.metrics import better
 
     out = stdout()
@@ -505,7 +503,6 @@ def models_errors(
     from rich.markup import escape
     from rich.table import Table
 
-    from mlpact._core.html import fmt
     from mlpact.version.load import load
 
     table = load(model, store=store).errors(n)

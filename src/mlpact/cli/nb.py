@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlpact.cli._app import JsonOpt, app, command, print_json, stderr, stdout
+from mlpact.errors import ExitCode
 
 nb_app = typer.Typer(
     help="Notebooks: find hidden state, re-run them clean, run them with parameters, export cells.",
@@ -49,7 +50,6 @@ def nb_check(
       mlpact nb check notebooks/*.ipynb --rerun
     """
     from mlpact import notebooks
-    from mlpact.errors import ExitCode
 
     limit = max_output_kb * 1000
     reports = [notebooks.check(p, rerun=rerun, timeout=timeout, max_output_bytes=limit) for p in paths]

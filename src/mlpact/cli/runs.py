@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from mlpact._core.html import fmt
 from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stdout, when
 
 runs_app = typer.Typer(help="Training runs: list, show, compare.", no_args_is_help=True)
@@ -26,7 +27,6 @@ def runs_list(
     from rich.table import Table
 
     from mlpact import registry
-    from mlpact._core.html import fmt
 
     found = registry.runs(name, store=store)
     if as_json:
@@ -64,7 +64,6 @@ def runs_show(
     from rich.markup import escape
 
     from mlpact import registry
-    from mlpact._core.html import fmt
 
     r = registry.run(run_id, store=store)
     if as_json:
@@ -127,8 +126,6 @@ def runs_compare(
 def _print_comparison(c: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
-
-    from mlpact._core.html import fmt
 
     table = Table()
     table.add_column("")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from mlpact._core.html import fmt
 from mlpact.cli._app import JsonOpt, SetOpt, StoreOpt, app, command, print_json, stderr, stdout
 
 if TYPE_CHECKING:
@@ -121,6 +122,4 @@ def _print_result(result: Any) -> None:
 
 
 def _fmt(value: Any) -> str:
-    from mlpact._core.html import fmt
-
     return fmt(value, significant=True) if isinstance(value, float) else str(value)
