@@ -212,7 +212,7 @@ def test_reference_documents_every_key_with_its_default() -> None:
 def test_readme_and_docs_reference_are_up_to_date() -> None:
     from mlpact.docs import config_reference_page, with_reference
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert with_reference(readme) == readme, "run `make docs`"
     assert (root / "docs" / "config-reference.md").read_text(encoding="utf-8") == config_reference_page()

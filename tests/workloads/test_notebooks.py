@@ -226,6 +226,6 @@ def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
 
 
 def test_example_notebook_passes_a_clean_rerun() -> None:
-    example = Path(__file__).resolve().parents[1] / "examples" / "notebooks" / "explore-wine.ipynb"
+    example = Path(__file__).resolve().parents[2] / "examples" / "notebooks" / "explore-wine.ipynb"
     report = notebooks.check(example, rerun=True, timeout=300)
     assert report.findings == [], report.findings

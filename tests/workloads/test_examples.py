@@ -11,7 +11,7 @@ import pytest
 
 import mlpact
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.mark.parametrize("config", sorted(EXAMPLES.glob("*/config.yaml")), ids=lambda p: p.parent.name)
