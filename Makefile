@@ -36,7 +36,7 @@ test: $(STAMP)  ## Check the layers (lint-imports), then run the test suite (2 w
 # Property-based fuzzing and hostile-input tests, long: thousands of generated configs, frames and
 # HTTP payloads per property, hostile files, serving security, and the server's load test for 60 s
 # (20 s in `make test`) with its alias moved 50 times. About 10 minutes on 2 cores.
-FUZZ_TESTS := tests/test_fuzz.py tests/test_untrusted.py tests/test_serve_security.py tests/test_serve_load.py
+FUZZ_TESTS := tests/workloads/test_fuzz.py tests/version/test_untrusted.py tests/workloads/test_serve_security.py tests/workloads/test_serve_load.py
 
 fuzz: $(STAMP)  ## Fuzz configs, frames and payloads (thousands of examples); 60 s server load test.
 	HYPOTHESIS_PROFILE=fuzz MLPACT_LOAD_SECONDS=60 $(BIN)/python -m pytest -q $(FUZZ_TESTS)

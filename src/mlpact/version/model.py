@@ -288,7 +288,7 @@ def as_frame(data: Any) -> pd.DataFrame:
 # reported per value, the coerced frame is built directly from the values. Anything else (a value
 # needing pandas' conversion rules, a missing column, any per-value finding) returns None and goes
 # through `mlpact.data.schema.check`, so the result and the report are the same either way
-# (tests/test_serve.py compares both paths on generated records).
+# (tests/workloads/test_serve.py compares both paths on generated records).
 _MISSING = object()
 
 
