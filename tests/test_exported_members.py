@@ -7,6 +7,36 @@ import sys
 
 import mlpact
 
+# Every public name, and the module of the layer that defines it (docs/architecture.md).
+PUBLIC = {
+    "Config": "mlpact.config._config",
+    "load_config": "mlpact.config._load",
+    "Store": "mlpact.store._store",
+    "Model": "mlpact.version.model",
+    "load": "mlpact.version.load",
+    "TrainResult": "mlpact.training",
+    "train": "mlpact.training",
+    "predict_file": "mlpact.predict",
+    "evaluate_version": "mlpact.evaluate",
+    "models": "mlpact.registry.frames",
+    "runs": "mlpact.registry.frames",
+    "compare": "mlpact.registry.frames",
+    "save": "mlpact.external",
+    "run": "mlpact.external",
+    "use_project": "mlpact._core.project",
+}
+
+
+def test_the_public_api_is_these_names() -> None:
+    assert sorted(mlpact.__all__) == sorted([*PUBLIC, "__version__"])
+    assert sorted(dir(mlpact)) == sorted(mlpact.__all__)
+
+
+def test_each_public_name_comes_from_its_layer() -> None:
+    for name, module in PUBLIC.items():
+        assert getattr(mlpact, name).__module__ == module, name
+    assert isinstance(mlpact.__version__, str)
+
 
 def test_all_names_resolve() -> None:
     for name in mlpact.__all__:
