@@ -85,7 +85,7 @@ def test_models_show_names_the_decision(cancer: dict[str, Any]) -> None:
 
 def test_batch_predict_and_serving_apply_the_decision(cancer: dict[str, Any], tmp_path: Path) -> None:
     pytest.importorskip("fastapi")
-    from mlpact.serve._answer import score
+    from mlpact.serve import score
 
     model = mlpact.load(cancer["result"].ref, store=cancer["store"])
     rows = cancer["frame"].drop(columns="target")

@@ -15,11 +15,11 @@ pytest.importorskip("PIL")
 pytest.importorskip("ray.train")
 
 import ray
+from test_torch_images import make_shapes
 
 import mlpact
 from mlpact.errors import ConfigError
-from mlpact.torch._ray import shard
-from test_torch_images import make_shapes
+from mlpact.torch import shard
 
 
 @pytest.fixture(scope="module")

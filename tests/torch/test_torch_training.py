@@ -14,8 +14,9 @@ pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 pytest.importorskip("PIL")
 
-from mlpact import load, train
 from test_torch_images import make_shapes
+
+from mlpact import load, train
 
 TINYVGG = "mlpact.torch.models:TinyVGG"
 
@@ -321,7 +322,7 @@ def test_missing_torch_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch
     import sys
 
     from mlpact.errors import MissingDependencyError
-    from mlpact.torch._deps import require
+    from mlpact.torch import require
 
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
     with pytest.raises(

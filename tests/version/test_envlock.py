@@ -78,4 +78,4 @@ def test_build_without_docker_fails_clearly_after_writing_the_context(
 
 def test_a_local_mlpact_build_is_left_unpinned() -> None:
     lock = "# python 3.11.0 (x)\nmlpact==0.1.0+g1234\nnumpy==2.0.0\n"
-    assert portable._without_local(lock).splitlines()[1] == "mlpact  # was 0.1.0+g1234"
+    assert portable.unpinned_local(lock).splitlines()[1] == "mlpact  # was 0.1.0+g1234"

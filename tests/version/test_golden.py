@@ -123,7 +123,7 @@ def test_server_refuses_to_start_on_a_version_that_predicts_differently(
     iris: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("fastapi")
-    from mlpact.serve._holder import ModelHolder
+    from mlpact.serve import ModelHolder
 
     assert ModelHolder(iris["ref"], store=iris["store"]).model.ref == iris["ref"]
     _shift_probabilities(monkeypatch, 0.01)

@@ -25,8 +25,14 @@ from conftest import free_port, mixed_frame, wait_until_answers, wine_config, wr
 from mlpact.config import ServeConfig
 from mlpact.data.schema import check
 from mlpact.errors import MissingDependencyError
-from mlpact.serve import ModelHolder, app_from_environment, create_app
-from mlpact.serve._app import ENV_VAR, build_app, environment_options
+from mlpact.serve import (
+    ENV_VAR,
+    ModelHolder,
+    app_from_environment,
+    build_app,
+    create_app,
+    environment_options,
+)
 from mlpact.version.model import as_frame
 
 pytest.importorskip("fastapi")

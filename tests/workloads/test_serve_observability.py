@@ -16,9 +16,7 @@ from conftest import wine_config, write_config
 from mlpact.check import check_data
 from mlpact.config import PredictionLogConfig, ServeConfig, load_config
 from mlpact.errors import ConfigError
-from mlpact.serve import ModelHolder, create_app, settings_for
-from mlpact.serve._app import build_app
-from mlpact.serve._predlog import PredictionLog
+from mlpact.serve import ModelHolder, PredictionLog, build_app, create_app, settings_for
 
 pytest.importorskip("fastapi")
 pytest.importorskip("prometheus_client")

@@ -17,9 +17,7 @@ import pytest
 import mlpact
 from mlpact.config import AuthConfig, ServeConfig
 from mlpact.errors import ConfigError, ExitCode
-from mlpact.serve import ModelHolder, is_loopback
-from mlpact.serve._access import Tokens
-from mlpact.serve._app import build_app
+from mlpact.serve import ModelHolder, Tokens, build_app, is_loopback
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient

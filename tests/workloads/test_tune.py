@@ -244,7 +244,7 @@ def test_estimators_that_learn_in_steps_report_each_step(
     tmp_path: Path, model: dict[str, Any], steps: int, expected: list[int]
 ) -> None:
     from mlpact.learn.pipeline import make_estimator
-    from mlpact.tune._objective import _steps, step_kind
+    from mlpact.tune import step_budgets, step_kind
 
     space = {"features.numeric.scale": {"type": "categorical", "choices": ["standard", "robust"]}}
     result = tune(
@@ -258,7 +258,7 @@ def test_estimators_that_learn_in_steps_report_each_step(
     estimator = make_estimator(cfg.model, seed=0)
     kind = step_kind(estimator)
     assert kind is not None
-    assert _steps(estimator, kind, steps) == expected
+    assert step_budgets(estimator, kind, steps) == expected
 
 
 def test_other_estimators_report_after_each_fold(tmp_path: Path) -> None:

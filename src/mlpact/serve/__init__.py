@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact.serve._access import Tokens
+from mlpact.serve._answer import score
 from mlpact.serve._app import (
     ENV_VAR,
     app_from_environment,
@@ -34,11 +36,15 @@ from mlpact.serve._app import (
     settings_for,
 )
 from mlpact.serve._holder import ModelHolder
+from mlpact.serve._predlog import PredictionLog
 
 if TYPE_CHECKING:
     from mlpact.config import ServeConfig
 
-__all__ = ["ModelHolder", "app_from_environment", "create_app", "serve", "settings_for"]
+__all__ = [
+    "ENV_VAR", "ModelHolder", "PredictionLog", "Tokens", "app_from_environment", "build_app", "create_app",
+    "environment_options", "score", "serve", "settings_for",
+]  # fmt: skip
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

@@ -29,13 +29,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TORCH_PREFIX", "Job", "check_config", "check_engine", "checkpoint_path", "fit", "is_torch_config",
-    "load_version", "predict_images", "ray_session",
+    "load_version", "predict_images", "ray_session", "require", "shard",
 ]  # fmt: skip
 
 TORCH_PREFIX = "mlpact.torch."
 _LAZY = {
     "fit": "mlpact.torch.engine",
     "Job": "mlpact.torch.training",
+    "require": "mlpact.torch._deps",
+    "shard": "mlpact.torch._ray",
     "checkpoint_path": "mlpact.torch.training",
     "load_version": "mlpact.torch.predicting",
     "predict_images": "mlpact.torch.predicting",

@@ -33,14 +33,16 @@ from mlpact.tune._backends import (
     run_ray,
     warm_workers,
 )
-from mlpact.tune._objective import Objective, check_space, suggest, trial_config
+from mlpact.tune._objective import Objective, check_space, step_budgets, step_kind, suggest, trial_config
 
 if TYPE_CHECKING:
     from mlpact._core.progress import Progress
     from mlpact.store import Store
     from mlpact.training import TrainResult
 
-__all__ = ["StudySpec", "TuneResult", "study_spec", "suggest", "trial_config", "tune"]
+__all__ = [
+    "StudySpec", "TuneResult", "step_budgets", "step_kind", "study_spec", "suggest", "trial_config", "tune",
+]  # fmt: skip
 
 Backend = Literal["optuna", "ray"]
 

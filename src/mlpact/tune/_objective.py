@@ -125,7 +125,7 @@ class Objective:
             kind = step_kind(pipeline[-1])
             if kind is None:
                 return _by_fold(pipeline, X, y, self.folds, self.metric, report)
-            steps = _steps(pipeline[-1], kind, self.cfg.tune.steps)
+            steps = step_budgets(pipeline[-1], kind, self.cfg.tune.steps)
             return _by_step(pipeline, X, y, self.folds, self.metric, report, kind=kind, steps=steps)
 
 
@@ -141,7 +141,7 @@ def step_kind(estimator: Any) -> StepKind | None:
     return None
 
 
-def _steps(estimator: Any, kind: StepKind, steps: int) -> list[int]:
+def step_budgets(estimator: Any, kind: StepKind, steps: int) -> list[int]:
     """Per step, the stage count to grow to (boosting), or the epoch number (partial_fit)."""
     if kind == "partial_fit":
         return list(range(1, steps + 1))

@@ -298,7 +298,7 @@ def build_docker(
         else envlock.lock_text()
     )
     python = ".".join((envlock.python_version(lock) or "3.11").split(".")[:2])
-    (out / envlock.FILE).write_text(_without_local(lock), encoding="utf-8")
+    (out / envlock.FILE).write_text(unpinned_local(lock), encoding="utf-8")
     (out / "Dockerfile").write_text(
         _DOCKERFILE.format(ref=record.ref, python=python, bundle=BUNDLE, name=record.name), encoding="utf-8"
     )
@@ -311,7 +311,7 @@ def build_docker(
     return DockerContext(out, written, image, built=build)
 
 
-def _without_local(lock: str) -> str:
+def unpinned_local(lock: str) -> str:
     """The lock, with `mlpact` left unpinned when it is not published at that version (a
     local checkout): pip then takes it from wheels/ or the index."""
     lines = []
