@@ -87,7 +87,7 @@ def test_the_pyfunc_applies_the_validation_policy(mixed: dict[str, Any]) -> None
     model = mlflow.pyfunc.load_model(str(mixed["out"]))
     rows = mixed["rows"].head(3).copy()
     rows["color"] = "purple"  # an unseen category: the default policy warns and predicts
-    with pytest.warns(mlpact.model.InputWarning, match="purple"):
+    with pytest.warns(mlpact.errors.InputWarning, match="purple"):
         model.predict(rows)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mlpact._core.files import safe_yaml, sha256_file, write_bytes, write_json
+from mlpact._core import files
 from mlpact.errors import IntegrityError, UntrustedTypesError
 from mlpact.store import MANIFEST
 
@@ -167,7 +167,7 @@ def dump_pipeline(pipeline: Any, directory: Path, *, allowed: Iterable[str] = ()
     refused = untrusted_by_rule(needed, allowed)
     if refused:
         raise UntrustedTypesError(refused, file=PIPELINE)
-    write_bytes(directory / PIPELINE, data)
+    files.write_bytes(directory / PIPELINE, data)
     return needed
 
 
@@ -202,20 +202,20 @@ def hash_files(directory: Path) -> dict[str, str]:
     out = {}
     for path in sorted(directory.rglob("*")):
         if path.is_file() and path.name != MANIFEST:
-            out[path.relative_to(directory).as_posix()] = sha256_file(path)
+            out[path.relative_to(directory).as_posix()] = files.sha256_file(path)
     return out
 
 
-def write_manifest(directory: Path, meta: Mapping[str, Any], files: Mapping[str, str]) -> dict[str, Any]:
+def write_manifest(directory: Path, meta: Mapping[str, Any], hashes: Mapping[str, str]) -> dict[str, Any]:
     """Write manifest.json: the version's identity plus the sha256 of every file."""
-    manifest = {"format": FORMAT_VERSION, **meta, "files": dict(sorted(files.items()))}
-    write_json(directory / MANIFEST, manifest)
+    manifest = {"format": FORMAT_VERSION, **meta, "files": dict(sorted(hashes.items()))}
+    files.write_json(directory / MANIFEST, manifest)
     return manifest
 
 
 def manifest_digest(directory: Path) -> str:
     """The sha256 of manifest.json: one digest for the whole version."""
-    return sha256_file(directory / MANIFEST)
+    return files.sha256_file(directory / MANIFEST)
 
 
 # --------------------------------------------------------------------------- reading
@@ -267,7 +267,7 @@ def read_config(directory: Path) -> dict[str, Any]:
 
     path = directory / "config.yaml"
     try:
-        config = safe_yaml(path.read_text(encoding="utf-8"))
+        config = files.safe_yaml(path.read_text(encoding="utf-8"))
     except (ValueError, yaml.YAMLError) as exc:
         raise IntegrityError(f"{path} cannot be read as plain YAML: {exc}") from None
     if not isinstance(config, dict):
