@@ -185,6 +185,25 @@ def test_no_private_name_is_imported_from_another_module() -> None:
     assert crossings == []
 
 
+def test_each_command_imports_the_library_once() -> None:
+    """A command parses, calls the library and prints: one import inside it (so `mlpact --help`
+    imports none of the library), not a lazy import per helper it happens to need."""
+    counts = {}
+    for name in modules():
+        if not name.startswith("mlpact.cli.") or name == "mlpact.cli._app":
+            continue
+        for fn in tree(name).body:
+            if isinstance(fn, ast.FunctionDef) and any(
+                "command" in ast.unparse(d) for d in fn.decorator_list
+            ):
+                found = [n for n in ast.walk(fn) if isinstance(n, ast.Import | ast.ImportFrom)]
+                counts[f"{name}.{fn.name}"] = sum(
+                    ast.unparse(n).split()[1].startswith("mlpact") for n in found
+                )
+    assert len(counts) > 30
+    assert {k: v for k, v in counts.items() if v != 1} == {}
+
+
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

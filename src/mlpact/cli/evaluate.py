@@ -90,13 +90,10 @@ def report(
 
       mlpact report wine:2 -o wine-2.html
     """
-    from mlpact.store import Store
-    from mlpact.version.load import load
-    from mlpact.version.report import write_report
+    from mlpact.version import load, report
 
-    db = Store.open(store)
-    loaded = load(model, store=db, trust=trust or ())
-    path = write_report(loaded, store=db, out=output)
+    loaded = load.load(model, store=store, trust=trust or ())
+    path = report.write_report(loaded, store=store, out=output)
     if as_json:
         print_json({"model": loaded.ref, "report": str(path)})
     else:

@@ -431,22 +431,18 @@ def models_export(
 
       mlflow models serve -m wine-mlflow/ --env-manager local   (needs mlpact installed there)
     """
-    from mlpact._core import files
+    from mlpact.version import mlflow, portable
 
     if fmt not in ("mlpact", "mlflow"):
         raise typer.BadParameter(f"expected mlpact or mlflow, found {fmt!r}", param_hint="--format")
     if fmt == "mlflow":
-        from mlpact.version.mlflow import export_mlflow
-
-        folder = export_mlflow(model, path, store=store)
+        folder = mlflow.export_mlflow(model, path, store=store)
         stdout().print(
             f"Wrote the MLflow model {folder}. Load it with `mlflow.pyfunc.load_model({str(folder)!r})`."
         )
         return
-    from mlpact.version.portable import export_version
-
-    out = export_version(model, path, store=store)
-    digest = files.sha256_file(out)
+    out = portable.export_version(model, path, store=store)
+    digest = portable.archive_digest(out)
     stdout().print(
         f"Wrote {out} (sha256 {digest[:16]}...). Import it with `mlpact models import {out.name}`."
     )
@@ -545,12 +541,8 @@ def models_build_docker(
     entrypoint running `mlpact serve` (which re-predicts the golden rows at start), a Dockerfile,
     and wheels/ (put an mlpact wheel there when mlpact is a local checkout).
     """
-    from mlpact.store import Store
     from mlpact.version.portable import build_docker
 
-    if directory is None:
-        record = Store.open(store).resolve(model)
-        directory = Path(f"docker-{record.name}-{record.version}")
     ctx = build_docker(model, directory, store=store, build=build, tag=tag)
     if as_json:
         print_json(ctx.to_dict())

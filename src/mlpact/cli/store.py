@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stdout
+from mlpact.errors import StoreError
 
 store_app = typer.Typer(
     help="A team store: versions and registry in object storage (s3://...), a local index as cache.",
@@ -43,7 +44,6 @@ def store_connect(
 
       mlpact store connect s3://ml-team/mlpact --option endpoint_url=http://minio:9000
     """
-    from mlpact.errors import StoreError
     from mlpact.store import DEFAULT_DIR, connect
 
     options: dict[str, str] = {}

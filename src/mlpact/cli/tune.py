@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from mlpact._core.html import fmt
-from mlpact.cli._app import JsonOpt, SetOpt, StoreOpt, app, command, print_json, stderr, stdout
+from mlpact.cli._app import JsonOpt, SetOpt, StoreOpt, app, command, print_json, progress, stderr, stdout
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -53,16 +53,14 @@ def tune(
 
       mlpact tune examples/wine/tune.yaml --backend ray --address ray://head:10001 --train-best
     """
-    from mlpact._core.progress import RichProgress
-    from mlpact.config import load_config
-    from mlpact.tune import tune as run_tune
+    from mlpact.tune import tune, tuning_config
 
     if backend not in ("optuna", "ray"):
         raise typer.BadParameter(f"expected optuna or ray, found {backend!r}", param_hint="--backend")
-    cfg = load_config(config, overrides or [])
+    cfg = tuning_config(config, overrides or [])
     err = stderr()
     with _live(err, cfg.tune.metric or cfg.evaluate.primary or "score") as on_trial:
-        result = run_tune(
+        result = tune(
             cfg,
             store=store,
             trials=trials,
@@ -72,7 +70,7 @@ def tune(
             address=address,
             train_best=train_best,
             on_trial=on_trial,
-            progress=RichProgress(err),
+            progress=progress(),
         )
     if as_json:
         print_json(result.to_dict())

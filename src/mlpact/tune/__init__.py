@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "StudySpec", "TuneResult", "step_budgets", "step_kind", "study_spec", "suggest", "trial_config", "tune",
+    "tuning_config",
 ]  # fmt: skip
 
 Backend = Literal["optuna", "ray"]
@@ -114,7 +115,7 @@ def tune(
         MissingDependencyError: optuna (or ray, for the ray backend) is not installed.
     """
 
-    cfg = _load(config, overrides)
+    cfg = tuning_config(config, overrides)
     _check_tunable(cfg)
     import_optuna()
     if backend == "ray":
@@ -145,7 +146,8 @@ def tune(
     return result
 
 
-def _load(config: str | Path | Config | dict[str, Any], overrides: Iterable[str]) -> Config:
+def tuning_config(config: str | Path | Config | dict[str, Any], overrides: Iterable[str] = ()) -> Config:
+    """The config a study runs: a file, a mapping or a loaded config, with `overrides` applied."""
     overrides = list(overrides)
     if isinstance(config, Config):
         return load_config(config.template(), overrides, base_dir=config.base_dir) if overrides else config

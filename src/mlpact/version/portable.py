@@ -75,6 +75,11 @@ def export_version(ref: str, path: str | Path, *, store: str | Path | Store | No
     return out
 
 
+def archive_digest(path: str | Path) -> str:
+    """The sha256 of an exported bundle file (`models export` prints it, to check a copy by)."""
+    return files.sha256_file(Path(path))
+
+
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     import io
 
@@ -274,13 +279,15 @@ exec mlpact serve {name} --host 0.0.0.0 --port 8000 "$@"
 
 def build_docker(
     ref: str,
-    directory: str | Path,
+    directory: str | Path | None = None,
     *,
     store: Any = None,
     build: bool = False,
     tag: str | None = None,
 ) -> DockerContext:
     """Write a docker build context that serves version `ref`; build it with `build`.
+
+    `directory` defaults to ``docker-NAME-VERSION`` in the working folder.
 
     Raises:
         NotFoundError: no such version. IntegrityError: its files do not match the manifest.
@@ -289,7 +296,7 @@ def build_docker(
     st = Store.open(store)
     record = st.resolve(ref)
     manifest = bundle.verify(record.path)
-    out = Path(directory)
+    out = Path(directory) if directory is not None else Path(f"docker-{record.name}-{record.version}")
     (out / "wheels").mkdir(parents=True, exist_ok=True)
     export_version(record.ref, out / BUNDLE, store=st)
     lock = (

@@ -11,10 +11,10 @@ from mlpact._core import files
 from mlpact._core.html import escape, fmt, page, plots_html, table
 from mlpact._core.metrics import better
 from mlpact.learn import decision, profile
+from mlpact.store import Store
 
 if TYPE_CHECKING:
     from mlpact.config import Config
-    from mlpact.store import Store
     from mlpact.version.model import Model
 
 
@@ -373,14 +373,14 @@ def _lineage_rows(lineage: Mapping[str, Any]) -> list[list[str]]:
 
 
 # --------------------------------------------------------------------------- writing a version's page
-def write_report(model: Model, *, store: Store, out: Path | None = None) -> Path:
+def write_report(model: Model, *, store: str | Path | Store | None = None, out: Path | None = None) -> Path:
     """The HTML report of a loaded version; returns where it is.
 
     Without `out`: the version's own report.html (written at training, hashed with the version)
     when no evaluation has been recorded since; otherwise a fresh page, with the evaluations, at
     ``<store>/reports/NAME/VERSION/report.html``. The version folder itself is never written.
     """
-
+    store = Store.open(store)
     evaluations = store.evaluations(model.name, model.version) if model.record is not None else []
     own = model.path / "report.html"
     if out is None and not evaluations and own.is_file():
