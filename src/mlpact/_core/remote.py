@@ -40,9 +40,9 @@ def filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple[Abst
         import fsspec
 
         fs, path = fsspec.core.url_to_fs(url, **dict(options or {}))
-    except ImportError:
+    except ImportError as exc:
         package = _PACKAGES.get(scheme, "fsspec")
-        raise MissingDependencyError(package, extra="remote", feature=f"Reading {scheme}:// URLs") from None
+        raise MissingDependencyError(package, extra="remote", feature=f"Reading {scheme}:// URLs") from exc
     except (ValueError, TypeError) as exc:
         raise DataError(
             f"Cannot open {url!r}: {exc}", hint="Check the URL and its storage options."

@@ -52,8 +52,8 @@ class NotebookReport:
 def nbformat_module() -> Any:
     try:
         import nbformat
-    except ImportError:
-        raise MissingDependencyError("nbformat", extra="notebooks", feature="Notebook commands") from None
+    except ImportError as exc:
+        raise MissingDependencyError("nbformat", extra="notebooks", feature="Notebook commands") from exc
     return nbformat
 
 

@@ -22,8 +22,8 @@ _KERNEL_FILE = re.compile(r"\S*ipykernel_\d+[\\/]\d+\.py")  # a cell's file name
 def _client(nb: Any, folder: Path, *, timeout: int, kernel: str | None, sockets: str) -> Any:
     try:
         from nbclient import NotebookClient
-    except ImportError:
-        raise MissingDependencyError("nbclient", extra="notebooks", feature="Running notebooks") from None
+    except ImportError as exc:
+        raise MissingDependencyError("nbclient", extra="notebooks", feature="Running notebooks") from exc
     from jupyter_client.manager import KernelManager
 
     name = kernel or nb.metadata.get("kernelspec", {}).get("name") or "python3"

@@ -37,8 +37,8 @@ def import_ray_data() -> Any:
     try:
         import ray
         import ray.data
-    except ImportError:
-        raise MissingDependencyError("ray", extra="ray", feature="Prediction with --engine ray") from None
+    except ImportError as exc:
+        raise MissingDependencyError("ray", extra="ray", feature="Prediction with --engine ray") from exc
     return ray
 
 

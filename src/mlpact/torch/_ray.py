@@ -71,8 +71,8 @@ def import_ray_train() -> tuple[Any, Any]:
     try:
         import ray
         import ray.train.torch as trainer_mod
-    except ImportError:
-        raise MissingDependencyError("ray", extra="ray", feature="train.engine: ray") from None
+    except ImportError as exc:
+        raise MissingDependencyError("ray", extra="ray", feature="train.engine: ray") from exc
     return ray, trainer_mod
 
 

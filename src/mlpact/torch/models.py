@@ -10,8 +10,8 @@ from mlpact.errors import MissingDependencyError
 try:
     import torch
     from torch import nn
-except ImportError:  # pragma: no cover - the torch extra is missing
-    raise MissingDependencyError("torch", extra="torch", feature="PyTorch models") from None
+except ImportError as exc:  # pragma: no cover - the torch extra is missing
+    raise MissingDependencyError("torch", extra="torch", feature="PyTorch models") from exc
 
 
 def _conv_out(size: int) -> int:

@@ -43,8 +43,8 @@ def import_optuna() -> Any:
     """Optuna, or a MissingDependencyError with the install hint."""
     try:
         import optuna
-    except ImportError:
-        raise MissingDependencyError("optuna", extra="tune", feature="Hyperparameter tuning") from None
+    except ImportError as exc:
+        raise MissingDependencyError("optuna", extra="tune", feature="Hyperparameter tuning") from exc
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
@@ -315,6 +315,6 @@ def import_ray() -> tuple[Any, Any]:
     try:
         import ray
         from ray import tune
-    except ImportError:
-        raise MissingDependencyError("ray", extra="ray", feature="Tuning with --backend ray") from None
+    except ImportError as exc:
+        raise MissingDependencyError("ray", extra="ray", feature="Tuning with --backend ray") from exc
     return ray, tune

@@ -48,8 +48,8 @@ def import_mlflow(feature: str = "MLflow export") -> Any:
     """`mlflow`, or MissingDependencyError with the install hint."""
     try:
         import mlflow
-    except ImportError:
-        raise MissingDependencyError("mlflow", extra="mlflow", feature=feature) from None
+    except ImportError as exc:
+        raise MissingDependencyError("mlflow", extra="mlflow", feature=feature) from exc
     return mlflow
 
 
