@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from mlpact._core.progress import Progress
     from mlpact.config import CheckConfig, Config
     from mlpact.data.reference import Drift
-    from mlpact.data.schema import ValidationReport
+    from mlpact.data.validation import ValidationReport
     from mlpact.version.model import Model
 
 Verdict = Literal["reload", "retrain", "incompatible"]

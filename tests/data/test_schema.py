@@ -8,7 +8,8 @@ import pytest
 
 from conftest import mixed_frame
 from mlpact.config import SchemaConfig, ValidationPolicy
-from mlpact.data.schema import Schema, check, coerce, infer_schema, infer_type, validate
+from mlpact.data.schema import Schema, coerce, infer_schema, infer_type
+from mlpact.data.validation import check, validate
 from mlpact.errors import InputValidationError
 
 SETTINGS = SchemaConfig()

@@ -23,7 +23,7 @@ from schemathesis.checks import not_a_server_error
 import mlpact
 from conftest import free_port, mixed_frame, wait_until_answers, wine_config, write_config
 from mlpact.config import ServeConfig
-from mlpact.data.schema import check
+from mlpact.data.validation import check
 from mlpact.errors import MissingDependencyError
 from mlpact.serve import (
     ENV_VAR,

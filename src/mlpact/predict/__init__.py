@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from mlpact import torch as torch_flavor
-from mlpact.data.schema import ValidationReport
+from mlpact.data.validation import ValidationReport
 from mlpact.errors import DataError
 from mlpact.predict.local import DEFAULT_CHUNK_ROWS, PredictResult, predict_local
 from mlpact.predict.ray import predict_ray

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from mlpact._core import remote
 from mlpact._core.progress import Progress, Silent
 from mlpact._core.remote import filesystem, is_url
-from mlpact.data.schema import ValidationReport, coerce
+from mlpact.data.schema import coerce
 from mlpact.data.sources import table_format
+from mlpact.data.validation import ValidationReport
 from mlpact.errors import DataError
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlpact._core import remote
 from mlpact._core.progress import Progress, Silent
-from mlpact.data.schema import Problem, ValidationReport
 from mlpact.data.sources import table_format
+from mlpact.data.validation import Problem, ValidationReport
 from mlpact.errors import DataError, MissingDependencyError
 from mlpact.predict.local import DEFAULT_CHUNK_ROWS, PredictResult, Writer, check_keep, empty_input
 

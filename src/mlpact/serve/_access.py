@@ -20,7 +20,7 @@ from mlpact.errors import ConfigError
 
 if TYPE_CHECKING:
     from mlpact.config import AuthConfig
-    from mlpact.data.schema import ValidationReport
+    from mlpact.data.validation import ValidationReport
     from mlpact.serve._holder import ModelHolder
 
 log = logging.getLogger("mlpact.serve")

@@ -15,7 +15,7 @@ from mlpact.serve.rowpath import row_path
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlpact.data.schema import Problem, ValidationReport
+    from mlpact.data.validation import Problem, ValidationReport
     from mlpact.serve._access import Metrics
     from mlpact.serve._predlog import PredictionLog
     from mlpact.version.model import Model

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlpact._core.progress import Progress
-    from mlpact.data.schema import ValidationReport
+    from mlpact.data.validation import ValidationReport
     from mlpact.store import VersionRecord
 
 require("torch")
