@@ -20,19 +20,47 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlpact.errors import DataError, TrackingWarning
 from mlpact.version.mlflow import import_mlflow, write_mlflow_model
 
 if TYPE_CHECKING:
+    from mlpact._core.metrics import MetricsFile
     from mlpact.config import Config
-    from mlpact.training import TrainResult
-    from mlpact.tune import TuneResult
+    from mlpact.store import VersionRecord
 
 RUN_ID_PARAM = "mlflow.run_id"
 URI_PARAM = "mlflow.tracking_uri"
 _MAX_PARAM = 6000  # MLflow's limit on a param value
+
+
+class Trained(Protocol):
+    """What a tracker reads of a training's result (`mlpact.training.TrainResult`)."""
+
+    metrics: MetricsFile
+    run_id: str
+    version: VersionRecord
+    warnings: list[str]
+
+    @property
+    def ref(self) -> str: ...
+
+    @property
+    def path(self) -> Path: ...
+
+
+class Study(Protocol):
+    """What `track_tune` reads of a study (`mlpact.tune.TuneResult`)."""
+
+    study: str
+    metric: str
+    backend: str
+    best_value: float
+    best_params: dict[str, Any]
+    best_yaml: Path
+    trials: list[dict[str, Any]]
+    plots: list[Path]
 
 
 class Tracker:
@@ -58,7 +86,7 @@ class Tracker:
         """What mlpact's run record keeps about the MLflow run (empty without one)."""
         return {RUN_ID_PARAM: self.run_id, URI_PARAM: str(self.uri)} if self.run_id else {}
 
-    def succeeded(self, result: TrainResult) -> None:
+    def succeeded(self, result: Trained) -> None:
         """Log the version's metrics, plots and model, and finish the MLflow run."""
         if self.run_id:
             self._guard("log the version to MLflow", lambda: self._log_version(result))
@@ -120,7 +148,7 @@ class Tracker:
             tags=[RunTag(k, str(v)[:_MAX_PARAM]) for k, v in (tags or {}).items()],
         )
 
-    def _log_version(self, result: TrainResult) -> None:
+    def _log_version(self, result: Trained) -> None:
         self._log(
             metrics=version_metrics(result.metrics),
             steps=history_steps(result.path),
@@ -136,7 +164,7 @@ class Tracker:
         if self.cfg.tracking.log_model:
             self._log_model(result)
 
-    def _log_model(self, result: TrainResult) -> None:
+    def _log_model(self, result: Trained) -> None:
         from mlpact.version.load import load
 
         with tempfile.TemporaryDirectory(prefix="mlpact-mlflow-") as tmp:
@@ -156,7 +184,7 @@ class Tracker:
         self.client.set_terminated(self.run_id, status=status)
 
 
-def track_tune(cfg: Config, result: TuneResult) -> str | None:
+def track_tune(cfg: Config, result: Study) -> str | None:
     """Log a tuning study as one MLflow run (each trial's value by trial number, the best params,
     the plots); returns its run id, or None when tracking is off or failed (with a warning)."""
     tracker = Tracker.start(cfg, kind="tune")
