@@ -330,3 +330,13 @@ def test_nothing_from_the_environment_reaches_the_saved_version(
         mlpact.load(result.ref, store=tmp_path / "store").lineage["data"]["source"]
         == "${env:MLPACT_TEST_DATA}/wine.csv"
     )
+
+
+def test_with_values_says_where_a_config_came_from(tmp_path: Path) -> None:
+    cfg = load_config(wine_config())
+    moved = cfg.with_values(base_dir=tmp_path, expressions={"data.source": "${env:DATA}"})
+    assert moved.base_dir == tmp_path and cfg.base_dir != tmp_path  # a copy; the original is untouched
+    assert moved.expressions == {"data.source": "${env:DATA}"} and cfg.expressions == {}
+    assert moved.to_dict()["data"]["source"] == "${env:DATA}"
+    assert moved.with_values(template={"name": "x"}).template() == {"name": "x"}
+    assert moved.with_values().base_dir == tmp_path  # what is not given is kept

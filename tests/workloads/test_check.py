@@ -252,3 +252,10 @@ def test_cli_table_html_and_flags(version: dict[str, Any], tmp_path: Path) -> No
     assert bad.exit_code == 2 and "--promote needs --retrain" in bad.output
     wrong = runner.invoke(app, [*base, "--format", "xml"])
     assert wrong.exit_code == 2 and "expected table, json or html, got 'xml'" in wrong.output
+
+
+def test_check_data_retrains_from_python_too(version: dict[str, Any]) -> None:
+    with pytest.raises(
+        DataError, match="Retraining needs the new data as a CSV or Parquet file, not a DataFrame"
+    ):
+        check_data(version["ref"], mixed_frame(50), store=version["store"], retrain=True)

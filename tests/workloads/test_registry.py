@@ -225,3 +225,23 @@ def test_verify_of_a_missing_version_folder(three: Store) -> None:
     assert not check.ok and "no manifest.json" in (check.problem or "")
     with pytest.raises(IntegrityError):
         mlpact.load("wine:1", store=three)
+
+
+@pytest.mark.parametrize(
+    "checks, code",
+    [
+        ([], 0),
+        ([registry.Check("a:1", "active", True, None, "ok")], 0),
+        ([registry.Check("a:1", "active", True), registry.Check("a:2", "active", False, "x", "differs")], 14),
+        (
+            [
+                registry.Check("a:1", "active", False, "changed"),
+                registry.Check("a:2", "active", False, "x", "differs"),
+            ],
+            6,
+        ),
+    ],
+)
+def test_verify_says_its_exit_code(checks: list[registry.Check], code: int) -> None:
+    found = registry.Checks(checks)
+    assert int(found.exit_code) == code and found.ok is (code == 0)

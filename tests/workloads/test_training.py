@@ -275,3 +275,11 @@ def test_no_fit_ever_sees_a_test_row(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert all(not (rows & test_rows) for rows in spy.seen)
     assert all(len(rows) > 50 for rows in spy.seen)
     assert result.metrics["test_scored"] == 1
+
+
+def test_the_ray_engine_is_refused_for_a_scikit_learn_model_from_python(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="train.engine: ray trains PyTorch models; sklearn.linear_model"):
+        mlpact.train(wine_config(train={"engine": "ray"}), store=tmp_path)
+    with pytest.raises(ConfigError, match=r"--address needs --engine ray \(train.engine: ray\)"):
+        mlpact.train(wine_config(), store=tmp_path, address="auto")
+    assert Store.open(tmp_path).runs() == []  # refused before any run starts
