@@ -15,7 +15,7 @@ pytest.importorskip("PIL")
 pytest.importorskip("ray.train")
 
 import ray
-from test_torch_images import make_shapes
+from test_images import make_shapes
 
 import mlpact
 from mlpact.errors import ConfigError

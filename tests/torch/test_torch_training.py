@@ -14,7 +14,7 @@ pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 pytest.importorskip("PIL")
 
-from test_torch_images import make_shapes
+from test_images import make_shapes
 
 from mlpact import load, train
 
