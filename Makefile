@@ -8,7 +8,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c const
 STAMP := $(VENV)/.installed
 # Everything the tests exercise. Heavy extras (torch, ray, mlflow) join here as their
 # features land; torch is pinned to the local CPU build by constraints.txt.
-EXTRAS := dev,serve,notebooks,tune,ray,torch,mlflow,remote
+EXTRAS := dev,serve,ui,notebooks,tune,ray,torch,mlflow,remote
 ONLY ?=
 
 .PHONY: help setup demo test fuzz lint format bench docs clean

@@ -99,17 +99,22 @@ def _mlflow_run_id(st: Store, run_id: str | None) -> str | None:
 
 
 # --------------------------------------------------------------------------- aliases
-def promote(ref: str, alias: str, *, reason: str | None = None, store: StoreArg = None) -> AliasMove:
-    """Point `NAME@ALIAS` at the version `ref` names; the move is recorded with time, user and reason."""
+def promote(
+    ref: str, alias: str, *, reason: str | None = None, user: str | None = None, store: StoreArg = None
+) -> AliasMove:
+    """Point `NAME@ALIAS` at the version `ref` names; the move is recorded with time, user and reason
+    (`user` default: the operating-system user)."""
     st = Store.open(store)
     record = st.resolve(ref)
-    previous = st.set_alias(record.name, alias, record.version, reason=reason)
+    previous = st.set_alias(record.name, alias, record.version, reason=reason, user=user)
     return AliasMove(record.name, alias, record.version, previous)
 
 
-def rollback(name: str, alias: str, *, reason: str | None = None, store: StoreArg = None) -> AliasMove:
+def rollback(
+    name: str, alias: str, *, reason: str | None = None, user: str | None = None, store: StoreArg = None
+) -> AliasMove:
     """Move `NAME@ALIAS` back to its previous holder (again: the one before that)."""
-    version, previous = Store.open(store).rollback_alias(name, alias, reason=reason)
+    version, previous = Store.open(store).rollback_alias(name, alias, reason=reason, user=user)
     return AliasMove(name, alias, version, previous)
 
 
@@ -119,10 +124,18 @@ def history(name: str, *, alias: str | None = None, store: StoreArg = None) -> l
 
 
 # --------------------------------------------------------------------------- archive, purge, restore
-def archive(ref: str, *, purge: bool = False, store: StoreArg = None) -> VersionRecord:
+def archive(
+    ref: str,
+    *,
+    purge: bool = False,
+    reason: str | None = None,
+    user: str | None = None,
+    store: StoreArg = None,
+) -> VersionRecord:
     """Hide a version from `latest` and listings; with `purge`, also delete its files.
 
-    The row and the number stay: a version number is never reused.
+    The row and the number stay: a version number is never reused. The change is logged in the
+    model's history with `user` (default: the operating-system user) and `reason`.
 
     Raises:
         StoreError: the version holds an alias (move the alias first), or is already purged.
@@ -136,11 +149,11 @@ def archive(ref: str, *, purge: bool = False, store: StoreArg = None) -> Version
             hint=f"Move the alias first: `mlpact models promote {record.name}:OTHER {record.aliases[0]}` "
             f"or `mlpact models rollback {record.name} {record.aliases[0]}`.",
         )
+    status = "purged" if purge else "archived"
+    st.set_status(record, status)
     if purge:
-        st.set_status(record, "purged")
         st.delete_files(record)
-    else:
-        st.set_status(record, "archived")
+    st.record_status(record.name, record.version, status, reason=reason, user=user)
     return st.get(record.name, record.version)
 
 
@@ -151,6 +164,7 @@ def restore(ref: str, *, store: StoreArg = None) -> VersionRecord:
     if record.status != "archived":
         raise StoreError(f"{record.ref} is {record.status}, not archived; nothing to restore.")
     st.set_status(record, "active")
+    st.record_status(record.name, record.version, "restored")
     return st.get(record.name, record.version)
 
 
