@@ -36,32 +36,36 @@ def build(root: Path, data: Path) -> dict[str, Any]:
         "tracking": {"tags": {"note": SCRIPT}},
     }
     first = mlpact.train(wine, store=root)
-    second = mlpact.train({**wine, "model": {**wine["model"], "params": {"max_iter": 500, "C": 0.05}}}, store=root)
+    second = mlpact.train(
+        {**wine, "model": {**wine["model"], "params": {"max_iter": 500, "C": 0.05}}}, store=root
+    )
     tuning = {**wine, "tune": {"space": {"model.params.C": {"type": "float", "low": 0.01, "high": 10, "log": True}},
-                               "trials": 4, "cv_folds": 2}}  # fmt: skip
+                               "trials": 3, "cv_folds": 2}}  # fmt: skip
     tuned = tune(tuning, store=root, train_best=True, plots=False)
     frame = load_wine(as_frame=True).frame
     labelled = data / "wine_new.csv"
     frame.sample(60, random_state=1).to_csv(labelled, index=False)
-    evaluate_version(first.ref, labelled, store=root, plots=True)
+    evaluate_version(first.ref, labelled, store=root, plots=False)
     check_data(first.ref, labelled, store=root)
     reproduced = reproduce(first.ref, store=root)
     diabetes = {
         "name": "diabetes",
         "data": {"source": "sklearn:diabetes", "target": "target"},
         "model": {"type": "sklearn.linear_model.Ridge", "params": {"alpha": 1.0}},
-        "evaluate": {"cv_folds": 2, "importance_repeats": 0},
+        "evaluate": {"cv_folds": 0, "importance_repeats": 0, "plots": False},
+        "record": {"profile": False},
     }
     reg1 = mlpact.train(diabetes, store=root)
     reg2 = mlpact.train({**diabetes, "model": {**diabetes["model"], "params": {"alpha": 10.0}}}, store=root)
-    X, y = frame.drop(columns="target"), frame["target"]
-    fitted = LogisticRegression(max_iter=400).fit(X.iloc[:140], y.iloc[:140])
-    external = mlpact.save(fitted, "wine-own", train_data=frame.iloc[:140], test_data=frame.iloc[140:],
-                           target="target", store=root)  # fmt: skip
+    shuffled = frame.sample(frac=1.0, random_state=0)
+    train, test = shuffled.iloc[:140], shuffled.iloc[140:]
+    fitted = LogisticRegression(max_iter=5000).fit(train.drop(columns="target"), train["target"])
+    external = mlpact.save(fitted, "wine-own", train_data=train, test_data=test, target="target", store=root)
     torch = mlpact.train(
         {"name": "iris-mlp", "data": {"source": "sklearn:iris"},
          "model": {"type": "mlpact.torch.models:MLP", "params": {"hidden_units": 8}},
-         "train": {"epochs": 3, "batch_size": 16, "lr": 0.01}, "evaluate": {"plots": False}},
+         "train": {"epochs": 3, "batch_size": 16, "lr": 0.01}, "evaluate": {"plots": False},
+         "record": {"profile": False}},
         store=root,
     )  # fmt: skip
     registry.promote(first.ref, "production", reason="first good one", store=root)
@@ -80,7 +84,11 @@ def shared_store(factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
     """The store, built by the first worker that asks; the others wait for it."""
     from filelock import FileLock
 
-    base = factory.getbasetemp().parent  # shared by every xdist worker of this session
+    import os
+
+    base = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # shared by every xdist worker of this session
     root, info_file = base / "ui-store", base / "ui-store.json"
     with FileLock(str(base / "ui-store.lock")):
         if not info_file.exists():

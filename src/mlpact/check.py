@@ -172,7 +172,13 @@ def _record(model: Model, result: CheckResult, data: str | Path | pd.DataFrame) 
 
     if model.record is None:
         return
-    label = data if isinstance(data, str) else str(Path(data).resolve()) if isinstance(data, Path) else "DataFrame"
+    label = (
+        data
+        if isinstance(data, str)
+        else str(Path(data).resolve())
+        if isinstance(data, Path)
+        else "DataFrame"
+    )
     metrics: dict[str, Any] = {"verdict": result.verdict, "rows": result.rows}
     metrics["drifted"] = sum(1 for d in result.drift if d.drifted)
     if result.performance is not None and result.performance.now is not None:

@@ -171,7 +171,11 @@ def _finish_run(db: Store, run_id: str, result: TuneResult) -> None:
     a training run's params) and best value, and the version `train_best` saved."""
     best = {f"best.{key}": value for key, value in result.best_params.items()}
     db.log_params(run_id, {"study": result.study, "metric": result.metric, **best})
-    metrics = {result.metric: result.best_value, "trials": len(result.trials), "new_trials": result.new_trials}
+    metrics = {
+        result.metric: result.best_value,
+        "trials": len(result.trials),
+        "new_trials": result.new_trials,
+    }
     version = result.trained.version.version if result.trained is not None else None
     db.finish_run(run_id, status="succeeded", metrics=metrics, version=version)
 

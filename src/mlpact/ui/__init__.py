@@ -66,7 +66,9 @@ def run_ui(
             f"with --auth-token-file or ${TOKEN_ENV}, or bind 127.0.0.1."
         )
     shown = f"[{host}]" if ":" in host else host
-    print(f"mlpact ui: http://{shown}:{port}/  (store {app.state.ui.store.root}; Ctrl+C stops)", file=sys.stderr)
+    print(
+        f"mlpact ui: http://{shown}:{port}/  (store {app.state.ui.store.root}; Ctrl+C stops)", file=sys.stderr
+    )
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 

@@ -9,15 +9,14 @@ the small script are files of this package. Writes are POST forms, present only 
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from mlpact.access import Tokens
-from mlpact.errors import ConfigError, MlpactError, NotFoundError
-from mlpact.store import Store, check_name
+from mlpact.errors import ConfigError
+from mlpact.store import Store
 from mlpact.ui import _catalog as catalog
 from mlpact.ui import _pages
 from mlpact.ui import _security as sec
@@ -35,7 +34,10 @@ CSP = (
     "form-action 'self'; frame-src 'self'; frame-ancestors 'self'; base-uri 'none'"
 )
 # The version's report.html: its own inline CSS and embedded PNGs, never script.
-REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox allow-same-origin"
+REPORT_CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'; "
+    "sandbox allow-same-origin"
+)
 
 
 def require_fastapi() -> None:
@@ -78,14 +80,16 @@ def create_app(
     st = Store.open(store)
     st.versions()  # opens (and, for a new folder, creates) the index now, not on the first page
     app = FastAPI(title="mlpact ui", docs_url=None, redoc_url=None, openapi_url=None)
-    state = _State(st, tokens, allow_writes, host)
+    state = State(st, tokens, allow_writes, host)
     app.state.ui = state
     app.middleware("http")(state.gate)
-    _routes(app, state)
+    from mlpact.ui._routes import add_routes  # fastapi at import: only once an app is built
+
+    add_routes(app, state)
     return app
 
 
-class _State:
+class State:
     """What every request needs: the store, the templates, the caches, the access rules."""
 
     def __init__(self, store: Store, tokens: Tokens | None, allow_writes: bool, host: str) -> None:
@@ -112,17 +116,22 @@ class _State:
         if not sec.host_allowed(request.headers.get("host"), self.host):
             return PlainTextResponse("Host not allowed: this server answers only on its loopback name.", 421)
         path = request.url.path
-        if self.tokens is not None and not path.startswith(OPEN_PATHS):
-            if self.bearer(request) is None and self.session(request) is None:
-                if request.method == "GET" and "authorization" not in request.headers:
-                    return _headers(RedirectResponse("/login?" + urlencode({"next": _here(request)}), 303))
-                return _headers(
-                    PlainTextResponse("Authentication required: sign in at /login, or send "
-                                      "Authorization: Bearer TOKEN.", 401,
-                                      headers={"www-authenticate": 'Bearer realm="mlpact"'})
-                )  # fmt: skip
+        if self.signed_out(request):
+            if request.method == "GET" and "authorization" not in request.headers:
+                return _headers(RedirectResponse("/login?" + urlencode({"next": _here(request)}), 303))
+            return _headers(
+                PlainTextResponse("Authentication required: sign in at /login, or send "
+                                  "Authorization: Bearer TOKEN.", 401,
+                                  headers={"www-authenticate": 'Bearer realm="mlpact"'})
+            )  # fmt: skip
         response = await call_next(request)
         return _headers(response, report=path.endswith("/report"))
+
+    def signed_out(self, request: Request) -> bool:
+        """Whether tokens are on and this request to a closed path carries none."""
+        if self.tokens is None or request.url.path.startswith(OPEN_PATHS):
+            return False
+        return self.bearer(request) is None and self.session(request) is None
 
     def context(self, request: Request, **values: Any) -> dict[str, Any]:
         session = self.session(request)
@@ -149,199 +158,6 @@ def _headers(response: Response, *, report: bool = False) -> Response:
     response.headers["x-frame-options"] = "SAMEORIGIN"
     response.headers.setdefault("cache-control", "no-store")
     return response
-
-
-# --------------------------------------------------------------------------- routes
-def _routes(app: FastAPI, state: _State) -> None:
-    from fastapi import Request
-    from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-
-    pages = state.pages
-
-    @app.exception_handler(MlpactError)
-    async def mlpact_error(request: Request, exc: MlpactError) -> Response:
-        status = 404 if isinstance(exc, NotFoundError) else 409
-        html = pages.render("error.html", state.context(request, status=status, message=exc.message, hint=exc.hint))
-        return HTMLResponse(html, status)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        message = f"Unexpected error: {type(exc).__name__}. This is a bug in mlpact or an unhandled case."
-        html = pages.render("error.html", state.context(request, status=500, message=message, hint=None))
-        return HTMLResponse(html, 500)
-
-    @app.get("/health")
-    def health() -> PlainTextResponse:
-        return PlainTextResponse("ok")
-
-    @app.get("/static/{name}")
-    def static(name: str) -> Response:
-        if name not in STATIC:
-            raise NotFoundError(f"No static file {name!r}.")
-        body = (HERE / "static" / name).read_bytes()
-        return Response(body, media_type=STATIC[name], headers={"cache-control": "max-age=3600"})
-
-    @app.get("/")
-    def home() -> RedirectResponse:
-        return RedirectResponse("/models", 303)
-
-    @app.get("/models", response_class=HTMLResponse)
-    def models_page(request: Request, q: str = "", sort: str = "name", order: str = "asc") -> str:
-        rows = _pages.sort_models(catalog.models(state.store), q, sort, order)
-        return pages.render("models.html", state.context(request, rows=rows, q=q, sort=sort, order=order,
-                                                         title="Models"))  # fmt: skip
-
-    @app.get("/models/{name}", response_class=HTMLResponse)
-    def model_page(request: Request, name: str, archived: bool = False) -> str:
-        name, _ = catalog.version_ref(name, 1)
-        records = catalog.versions_of(state.store, name, include_archived=archived)
-        return pages.render("model.html", state.context(
-            request, name=name, records=records, archived=archived, aliases=state.store.aliases(name),
-            timeline=state.store.alias_history(name), title=name))  # fmt: skip
-
-    @app.get("/models/{name}/{number}", response_class=HTMLResponse)
-    def version_page(request: Request, name: str, number: str) -> str:
-        name, version = catalog.version_ref(name, number)
-        info = catalog.version(state.store, name, version)
-        return pages.render("version.html", state.context(request, v=info, title=info["version"]["ref"]))
-
-    @app.get("/models/{name}/{number}/report", response_class=HTMLResponse)
-    def report_page(name: str, number: str) -> str:
-        name, version = catalog.version_ref(name, number)
-        return _pages.report_html(state.store, name, version)
-
-    @app.get("/models/{name}/{number}/reports/{file}")
-    def report_file(name: str, number: str, file: str) -> Response:
-        name, version = catalog.version_ref(name, number)
-        body = _pages.report_image(state.store, name, version, file)
-        return Response(body, media_type="image/png")
-
-    @app.get("/runs", response_class=HTMLResponse)
-    def runs_page(request: Request) -> str:
-        query = _pages.run_query(request.query_params)
-        everything = catalog.all_runs(state.store)
-        rows, total = catalog.query_runs(state.store, query, state.configs)
-        params, metrics = catalog.columns_of(everything)
-        columns = query.columns or catalog.default_columns(everything)
-        return pages.render("runs.html", state.context(
-            request, rows=rows, total=total, q=query, columns=columns, params=params, metrics=metrics,
-            kinds=catalog.RUN_KINDS, models=sorted({r["name"] for r in everything}), title="Runs",
-            link=_pages.Links(request)))  # fmt: skip
-
-    @app.get("/runs/{rid}", response_class=HTMLResponse)
-    def run_page(request: Request, rid: str) -> str:
-        run = _pages.one_run(state.store, catalog.run_id(rid))
-        return pages.render("run.html", state.context(request, run=run, title=f"Run {run['id']}"))
-
-    @app.get("/compare", response_class=HTMLResponse)
-    def compare_page(request: Request) -> str:
-        data = _pages.comparison(state.store, request.query_params)
-        return pages.render("compare.html", state.context(request, c=data, title="Compare"))
-
-    @app.get("/studies", response_class=HTMLResponse)
-    def studies_page(request: Request) -> str:
-        from mlpact.ui._studies import studies
-
-        return pages.render("studies.html", state.context(request, studies=studies(state.store),
-                                                          title="Tuning studies"))  # fmt: skip
-
-    @app.get("/studies/{study}", response_class=HTMLResponse)
-    def study_page(request: Request, study: str) -> str:
-        from mlpact.ui._studies import folder
-
-        data = state.studies.get(folder(state.store, study))
-        runs = [r for r in state.store.runs() if r["kind"] == "tune" and r["params"].get("study") == study]
-        return pages.render("study.html", state.context(request, s=data, runs=runs, title=study))
-
-    # ----------------------------------------------------------------------- sign in
-    @app.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request, next: str = "/") -> str:
-        return pages.render("login.html", state.context(request, next=sec.safe_next(next), failed=False,
-                                                        title="Sign in"))  # fmt: skip
-
-    @app.post("/login")
-    async def login(request: Request) -> Response:
-        form = await request.form()
-        target = sec.safe_next(str(form.get("next") or "/"))
-        if not sec.same_origin(request.headers.get("origin"), request.headers.get("host")):
-            return PlainTextResponse("Cross-site request refused.", 403)
-        user = str(form.get("user") or "").strip()[:64] or "anonymous"
-        made = state.sessions.create(str(form.get("token") or ""), user) if state.sessions else None
-        if made is None:
-            html = pages.render("login.html", state.context(request, next=target, failed=True, title="Sign in"))
-            return HTMLResponse(html, 401)
-        response = RedirectResponse(target, 303)
-        response.set_cookie(sec.COOKIE, made[0], httponly=True, samesite="strict", max_age=sec.SESSION_TTL_S)
-        return response
-
-    @app.post("/logout")
-    async def logout(request: Request) -> Response:
-        form = await request.form()
-        if sec.csrf_ok(state.session(request), _field(form, "csrf")):
-            state.sessions.drop(request.cookies.get(sec.COOKIE)) if state.sessions else None
-        response = RedirectResponse("/", 303)
-        response.delete_cookie(sec.COOKIE)
-        return response
-
-    # ----------------------------------------------------------------------- writes
-    async def authorised(request: Request) -> tuple[dict[str, str], str]:
-        """The form and who writes; raises WriteRefused unless writes are on and the request is
-        signed (bearer header, or session + CSRF token) and same-origin."""
-        if not state.allow_writes:
-            raise _pages.WriteRefused(405, "This UI is read-only: start it with --allow-writes (and a token).")
-        if not sec.same_origin(request.headers.get("origin"), request.headers.get("host")):
-            raise _pages.WriteRefused(403, "Cross-site request refused.")
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        token = state.bearer(request)
-        if token is not None:
-            return form, sec.who(form.get("user") or "api", token)
-        session = state.session(request)
-        if not sec.csrf_ok(session, form.get("csrf")):
-            raise _pages.WriteRefused(403, "Missing or wrong CSRF token: reload the page and try again.")
-        assert session is not None
-        return form, session.who
-
-    @app.exception_handler(_pages.WriteRefused)
-    async def refused(request: Request, exc: _pages.WriteRefused) -> Response:
-        html = pages.render("error.html", state.context(request, status=exc.status, message=exc.message, hint=None))
-        return HTMLResponse(html, exc.status)
-
-    @app.post("/models/{name}/{number}/promote")
-    async def promote(request: Request, name: str, number: str) -> Response:
-        from mlpact import registry
-
-        name, version = catalog.version_ref(name, number)
-        form, user = await authorised(request)
-        alias = check_name(form.get("alias", "").strip(), what="alias")
-        reason = _pages.reason(form)
-        registry.promote(f"{name}:{version}", alias, reason=reason, user=user, store=state.store)
-        return RedirectResponse(f"/models/{name}/{version}#aliases", 303)
-
-    @app.post("/models/{name}/aliases/{alias}/rollback")
-    async def rollback(request: Request, name: str, alias: str) -> Response:
-        from mlpact import registry
-
-        name, _ = catalog.version_ref(name, 1)
-        check_name(alias, what="alias")
-        form, user = await authorised(request)
-        moved = registry.rollback(name, alias, reason=_pages.reason(form), user=user, store=state.store)
-        return RedirectResponse(f"/models/{name}/{moved.version}#aliases", 303)
-
-    @app.post("/models/{name}/{number}/archive")
-    async def archive(request: Request, name: str, number: str) -> Response:
-        name, version = catalog.version_ref(name, number)
-        form, user = await authorised(request)
-        _pages.archive(state.store, name, version, reason=_pages.reason(form), user=user)
-        return RedirectResponse(f"/models/{name}?archived=true", 303)
-
-
-def _field(form: Any, key: str) -> str | None:
-    value = form.get(key)
-    return None if value is None else str(value)
-
-
-def new_secret() -> str:
-    return secrets.token_urlsafe(32)
 
 
 def environ_tokens(token_file: Path | None, environ: dict[str, str] | None = None) -> Tokens | None:

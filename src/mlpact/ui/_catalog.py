@@ -244,7 +244,9 @@ def columns_of(runs: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]
 def default_columns(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Params whose values differ between runs (up to 4) and the most common metrics (up to 4)."""
     params, _ = columns_of(runs)
-    varying = [p for p in params if len({repr(r["params"].get(p)) for r in runs}) > 1 and p not in ABOUT_PARAMS]
+    varying = [
+        p for p in params if len({repr(r["params"].get(p)) for r in runs}) > 1 and p not in ABOUT_PARAMS
+    ]
     counts: dict[str, int] = {}
     for r in runs:
         for k, v in r["metrics"].items():
@@ -275,7 +277,11 @@ def _keep(run: Mapping[str, Any], q: RunQuery, config_of: ConfigCache | None, st
 
 
 def matches(
-    run: Mapping[str, Any], key: str, value: str, config_of: ConfigCache | None = None, store: Store | None = None
+    run: Mapping[str, Any],
+    key: str,
+    value: str,
+    config_of: ConfigCache | None = None,
+    store: Store | None = None,
 ) -> bool:
     """Whether a run's param `key` (else the `key` of the config of the version it produced) is
     `value`: compared as text, and as YAML (so ``8`` matches 8 and ``true`` matches True)."""
@@ -302,6 +308,7 @@ def same(found: Any, wanted: str) -> bool:
 def sort_runs(runs: list[dict[str, Any]], key: str, *, descending: bool) -> list[dict[str, Any]]:
     """Runs sorted by `started`, `name`, `kind`, `status`, ``metric:NAME`` or ``param:KEY``; runs
     without the value go last either way."""
+
     def value(r: Mapping[str, Any]) -> Any:
         if key.startswith("metric:"):
             return r["metrics"].get(key[7:])
@@ -312,7 +319,9 @@ def sort_runs(runs: list[dict[str, Any]], key: str, *, descending: bool) -> list
     present = [r for r in runs if value(r) is not None]
     missing = [r for r in runs if value(r) is None]
     numeric = all(is_number(value(r)) for r in present)
-    present.sort(key=(lambda r: float(value(r))) if numeric else (lambda r: str(value(r))), reverse=descending)
+    present.sort(
+        key=(lambda r: float(value(r))) if numeric else (lambda r: str(value(r))), reverse=descending
+    )
     return present + missing
 
 
@@ -366,7 +375,9 @@ def compare_runs(store: Store, ids: Sequence[str]) -> dict[str, Any]:
     params = found["params"]
     metrics = {k: v for k, v in found["metrics"].items() if any(is_number(x) for x in v)}
     refs = [f"{r['name']}:{r['version']}" for r in found["runs"] if r["version"]]
-    versions = compare_versions(store, refs) if len(refs) == len(ids) and len(set(refs)) == len(refs) else None
+    versions = (
+        compare_versions(store, refs) if len(refs) == len(ids) and len(set(refs)) == len(refs) else None
+    )
     same_params = {k: v[0] for k, v in params.items() if len({repr(x) for x in v}) == 1}
     return {
         "runs": found["runs"],
@@ -392,7 +403,9 @@ def differing(flat: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     return out
 
 
-def metric_table(values: Sequence[Mapping[str, Any]], full: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def metric_table(
+    values: Sequence[Mapping[str, Any]], full: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     """One row per metric: the value per item, which is best, and each value's interval."""
     names = list(dict.fromkeys(k for v in values for k, x in v.items() if is_number(x)))
     return [

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from mlpact import bundle, registry
-from mlpact.errors import MlpactError, NotFoundError
+from mlpact.errors import NotFoundError
 from mlpact.report import fmt, render_html
 from mlpact.store import Store
 from mlpact.ui import _catalog as catalog
@@ -43,12 +43,16 @@ class Pages:
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(folder),
             autoescape=True,
-            undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
         )
         self.env.filters.update(num=num, when=when, short=short, value=value, ci=ci, markdown=markdown)
-        self.env.globals.update(best_class=best_class, version_link=version_link)
+        self.env.globals.update(
+            best_class=best_class,
+            version_link=version_link,
+            interval=catalog.interval,
+            lower_is_better=catalog.lower_is_better,
+        )
 
     def render(self, name: str, context: Mapping[str, Any]) -> str:
         return self.env.get_template(name).render(**context)
@@ -85,13 +89,20 @@ def ci(bounds: tuple[float, float] | None) -> str:
     return f"[{fmt(bounds[0])}, {fmt(bounds[1])}]" if bounds else ""
 
 
-def markdown(text: str) -> Any:
-    """card.md as HTML: markdown-it without raw HTML (tags in the text are shown, not run)."""
+def markdown(text: str, base: str = "") -> Any:
+    """card.md as HTML: markdown-it without raw HTML (tags in the text are shown, not run); its
+    relative image links (``reports/x.png``) point under `base`."""
     from markdown_it import MarkdownIt
     from markupsafe import Markup
 
     md = MarkdownIt("js-default")  # html: false, tables on
-    return Markup(md.render(text))  # noqa: S704 - markdown-it escapes; raw HTML is off
+    tokens = md.parse(text)
+    for token in tokens:
+        for child in token.children or ():
+            src = str(child.attrs.get("src") or "")
+            if child.type == "image" and src and not src.startswith("/") and ":" not in src:
+                child.attrSet("src", base + src)
+    return Markup(md.renderer.render(tokens, md.options, {}))
 
 
 def best_class(i: int, best: int | None) -> str:
@@ -186,7 +197,10 @@ def comparison(store: Store, params: QueryParams) -> dict[str, Any]:
         data["kind"] = "runs"
         data["ids"] = ids
     elif refs:
-        data = {"kind": "versions", "versions": catalog.compare_versions(store, catalog.parse_refs(refs, what="versions"))}
+        data = {
+            "kind": "versions",
+            "versions": catalog.compare_versions(store, catalog.parse_refs(refs, what="versions")),
+        }
     else:
         raise NotFoundError("Nothing to compare: add ?runs=ID,ID or ?versions=NAME:N,NAME:N (2 to 6).")
     if data["versions"] is not None:
@@ -225,7 +239,9 @@ def report_html(store: Store, name: str, version: int) -> str:
     metrics = bundle.read_json(folder, "metrics.json")
     lineage = bundle.read_json(folder, "lineage.json")
     cfg = validate_config(bundle.read_config(folder), label=f"{record.ref} config.yaml")
-    return render_html(manifest, schema, metrics, lineage, cfg, reports=folder / "reports", evaluations=evaluations)
+    return render_html(
+        manifest, schema, metrics, lineage, cfg, reports=folder / "reports", evaluations=evaluations
+    )
 
 
 def report_image(store: Store, name: str, version: int, file: str) -> bytes:
@@ -264,6 +280,3 @@ def archive(store: Store, name: str, version: int, *, reason: str, user: str) ->
 
 def metric_names(metrics: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(dict.fromkeys(k for m in metrics for k in m))
-
-
-

@@ -48,8 +48,10 @@ def studies(store: Store) -> list[dict[str, Any]]:
     out = []
     for path in root.iterdir():
         if (path / "study.db").is_file() and STUDY_RE.match(path.name):
-            out.append({"name": path.name, "model": path.name.rsplit("-", 1)[0], "runs": runs.get(path.name, []),
-                        "modified": (path / "study.db").stat().st_mtime, **_best(path)})  # fmt: skip
+            model = path.name.rsplit("-", 1)[0]
+            modified = (path / "study.db").stat().st_mtime
+            out.append({"name": path.name, "model": model, "runs": runs.get(path.name, []),
+                        "modified": modified, **_best(path)})  # fmt: skip
     return sorted(out, key=lambda s: s["modified"], reverse=True)
 
 
