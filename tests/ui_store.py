@@ -87,7 +87,10 @@ def shared_store(factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
     import os
 
     base = factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if os.environ.get("MLPACT_UI_STORE_CACHE"):  # developing: keep one store across sessions
+        base = Path(os.environ["MLPACT_UI_STORE_CACHE"])
+        base.mkdir(parents=True, exist_ok=True)
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent  # shared by every xdist worker of this session
     root, info_file = base / "ui-store", base / "ui-store.json"
     with FileLock(str(base / "ui-store.lock")):
