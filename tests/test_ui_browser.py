@@ -15,14 +15,16 @@ import pytest
 
 pytest.importorskip("fastapi")
 pytest.importorskip("jinja2")
-playwright = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed: pip install 'mlpact[dev]' (browser tests skipped)"
+pytest.importorskip(
+    "playwright.sync_api",
+    reason="playwright is not installed: pip install 'mlpact[dev]' (browser tests skipped)",
 )
+
+from playwright.sync_api import expect
 
 from ui_browser import HOW_TO_INSTALL, browser, chromium, sign_in, ui_process
 from ui_store import shared_store
 
-expect = playwright.expect
 TOKEN = "browser-test-token"
 EXECUTABLE = chromium()
 pytestmark = pytest.mark.skipif(EXECUTABLE is None, reason=HOW_TO_INSTALL)
@@ -101,7 +103,9 @@ def test_a_version_page_shows_everything_and_script_stays_text(page: Any, base: 
 
 
 @pytest.mark.parametrize("key", ["torch", "external", "tuned", "reg1"])
-def test_other_kinds_of_version_open(page: Any, base: str, made: tuple[Path, dict[str, Any]], key: str) -> None:
+def test_other_kinds_of_version_open(
+    page: Any, base: str, made: tuple[Path, dict[str, Any]], key: str
+) -> None:
     name, number = made[1][key].split(":")
     page.goto(f"{base}/models/{name}/{number}")
     expect(page.locator("main > h1")).to_contain_text(made[1][key])

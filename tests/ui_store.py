@@ -82,9 +82,9 @@ def build(root: Path, data: Path) -> dict[str, Any]:
 
 def shared_store(factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """The store, built by the first worker that asks; the others wait for it."""
-    from filelock import FileLock
-
     import os
+
+    from filelock import FileLock
 
     base = factory.getbasetemp()
     if os.environ.get("MLPACT_UI_STORE_CACHE"):  # developing: keep one store across sessions

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mlpact import bundle
 from mlpact.errors import MlpactError, StoreError
@@ -149,7 +149,7 @@ def archive(
             hint=f"Move the alias first: `mlpact models promote {record.name}:OTHER {record.aliases[0]}` "
             f"or `mlpact models rollback {record.name} {record.aliases[0]}`.",
         )
-    status = "purged" if purge else "archived"
+    status: Literal["purged", "archived"] = "purged" if purge else "archived"
     st.set_status(record, status)
     if purge:
         st.delete_files(record)

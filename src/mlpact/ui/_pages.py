@@ -125,7 +125,7 @@ def sort_models(rows: list[catalog.ModelRow], q: str, sort: str, order: str) -> 
         "created": lambda r: r.latest.created,
         "metric": lambda r: r.headline.metric_value if r.headline.metric_value is not None else -math.inf,
     }
-    return sorted(found, key=keys.get(sort, keys["name"]), reverse=order == "desc")  # type: ignore[arg-type]
+    return sorted(found, key=keys.get(sort, keys["name"]), reverse=order == "desc")
 
 
 # --------------------------------------------------------------------------- runs page state
@@ -210,16 +210,15 @@ def comparison(store: Store, params: QueryParams) -> dict[str, Any]:
 
 def _overlays(store: Store, versions: Mapping[str, Any]) -> dict[str, str]:
     tables = {}
-    tasks = set()
+    tasks: set[str | None] = set()
     for shown in versions["shown"]:
         record = store.get(shown["version"]["name"], shown["version"]["version"])
         table = _plots.read_predictions(store.local_dir(record))
         if table is not None:
             tables[record.ref] = table
             tasks.add((shown["schema"].get("target") or {}).get("task"))
-    if len(tasks) != 1 or None in tasks:
-        return {}
-    return _plots.overlays(tables, tasks.pop())
+    task = tasks.pop() if len(tasks) == 1 else None
+    return _plots.overlays(tables, task) if task else {}
 
 
 # --------------------------------------------------------------------------- the report

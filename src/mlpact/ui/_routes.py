@@ -19,19 +19,19 @@ def add_routes(app: FastAPI, state: State) -> None:
     """Every page and form of the UI, on `app`."""
     pages = state.pages
 
+    def error_page(request: Request, status: int, message: str, hint: str | None) -> Response:
+        context = state.context(request, title="Error", status=status, message=message, hint=hint)
+        return HTMLResponse(pages.render("error.html", context), status)
+
     @app.exception_handler(MlpactError)
     async def mlpact_error(request: Request, exc: MlpactError) -> Response:
         status = 404 if isinstance(exc, NotFoundError) else 409
-        html = pages.render(
-            "error.html", state.context(request, title="Error", status=status, message=exc.message, hint=exc.hint)
-        )
-        return HTMLResponse(html, status)
+        return error_page(request, status, exc.message, exc.hint)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         message = f"Unexpected error: {type(exc).__name__}. This is a bug in mlpact or an unhandled case."
-        html = pages.render("error.html", state.context(request, title="Error", status=500, message=message, hint=None))
-        return HTMLResponse(html, 500)
+        return error_page(request, 500, message, None)
 
     @app.get("/health")
     def health() -> PlainTextResponse:
@@ -170,10 +170,7 @@ def add_routes(app: FastAPI, state: State) -> None:
 
     @app.exception_handler(_pages.WriteRefused)
     async def refused(request: Request, exc: _pages.WriteRefused) -> Response:
-        html = pages.render(
-            "error.html", state.context(request, title="Error", status=exc.status, message=exc.message, hint=None)
-        )
-        return HTMLResponse(html, exc.status)
+        return error_page(request, exc.status, exc.message, None)
 
     @app.post("/models/{name}/{number}/promote")
     async def promote(request: Request, name: str, number: str) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +118,7 @@ def load(path: Path) -> dict[str, Any]:
     }
 
 
-def _counts(rows: list[Mapping[str, Any]]) -> dict[str, int]:
+def _counts(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for r in rows:
         out[r["state"]] = out.get(r["state"], 0) + 1
