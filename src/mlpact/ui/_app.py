@@ -78,7 +78,7 @@ def create_app(
              "(--auth-token-file FILE, or the comma-separated variable $MLPACT_UI_TOKENS)"]
         )  # fmt: skip
     st = Store.open(store)
-    st.versions()  # opens (and, for a new folder, creates) the index now, not on the first page
+    st.aliases("")  # opens (for a new folder: creates) the index now, with one cheap query
     app = FastAPI(title="mlpact ui", docs_url=None, redoc_url=None, openapi_url=None)
     state = State(st, tokens, allow_writes, host)
     app.state.ui = state

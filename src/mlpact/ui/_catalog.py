@@ -8,10 +8,12 @@ configs are immutable, so their flattened key paths are cached for the life of t
 from __future__ import annotations
 
 import math
+import os
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from mlpact import registry
 from mlpact.errors import NotFoundError, StoreError
@@ -21,8 +23,51 @@ from mlpact.store import Store, VersionRecord, check_name
 RUN_KINDS = ("train", "tune", "evaluate", "check", "reproduce", "external")
 RUN_ID_RE = re.compile(r"^[0-9a-f]{4,32}$")
 MAX_COMPARE = 6
+T = TypeVar("T")
 # Run params that name the version a run is about (not one it produced).
 ABOUT_PARAMS = ("checks", "reproduces", "evaluates")
+
+
+# --------------------------------------------------------------------------- reading the index once
+class Snapshot:
+    """Reads of the store's index, kept until the index changes.
+
+    SQLite in WAL mode writes every commit to ``mlpact.db-wal`` (and checkpoints into
+    ``mlpact.db``), so the two files' sizes and modification times change with every write: while
+    they stay the same, the listings of 10,000 versions and 1,000 runs are built once, not per page.
+    """
+
+    def __init__(self) -> None:
+        self._stamp: tuple[str | int, ...] | None = None
+        self._values: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, store: Store, key: str, make: Callable[[], T]) -> T:
+        stamp = _stamp(store)
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp, self._values = stamp, {}
+            if key in self._values:
+                return self._values[key]  # type: ignore[no-any-return]
+        value = make()
+        with self._lock:
+            if stamp == self._stamp:
+                self._values[key] = value
+        return value
+
+
+def _stamp(store: Store) -> tuple[str | int, ...]:
+    out: list[str | int] = [str(store.root)]
+    for suffix in ("", "-wal"):
+        try:
+            stat = os.stat(f"{store.db_path}{suffix}")
+            out += [stat.st_mtime_ns, stat.st_size]
+        except OSError:
+            out += [0, 0]
+    return tuple(out)
+
+
+_SNAPSHOT = Snapshot()
 
 
 # --------------------------------------------------------------------------- validation
@@ -128,8 +173,14 @@ class ModelRow:
 def models(store: Store) -> list[ModelRow]:
     """Every model with active versions: count, latest, aliases, and the headline metric of the
     version that holds `production` (else the latest)."""
+    return _SNAPSHOT.get(store, "models", lambda: _models(store))
+
+
+def _models(store: Store) -> list[ModelRow]:
     by_name: dict[str, list[VersionRecord]] = {}
-    for record in store.versions():
+    for record in all_records(store):
+        if record.status != "active":
+            continue
         by_name.setdefault(record.name, []).append(record)
     rows = []
     for name, records in sorted(by_name.items()):
@@ -152,7 +203,7 @@ def versions_of(store: Store, name: str, *, include_archived: bool) -> list[Vers
     Raises:
         NotFoundError: the model has no version at all.
     """
-    found = store.versions(name, include_archived=True)
+    found = [r for r in all_records(store) if r.name == name]
     if not found:
         store.resolve(name)  # raises with the store's own message (did you mean ...?)
     shown = found if include_archived else [r for r in found if r.status == "active"]
@@ -217,10 +268,19 @@ class RunQuery:
 def all_runs(store: Store) -> list[dict[str, Any]]:
     """Every run of every kind, newest first: the run history plus each evaluation, shown as a
     run of kind `evaluate` (evaluations are recorded in their own table)."""
+    return _SNAPSHOT.get(store, "runs", lambda: _all_runs(store))
+
+
+def _all_runs(store: Store) -> list[dict[str, Any]]:
     found = store.runs()
-    names = sorted({r["name"] for r in found} | {r.name for r in store.versions(include_archived=True)})
+    names = sorted({r["name"] for r in found} | {r.name for r in all_records(store)})
     evaluations = [_evaluation_run(e) for name in names for e in store.evaluations(name)]
     return sorted([*found, *evaluations], key=lambda r: r["started"], reverse=True)
+
+
+def all_records(store: Store) -> list[VersionRecord]:
+    """Every version of every model, archived and purged ones too, in name and number order."""
+    return _SNAPSHOT.get(store, "records", lambda: store.versions(include_archived=True))
 
 
 def _evaluation_run(ev: Mapping[str, Any]) -> dict[str, Any]:
