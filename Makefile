@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := dev,serve,ui,notebooks,tune,ray,torch,mlflow,remote
 ONLY ?=
 
-.PHONY: help setup demo test fuzz lint format bench docs clean
+.PHONY: help setup demo test fuzz lint format bench docs screenshots clean
 
 help:  ## Show the targets.
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ bench: $(BENCH_STAMP)  ## Run the benchmarks into bench/results.json (ONLY=name 
 
 docs: $(STAMP)  ## Regenerate the config reference in README.md and docs/.
 	$(BIN)/python -m mlpact.docs --write
+
+screenshots: $(STAMP)  ## Write screenshots of mlpact ui's main pages to docs/img/ (needs chromium).
+	$(BIN)/python tests/ui_screenshots.py docs/img
 
 clean:  ## Remove the virtual environment, caches and demo output.
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out bench/.work

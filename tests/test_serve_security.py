@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import mlpact
+from mlpact.access import Tokens
 from mlpact.config import AuthConfig, ServeConfig
 from mlpact.errors import ConfigError, ExitCode
 from mlpact.serve import ModelHolder, is_loopback
-from mlpact.access import Tokens
 from mlpact.serve._app import build_app
 
 pytest.importorskip("fastapi")

@@ -358,11 +358,12 @@ def test_tokens_come_from_the_ui_variable(monkeypatch: pytest.MonkeyPatch, tmp_p
 # --------------------------------------------------------------------------- pure helpers
 @pytest.mark.parametrize(
     "values, metric, best",
-    [([0.5, 0.9, 0.7], "f1_macro", 1), ([3.0, 2.0, None], "rmse", 1), ([0.5, 0.5], "accuracy", None),
-     ([None, 0.4], "accuracy", None), ([0.2, float("nan"), 0.1], "log_loss", 2)],
+    [([0.5, 0.9, 0.7], "f1_macro", [1]), ([3.0, 2.0, None], "rmse", [1]), ([0.5, 0.5], "accuracy", []),
+     ([None, 0.4], "accuracy", []), ([0.2, float("nan"), 0.1], "log_loss", [2]),
+     ([1.0, 0.9, 1.0], "accuracy", [0, 2])],
 )  # fmt: skip
-def test_best_index(values: list[Any], metric: str, best: int | None) -> None:
-    assert catalog.best_index(values, metric) == best
+def test_best_of(values: list[Any], metric: str, best: list[int]) -> None:
+    assert catalog.best_of(values, metric) == best
 
 
 @pytest.mark.parametrize(
@@ -401,4 +402,42 @@ def test_check_and_tune_are_recorded_as_runs(made: tuple[Path, dict[str, Any]]) 
     assert check["params"]["data"].endswith("wine_new.csv") and check["metrics"]["rows"] == 60
     tune = next(r for r in runs if r["kind"] == "tune")
     assert tune["params"]["study"] == made[1]["study"] and "best.model.params.C" in tune["params"]
-    assert tune["metrics"]["trials"] == 3 and tune["version"] == int(made[1]["tuned"].split(":")[1])
+    assert (
+        tune["metrics"]["trials"] == 3
+        and 0.5 < tune["metrics"]["cv_accuracy"] <= 1
+        and tune["version"] == int(made[1]["tuned"].split(":")[1])
+    )
+
+
+# --------------------------------------------------------------------------- the command
+def test_cli_refuses_writes_without_a_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    monkeypatch.delenv("MLPACT_UI_TOKENS", raising=False)
+    result = CliRunner().invoke(app, ["ui", "--store", str(tmp_path), "--allow-writes"])
+    assert result.exit_code == 2
+    assert "writes need a token" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("127.0.0.1", False), ("::1", False)])
+def test_an_exposed_ui_without_a_token_warns(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    host: str,
+    warned: bool,
+) -> None:
+    import uvicorn
+
+    from mlpact.ui import run_ui
+
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(kw))
+    monkeypatch.delenv("MLPACT_UI_TOKENS", raising=False)
+    run_ui(tmp_path, host=host, port=9999)
+    err = capsys.readouterr().err
+    assert served["host"] == host and served["port"] == 9999
+    assert ("WITHOUT a token" in err) is warned
+    assert "mlpact ui: http://" in err

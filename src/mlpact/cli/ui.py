@@ -62,8 +62,15 @@ def ui(
 
       MLPACT_UI_TOKENS=s3cret mlpact ui --allow-writes
     """
-    from mlpact.ui import run_ui
+    import os
 
+    from mlpact.ui import TOKEN_ENV, run_ui
+
+    if allow_writes and auth_token_file is None and not os.environ.get(TOKEN_ENV):
+        raise typer.BadParameter(
+            f"writes need a token: add --auth-token-file FILE, or set ${TOKEN_ENV} (comma-separated)",
+            param_hint="--allow-writes",
+        )
     run_ui(
         store, host=host, port=port, token_file=auth_token_file, allow_writes=allow_writes,
         log_level=log_level.lower(),

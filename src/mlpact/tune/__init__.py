@@ -172,7 +172,7 @@ def _finish_run(db: Store, run_id: str, result: TuneResult) -> None:
     best = {f"best.{key}": value for key, value in result.best_params.items()}
     db.log_params(run_id, {"study": result.study, "metric": result.metric, **best})
     metrics = {
-        result.metric: result.best_value,
+        f"cv_{result.metric}": result.best_value,  # cross-validated on the training split, not test
         "trials": len(result.trials),
         "new_trials": result.new_trials,
     }

@@ -21,7 +21,7 @@ from mlpact.ui._app import create_app, environ_tokens, require_fastapi
 if TYPE_CHECKING:
     from mlpact.store import Store
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "create_app", "run_ui", "tokens_from"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "TOKEN_ENV", "create_app", "run_ui", "tokens_from"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -73,5 +73,8 @@ def run_ui(
 
 
 def _warn(message: str) -> None:
-    log.warning(message)
+    """Print a warning once, and log it for handlers an application configured."""
     print(f"Warning: {message}", file=sys.stderr)
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())  # no "last resort" second copy on stderr
+    log.warning(message)

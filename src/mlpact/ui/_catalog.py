@@ -146,13 +146,14 @@ def interval(metrics: Mapping[str, Any], name: str, split: str = "test") -> tupl
     return (float(low), float(high)) if is_number(low) and is_number(high) else None
 
 
-def best_index(values: Sequence[Any], metric: str) -> int | None:
-    """Which of `values` is best for `metric` (None when fewer than two are numbers or all tie)."""
+def best_of(values: Sequence[Any], metric: str) -> list[int]:
+    """Which of `values` are best for `metric` (every one that ties for best); none when fewer
+    than two are numbers or all are equal."""
     numbers = [(v, i) for i, v in enumerate(values) if is_number(v)]
     if len(numbers) < 2 or len({v for v, _ in numbers}) == 1:
-        return None
-    pick = min if lower_is_better(metric) else max
-    return pick(numbers, key=lambda p: p[0])[1]
+        return []
+    best = (min if lower_is_better(metric) else max)(v for v, _ in numbers)
+    return [i for v, i in numbers if v == best]
 
 
 # --------------------------------------------------------------------------- models
@@ -444,7 +445,7 @@ def compare_runs(store: Store, ids: Sequence[str]) -> dict[str, Any]:
         "params": {k: v for k, v in params.items() if k not in same_params},
         "same_params": same_params,
         "metrics": [
-            {"name": k, "values": v, "best": best_index(v, k), "intervals": [None] * len(v)}
+            {"name": k, "values": v, "best": best_of(v, k), "intervals": [None] * len(v)}
             for k, v in metrics.items()
         ],
         "versions": versions,
@@ -472,7 +473,7 @@ def metric_table(
         {
             "name": name,
             "values": [v.get(name) for v in values],
-            "best": best_index([v.get(name) for v in values], name),
+            "best": best_of([v.get(name) for v in values], name),
             "intervals": [interval(m, name) for m in full],
         }
         for name in names

@@ -105,8 +105,8 @@ def markdown(text: str, base: str = "") -> Any:
     return Markup(md.renderer.render(tokens, md.options, {}))
 
 
-def best_class(i: int, best: int | None) -> str:
-    return "best" if best is not None and i == best else ""
+def best_class(i: int, best: Sequence[int]) -> str:
+    return "best" if i in best else ""
 
 
 def version_link(ref: str | None) -> str:
