@@ -441,3 +441,21 @@ def test_an_exposed_ui_without_a_token_warns(
     assert served["host"] == host and served["port"] == 9999
     assert ("WITHOUT a token" in err) is warned
     assert "mlpact ui: http://" in err
+
+
+def test_a_recorded_confidence_interval_is_shown(writable: tuple[TestClient, Path]) -> None:
+    import hashlib
+    import json
+
+    c, root = writable
+    folder = root / "models" / "wine" / "1"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["ci"] = {"test": {"accuracy": {"low": 0.91, "high": 0.99, "level": 0.95}}}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["metrics.json"] = hashlib.sha256((folder / "metrics.json").read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    c.headers["authorization"] = f"Bearer {TOKEN}"
+    assert "[0.9100, 0.9900]" in text(c.get("/models").text)  # wine's headline: wine@production = wine:1
+    assert "[0.9100, 0.9900]" in text(c.get("/models/wine/1").text)
+    assert re.search(r"\d\.\d{4} \[0\.9100, 0\.9900\]", text(c.get("/compare?versions=wine:1,wine:2").text))

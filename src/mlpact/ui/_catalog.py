@@ -193,9 +193,24 @@ def _models(store: Store) -> list[ModelRow]:
             ModelRow(
                 name, len(records), latest, dict(sorted(aliases.items())), headline,
                 sorted({r.flavor for r in records}), sorted({r.made_by for r in records}),
+                _headline_interval(headline),
             )
         )  # fmt: skip
     return rows
+
+
+def _headline_interval(record: VersionRecord) -> tuple[float, float] | None:
+    """The interval of the headline metric, when the version's metrics.json (read where it lies
+    on this machine; a team store's version is not downloaded for it) records one."""
+    import json
+
+    if record.metric_name is None:
+        return None
+    try:
+        metrics = json.loads((record.path / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return interval(metrics, record.metric_name) if isinstance(metrics, Mapping) else None
 
 
 def versions_of(store: Store, name: str, *, include_archived: bool) -> list[VersionRecord]:
