@@ -6,7 +6,6 @@ drives a real browser against a real `mlpact ui` process."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from mlpact.access import Tokens
 from mlpact.errors import ConfigError
 from mlpact.ui import _catalog as catalog
 from mlpact.ui import create_app, tokens_from
-from ui_store import SCRIPT, shared_store
+from ui_store import SCRIPT, copy_store, shared_store
 
 TOKEN = "t0ken-for-tests"
 
@@ -40,8 +39,7 @@ def client(made: tuple[Path, dict[str, Any]]) -> TestClient:
 @pytest.fixture
 def writable(made: tuple[Path, dict[str, Any]], tmp_path: Path) -> tuple[TestClient, Path]:
     """A copy of the store, served with writes on and a token."""
-    root = tmp_path / "store"
-    shutil.copytree(made[0], root)
+    root = copy_store(made[0], tmp_path / "store")
     app = create_app(root, tokens=Tokens(None, (TOKEN.encode(),)), allow_writes=True)
     return TestClient(app, base_url="http://127.0.0.1"), root
 

@@ -6,7 +6,6 @@ is skipped with a message saying how to install one."""
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ pytest.importorskip(
 from playwright.sync_api import expect
 
 from ui_browser import HOW_TO_INSTALL, browser, chromium, sign_in, ui_process
-from ui_store import shared_store
+from ui_store import copy_store, shared_store
 
 TOKEN = "browser-test-token"
 EXECUTABLE = chromium()
@@ -33,8 +32,7 @@ pytestmark = pytest.mark.skipif(EXECUTABLE is None, reason=HOW_TO_INSTALL)
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     root, info = shared_store(tmp_path_factory)
-    copy = tmp_path_factory.mktemp("browser") / "store"
-    shutil.copytree(root, copy)  # this module promotes: keep the shared store as it was
+    copy = copy_store(root, tmp_path_factory.mktemp("browser") / "store")  # this module promotes
     return copy, info
 
 
@@ -52,7 +50,8 @@ def page(base: str) -> Iterator[Any]:
     with browser(EXECUTABLE) as b:
         context = b.new_context(viewport={"width": 1280, "height": 900})
         p = context.new_page()
-        p.set_default_timeout(20_000)
+        p.set_default_timeout(60_000)  # a shared CI machine can be slow; Optuna plots are drawn on first view
+        p.set_default_navigation_timeout(90_000)
         sign_in(p, base, user="tester", token=TOKEN)
         yield p
         context.close()

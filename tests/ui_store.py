@@ -80,6 +80,24 @@ def build(root: Path, data: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def copy_store(source: Path, target: Path) -> Path:
+    """A copy of a store that other processes may be reading: files as they are, the index
+    through SQLite's backup API (a reader's closing connection removes its -wal and -shm files,
+    which a plain copy may then miss)."""
+    import shutil
+    import sqlite3
+
+    skip = shutil.ignore_patterns("mlpact.db", "mlpact.db-wal", "mlpact.db-shm", "*.db-journal")
+    shutil.copytree(source, target, ignore=skip)
+    src, dst = sqlite3.connect(source / "mlpact.db"), sqlite3.connect(target / "mlpact.db")
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    return target
+
+
 def shared_store(factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """The store, built by the first worker that asks; the others wait for it."""
     import os
