@@ -35,7 +35,12 @@ def build(root: Path, data: Path) -> dict[str, Any]:
         "evaluate": {"cv_folds": 2, "importance_repeats": 0},
         "tracking": {"tags": {"note": SCRIPT}},
     }
-    first = mlpact.train(wine, store=root)
+    first = mlpact.train(wine, store=root)  # the one with CV, plots and a data profile
+    wine = {
+        **wine,
+        "evaluate": {"cv_folds": 0, "importance_repeats": 0, "plots": False},
+        "record": {"profile": False},
+    }
     second = mlpact.train(
         {**wine, "model": {**wine["model"], "params": {"max_iter": 500, "C": 0.05}}}, store=root
     )
