@@ -457,3 +457,35 @@ def test_a_recorded_confidence_interval_is_shown(writable: tuple[TestClient, Pat
     assert "[0.9100, 0.9900]" in text(c.get("/models").text)  # wine's headline: wine@production = wine:1
     assert "[0.9100, 0.9900]" in text(c.get("/models/wine/1").text)
     assert re.search(r"\d\.\d{4} \[0\.9100, 0\.9900\]", text(c.get("/compare?versions=wine:1,wine:2").text))
+
+
+def test_signing_out_ends_the_session(made: tuple[Path, dict[str, Any]]) -> None:
+    c = TestClient(create_app(made[0], tokens=Tokens(None, (TOKEN.encode(),))), base_url="http://127.0.0.1")
+    c.post("/login", data={"user": "ann", "token": TOKEN, "next": "/models"})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', c.get("/models").text)[1]  # type: ignore[index]
+    assert "ann" in text(c.get("/models").text)
+    c.post("/logout", data={"csrf": csrf})
+    assert c.get("/models", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize(
+    "given, kept",
+    [("/runs?kind=train", "/runs?kind=train"), ("https://evil.example/", "/"), ("//evil.example", "/"),
+     ("/\\evil.example", "/"), ("", "/"), (None, "/")],
+)  # fmt: skip
+def test_sign_in_returns_only_to_a_local_page(given: str | None, kept: str) -> None:
+    from mlpact.ui._security import safe_next
+
+    assert safe_next(given) == kept
+
+
+@pytest.mark.parametrize(
+    "host, bound, allowed",
+    [("127.0.0.1:8765", "127.0.0.1", True), ("localhost:8765", "127.0.0.1", True), ("[::1]:8765", "::1", True),
+     ("evil.example:8765", "127.0.0.1", False), ("127.0.0.1.evil.example", "127.0.0.1", False), (None, "127.0.0.1", False),
+     ("ui.example.com", "0.0.0.0", True)],
+)  # fmt: skip
+def test_host_header_rule(host: str | None, bound: str, allowed: bool) -> None:
+    from mlpact.ui._security import host_allowed
+
+    assert host_allowed(host, bound) is allowed

@@ -242,8 +242,6 @@ def version(store: Store, name: str, number: int) -> dict[str, Any]:
         "timeline": registry.history(name, store=store),
         "checks": [r for r in about if r["kind"] == "check"],
         "reproductions": [r for r in about if r["kind"] == "reproduce"],
-        "made_by_runs": [r for r in about if r["version"] == number and r["kind"] != "reproduce"],
-        "reproduced_as": [r for r in about if r["kind"] == "reproduce" and _about(r) == record.ref],
         "config_paths": registry.key_paths(info["config"]),
     }
 

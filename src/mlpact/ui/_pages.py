@@ -275,7 +275,3 @@ def reason(form: Mapping[str, str]) -> str:
 def archive(store: Store, name: str, version: int, *, reason: str, user: str) -> None:
     """Archive a version (never purge from the UI); the change is logged with who and why."""
     registry.archive(f"{name}:{version}", reason=reason, user=user, store=store)
-
-
-def metric_names(metrics: Sequence[Mapping[str, Any]]) -> list[str]:
-    return list(dict.fromkeys(k for m in metrics for k in m))

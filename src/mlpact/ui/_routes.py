@@ -142,8 +142,8 @@ def add_routes(app: FastAPI, state: State) -> None:
     @app.post("/logout")
     async def logout(request: Request) -> Response:
         form = await request.form()
-        if sec.csrf_ok(state.session(request), _field(form, "csrf")):
-            state.sessions.drop(request.cookies.get(sec.COOKIE)) if state.sessions else None
+        if state.sessions is not None and sec.csrf_ok(state.session(request), _field(form, "csrf")):
+            state.sessions.drop(request.cookies.get(sec.COOKIE))
         response = RedirectResponse("/", 303)
         response.delete_cookie(sec.COOKIE)
         return response
