@@ -489,3 +489,26 @@ def test_host_header_rule(host: str | None, bound: str, allowed: bool) -> None:
     from mlpact.ui._security import host_allowed
 
     assert host_allowed(host, bound) is allowed
+
+
+def test_a_check_on_a_store_that_cannot_be_written_still_answers(
+    made: tuple[Path, dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from sklearn.datasets import load_wine
+
+    from mlpact.check import check_data
+    from mlpact.store import Store
+
+    def read_only(*args: Any, **kwargs: Any) -> str:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    root = copy_store(made[0], tmp_path / "store")
+    monkeypatch.setattr(Store, "start_run", read_only)
+    result = check_data(made[1]["wine1"], load_wine(as_frame=True).frame.head(60), store=root)
+    assert result.verdict in ("reload", "retrain")
+    assert (
+        "This check was not recorded in the store's run history: attempt to write a readonly database"
+        in result.notes
+    )
