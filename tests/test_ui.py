@@ -349,8 +349,10 @@ def test_tokens_come_from_the_ui_variable(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert tokens is not None and tokens.allows(b"Bearer b") and not tokens.allows(b"Bearer c")
     empty = tmp_path / "tokens"
     empty.write_text("# none\n")
-    with pytest.raises(ConfigError, match="has no token"):
+    with pytest.raises(ConfigError, match=r"--auth-token-file: '.*tokens' has no token \(one per line\)"):
         tokens_from(empty)
+    with pytest.raises(ConfigError, match="Invalid config in the UI's token settings: 1 problem"):
+        tokens_from(tmp_path / "missing")
 
 
 # --------------------------------------------------------------------------- pure helpers

@@ -165,4 +165,15 @@ def environ_tokens(token_file: Path | None, environ: dict[str, str] | None = Non
     from mlpact.config import AuthConfig
 
     auth = AuthConfig(token_file=str(token_file) if token_file else None, token_env="MLPACT_UI_TOKENS")
-    return Tokens.from_config(auth, os.environ if environ is None else environ)
+    try:
+        return Tokens.from_config(auth, os.environ if environ is None else environ)
+    except ConfigError as exc:  # name the UI's own options, not serve's config keys
+        names = {"serve.auth.token_file": "--auth-token-file", "serve.auth.token_env": "$MLPACT_UI_TOKENS"}
+        problems = [_renamed(p, names) for p in exc.problems]
+        raise ConfigError(problems, source="the UI's token settings") from None
+
+
+def _renamed(text: str, names: dict[str, str]) -> str:
+    for old, new in names.items():
+        text = text.replace(old, new)
+    return text
