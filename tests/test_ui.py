@@ -514,3 +514,15 @@ def test_a_check_on_a_store_that_cannot_be_written_still_answers(
         "This check was not recorded in the store's run history: attempt to write a readonly database"
         in result.notes
     )
+
+
+def test_a_tampered_version_is_refused_not_shown(writable: tuple[TestClient, Path]) -> None:
+    c, root = writable
+    card = root / "models" / "wine" / "2" / "card.md"
+    card.write_text(card.read_text() + "\nInjected.\n")
+    c.headers["authorization"] = f"Bearer {TOKEN}"
+    for path in ("/models/wine/2", "/models/wine/2/report", "/models/wine/2/reports/roc_curve.png"):
+        page = c.get(path)
+        assert page.status_code in (404, 409), path
+        assert "Injected." not in page.text
+    assert "does not match its manifest (changed: card.md)" in c.get("/models/wine/2").text
