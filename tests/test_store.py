@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -99,14 +100,15 @@ def test_failed_finalize_registers_nothing_and_keeps_the_number(tmp_path: Path) 
     assert _register(store).version == 1
 
 
-def test_orphan_folder_from_a_crash_is_replaced(tmp_path: Path) -> None:
+def test_a_folder_already_at_a_number_is_kept_and_its_number_skipped(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    orphan = tmp_path / "models" / "m" / "1"
-    orphan.mkdir(parents=True)
-    (orphan / "half-written").write_text("junk")
+    stray = tmp_path / "models" / "m" / "1"
+    stray.mkdir(parents=True)
+    (stray / "half-written").write_text("junk")
     record = _register(store)
-    assert record.version == 1
-    assert not (record.path / "half-written").exists()
+    assert record.version == 2
+    assert (stray / "half-written").read_text() == "junk"
+    assert store.orphans() == [stray]
 
 
 def test_runs_are_recorded_with_status_and_error(tmp_path: Path) -> None:
@@ -200,8 +202,13 @@ def test_sigkill_while_saving_leaves_no_partial_version(tmp_path: Path, phase: s
         },
         store=store,
     ).version
-    assert record.version == 1
-    assert all(c.ok for c in registry.verify(store=store)) and store.orphans() == []
+    # A save killed before its folder moved in leaves nothing; one killed after it leaves a complete
+    # folder marked as an interrupted save: kept, its number never handed out again.
+    interrupted = tmp_path / "s" / "models" / "iris" / "1"
+    assert record.version == (2 if phase == "after" else 1)
+    assert all(c.ok for c in registry.verify(store=store))
+    assert store.orphans() == ([interrupted] if phase == "after" else [])
+    assert (interrupted.parent / ".1.saving").exists() == (phase == "after")
 
 
 def test_reads_keep_working_while_trainings_write(tmp_path: Path) -> None:
@@ -225,3 +232,49 @@ def test_reads_keep_working_while_trainings_write(tmp_path: Path) -> None:
     assert writer.returncode == 0
     assert loads >= 1
     assert store.resolve("iris").version == 4
+
+
+def _race(store: Store, version: int, *, purge: bool) -> None:
+    """promote and archive (or purge) of one version, started together on two threads."""
+    import threading
+
+    from mlpact import registry
+
+    gate = threading.Barrier(2)
+
+    def promote() -> None:
+        gate.wait()
+        with contextlib.suppress(NotFoundError, StoreError):
+            registry.promote(f"m:{version}", "production", store=store.root)
+
+    def archive() -> None:
+        gate.wait()
+        with contextlib.suppress(NotFoundError, StoreError):
+            registry.archive(f"m:{version}", purge=purge, store=store.root)
+
+    threads = [threading.Thread(target=promote), threading.Thread(target=archive)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+@pytest.mark.parametrize("purge", [False, True])
+def test_promote_racing_archive_never_leaves_the_alias_on_a_retired_version(
+    tmp_path: Path, purge: bool
+) -> None:
+    """The status is checked in the transaction that moves the alias (and the alias in the one that
+    changes the status): whichever wins, the alias ends on an active version or the retire is refused."""
+    store = Store(tmp_path)
+    _register(store)
+    store.set_alias("m", "production", 1)
+    bad = []
+    for _ in range(100):
+        version = _register(store).version
+        _race(store, version, purge=purge)
+        holder = store.get("m", store.aliases("m")["production"]["version"])
+        if holder.status != "active":
+            bad.append(holder.ref)
+        if holder.version == version:  # the promote won: put the alias back for the next round
+            store.set_alias("m", "production", 1)
+    assert bad == []
