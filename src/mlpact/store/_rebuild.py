@@ -97,7 +97,8 @@ class _Scan:
     digests: dict[tuple[str, int], str] = field(default_factory=dict)  # every manifest's sha256
     refused: dict[str, str] = field(default_factory=dict)
     numbers: dict[str, int] = field(default_factory=dict)  # model -> highest number on disk
-    claims: dict[tuple[str, int], set[str]] = field(default_factory=dict)
+    types: dict[tuple[str, int], set[str]] = field(default_factory=dict)  # the manifest's types
+    claims: dict[tuple[str, int], set[str]] = field(default_factory=dict)  # types and config paths
 
 
 class Rebuilding(Versions):
@@ -134,6 +135,7 @@ class Rebuilding(Versions):
         if replace:
             for table in _TABLES:
                 db.execute(f"DELETE FROM {table}")
+            db.execute("DELETE FROM sqlite_sequence")
             old = {}
         stamp = now()
         kept, written, confirmed = [], [], {}
@@ -144,7 +146,7 @@ class Rebuilding(Versions):
                 _mark(self.version_dir(*key), SAVING).unlink(missing_ok=True)  # committed after all
                 continue
             names = sorted(n for n in trust if _norm(n) in {_norm(c) for c in scan.claims[key]})
-            row = _trusting(row, names, scan.claims[key])
+            row = _trusting(row, names, scan.types[key])
             row.update(path=self.version_dir(*key).relative_to(self.root).as_posix(), rebuilt=stamp)
             _insert(db, row)
             written.append(row)
@@ -223,20 +225,23 @@ def _scan_one(scan: _Scan, name: str, version: int, folder: Path) -> None:
         try:
             scan.digests[key] = bundle.manifest_digest(folder)
             manifest = bundle.verify(folder)
-            scan.rows[key], scan.claims[key] = _row(name, version, folder, manifest)
+            scan.rows[key], scan.types[key], paths = _row(name, version, folder, manifest)
+            scan.claims[key] = scan.types[key] | paths
         except (MlpactError, OSError, ValueError) as exc:
             scan.refused[where] = f"{getattr(exc, 'message', exc)} Not indexed; left as it is."
             return
         if os.path.lexists(_mark(folder, SAVING)):
             scan.rows[key]["status"] = "archived"
     elif _mark(folder, PURGED).is_file():
-        scan.rows[key], scan.claims[key] = _purged_row(name, version, _mark(folder, PURGED)), set()
+        scan.rows[key] = _purged_row(name, version, _mark(folder, PURGED))
+        scan.types[key], scan.claims[key] = set(), set()
 
 
 def _row(
     name: str, version: int, folder: Path, manifest: Mapping[str, Any]
-) -> tuple[dict[str, Any], set[str]]:
-    """The index row a verified folder's own files describe, and the names it claims to need."""
+) -> tuple[dict[str, Any], set[str], set[str]]:
+    """The index row a verified folder's own files describe, the types its manifest claims to
+    need and the import paths its config names."""
     if manifest.get("name") != name or manifest.get("version") != version:
         raise StoreError(
             f"its manifest names {str(manifest.get('name'))[:80]}:{str(manifest.get('version'))[:20]}, "
@@ -251,7 +256,6 @@ def _row(
     value = test.get(primary) if primary and isinstance(test, Mapping) else None
     types = manifest.get("trusted_types")
     claims = {t for t in types if isinstance(t, str)} if isinstance(types, list) else set()
-    claims |= set(_config_paths(folder))
     row = {
         "name": name, "version": version, "created": _text(manifest.get("created")) or now(),
         "flavor": flavor, "digest": bundle.manifest_digest(folder),
@@ -260,7 +264,7 @@ def _row(
         "metric_value": _float(value),
         "run_id": _text(lineage.get("run_id")), "status": "active", "origin": _origin(manifest, lineage),
     }  # fmt: skip
-    return row, claims
+    return row, claims, set(_config_paths(folder))
 
 
 def _purged_row(name: str, version: int, mark: Path) -> dict[str, Any]:
@@ -278,10 +282,11 @@ def _purged_row(name: str, version: int, mark: Path) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _trusting(row: dict[str, Any], names: list[str], claims: set[str]) -> dict[str, Any]:
-    """The row's trust: claimed types on mlpact's own list, plus the confirmed `--trust` names."""
-    own = {c for c in claims if c.startswith(OWN_PREFIXES) and "." in c}
-    types = sorted(own | {c for c in claims if _norm(c) in {_norm(n) for n in names}})
+def _trusting(row: dict[str, Any], names: list[str], claimed: set[str]) -> dict[str, Any]:
+    """The row's trust: the manifest's claimed types on mlpact's own list, plus the claimed types
+    and config paths the user confirmed with `--trust` (`names`)."""
+    own = {c for c in claimed if c.startswith(OWN_PREFIXES)}
+    types = sorted(own | {c for c in claimed if _norm(c) in {_norm(n) for n in names}})
     row.update(trusted_types=json.dumps(types), trusted_paths=json.dumps(sorted(names)))
     row["created"] = row["created"] or now()
     return row

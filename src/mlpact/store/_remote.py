@@ -257,6 +257,7 @@ class RemoteStore(Store):
             db.execute(_SYNC_TABLE)
             for table in ("versions", "aliases", "alias_events", "counters", "remote_sync"):
                 db.execute(f"DELETE FROM {table}")
+            db.execute("DELETE FROM sqlite_sequence WHERE name = 'alias_events'")  # ids as a fresh sync
         self.sync()
         with self._read() as db:
             refs = tuple(

@@ -12,6 +12,7 @@ takes a number above every folder and mark present.
 from __future__ import annotations
 
 import difflib
+import errno
 import itertools
 import json
 import os
@@ -262,8 +263,13 @@ class Versions(Database):
         """
         folder = self.own_dir(record)
         failed: list[str] = []
+
+        def note(_func: Any, path: str, exc: Any) -> None:
+            if not (failed and getattr(exc[1], "errno", None) == errno.ENOTEMPTY):  # not its parents too
+                failed.append(f"{path} ({exc[1]})")
+
         if os.path.lexists(folder):
-            shutil.rmtree(folder, onerror=lambda _f, path, exc: failed.append(f"{path} ({exc[1]})"))
+            shutil.rmtree(folder, onerror=note)
         tombstone = {"name": record.name, "version": record.version, "digest": record.digest, "purged": now()}
         try:
             _mark(folder, PURGED).write_text(json.dumps(tombstone) + "\n", encoding="utf-8")
