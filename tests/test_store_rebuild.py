@@ -290,18 +290,19 @@ def test_damaged_folders_and_strays_are_reported_and_never_deleted(store: Path) 
     (store / "models" / "wine" / "notes.txt").write_text("mine")
     (store / "models" / "bad name").mkdir()
     (store / "models" / "wine" / "007").mkdir()
+    (store / "models" / "wine" / "8").mkdir()  # a folder with no manifest at all
     before = _tree(store)
     done = registry.rebuild_index(store=store)
     assert done.indexed == ("wine:1", "wine:3")
     assert "does not match its manifest (changed: metrics.json)" in done.refused["models/wine/2"]
-    assert set(done.refused) == {
-        "models/wine/2",
-        "models/wine/notes.txt",
-        "models/bad name",
-        "models/wine/007",
-    }
+    assert "is not a model version: it has no manifest.json" in done.refused["models/wine/8"]
+    strays = {"models/wine/notes.txt", "models/bad name", "models/wine/007"}
+    assert set(done.refused) == {"models/wine/2", "models/wine/8", *strays}
     assert _tree(store) == before and (store / "models" / "bad name").is_dir()
-    assert done.counters == {"wine": 3} and _train(store).version == 4
+    assert done.counters == {"wine": 8} and _train(store).version == 9
+    again = registry.rebuild_index(store=store)  # rows that match are kept, not re-hashed
+    assert again.kept == ("wine:1", "wine:3", "wine:9") and again.indexed == ()
+    assert "does not match its manifest" in again.refused["models/wine/2"]
 
 
 def test_a_manifest_naming_another_version_is_not_indexed(store: Path) -> None:

@@ -321,7 +321,9 @@ def models_archive(
     """Hide a version from `latest` and listings (files kept); --purge deletes its files.
 
     A version number is never reused. A version that holds an alias is refused: move the alias
-    first (promote another version, or rollback).
+    first (promote another version, or rollback); this is checked in the same transaction as any
+    promote. A purge that cannot delete some files names them and exits 8: run it again once they
+    can be deleted.
     """
     from mlpact import registry
 

@@ -5,13 +5,13 @@ Saving a version: its files are written and fsynced under ``tmp/``; then, inside
 the folder is moved into place with ``os.replace`` and the row is inserted. A crash leaves at
 most an unregistered folder marked as an interrupted save (``.N.saving``); it is kept, and the
 next save takes the next number. Version numbers are never reused: they come from a counter
-that only grows and always passes every number on disk. Readers never block on writers
+that only grows and never lands on a number a folder or purge mark holds. Readers never block on writers
 (WAL mode); writers queue on a busy timeout and hold the lock for milliseconds.
 
 The index never silently starts over: a store whose folders hold versions its index does not
 know (the index deleted, or restored from an older copy) refuses to open until
 ``mlpact store rebuild-index`` has indexed them (_rebuild.py); a save never deletes a folder it
-finds, and takes a number above every number on disk.
+finds, and takes the next number no folder or purge mark holds.
 
 The `Store` class is assembled from one class per family: versions (_versions.py), aliases
 (_aliases.py), runs and evaluations (_runs.py), rebuilding the index (_rebuild.py), over the

@@ -99,6 +99,7 @@ class _Scan:
     numbers: dict[str, int] = field(default_factory=dict)  # model -> highest number on disk
     types: dict[tuple[str, int], set[str]] = field(default_factory=dict)  # the manifest's types
     claims: dict[tuple[str, int], set[str]] = field(default_factory=dict)  # types and config paths
+    matched: list[tuple[str, int]] = field(default_factory=list)  # folders with the digest indexed
 
 
 class Rebuilding(Versions):
@@ -125,9 +126,9 @@ class Rebuilding(Versions):
             self._rebuilding = False
 
     def _rebuild(self, db: sqlite3.Connection, trust: list[str], *, replace: bool, existed: bool) -> Rebuilt:
-        scan = _scan(self.root / "models")
         old = {(r["name"], r["version"]): dict(r) for r in db.execute("SELECT * FROM versions")}
         counters = {r[0]: int(r[1]) for r in db.execute("SELECT name, last_version FROM counters")}
+        scan = _scan(self.root / "models", {} if replace else {k: r["digest"] for k, r in old.items()})
         conflicts = [] if replace else _conflicts(old, scan)
         if conflicts:
             raise _disagrees(self.db_path, conflicts)
@@ -138,12 +139,12 @@ class Rebuilding(Versions):
             db.execute("DELETE FROM sqlite_sequence")
             old = {}
         stamp = now()
-        kept, written, confirmed = [], [], {}
+        written, confirmed = [], {}
+        for key in scan.matched:
+            _repair_path(db, old[key], self.version_dir(*key).relative_to(self.root).as_posix())
+            _mark(self.version_dir(*key), SAVING).unlink(missing_ok=True)  # committed after all
         for key, row in sorted(scan.rows.items()):
-            if key in old:
-                kept.append(key)
-                _repair_path(db, old[key], self.version_dir(*key).relative_to(self.root).as_posix())
-                _mark(self.version_dir(*key), SAVING).unlink(missing_ok=True)  # committed after all
+            if key in old:  # a purged row whose folder is back: the row stands
                 continue
             names = sorted(n for n in trust if _norm(n) in {_norm(c) for c in scan.claims[key]})
             row = _trusting(row, names, scan.types[key])
@@ -164,7 +165,7 @@ class Rebuilding(Versions):
                 _mark(self.version_dir(row["name"], row["version"]), SAVING).unlink(missing_ok=True)
         claimed = {_norm(c) for claims in scan.claims.values() for c in claims}
         return Rebuilt(
-            self.root, "folders", backup, kept=tuple(map(_ref, kept)),
+            self.root, "folders", backup, kept=tuple(map(_ref, sorted(scan.matched))),
             indexed=tuple(_ref((r["name"], r["version"])) for r in written if r["status"] == "active"),
             archived=tuple(_ref((r["name"], r["version"])) for r in written if r["status"] == "archived"),
             purged=tuple(_ref((r["name"], r["version"])) for r in written if r["status"] == "purged"),
@@ -192,7 +193,9 @@ class Rebuilding(Versions):
 
 
 # --------------------------------------------------------------------------- reading the folders
-def _scan(models: Path) -> _Scan:
+def _scan(models: Path, known: Mapping[tuple[str, int], str]) -> _Scan:
+    """Every folder and mark under models/; a folder whose manifest has the digest `known` records
+    for it is only matched, not re-hashed (its row stands as recorded at save)."""
     scan = _Scan()
     folders = _model_folders(models)
     for entry in sorted(models.iterdir()) if models.is_dir() else []:
@@ -206,7 +209,7 @@ def _scan(models: Path) -> _Scan:
             if not (NUMBER_RE.fullmatch(entry.name) or _is_mark(entry.name)):
                 scan.refused[f"models/{name}/{entry.name}"] = "not a version folder; left as it is"
         for version in numbers:
-            _scan_one(scan, name, version, folder / str(version))
+            _scan_one(scan, name, version, folder / str(version), known.get((name, version)))
     return scan
 
 
@@ -217,13 +220,17 @@ def _is_mark(text: str) -> bool:
     )
 
 
-def _scan_one(scan: _Scan, name: str, version: int, folder: Path) -> None:
+def _scan_one(scan: _Scan, name: str, version: int, folder: Path, known: str | None) -> None:
     key, where = (name, version), f"models/{name}/{version}"
     if folder.is_symlink() or (os.path.lexists(folder) and not folder.is_dir()):
         scan.refused[where] = "not a folder (a link or a file); left as it is"
     elif folder.is_dir():
         try:
-            scan.digests[key] = bundle.manifest_digest(folder)
+            if (folder / bundle.MANIFEST).is_file():
+                scan.digests[key] = bundle.manifest_digest(folder)
+            if known is not None and scan.digests.get(key) == known:
+                scan.matched.append(key)
+                return
             manifest = bundle.verify(folder)
             scan.rows[key], scan.types[key], paths = _row(name, version, folder, manifest)
             scan.claims[key] = scan.types[key] | paths

@@ -6,7 +6,12 @@ digest) where the folder was. So every number ever used stays visible on disk, a
 the index does not know is either an interrupted save (it has ``.N.saving``) or proof that the
 index is missing or older than the folders: then the store refuses to open until
 ``mlpact store rebuild-index`` (_rebuild.py) has indexed it. A save never deletes a folder: it
-takes a number above every folder and mark present.
+takes the first number above the counter that no folder or purge mark holds.
+
+Opening a store probes only the numbers just above each model's counter (a few ``stat`` calls,
+whatever the number of versions), so a folder beyond a gap, one a person copied in far above the
+rest, is not noticed there: ``models verify`` lists it and ``rebuild-index`` indexes it and moves
+the counter past it. Every state mlpact itself leaves has no such gap.
 """
 
 from __future__ import annotations
@@ -163,9 +168,11 @@ class Versions(Database):
                 name, tmp_dir, finalize, moved, flavor=flavor, run_id=run_id, origin=origin
             )
         except BaseException as exc:
-            for path in moved:  # in place, but its row was never committed: nothing may show
-                shutil.rmtree(path, ignore_errors=True)
-                _mark(path, SAVING).unlink(missing_ok=True)
+            for path in reversed(moved):  # in place, but its row was never committed: nothing may show
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
             full = disk_full(exc, self.root)
             if full is not None:
                 raise full from exc
@@ -189,9 +196,10 @@ class Versions(Database):
             fields = finalize(tmp_dir, version)
             final = self.version_dir(name, version)
             final.parent.mkdir(parents=True, exist_ok=True)
-            _mark(final, SAVING).write_bytes(b"")  # until the commit: an interrupted save, if any
-            moved.append(final)
+            moved.append(_mark(final, SAVING))
+            moved[-1].write_bytes(b"")  # until the commit: an interrupted save, if any
             os.replace(tmp_dir, final)
+            moved.append(final)
             fsync_dir(final.parent)
             db.execute(
                 "INSERT INTO counters (name, last_version) VALUES (?, ?) "
@@ -213,8 +221,8 @@ class Versions(Database):
         return self.get(name, version)
 
     def _next_number(self, db: sqlite3.Connection, name: str) -> int:
-        """One above the counter and above every folder or mark on disk: a number is never reused,
-        and a folder already there (an interrupted save, a version the index lost) is kept."""
+        """The first number above the counter that no folder or purge mark holds: a number is never
+        reused, and a folder already there (an interrupted save, a version the index lost) is kept."""
         row = db.execute("SELECT last_version FROM counters WHERE name = ?", (name,)).fetchone()
         return next(
             v for v in itertools.count((row["last_version"] if row else 0) + 1) if not self._taken(name, v)
