@@ -94,7 +94,7 @@ def store(template: dict[str, Any], tmp_path: Path) -> Path:
     return tmp_path / "store"
 
 
-MISSING = r"has no index \(mlpact.db is missing\), but its folders hold versions the index does not know: "
+MISSING = r"has no index \(mlpact.db is missing\), but its folders hold versions: "
 
 
 # --------------------------------------------------------------------------- refusing
@@ -132,7 +132,10 @@ def test_an_older_index_is_refused_naming_the_versions_it_does_not_know(
 ) -> None:
     _put_index(store, template["old"])
     before = _tree(store)
-    with pytest.raises(StoreError, match=r"index .* is older than the store's folders, .*: wine:3\."):
+    with pytest.raises(
+        StoreError,
+        match=r"index .* is older than the store's folders: they hold versions it does not know: wine:3\.",
+    ):
         mlpact.train(_fast(), store=store)
     result = runner.invoke(app, ["train", "--store", str(store), "--help"])  # help never opens it
     assert result.exit_code == 0
@@ -202,6 +205,17 @@ def test_rebuild_keeps_what_an_older_index_recorded_and_says_what_is_lost(
     assert _train(store).version == 4
     with sqlite3.connect(done.backup) as backup:  # the previous index is still there, untouched
         assert backup.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 2
+
+
+def test_a_purge_after_the_older_index_was_written_is_recovered_from_its_mark(
+    store: Path, template: dict[str, Any]
+) -> None:
+    registry.archive("wine:2", purge=True, store=store)
+    _put_index(store, template["old"])  # it knew wine:2 as active, with files
+    done = registry.rebuild_index(store=store)
+    assert done.kept == ("wine:1",) and done.purged == ("wine:2",) and done.indexed == ("wine:3",)
+    assert Store(store).get("wine", 2).status == "purged" and Store(store).get("wine", 2).rebuilt is None
+    assert all(c.ok for c in registry.verify(store=store, behaviour=False))
 
 
 def test_the_cli_rebuilds_and_says_what_it_did(store: Path) -> None:
@@ -278,7 +292,7 @@ def test_an_interrupted_save_is_kept_skipped_and_indexed_archived(store: Path) -
 
 def test_the_same_folder_without_the_mark_proves_the_index_older(store: Path) -> None:
     _forget(store, 3)
-    with pytest.raises(StoreError, match=r"older than the store's folders.*wine:3\."):
+    with pytest.raises(StoreError, match=r"older than the store's folders: .*: wine:3\. Refusing"):
         Store(store).versions()
 
 

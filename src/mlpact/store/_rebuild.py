@@ -144,7 +144,10 @@ class Rebuilding(Versions):
             _repair_path(db, old[key], self.version_dir(*key).relative_to(self.root).as_posix())
             _mark(self.version_dir(*key), SAVING).unlink(missing_ok=True)  # committed after all
         for key, row in sorted(scan.rows.items()):
-            if key in old:  # a purged row whose folder is back: the row stands
+            if key in old:  # a purge the index did not see is recorded; otherwise the row stands
+                if row["status"] == "purged" and old[key]["status"] != "purged":
+                    db.execute("UPDATE versions SET status = 'purged' WHERE name = ? AND version = ?", key)
+                    written.append({**old[key], "status": "purged"})
                 continue
             names = sorted(n for n in trust if _norm(n) in {_norm(c) for c in scan.claims[key]})
             row = _trusting(row, names, scan.types[key])
@@ -172,7 +175,8 @@ class Rebuilding(Versions):
             refused=scan.refused, aliases=_aliases(db),
             counters=dict(sorted(_counters(db).items())),
             trusted=confirmed, unused_trust=tuple(n for n in trust if _norm(n) not in claimed),
-            lost=_lost(existed=existed, replace=replace, written=bool(written), backup=backup),
+            lost=_lost(existed=existed, replace=replace, rebuilt=any(r["rebuilt"] for r in written),
+                       backup=backup),
         )  # fmt: skip
 
     def _backup(self) -> Path:
@@ -387,7 +391,7 @@ def _aliases(db: sqlite3.Connection) -> dict[str, dict[str, int]]:
     return found
 
 
-def _lost(*, existed: bool, replace: bool, written: bool, backup: Path | None) -> tuple[str, ...]:
+def _lost(*, existed: bool, replace: bool, rebuilt: bool, backup: Path | None) -> tuple[str, ...]:
     lost = []
     if not existed or replace:
         where = "there was no index" if not existed else f"the previous index ({backup}) was set aside"
@@ -396,13 +400,13 @@ def _lost(*, existed: bool, replace: bool, written: bool, backup: Path | None) -
             f"the index, and {where}: none could be recovered. Every version is active and holds no "
             "alias; promote again with `mlpact models promote NAME:VERSION ALIAS`."
         )
-    elif written:
+    elif rebuilt:
         lost.append(
             "Aliases, their history, statuses, runs and evaluations are those the previous index "
             "recorded; alias moves, archives and runs made after it was written could not be "
             "recovered, and the versions indexed now have no run record (their run id is kept)."
         )
-    if written:
+    if rebuilt:
         lost.append(
             "Rows written now are marked rebuilt: their digest is their manifest as found now, and "
             "they trust only mlpact's own types plus the --trust names confirmed for them; loading "

@@ -549,13 +549,14 @@ def _stale_index(root: Path, db_path: Path, unknown: list[tuple[str, int]], *, m
     refs = [f"{n}:{v}" for n, v in unknown]
     listed = ", ".join(refs[:10]) + (f" and {len(refs) - 10} more" if len(refs) > 10 else "")
     what = (
-        f"The store at {root} has no index ({db_path.name} is missing)"
+        f"The store at {root} has no index ({db_path.name} is missing), but its folders hold versions"
         if missing
-        else f"The store index {db_path} is older than the store's folders"
+        else f"The store index {db_path} is older than the store's folders: they hold versions it does "
+        "not know"
     )
     return StoreError(
-        f"{what}, but its folders hold versions the index does not know: {listed}. Refusing to "
-        "use it: a new or older index would forget them and hand their numbers out again.",
+        f"{what}: {listed}. Refusing to use it: a new or older index would forget them and hand their "
+        "numbers out again.",
         hint=f"Rebuild the index from the versions' manifests with `mlpact store rebuild-index "
         f"--store {root}` (docs/registry.md says what it recovers), or put back the latest copy "
         f"of {db_path.name}.",
