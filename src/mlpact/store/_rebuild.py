@@ -57,6 +57,7 @@ _COLUMNS = (
     "name", "version", "created", "path", "flavor", "digest", "config_hash", "data_fingerprint",
     "metric_name", "metric_value", "run_id", "trusted_types", "status", "origin", "trusted_paths", "rebuilt",
 )  # fmt: skip
+_STATUSES = ("active", "archived", "purged")
 _TABLES = ("versions", "aliases", "alias_events", "counters", "runs", "evaluations", "run_metrics")
 
 
@@ -121,13 +122,20 @@ class Rebuilding(Versions):
         try:
             self._ensure()
             with self._write() as db:
-                return self._rebuild(db, trust, replace=replace, existed=existed)
+                done, settled = self._rebuild(db, trust, replace=replace, existed=existed)
         finally:
             self._rebuilding = False
+        for key in settled:  # committed: these saves are interrupted no more
+            _mark(self.version_dir(*key), SAVING).unlink(missing_ok=True)
+        return done
 
-    def _rebuild(self, db: sqlite3.Connection, trust: list[str], *, replace: bool, existed: bool) -> Rebuilt:
+    def _rebuild(
+        self, db: sqlite3.Connection, trust: list[str], *, replace: bool, existed: bool
+    ) -> tuple[Rebuilt, list[tuple[str, int]]]:
+        """The rebuild inside the write transaction; also returns the versions whose ``.N.saving``
+        mark is to go once it commits."""
         old = {(r["name"], r["version"]): dict(r) for r in db.execute("SELECT * FROM versions")}
-        counters = {r[0]: int(r[1]) for r in db.execute("SELECT name, last_version FROM counters")}
+        counters = _counters(db)
         scan = _scan(self.root / "models", {} if replace else {k: r["digest"] for k, r in old.items()})
         conflicts = [] if replace else _conflicts(old, scan)
         if conflicts:
@@ -138,11 +146,34 @@ class Rebuilding(Versions):
                 db.execute(f"DELETE FROM {table}")
             db.execute("DELETE FROM sqlite_sequence")
             old = {}
-        stamp = now()
-        written, confirmed = [], {}
         for key in scan.matched:
             _repair_path(db, old[key], self.version_dir(*key).relative_to(self.root).as_posix())
-            _mark(self.version_dir(*key), SAVING).unlink(missing_ok=True)  # committed after all
+        written, confirmed = self._write_rows(db, scan, old, trust)
+        _raise_counters(db, scan, old, counters)
+        claimed = {_norm(c) for claims in scan.claims.values() for c in claims}
+        refs = {
+            s: tuple(_ref((r["name"], r["version"])) for r in written if r["status"] == s) for s in _STATUSES
+        }
+        done = Rebuilt(
+            self.root, "folders", backup, kept=tuple(map(_ref, sorted(scan.matched))), indexed=refs["active"],
+            archived=refs["archived"], purged=refs["purged"], refused=scan.refused, aliases=_aliases(db),
+            counters=dict(sorted(_counters(db).items())), trusted=confirmed,
+            unused_trust=tuple(n for n in trust if _norm(n) not in claimed),
+            lost=_lost(existed=existed, replace=replace, rebuilt=any(r["rebuilt"] for r in written),
+                       backup=backup),
+        )  # fmt: skip
+        settled = [*scan.matched, *((r["name"], r["version"]) for r in written if r["status"] == "archived")]
+        return done, settled
+
+    def _write_rows(
+        self,
+        db: sqlite3.Connection,
+        scan: _Scan,
+        old: Mapping[tuple[str, int], Mapping[str, Any]],
+        trust: list[str],
+    ) -> tuple[list[dict[str, Any]], dict[str, tuple[str, ...]]]:
+        """Insert a rebuilt row per verified folder the index lacks (and record purges it missed)."""
+        stamp, written, confirmed = now(), [], {}
         for key, row in sorted(scan.rows.items()):
             if key in old:  # a purge the index did not see is recorded; otherwise the row stands
                 if row["status"] == "purged" and old[key]["status"] != "purged":
@@ -156,28 +187,7 @@ class Rebuilding(Versions):
             written.append(row)
             if names:
                 confirmed[_ref(key)] = tuple(names)
-        for name in sorted(set(scan.numbers) | {n for n, _ in old} | set(counters)):
-            last = max(scan.numbers.get(name, 0), counters.get(name, 0), *(v for n, v in old if n == name))
-            db.execute(
-                "INSERT INTO counters (name, last_version) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
-                "SET last_version = MAX(last_version, excluded.last_version)",
-                (name, last),
-            )
-        for row in written:  # committed with the transaction; an interrupted save is one no more
-            if row["status"] == "archived":
-                _mark(self.version_dir(row["name"], row["version"]), SAVING).unlink(missing_ok=True)
-        claimed = {_norm(c) for claims in scan.claims.values() for c in claims}
-        return Rebuilt(
-            self.root, "folders", backup, kept=tuple(map(_ref, sorted(scan.matched))),
-            indexed=tuple(_ref((r["name"], r["version"])) for r in written if r["status"] == "active"),
-            archived=tuple(_ref((r["name"], r["version"])) for r in written if r["status"] == "archived"),
-            purged=tuple(_ref((r["name"], r["version"])) for r in written if r["status"] == "purged"),
-            refused=scan.refused, aliases=_aliases(db),
-            counters=dict(sorted(_counters(db).items())),
-            trusted=confirmed, unused_trust=tuple(n for n in trust if _norm(n) not in claimed),
-            lost=_lost(existed=existed, replace=replace, rebuilt=any(r["rebuilt"] for r in written),
-                       backup=backup),
-        )  # fmt: skip
+        return written, confirmed
 
     def _backup(self) -> Path:
         """Copy the current index aside (SQLite's online backup: consistent while we hold the lock)."""
@@ -376,6 +386,21 @@ def _repair_path(db: sqlite3.Connection, row: Mapping[str, Any], path: str) -> N
     if row["path"] != path:
         db.execute(
             "UPDATE versions SET path = ? WHERE name = ? AND version = ?", (path, row["name"], row["version"])
+        )
+
+
+def _raise_counters(
+    db: sqlite3.Connection, scan: _Scan, old: Mapping[tuple[str, int], Any], counters: Mapping[str, int]
+) -> None:
+    """Every model's counter above every number in the old index, its counters and on disk."""
+    high: dict[str, int] = dict(counters)
+    for name, version in [*old, *scan.numbers.items()]:
+        high[name] = max(high.get(name, 0), version)
+    for name, last in sorted(high.items()):
+        db.execute(
+            "INSERT INTO counters (name, last_version) VALUES (?, ?) ON CONFLICT(name) DO UPDATE "
+            "SET last_version = MAX(last_version, excluded.last_version)",
+            (name, last),
         )
 
 

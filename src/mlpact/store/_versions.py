@@ -16,6 +16,7 @@ the counter past it. Every state mlpact itself leaves has no such gap.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import errno
 import itertools
@@ -177,7 +178,8 @@ class Versions(Database):
             if full is not None:
                 raise full from exc
             raise
-        _mark(record.path, SAVING).unlink(missing_ok=True)  # committed: no longer an interrupted save
+        with contextlib.suppress(OSError):  # committed: no longer an interrupted save (a mark left
+            _mark(record.path, SAVING).unlink(missing_ok=True)  # beside a registered version is inert)
         return record
 
     def _register(
