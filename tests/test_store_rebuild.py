@@ -176,11 +176,14 @@ def test_rebuild_after_the_index_was_deleted(store: Path, template: dict[str, An
         assert new.created[:16] == old.created[:16]  # the manifest's time, written in the same save
         assert new.rebuilt is not None and old.rebuilt is None
         assert new.status == "active"  # wine:2's archive was recorded only in the index
-        # trust: mlpact's own claimed types, never the config's paths by themselves (not None:
-        # None would fall back to what the version's config names)
-        assert new.trusted_types == ("numpy.dtype",) and new.trusted_paths == ()
+        # trust: nothing from the manifest's own list, nor the config's paths (not None: None
+        # would fall back to what the version's config names)
+        assert new.trusted_types == () and new.trusted_paths == ()
     assert _tree(store) == before
-    model = mlpact.load("wine:1", store=store)
+    # the types the original row recorded at save: all on mlpact's own list, which the loader applies
+    own = list(template["rows"]["wine:1"].trusted_types)
+    assert own and all(t.startswith(("numpy.", "sklearn.")) for t in own)
+    model = mlpact.load("wine:1", store=store, trust=own)
     assert model.predict(ROWS).shape == (1,)
     assert all(c.ok for c in registry.verify(store=store, behaviour=False))
     assert _train(store).version == 4
@@ -201,6 +204,7 @@ def test_rebuild_keeps_what_an_older_index_recorded_and_says_what_is_lost(
         recorded, path=store / "models" / "wine" / "1", aliases=("production",)
     )  # as recorded at save
     assert st.get("wine", 3).rebuilt is not None and st.get("wine", 3).trusted_paths == ()
+    assert st.get("wine", 3).trusted_types == ()
     assert [e["version"] for e in st.alias_history("wine", "production")] == [1]
     assert _train(store).version == 4
     with sqlite3.connect(done.backup) as backup:  # the previous index is still there, untouched
@@ -380,17 +384,18 @@ def custom_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 def test_a_rebuilt_row_trusts_only_mlpacts_list_not_its_manifests_claims(custom_store: Path) -> None:
     done = registry.rebuild_index(store=custom_store)
     record = Store(custom_store).get("wine", 1)
-    assert record.trusted_types == ("numpy.dtype",) and record.trusted_paths == ()
+    assert record.trusted_types == () and record.trusted_paths == ()  # not os.system, not ratiofeats
     assert done.trusted == {} and not (custom_store.parent / "imported").exists()  # nothing imported
-    with pytest.raises(UntrustedTypesError, match=r"\['ratiofeats.AddRatio'\]"):
-        mlpact.load("wine:1", store=custom_store)
+    with pytest.raises(UntrustedTypesError, match=r"'ratiofeats.AddRatio'"):
+        mlpact.load("wine:1", store=custom_store, trust=["numpy.dtype"])
 
 
 def test_trust_confirmed_at_rebuild_is_recorded_for_the_versions_that_claim_it(custom_store: Path) -> None:
     done = registry.rebuild_index(trust=["ratiofeats:AddRatio", "other.Thing"], store=custom_store)
     assert done.trusted == {"wine:1": ("ratiofeats:AddRatio",)} and done.unused_trust == ("other.Thing",)
     record = Store(custom_store).get("wine", 1)
-    assert record.trusted_types == ("numpy.dtype", "ratiofeats.AddRatio")
+    assert record.trusted_types == ("ratiofeats.AddRatio",)
     assert record.trusted_paths == ("ratiofeats:AddRatio",)
-    assert mlpact.load("wine:1", store=custom_store).predict(ROWS).shape == (1,)
+    model = mlpact.load("wine:1", store=custom_store, trust=["numpy.dtype"])  # on mlpact's own list
+    assert model.predict(ROWS).shape == (1,)
     assert not (custom_store.parent / "imported").exists()

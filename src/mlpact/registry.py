@@ -195,7 +195,7 @@ def rebuild_index(*, trust: Sequence[str] = (), replace: bool = False, store: St
     """Write the store's index back from its version folders (a team store: from its bucket).
 
     Rows the index has and whose folder matches are kept; every other verified folder is indexed
-    from its own manifest, marked rebuilt, trusting only mlpact's own types plus the `trust`
+    from its own manifest, marked rebuilt, trusting only mlpact's own allowlist plus the `trust`
     names it claims. Aliases, statuses and runs come only from the index: what it lacks is lost,
     and the result says so (docs/registry.md, "When the index is lost").
 

@@ -113,7 +113,7 @@ def _print_show(info: dict[str, Any]) -> None:
     if v.get("rebuilt"):
         out.print(
             f"[yellow]rebuilt[/] {when(v['rebuilt'])}: this row was written by `mlpact store rebuild-index` "
-            "from the version's own manifest; it trusts only mlpact's own types and the --trust names "
+            "from the version's own manifest; it trusts only mlpact's own allowlist and the --trust names "
             "confirmed then"
         )
     out.print(metrics_table(info["metrics"], title="Metrics"))

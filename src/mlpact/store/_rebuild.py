@@ -8,9 +8,11 @@ what the folders hold, under the write lock, so no save can interleave:
 - A folder whose files match its manifest, and whose manifest names that folder's model and
   number, becomes a row marked ``rebuilt``: number, digest (the manifest's sha256 as found now),
   flavor, creation time, metric, fingerprints, run id and origin, read from its own files. Its
-  trust is *not* taken from its manifest: it trusts the claimed types that are on mlpact's own
-  list, plus the names the user confirms with ``--trust`` among those the version claims (its
-  manifest's types and its config's import paths), never the config's paths by themselves.
+  trust is *not* taken from its manifest, which is the bundle describing itself: the row records
+  only the names the user confirms with ``--trust`` among those the version claims (its
+  manifest's types, its config's import paths), and an empty (not unknown) list of paths, so
+  loading never falls back to what its config names. mlpact's own allowlist is the loader's and
+  applies to a rebuilt version as to any other; nothing here widens it.
 - Rows the index already has and whose folder still matches their digest are kept as they were
   recorded at save (trust, status, aliases and their history included).
 - An interrupted save (``.N.saving``: its row was never committed) is indexed as archived, so it
@@ -50,9 +52,6 @@ from mlpact.store._versions import (
     _numbers,
 )
 
-# Types a rebuilt row may keep from its manifest's claims: mlpact's own list, checked as strings
-# (nothing named by a manifest is imported here). Loading applies the full trust rule on top.
-OWN_PREFIXES = ("sklearn.", "numpy.", "scipy.", "mlpact.")
 _COLUMNS = (
     "name", "version", "created", "path", "flavor", "digest", "config_hash", "data_fingerprint",
     "metric_name", "metric_value", "run_id", "trusted_types", "status", "origin", "trusted_paths", "rebuilt",
@@ -304,10 +303,9 @@ def _purged_row(name: str, version: int, mark: Path) -> dict[str, Any]:
 
 
 def _trusting(row: dict[str, Any], names: list[str], claimed: set[str]) -> dict[str, Any]:
-    """The row's trust: the manifest's claimed types on mlpact's own list, plus the claimed types
-    and config paths the user confirmed with `--trust` (`names`)."""
-    own = {c for c in claimed if c.startswith(OWN_PREFIXES)}
-    types = sorted(own | {c for c in claimed if _norm(c) in {_norm(n) for n in names}})
+    """The row's trust: only the claimed types and config paths the user confirmed with `--trust`
+    (`names`); a claim is compared as a string, nothing it names is imported."""
+    types = sorted(c for c in claimed if _norm(c) in {_norm(n) for n in names})
     row.update(trusted_types=json.dumps(types), trusted_paths=json.dumps(sorted(names)))
     row["created"] = row["created"] or now()
     return row
@@ -434,7 +432,8 @@ def _lost(*, existed: bool, replace: bool, rebuilt: bool, backup: Path | None) -
     if rebuilt:
         lost.append(
             "Rows written now are marked rebuilt: their digest is their manifest as found now, and "
-            "they trust only mlpact's own types plus the --trust names confirmed for them; loading "
-            "one that needs more names them (pass them with --trust, or rebuild with --trust)."
+            "they trust only mlpact's own allowlist plus the --trust names confirmed for them, never "
+            "what their manifest claims; loading one that needs more names them (pass them with "
+            "--trust)."
         )
     return tuple(lost)
