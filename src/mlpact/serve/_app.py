@@ -114,7 +114,8 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
     """
     from fastapi import FastAPI
 
-    from mlpact.serve._access import Gate, Metrics, Tokens
+    from mlpact.access import Tokens
+    from mlpact.serve._access import Gate, Metrics
 
     tokens = Tokens.from_config(settings.auth)
     metrics = Metrics(holder)
