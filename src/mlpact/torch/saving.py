@@ -37,15 +37,18 @@ DATA_KWARGS = {
 
 
 # --------------------------------------------------------------------------- building
-def module_class(path: str, *, key: str = "model.type") -> type:
+def module_class(path: str, *, key: str = "model.type", near: Path | None = None) -> type:
     """The `torch.nn.Module` subclass an import path names.
+
+    Args:
+        near: the config's folder: a module file there that does not import gets a hint.
 
     Raises:
         ConfigError: it does not import or is not a module class.
     """
     from mlpact.pipeline import import_object
 
-    cls = import_object(path, key=key)
+    cls = import_object(path, key=key, near=near)
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
         found = f"{type(cls).__name__} {getattr(cls, '__name__', cls)!r}"
         raise ConfigError([f"{key}: {path!r} is not a torch.nn.Module subclass (found {found})"])
@@ -54,17 +57,25 @@ def module_class(path: str, *, key: str = "model.type") -> type:
 
 def init_params(cls: type) -> list[str]:
     """The keyword arguments a module's constructor takes (by name)."""
-    params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
-    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return list(_parameters(cls))
 
 
-def resolve_kwargs(cls: type, params: Mapping[str, Any], data: Mapping[str, int]) -> dict[str, Any]:
-    """`model.params` checked against the constructor, plus the data-derived arguments it takes.
+def _parameters(cls: type) -> dict[str, inspect.Parameter]:
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+    return {
+        n: p for n, p in params.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+
+
+def resolve_kwargs(cls: type, params: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """`model.params` checked against the constructor, plus the data-derived arguments it takes,
+    plus every other argument's default (so a default that changes later cannot change a saved
+    model; defaults that are not plain JSON values are left out, see `unrecorded_defaults`).
 
     Raises:
         ConfigError: a parameter is not an argument of the module (all of them named, sorted).
     """
-    accepted = init_params(cls)
+    accepted = _parameters(cls)
     takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())  # type: ignore[misc]
     unknown = sorted(set(params) - set(accepted))
     if unknown and not takes_any:
@@ -74,17 +85,40 @@ def resolve_kwargs(cls: type, params: Mapping[str, Any], data: Mapping[str, int]
                 for n in unknown
             ]
         )
+    defaults = {n: p.default for n, p in accepted.items() if p.default is not p.empty and _plain(p.default)}
     filled = {name: data[src] for name, src in DATA_KWARGS.items() if name in accepted and src in data}
-    return {**filled, **params}
+    return {**defaults, **filled, **params}
 
 
-def build_module(path: str, params: Mapping[str, Any], data: Mapping[str, int]) -> tuple[Any, dict[str, Any]]:
-    """Instantiate the module `model.type` names; return it and the keyword arguments used.
+def _plain(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def unrecorded_defaults(path: str, kwargs: Mapping[str, Any]) -> list[str]:
+    """A warning per constructor default that model.json cannot record (not a plain JSON value)."""
+    cls = module_class(path)
+    return [
+        f"model.json cannot record {cls.__name__}'s default {name}={p.default!r} (not a plain JSON value): "
+        "if that default changes, loading this version builds a different module; set it in model.params"
+        for name, p in _parameters(cls).items()
+        if name not in kwargs and p.default is not p.empty
+    ]
+
+
+def build_module(
+    path: str, params: Mapping[str, Any], data: Mapping[str, Any], *, near: Path | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Instantiate the module `model.type` names; return it and the keyword arguments used
+    (every constructor argument, defaults included).
 
     Raises:
         ConfigError: the class cannot be imported, takes no such parameter, or refuses the values.
     """
-    cls = module_class(path)
+    cls = module_class(path, near=near)
     kwargs = resolve_kwargs(cls, params, data)
     try:
         return cls(**kwargs), kwargs
