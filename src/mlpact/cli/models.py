@@ -100,7 +100,7 @@ def _print_show(info: dict[str, Any]) -> None:
     from rich.table import Table
 
     from mlpact.cli._tables import metrics_table
-    from mlpact.report import fmt
+    from mlpact.report import fmt, training_facts
 
     out = stdout()
     v = info["version"]
@@ -110,6 +110,14 @@ def _print_show(info: dict[str, Any]) -> None:
     if v["origin"]:
         out.print(_origin_text(v["origin"]))
     out.print(metrics_table(info["metrics"], title="Metrics"))
+    training = training_facts(info["metrics"])
+    if training:
+        facts = Table(title="Training (PyTorch)", title_justify="left", show_header=False)
+        for _ in range(2):
+            facts.add_column()
+        for key, value in training:
+            facts.add_row(key, value)
+        out.print(facts)
     if info["metrics"].get("decision"):
         out.print(f"[bold]decision[/] {info['metrics']['decision']['description']}")
     if info["evaluations"]:

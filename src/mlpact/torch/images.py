@@ -179,11 +179,33 @@ def split_deterministic(steps: Sequence[Step]) -> tuple[list[Step], list[Step]]:
     return list(steps[:n]), list(steps[n:])
 
 
+_NOT_AN_IMAGE = "not an image file PIL can read (PNG, JPEG, GIF, BMP, TIFF, WebP, ...)"
 _FILTERS = {"bilinear": "BILINEAR", "bicubic": "BICUBIC", "nearest": "NEAREST"}
 
 
-def _filter(image_mod: Any, step: Mapping[str, Any]) -> Any:
+def _filter(image: Any, step: Mapping[str, Any]) -> Any:
+    """The PIL resampling filter a resize step names (bilinear unless it says otherwise)."""
+    image_mod = require("PIL.Image", feature="Reading images")
     return getattr(image_mod.Resampling, _FILTERS[step.get("interpolation") or "bilinear"])
+
+
+@contextmanager
+def opened(path: Path | str) -> Iterator[Any]:
+    """A PIL image of a file; a missing or unreadable file is a DataError naming it.
+
+    Raises:
+        DataError: the file does not exist or is not an image PIL can read.
+    """
+    image_mod = require("PIL.Image", feature="Reading images")
+    try:
+        with image_mod.open(path) as img:
+            yield img
+    except FileNotFoundError:
+        raise DataError(f"Image {str(path)!r} does not exist.") from None
+    except image_mod.UnidentifiedImageError:
+        raise DataError(f"Cannot read image {str(path)!r}: {_NOT_AN_IMAGE}.") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot read image {str(path)!r}: {exc}") from exc
 
 
 def read_image(path: Path | str, resize: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -193,17 +215,11 @@ def read_image(path: Path | str, resize: Mapping[str, Any] | None = None) -> np.
     Raises:
         DataError: the file does not exist or is not an image PIL can read.
     """
-    image_mod = require("PIL.Image", feature="Reading images")
-    try:
-        with image_mod.open(path) as img:
-            rgb = img.convert("RGB")
-            if resize is not None and rgb.size != _hw(resize["size"])[::-1]:
-                rgb = rgb.resize(_hw(resize["size"])[::-1], _filter(image_mod, resize))
-            return np.asarray(rgb)
-    except FileNotFoundError:
-        raise DataError(f"Image {str(path)!r} does not exist.") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"Cannot read image {str(path)!r}: {exc}") from exc
+    with opened(path) as img:
+        rgb = img.convert("RGB")
+        if resize is not None and rgb.size != _hw(resize["size"])[::-1]:
+            rgb = rgb.resize(_hw(resize["size"])[::-1], _filter(rgb, resize))
+        return np.asarray(rgb)
 
 
 def decode_bytes(data: bytes, *, name: str = "upload") -> np.ndarray:
@@ -218,6 +234,8 @@ def decode_bytes(data: bytes, *, name: str = "upload") -> np.ndarray:
     try:
         with image_mod.open(io.BytesIO(data)) as img:
             return np.asarray(img.convert("RGB"))
+    except image_mod.UnidentifiedImageError:
+        raise DataError(f"Cannot read {name} as an image: {_NOT_AN_IMAGE}.") from None
     except (OSError, ValueError) as exc:
         raise DataError(f"Cannot read {name} as an image: {exc}") from exc
 
@@ -369,8 +387,7 @@ def _resize(image: np.ndarray, step: Mapping[str, Any], rng: np.random.Generator
     h, w = _hw(step["size"])
     if image.shape[:2] == (h, w):
         return image
-    image_mod = require("PIL.Image", feature="Reading images")
-    resized = _to_pil(image).resize((w, h), _filter(image_mod, step))
+    resized = _to_pil(image).resize((w, h), _filter(image, step))
     out = np.asarray(resized)
     return out[..., None] if out.ndim == 2 else out
 

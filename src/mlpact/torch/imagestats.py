@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlpact.errors import DataError
-from mlpact.torch._deps import require
+from mlpact.torch.images import opened
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,17 +33,11 @@ def describe_image(path: Path | str) -> list[float]:
     Raises:
         DataError: the file does not exist or is not an image.
     """
-    image_mod = require("PIL.Image", feature="Reading images")
-    try:
-        with image_mod.open(path) as img:
-            width, height = img.size
-            rgb = img.convert("RGB")
-            rgb.thumbnail(_THUMB)
-            pixels = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
-    except FileNotFoundError:
-        raise DataError(f"Image {str(path)!r} does not exist.") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"Cannot read image {str(path)!r}: {exc}") from exc
+    with opened(path) as img:
+        width, height = img.size
+        rgb = img.convert("RGB")
+        rgb.thumbnail(_THUMB)
+        pixels = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
     return [float(height), float(width), *pixels.mean(axis=0).tolist(), *pixels.std(axis=0).tolist()]
 
 

@@ -97,14 +97,16 @@ class ImageModel(Model):
         """
         items = self._images(data)
         found = Decoded([], {}, None)  # type: ignore[arg-type]
+        labels = []
         for i, item in enumerate(items):
-            name = names[i] if names is not None else None
+            label = names[i] if names is not None else _label(item, row_offset + i)
+            labels.append(label)
             try:
-                found.images.append(self.pipeline.to_tensor.image(item, name=repr(name) if name else None))
+                found.images.append(self.pipeline.to_tensor.image(item, name=repr(label)))
             except DataError as exc:
                 found.images.append(None)
                 found.errors[i] = exc.message
-        found.report = unreadable_report(found.errors, len(items), self.unreadable_policy, row_offset)
+        found.report = unreadable_report(found.errors, labels, self.unreadable_policy, row_offset)
         return found
 
     @property
@@ -172,26 +174,32 @@ class Decoded:
 
 
 def unreadable_report(
-    failed: Mapping[int, str], rows: int, level: str, row_offset: int = 0
+    failed: Mapping[int, str], labels: Sequence[str], level: str, row_offset: int = 0
 ) -> ValidationReport:
-    """A validation report with one `unreadable_image` finding (when any image failed)."""
+    """A validation report with one `unreadable_image` finding (when any image failed) naming the
+    first five files; `examples` holds the first three reasons."""
     from mlpact.schema import Problem, ValidationReport
 
-    report = ValidationReport(rows=rows)
+    report = ValidationReport(rows=len(labels))
     if failed and level != "ignore":
         n = len(failed)
+        named = ", ".join(repr(labels[i]) for i in list(failed)[:5]) + (", ..." if n > 5 else "")
         report.problems.append(
             Problem(
                 "unreadable_image",
                 "image",
                 n,
                 level,
-                f"{n} of {rows} images cannot be read",
+                f"{n} of {len(labels)} images cannot be read: {named}",
                 rows=[row_offset + i + 1 for i in list(failed)[:5]],
                 examples=list(failed.values())[:3],
             )
         )
     return report
+
+
+def _label(item: Any, position: int) -> str:
+    return str(item) if isinstance(item, (str, Path)) else f"image {position + 1}"
 
 
 def image_table(

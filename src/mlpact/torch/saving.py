@@ -128,13 +128,25 @@ def build_module(
 
 # --------------------------------------------------------------------------- saving
 def save_module(module: Any, directory: Path, spec: Mapping[str, Any]) -> None:
-    """Write weights.safetensors (tensors only) and model.json (import path, kwargs, classes)."""
+    """Write weights.safetensors (tensors only) and model.json (import path, kwargs, classes).
+
+    safetensors writes the file itself (owner-only permissions, no fsync): it is given the
+    permissions of the version's other files and synced like them, so a completed save survives
+    a crash and the version reads the same for everyone who can read the store.
+    """
+    import os
+    import shutil
+
     from mlpact import bundle
 
     safetensors_torch = require("safetensors.torch")
     module = module.to("cpu")
-    safetensors_torch.save_model(module, str(directory / WEIGHTS))
     bundle.write_json(directory / MODEL_JSON, dict(spec))
+    weights = directory / WEIGHTS
+    safetensors_torch.save_model(module, str(weights))
+    shutil.copymode(directory / MODEL_JSON, weights)
+    with open(weights, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def trusted_module_type(spec: Mapping[str, Any], config_type: str, trust: Iterable[str]) -> str:
