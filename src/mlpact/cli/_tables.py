@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def metrics_table(metrics: Mapping[str, Any], *, title: str) -> Table:
     return table
 
 
-def epochs_table(history: list[Mapping[str, Any]], *, best: int | None, title: str) -> Table:
+def epochs_table(history: Sequence[Mapping[str, Any]], *, best: int | None, title: str) -> Table:
     """One row per epoch: training and validation loss and accuracy, learning rate, seconds; the
     epoch whose weights were kept is marked."""
     from rich.table import Table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,12 +156,62 @@ class ImageModel(Model):
             proba[kept] = self.pipeline.predict_proba(images)
         return pd.DataFrame(proba, columns=self.classes)
 
+    def score(
+        self,
+        items: Sequence[Any],
+        *,
+        names: Sequence[str] | None = None,
+        chunk: int = 512,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> Scored:
+        """Class probabilities of many images, decoded a chunk at a time (memory stays flat), with
+        the unreadable ones reported under the policy.
+
+        Raises:
+            InputValidationError: an image cannot be read and the policy says `unreadable_image: error`.
+        """
+        import numpy as np
+
+        from mlpact.schema import ValidationReport
+
+        proba = np.full((len(items), len(self.classes or [])), np.nan, dtype=np.float32)
+        errors: dict[int, str] = {}
+        report = ValidationReport()
+        for start in range(0, len(items), chunk):
+            part = list(items[start : start + chunk])
+            labels = names[start : start + chunk] if names is not None else None
+            found = self.read(part, names=labels, row_offset=start)
+            found.report.raise_for_errors()
+            report.merge(found.report)
+            errors.update({start + i: why for i, why in found.errors.items()})
+            kept = [i for i, image in enumerate(found.images) if image is not None]
+            if kept:
+                proba[[start + i for i in kept]] = self.pipeline.predict_proba(
+                    [found.images[i] for i in kept]
+                )
+            if on_chunk is not None:
+                on_chunk(len(part))
+        return Scored(proba, errors, report)
+
     def predict_frame(self, data: Any, *, check: bool = True, keep: Sequence[str] = ()) -> pd.DataFrame:
         """`prediction`, then `proba_<class>` per class, one row per image."""
         found = self.read(data)
         if check:
             found.report.raise_for_errors()
         return image_table(self.pipeline, found.images, errors=found.errors)
+
+
+@dataclass
+class Scored:
+    """Class probabilities per image (NaN rows for unreadable ones), why each failed, the report."""
+
+    proba: np.ndarray
+    errors: dict[int, str]
+    report: ValidationReport
+
+    @property
+    def kept(self) -> list[int]:
+        return [i for i in range(len(self.proba)) if i not in self.errors]
 
 
 @dataclass
@@ -215,7 +265,6 @@ def image_table(
     column saying why (from `errors`, by position).
     """
     import numpy as np
-    import pandas as pd
 
     classes = predictor.classes_
     assert classes is not None
@@ -223,20 +272,30 @@ def image_table(
     proba = np.full((len(images), len(classes)), np.nan, dtype=np.float32)
     if kept:
         proba[kept] = predictor.predict_proba([images[i] for i in kept])
+    why = dict(errors or {})
+    why.update({i: why.get(i, "cannot be read") for i, image in enumerate(images) if image is None})
+    return proba_table(classes, proba, names, why)
+
+
+def proba_table(
+    classes: Any, proba: np.ndarray, names: Sequence[str] | None, errors: Mapping[int, str]
+) -> pd.DataFrame:
+    """`path`, `prediction`, `proba_<class>` per class, and `error` when some image failed."""
+    import numpy as np
+    import pandas as pd
+
     cols: dict[str, Any] = {} if names is None else {"path": list(names)}
-    if len(kept) == len(images):
+    if not errors:
         cols["prediction"] = classes[proba.argmax(axis=1)] if len(proba) else []
     else:
-        prediction = np.full(len(images), None, dtype=object)
+        prediction = np.full(len(proba), None, dtype=object)
+        kept = [i for i in range(len(proba)) if i not in errors]
         prediction[kept] = classes[proba[kept].argmax(axis=1)] if kept else []
         cols["prediction"] = prediction
     for i, cls in enumerate(classes):
         cols[f"{PROBA_PREFIX}{cls}"] = proba[:, i]
-    if len(kept) < len(images):
-        why = errors or {}
-        cols["error"] = [
-            "" if image is not None else why.get(i, "cannot be read") for i, image in enumerate(images)
-        ]
+    if errors:
+        cols["error"] = [errors.get(i, "") for i in range(len(proba))]
     return pd.DataFrame(cols)
 
 
@@ -266,11 +325,8 @@ def predict_images(
         DataError: the model does not take images, `source` does not exist or holds no image.
         InputValidationError: an image cannot be read and the policy says `unreadable_image: error`.
     """
-    import pandas as pd
-
     from mlpact.data import table_format
     from mlpact.progress import Silent
-    from mlpact.schema import ValidationReport
 
     if not isinstance(model, ImageModel):
         raise DataError(f"{model.ref} takes table rows, not images; give it a CSV or Parquet file.")
@@ -286,22 +342,14 @@ def predict_images(
         )
     fmt, start = table_format(output), time.perf_counter()
     base = source if source.is_dir() else source.parent
-    parts, report = [], ValidationReport()
+    names = [p.relative_to(base).as_posix() for p in files]
     with (progress or Silent()).bar(f"Predicting {len(files)} images", len(files)) as advance:
-        for i in range(0, len(files), chunk):
-            names = [p.relative_to(base).as_posix() for p in files[i : i + chunk]]
-            found = model.read(files[i : i + chunk], names=names, row_offset=i)
-            found.report.raise_for_errors()
-            report.merge(found.report)
-            parts.append(image_table(model.pipeline, found.images, names, errors=found.errors))
-            advance(len(names))
-    table = pd.concat(parts, ignore_index=True)
-    if "error" in table.columns:
-        table["error"] = table["error"].fillna("")
+        scored = model.score(files, names=names, chunk=chunk, on_chunk=advance)
+    table = proba_table(model.pipeline.classes_, scored.proba, names, scored.errors)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
         table.to_parquet(tmp, index=False) if fmt == "parquet" else table.to_csv(tmp, index=False)
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
-    return ImagePredictions(len(files), output, time.perf_counter() - start, report)
+    return ImagePredictions(len(files), output, time.perf_counter() - start, scored.report)
