@@ -193,9 +193,14 @@ def reproduce(
 
     The data must still have its recorded fingerprint (else it stops and explains, unless
     --allow-data-change). The new version is saved; compared are the split, every test metric,
-    the predictions on the test split and the environment (packages, Python, git). Recorded as
-    a run of kind reproduce. Also the way to rebuild a version that the installed libraries
-    cannot load.
+    the predictions on the test split and the environment (packages, Python, git, your own
+    code's source). Recorded as a run of kind reproduce. Also the way to rebuild a version that
+    the installed libraries cannot load.
+
+    PyTorch: an image folder's fingerprint covers every image file; the retraining uses the
+    recorded CPU thread count (unless train.threads is set); the weights must be bit-identical
+    when both trainings ran on the CPU with the same threads, CPU capability and torch version,
+    else the prediction agreement and the metric tolerance decide.
 
     Exit code: 0 reproduced, 13 differs (also when the data changed).
 
@@ -245,5 +250,5 @@ def _print_reproduce(result: ReproduceResult) -> None:
         f"predictions agree: {agreed}"
     )
     for note in result.notes:
-        out.print(f"[dim]environment: {escape(note)}[/]", soft_wrap=True)
+        out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
     out.print(f"Recorded as run {result.run_id}.")

@@ -42,16 +42,22 @@ torch = require("torch")
 
 
 def run(
-    cfg: Config, *, store: Store, progress: Progress, lineage_extra: dict[str, Any] | None = None
+    cfg: Config,
+    *,
+    store: Store,
+    progress: Progress,
+    lineage_extra: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train one PyTorch version; the run is recorded as failed (and nothing saved) on any error.
 
-    `lineage_extra` is merged into the version's lineage.json.
+    `lineage_extra` is merged into the version's lineage.json; `threads` replaces `train.threads`
+    for this run.
     """
     from mlpact.training import TrainResult, recorded_run
 
     def work(run_id: str, tmps: list[Path]) -> TrainResult:
-        job = Job(cfg, progress, checkpoint=checkpoint_path(cfg, store.root))
+        job = Job(cfg, progress, checkpoint=checkpoint_path(cfg, store.root), threads=threads)
         job.lineage_extra = dict(lineage_extra or {})
         job.fit()
         tmps.append(store.new_tmp_dir())
@@ -302,8 +308,8 @@ def fit_module(
     weight = class_weights(train, fit_labels(data.fit), int(data.shape["outputs"]), data.task)
     result = fit(module, data.fit, data.val, train, task=data.task, seed=cfg.seed, checkpoint=checkpoint,
                  progress=progress, loss_weight=weight, on_epoch=on_epoch)  # fmt: skip
-    lineage = {"engine": "local", "device": result.device, "threads": result.threads,
-               "threads_setting": train.threads, "amp": result.amp}  # fmt: skip
+    lineage = {"engine": "local", "device": result.device, "threads": result.threads, "amp": result.amp,
+               "threads_setting": train.threads, "cpu_capability": cpu_capability()}  # fmt: skip
     return Fitted(module, kwargs, result, train, lineage)
 
 
@@ -413,6 +419,27 @@ class Job:
             return []
         names = write_plots(self.found, directory, task=self.task)
         return [*names, write_learning_curves(self.result.history, directory)]
+
+
+def cpu_capability() -> str | None:
+    """The vector instructions torch's CPU kernels use here (e.g. AVX2, AVX512): another value
+    can give other floating-point results, so reproduction compares it."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def folder_lineage(cfg: Config) -> tuple[dict[str, Any], list[str]]:
+    """An image folder's lineage as `mlpact train` would record it now, and its test images."""
+    from mlpact.torch.images import read_folders, split_validation
+
+    root = cfg.source_path()
+    assert root is not None
+    splits = read_folders(root, cfg)
+    fit_at, val_at = split_validation(splits.train[1], cfg.train.val_size, cfg.seed)
+    digests = file_digests([*splits.train[0], *splits.test[0]])
+    return image_lineage(root, splits, fit_at, val_at, digests), [str(p) for p in splits.test[0]]
 
 
 def training_facts(train: TrainConfig, fitted: FitResult, module: Any) -> dict[str, Any]:
