@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from mlpact.errors import UserCodeError
 from mlpact.progress import Progress, Silent
 from mlpact.torch._deps import require
-from mlpact.torch.parts import Schedule, make_callbacks, make_loss, make_optimizer, make_scheduler
+from mlpact.torch.parts import Callback, Schedule, make_callbacks, make_loss, make_optimizer, make_scheduler
 
 if TYPE_CHECKING:
     from mlpact.config._train import TrainConfig
@@ -210,7 +210,8 @@ def test_step(model: Any, loader: Any, loss_fn: Any, device: Any, *, task: str =
 
 
 # --------------------------------------------------------------------------- the loop
-EpochHook = Callable[[Mapping[str, Any]], Any]
+# Called after every epoch with its history row and the model (tuning reports to its pruner so).
+EpochHook = Callable[[Mapping[str, Any], Any], Any]
 
 
 @dataclass
@@ -274,15 +275,15 @@ def fit(
         train: the `train:` config section.
         checkpoint: a file written after every epoch; read first when `train.resume` is set.
         loss_weight: the class weights of the loss (see `mlpact.torch.parts.class_weights`).
-        on_epoch: called after every epoch with its history row, after `train.callbacks`; one
-            returning True stops training (tuning reports to its pruner this way).
+        on_epoch: called as ``hook(row, model)`` after every epoch, after `train.callbacks`
+            (which are called with the row); one returning True stops training.
 
     Returns:
         The history (loss, accuracy, validation loss and accuracy, learning rate, seconds per epoch).
     """
     progress = progress or Silent()
     device = select_device(train.device)
-    hooks: list[EpochHook] = [*make_callbacks(train.callbacks), *on_epoch]
+    callbacks = make_callbacks(train.callbacks)
     with torch_threads(train.threads) as threads:
         model.to(device)
         optimizer = make_optimizer(model, train)
@@ -305,7 +306,7 @@ def fit(
             row = _one_epoch(model, train_data, val_data, train, task, seed, epoch, device, tools, progress)
             samples += row.pop("samples")
             _remember(state, row, model, train, has_val)
-            stopped_by = _stopper(hooks, row)
+            stopped_by = _stopper(callbacks, on_epoch, row, model)
             if checkpoint is not None and train.checkpoints:
                 _save_checkpoint(checkpoint, state, model, optimizer, tools.schedule)
             if stopped_by:
@@ -329,13 +330,13 @@ def fit(
     )
 
 
-def _stopper(hooks: Sequence[EpochHook], row: Mapping[str, Any]) -> str | None:
-    """Call every epoch hook; the name of the first that asks to stop (all are called)."""
-    stop = None
-    for hook in hooks:
-        if hook(row) is True and stop is None:
-            stop = f"callback {getattr(hook, 'path', getattr(hook, '__qualname__', 'on_epoch'))}"
-    return stop
+def _stopper(
+    callbacks: Sequence[Callback], hooks: Sequence[EpochHook], row: Mapping[str, Any], model: Any
+) -> str | None:
+    """Call every callback and hook; who asked to stop first (all are called)."""
+    asked = [f"callback {c.path}" for c in callbacks if c(row)]
+    asked += [f"{getattr(h, '__qualname__', 'on_epoch')}" for h in hooks if h(row, model) is True]
+    return asked[0] if asked else None
 
 
 def _epochs(state: _State, train: TrainConfig, has_val: bool) -> Iterator[int]:

@@ -118,8 +118,12 @@ class Data:
     prepared: Any = None
 
 
-def load_images(cfg: Config) -> Data:
-    """Image folders: classes from folder names, validation carved from train/, test/ kept for once."""
+def load_images(cfg: Config, *, lineage: bool = True) -> Data:
+    """Image folders: classes from folder names, validation carved from train/, test/ kept for once.
+
+    Args:
+        lineage: fingerprint every file (what a version records); tuning trials skip it.
+    """
     import pandas as pd
 
     from mlpact.schema import ColumnSchema, Schema, TargetSchema
@@ -154,15 +158,15 @@ def load_images(cfg: Config) -> Data:
         TargetSchema("label", "classification", "category", tuple(classes)),
     )
     test_paths, test_labels = splits.test
-    digests = file_digests([*paths, *test_paths])
-    lineage = image_lineage(root, splits, fit_at, val_at, digests)
+    digests = file_digests([*paths, *test_paths]) if lineage else {}
+    recorded = image_lineage(root, splits, fit_at, val_at, digests) if lineage else {}
     return Data(
         fit_ds, val_ds, [str(p) for p in test_paths], pd.Series(names[test_labels]),
         [str(p) for p in val_paths], pd.Series(names[labels[val_at]]), to_tensor,
         classes, "classification", schema,
         {"channels": int(channels), "outputs": len(classes),
          "image_size": int(height) if height == width else [int(height), int(width)]},  # type: ignore[dict-item]
-        lineage, {"train": len(fit_at), "validation": len(val_at), "test": len(test_paths)},
+        recorded, {"train": len(fit_at), "validation": len(val_at), "test": len(test_paths)},
         {TRANSFORMS_JSON: {"train": steps, "predict": predict_steps}},
         images=ImageRecord(root, paths, _split_names(len(paths), val_at), list(test_paths), digests),
     )  # fmt: skip
@@ -261,10 +265,10 @@ def _encode(y: pd.Series, classes: list[Any] | None) -> np.ndarray:
     return np.asarray([index[v] for v in y], dtype=np.int64)
 
 
-def load_data(cfg: Config) -> Data:
+def load_data(cfg: Config, *, lineage: bool = True) -> Data:
     """The splits of an image folder or a table, as the config describes them."""
     path = cfg.source_path()
-    return load_images(cfg) if path is not None and path.is_dir() else load_table(cfg)
+    return load_images(cfg, lineage=lineage) if path is not None and path.is_dir() else load_table(cfg)
 
 
 def fit_labels(dataset: Any) -> np.ndarray:
