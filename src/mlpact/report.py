@@ -218,6 +218,15 @@ def _facts(
     ]
     if target.get("classes") is not None:
         facts.append(("classes", ", ".join(map(str, target["classes"]))))
+    if lineage.get("origin") == "external":
+        facts.insert(
+            0,
+            (
+                "origin",
+                "trained outside mlpact (saved with `mlpact.save`): no training config, "
+                "history or data recipe was recorded, so `mlpact reproduce` cannot retrain it",
+            ),
+        )
     return facts
 
 
