@@ -213,6 +213,15 @@ class TorchPredictor:
         width = len(self.classes_) if self.classes_ is not None else 1
         return np.concatenate(outs) if outs else np.empty((0, width), dtype=np.float32)
 
+    def fit(self, X: Any, y: Any = None) -> TorchPredictor:
+        """Not available: the module is trained by `mlpact train` (or your own loop). Present so
+        scikit-learn's inspection tools (permutation importance) accept the predictor.
+
+        Raises:
+            TypeError: always.
+        """
+        raise TypeError("a TorchPredictor holds a trained module; train with `mlpact train`")
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (softmax of the outputs), one column per class."""
         if self.classes_ is None:
