@@ -47,8 +47,9 @@ def resolve(name: str, *, key: str, library: ModuleType, builtins: Mapping[str, 
     if isinstance(found, type):
         return found
     names = [n for n in dir(library) if isinstance(getattr(library, n, None), type) and not n.startswith("_")]
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1)
+    hint = f"; did you mean {lowered[close[0]]!r}?" if close else ""
     raise ConfigError([f"{key}: {library.__name__} has no class {name!r}{hint}"])
 
 
