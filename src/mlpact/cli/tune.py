@@ -57,7 +57,7 @@ def tune(
 
       mlpact tune examples/wine/tune.yaml --trials 30 --jobs 2
 
-      mlpact tune images.yaml --trials 20 --jobs 2   (PyTorch: tune.space has e.g. train.lr, model.params.hidden_units)
+      mlpact tune images.yaml --trials 20 --jobs 2   (PyTorch: train.lr, model.params.hidden_units, ...)
 
       mlpact tune examples/wine/tune.yaml --backend ray --address ray://head:10001 --train-best
     """
