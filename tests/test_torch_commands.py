@@ -377,3 +377,56 @@ def test_table_versions_tune_train_keys(iris_version: dict[str, Any], tmp_path: 
     assert out.exit_code == 0, out.output
     result = json.loads(out.stdout)
     assert result["direction"] == "minimize" and all(t["value"] > 0 for t in result["trials"])
+
+
+# --------------------------------------------------------------------------- check
+def _copy_images(source: Path, target: Path, *, scale: float = 1.0) -> Path:
+    from PIL import Image
+
+    for path in sorted(source.rglob("*.png")):
+        out = target / path.relative_to(source)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) * scale
+        Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(out)
+    return target
+
+
+def test_check_images_like_the_training_ones_says_reload(version: dict[str, Any], tmp_path: Path) -> None:
+    folder = _copy_images(version["data"] / "train", tmp_path / "same")
+    out = cli("check", "digits:1", str(folder), "--json", store=version["store"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert result["verdict"] == "reload" and result["rows"] == 72
+    columns = {d["column"] for d in result["drift"]}
+    assert columns == {"height", "width", "mean_r", "mean_g", "mean_b", "std_r", "std_g", "std_b"}
+    assert result["prediction_drift"]["column"] == "prediction" and result["performance"]["rows"] == 72
+    assert any("Not compared: what the images show" in note for note in result["notes"])
+
+
+def test_check_darker_images_says_retrain_and_why(version: dict[str, Any], tmp_path: Path) -> None:
+    folder = _copy_images(version["data"] / "train", tmp_path / "dark", scale=0.3)
+    out = cli("check", "digits:1", str(folder), "--json", store=version["store"])
+    assert out.exit_code == 11, out.output
+    result = json.loads(out.stdout)
+    drifted = {d["column"] for d in result["drift"] if d["drifted"]}
+    assert {"mean_r", "mean_g", "mean_b"} <= drifted and not {"height", "width"} & drifted
+    assert any(reason.startswith("mean_r has drifted") for reason in result["reasons"])
+
+
+def test_check_unlabelled_images_and_unreadable_ones(version: dict[str, Any], tmp_path: Path) -> None:
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for i, path in enumerate(sorted((version["data"] / "test").rglob("*.png"))):
+        shutil.copy(path, folder / f"{i:03d}.png")
+    (folder / "zz.png").write_bytes(b"broken")
+    out = cli("check", "digits:1", str(folder), "--json", store=version["store"])
+    result = json.loads(out.stdout)
+    assert result["performance"] is None and any("performance is not assessed" in n for n in result["notes"])
+    assert any("'zz.png'" in reason for reason in result["reasons"])
+    missing = cli("check", "digits:1", str(tmp_path / "nope"), store=version["store"])
+    assert missing.exit_code == 4 and "does not exist" in missing.stderr
+
+
+def test_check_retrain_is_for_table_versions(version: dict[str, Any]) -> None:
+    out = cli("check", "digits:1", str(version["data"] / "test"), "--retrain", store=version["store"])
+    assert out.exit_code == 4 and "--retrain trains table versions on a new file" in out.stderr

@@ -154,3 +154,11 @@ def test_image_saves_need_a_module_and_tables_need_train_data(tmp_path: Path) ->
         mlpact.save(DummyClassifier(), "x", store=tmp_path)
     with pytest.raises(DataError, match="transforms= and example_input= are for kind='image'"):
         mlpact.save(DummyClassifier(), "x", transforms=["to_tensor"], store=tmp_path)
+
+
+def test_errors_of_a_version_saved_without_test_data_say_why(own_loop: TinyVGG, tmp_path: Path) -> None:
+    from mlpact.errors import NotFoundError
+
+    record = save(own_loop, tmp_path, example_input=torch.zeros(3, 16, 16))
+    with pytest.raises(NotFoundError, match="was saved with mlpact.save without test data"):
+        mlpact.load(record.ref, store=tmp_path).errors()

@@ -135,10 +135,16 @@ def errors(model: Model, *, n: int = 20, join: bool = True) -> pd.DataFrame:
     have ``path`` (the image file, relative to the image folder) after ``hash``.
 
     Raises:
-        NotFoundError: the version was saved before mlpact recorded its test predictions.
+        NotFoundError: the version was saved before mlpact recorded its test predictions, or with
+            `mlpact.save` without test data.
     """
     import pandas as pd
 
+    if ERRORS not in (model.manifest.get("files") or {}) and model.lineage.get("origin") == "external":
+        raise NotFoundError(
+            f"{model.ref} was saved with mlpact.save without test data, so it has no test predictions.",
+            hint="Save it again with test_data=..., or score it on labelled data with `mlpact evaluate`.",
+        )
     if ERRORS not in (model.manifest.get("files") or {}):
         raise NotFoundError(
             f"{model.ref} has no recorded test predictions (saved before mlpact recorded them).",

@@ -34,7 +34,7 @@ def check(
         str,
         typer.Argument(
             help="New data: a CSV or Parquet file, a folder of Parquet files (a serve prediction log), "
-            "or a URL (s3://...).",
+            "or a URL (s3://...). Image models: a folder of images (of class folders, for performance).",
             show_default=False,
         ),
     ],
@@ -79,7 +79,9 @@ def check(
     Schema compatibility under the version's validation policy (the one predict and serve
     apply), drift per feature (PSI, KS or chi-squared) and of the predictions against the
     training split, and, with labels, performance against the recorded test metrics.
-    Thresholds are the version's `check:` section; the flags override them.
+    Thresholds are the version's `check:` section; the flags override them. Image versions:
+    drift of image size, channel statistics and predicted classes (docs/check.md says what is
+    and is not compared).
 
     Exit code: 0 reload, 11 retrain, 12 incompatible.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from mlpact.torch.images import opened
 if TYPE_CHECKING:
     import pandas as pd
 
+T = TypeVar("T")
 COLUMNS = ("height", "width", "mean_r", "mean_g", "mean_b", "std_r", "std_g", "std_b")
 SAMPLE = 2000  # images summarised at most (a seeded sample), at training and check time
 _THUMB = (64, 64)
@@ -41,12 +42,12 @@ def describe_image(path: Path | str) -> list[float]:
     return [float(height), float(width), *pixels.mean(axis=0).tolist(), *pixels.std(axis=0).tolist()]
 
 
-def sample(paths: Sequence[Path], *, seed: int, size: int = SAMPLE) -> list[Path]:
-    """At most `size` of the paths, a seeded sample kept in their order."""
-    if len(paths) <= size:
-        return list(paths)
-    chosen = np.sort(np.random.default_rng(seed).choice(len(paths), size, replace=False))
-    return [paths[i] for i in chosen]
+def sample(items: Sequence[T], *, seed: int, size: int = SAMPLE) -> list[T]:
+    """At most `size` of the items, a seeded sample kept in their order."""
+    if len(items) <= size:
+        return list(items)
+    chosen = np.sort(np.random.default_rng(seed).choice(len(items), size, replace=False))
+    return [items[int(i)] for i in chosen]
 
 
 def stats_frame(paths: Sequence[Path]) -> tuple[pd.DataFrame, dict[str, str]]:

@@ -133,8 +133,9 @@ def tune(
     if torch_run:
         from mlpact.torch.tuning import TorchObjective
 
-        task = TorchObjective(cfg, "").data(cfg).task
-        objective = TorchObjective(cfg, _metric(cfg, task), jobs=n_jobs)
+        objective = TorchObjective(cfg, "", jobs=n_jobs)
+        task = objective.data(cfg).task  # loaded once here, reused by this process's trials
+        objective.metric = _metric(cfg, task)
         spec = study_spec(cfg, db.root, task=task)
     else:
         data = prepare(cfg)
