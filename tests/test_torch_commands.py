@@ -82,6 +82,12 @@ def test_train_help_does_not_claim_cross_validation_for_torch() -> None:
     assert "PyTorch" in text and "no cross-validation" in text
 
 
+def test_weights_have_the_permissions_of_the_other_files(version: dict[str, Any]) -> None:
+    folder = version["store"] / "models" / "digits" / "1"
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir() if p.is_file()}
+    assert modes["weights.safetensors"] == modes["model.json"] == modes["metrics.json"]
+
+
 def test_lineage_records_threads_and_device(version: dict[str, Any]) -> None:
     path = version["store"] / "models" / "digits" / "1"
     training = json.loads((path / "lineage.json").read_text())["training"]
@@ -363,6 +369,12 @@ def test_table_versions_evaluate_reproduce_and_show_errors(iris_version: dict[st
     reproduced = cli("reproduce", "iris-mlp:1", "--json", store=store)
     assert reproduced.exit_code == 0, reproduced.output
     assert json.loads(reproduced.stdout)["weights"]["identical"]
+    checked = cli("check", "iris-mlp:1", str(iris_version["csv"]), "--json", store=store)
+    assert checked.exit_code == 0, checked.output
+    result = json.loads(checked.stdout)
+    assert (
+        result["verdict"] == "reload" and len(result["drift"]) == 4 and result["performance"]["rows"] == 150
+    )
 
 
 def test_table_versions_tune_train_keys(iris_version: dict[str, Any], tmp_path: Path) -> None:

@@ -25,7 +25,9 @@ from torch.utils.data import DataLoader, Dataset
 class ImageFolder(Dataset):  # data_setup.py
     def __init__(self, root: Path, size: int) -> None:
         self.classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-        self.items = [(p, i) for i, c in enumerate(self.classes) for p in sorted((root / c).glob("*.[pj][np]g"))]
+        self.items = [
+            (p, i) for i, c in enumerate(self.classes) for p in sorted((root / c).glob("*.[pj][np]g"))
+        ]
         self.size = size
 
     def __len__(self) -> int:
