@@ -156,7 +156,7 @@ def test_unreadable_image_is_a_data_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not an image")
     with pytest.raises(DataError, match="Cannot read image"):
         read_image(bad)
-    with pytest.raises(DataError, match="Cannot read upload as an image"):
+    with pytest.raises(DataError, match="Cannot read upload as an image: not an image file PIL can read"):
         decode_bytes(b"nope")
 
 
