@@ -325,13 +325,22 @@ class EvaluateConfig(Section):
         description="A column alone scoring at least this (balanced accuracy or R², cross-validated "
         "on the training split) is reported as a likely leak.",
     )
+    profile: Literal["full", "quick"] = Field(
+        "full",
+        description="`quick` (`mlpact train --quick`) is for fast iteration: no plots, no permutation "
+        "importance, no training-data profile, no baseline, whatever the other keys say. `full`: "
+        "as the other keys say.",
+    )
     plots: bool = Field(
         True,
         description="Write PNG plots into the version's `reports/` (confusion matrix, ROC, "
         "precision-recall, calibration, predicted vs actual, residuals, permutation importance).",
     )
     importance_repeats: int = Field(
-        3, ge=0, description="Permutation-importance repeats per column on the test split; 0 turns it off."
+        3,
+        ge=0,
+        description="Permutation-importance repeats per column on the test split; 0 turns it off "
+        "(`plots: false` does not).",
     )
     importance_max_rows: int = Field(
         2000, ge=10, description="Permutation importance uses at most this many test rows (a seeded sample)."
