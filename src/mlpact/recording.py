@@ -69,7 +69,11 @@ def _profile(directory: Path, job: _Job) -> None:
     from mlpact.profile import profile, write_plots
 
     train = job.data.frame.iloc[job.split.train]
-    found = profile(train, target=job.cfg.data.target, task=job.task, columns=job.schema.names)
+    text = [c.name for c in job.schema.columns if c.type == "text"]
+    found = profile(
+        train, target=job.cfg.data.target, task=job.task, columns=job.schema.names, text=text,
+        raw_text=job.cfg.record.test_rows,
+    )  # fmt: skip
     found["plots"] = (
         write_plots(found, directory / "reports", max_columns=job.cfg.record.profile_max_columns)
         if job.plots
