@@ -95,7 +95,9 @@ def test_text_columns_show_lengths_and_frequent_terms_not_the_text() -> None:
     found = profile(frame, target="y", task="classification", columns=["note"], text=["note"])
     note = found["columns"]["note"]
     assert note["kind"] == "text" and note["empty"] == 4 and note["max"] == 5.0 and note["median"] == 4.0
-    assert list(note["terms"])[0] == "engine" and note["terms"]["engine"] == 12 and "the" not in note["terms"]
+    assert (
+        next(iter(note["terms"])) == "engine" and note["terms"]["engine"] == 12 and "the" not in note["terms"]
+    )
     assert "top" not in note  # no training text
     shown = profile(frame, target="y", task="classification", columns=["note"], text=["note"], raw_text=True)
     assert shown["columns"]["note"]["top"]["engine noise at speed"] == 4
