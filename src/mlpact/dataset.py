@@ -89,6 +89,7 @@ def _load(cfg: Config) -> tuple[pd.DataFrame, dict[str, Any]]:
         "fingerprint": fingerprint(frame),
         "rows": len(frame),
         "columns": list(map(str, frame.columns)),
+        "dtypes": {str(c): str(t) for c, t in frame.dtypes.items()},  # what the data held (exports)
     }
     return frame, lineage
 
