@@ -163,9 +163,9 @@ def signature_for(schema: Schema, dtypes: Mapping[str, str] | None = None) -> An
     records), because MLflow refuses anything it cannot cast safely: integral floats are
     `double`, not `long`. Where MLflow has no type for what the data held or mlpact accepts (an int
     or bool column with missing values: floats with NaN, pandas' Int64 or boolean, objects; a
-    category dtype; dates written as text; time zones) the column is `any`, and mlpact's own schema (in the model's metadata)
-    checks it when the pyfunc predicts. Without recorded dtypes (older versions) the schema's
-    types decide.
+    category dtype; dates written as text; time zones) the column is `any`, and mlpact's own
+    schema (in the model's metadata) checks it when the pyfunc predicts. Without recorded dtypes
+    (older versions) the schema's types decide.
     """
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec
@@ -181,8 +181,9 @@ def signature_for(schema: Schema, dtypes: Mapping[str, str] | None = None) -> An
 
 
 def _column_type(col: Any, dtype: str | None) -> Any:
-    from mlflow.types.schema import AnyType
+    from mlflow.types import schema as mlflow_types
 
+    AnyType: Any = mlflow_types.AnyType  # untyped in mlflow
     if dtype is None:
         return "double" if col.type == "int" and col.nullable else _MLFLOW_TYPES[col.type]
     found = _numpy_kind(dtype)
