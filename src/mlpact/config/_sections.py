@@ -158,7 +158,7 @@ class TextFeatures(Section):
         "word weighs the same whichever field it came from; `false`: one TF-IDF per column; or named "
         "groups, e.g. `{title_desc: [title, description]}` (each group shares one vocabulary; text "
         "columns in no group get their own). Default `true`: on a real title + description table, "
-        "one vocabulary scored weighted F1 0.91 vs 0.85 for one per column (docs/text.md).",
+        "one vocabulary scored better than one per column (docs/real-data.md).",
     )
     separator: str = Field("\n", description="Put between the columns a combined TF-IDF joins.")
     max_features: int | None = Field(
