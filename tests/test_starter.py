@@ -100,6 +100,10 @@ def test_text_gets_one_vocabulary_and_sublinear_tf() -> None:
     found = _start(frame, "label")
     assert found.config["features"]["text"]["sublinear_tf"] is True
     assert "note, title: free text, joined into one TF-IDF" in found.comments["features.text"]
+    assert found.config["features"]["text"]["analyzer"] == "char_wb"  # short texts
+    frame["note"] = [" ".join(["long"] * 80) + f" text {i}" for i in range(200)]
+    long = _start(frame, "label").config["features"]["text"]
+    assert "analyzer" not in long and long["ngram_max"] == 2
 
 
 def test_few_rows_per_class_means_fewer_folds() -> None:
