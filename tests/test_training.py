@@ -367,3 +367,16 @@ def test_cli_quick_flag(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "baseline" not in json.loads(result.stdout)["metrics"]
+
+
+def test_train_output_and_models_show_say_the_test_metrics_are_pre_refit() -> None:
+    from rich.console import Console
+
+    from mlpact.cli._tables import metrics_table
+
+    metrics = {"task": "classification", "primary": "accuracy", "cv": {"folds": 0, "metrics": {}},
+               "test": {"accuracy": 0.9}, "refit": {"rows": 178, "note": "..."}}  # fmt: skip
+    console = Console(record=True, width=200)
+    console.print(metrics_table(metrics, title="t"))
+    said = " ".join(console.export_text().split())  # the caption wraps to the table's width
+    assert "Then refit on all 178 rows: the test column is the pre-refit fit's." in said
