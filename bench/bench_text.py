@@ -157,4 +157,4 @@ def train_overhead(kind: str, rows: int) -> dict[str, Any]:
 
 def run() -> list[dict[str, Any]]:
     WORK.mkdir(parents=True, exist_ok=True)
-    return [*save_text_pipeline(), train_overhead("text", 4000), train_overhead("table", 10000)]
+    return [*save_text_pipeline(), train_overhead("text", 4000), train_overhead("table", 5000)]
