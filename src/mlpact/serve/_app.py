@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlpact.serve")
 ENV_VAR = "MLPACT_SERVE_OPTIONS"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # fullmatch: `$` accepts a final newline
 FAST_ROWS = 1_000  # larger requests amortise sklearn's per-call overhead; its path is as fast
 
 
@@ -240,7 +240,7 @@ def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telem
 
 def request_id(given: str | None) -> str:
     """The client's X-Request-ID when it is a plain token, else a new random one."""
-    return given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def answer(

@@ -18,19 +18,27 @@ class Aliases(Versions):
     ) -> int | None:
         """Point `name@alias` at a version and record the move. Returns the previous holder.
 
+        The version's status is checked in the same transaction that moves the alias, so an
+        `archive` or purge racing this call either sees the alias (and refuses) or is seen.
+
         Raises:
             StoreError: the alias name is invalid, or the version is not active.
+            NotFoundError: the version does not exist.
         """
         check_name(alias, what="alias")
-        record = self.get(name, version)
-        if record.status != "active":
-            raise StoreError(
-                f"{record.ref} is {record.status}; only active versions can hold an alias.",
-                hint=f"Restore it first with `mlpact models restore {record.ref}`."
-                if record.status == "archived"
-                else None,
-            )
-        with self._write() as db:
+        with self._write() as db:  # the status is read in the transaction that moves the alias
+            row = db.execute(
+                "SELECT status FROM versions WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(self._missing_version(db, name, version))
+            if row["status"] != "active":
+                raise StoreError(
+                    f"{name}:{version} is {row['status']}; only active versions can hold an alias.",
+                    hint=f"Restore it first with `mlpact models restore {name}:{version}`."
+                    if row["status"] == "archived"
+                    else None,
+                )
             return self._move(db, name, alias, version, reason=reason, action=action)
 
     def _move(
