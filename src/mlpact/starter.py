@@ -88,7 +88,7 @@ def _drop(frame: pd.DataFrame, schema: Schema, out: Starter) -> list[str]:
     for col in schema.columns:
         why = id_like(frame[col.name])
         if why is not None:
-            reasons[col.name] = f"an identifier ({why}): it says nothing about new rows"
+            reasons[col.name] = f"an identifier, {why}: it says nothing about new rows"
         elif col.type == "datetime":
             reasons[col.name] = (
                 "a date: as a feature, a random split lets the model learn from rows later than those "
