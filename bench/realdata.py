@@ -82,7 +82,7 @@ def hand_concrete(frame: pd.DataFrame, target: str) -> tuple[str, float]:
 def hand_credit(frame: pd.DataFrame, target: str) -> tuple[str, float]:
     """Gradient boosting with native categories and missing values, balanced; settings by CV."""
     X = frame.drop(columns=[target, "rownames"], errors="ignore")
-    cats = [c for c in X.columns if X[c].dtype == object]
+    cats = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     y = (frame[target] == "bad").astype(int)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=SEED)
     pre = ColumnTransformer([("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
