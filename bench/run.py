@@ -24,7 +24,9 @@ MODULES = [
     "bench_serve",
     "bench_text",
     "bench_torch",
+    "bench_torch_tune",
     "bench_tune",
+    "bench_ui",
 ]
 
 

@@ -114,7 +114,8 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
     """
     from fastapi import FastAPI
 
-    from mlpact.serve._access import Gate, Metrics, Tokens
+    from mlpact.access import Tokens
+    from mlpact.serve._access import Gate, Metrics
 
     tokens = Tokens.from_config(settings.auth)
     metrics = Metrics(holder)
@@ -198,6 +199,12 @@ _DESCRIPTION = (
 )
 
 
+_IMAGES_ELSEWHERE = (
+    "{ref} is an image model: POST the image files as multipart/form-data to /predict/image "
+    "(e.g. curl -F file=@cat.jpg http://HOST:PORT/predict/image); /predict takes table rows as JSON."
+)
+
+
 # --------------------------------------------------------------------------- /predict
 def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telemetry: _Telemetry) -> None:
     from fastapi import Request, Response
@@ -217,6 +224,8 @@ def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telem
         rid = request_id(request.headers.get("x-request-id"))
         model = holder.model  # one version for the whole request, even if the alias moves
         try:
+            if getattr(model, "takes_images", False):
+                raise PayloadError(415, _IMAGES_ELSEWHERE.format(ref=model.ref))
             body = await read_body(
                 request.stream(), request.headers.get("content-length"), max_bytes=settings.max_bytes
             )
