@@ -191,12 +191,14 @@ def _register(
     if expect_digest is not None and digest != expect_digest:
         raise IntegrityError(f"{src}: digest {digest} is not the expected {expect_digest}.")
     config = bundle.read_config(version_dir)
-    from mlpact import golden, usercode
+    from mlpact import golden
 
-    named = usercode.import_paths(config) if isinstance(config, dict) else []
-    trusted = list(manifest.get("trusted_types", []))
-    pipeline = bundle.load_pipeline(version_dir, trusted, allowed=named, extra_trust=trust)
+    # Nothing the archive says widens trust (its manifest's type list, its config's import paths):
+    # only mlpact's allowlist and `trust`, which this store's index then records for the version.
+    trust = sorted({t.replace(":", ".") for t in trust})
+    pipeline = bundle.load_pipeline(version_dir, trusted=trust)
     golden.verify_files(version_dir, manifest, pipeline, config)  # predicts as it did when exported
+    trusted = bundle.skops_types(version_dir)
     target = check_name(name or str(manifest.get("name", meta.get("name", ""))))
     metrics = bundle.read_mapping(version_dir, "metrics.json")
     lineage = bundle.read_mapping(version_dir, "lineage.json")
@@ -217,8 +219,8 @@ def _register(
             "data_fingerprint": lineage.get("data", {}).get("fingerprint"),
             "metric_name": primary,
             "metric_value": metrics.get("test", {}).get(primary) if primary else None,
-            "trusted_types": sorted(set(trusted) | set(trust)),
-            "trusted_paths": sorted({*named, *trust}),
+            "trusted_types": trusted,
+            "trusted_paths": trust,
         }
 
     return st.register(
