@@ -218,6 +218,79 @@ def test_an_archive_with_duplicate_members_is_refused(
     assert _leftovers(store) == []
 
 
+@pytest.mark.parametrize(
+    "spelled", ["version/./config.yaml", "./version/config.yaml", "version//config.yaml"]
+)
+def test_a_duplicate_member_spelled_differently_is_refused(
+    source: dict[str, Any], tmp_path: Path, spelled: str, no_pickle: None
+) -> None:
+    twin = tarfile.TarInfo(spelled)
+    twin.size = len(b"name: evil\n")
+    bad = _archive(tmp_path / "dup.tar.gz", [*_members(source["archive"]), (twin, b"name: evil\n")])
+    store = tmp_path / "store"
+    with pytest.raises(IntegrityError, match=f"duplicate members: {re.escape(repr(spelled))}"):
+        import_version(bad, store=store)
+    assert _leftovers(store) == []
+
+
+def _oversized_header(dst: Path, kind: bytes, claimed: int) -> Path:
+    """A .tar.gz whose first header is a GNU long name or a PAX header claiming `claimed` bytes
+    (zeros, so the archive stays small): tarfile would read all of them into memory."""
+    import gzip
+
+    header = tarfile.TarInfo("././@LongLink" if kind == tarfile.GNUTYPE_LONGNAME else "pax")
+    header.type, header.size = kind, claimed
+    block = header.tobuf(
+        format=tarfile.GNU_FORMAT if kind == tarfile.GNUTYPE_LONGNAME else tarfile.USTAR_FORMAT
+    )
+    with gzip.open(dst, "wb", compresslevel=1) as out:
+        out.write(block)
+        for _ in range(claimed // (1 << 20) + 1):
+            out.write(bytes(1 << 20))
+    return dst
+
+
+@pytest.mark.parametrize("kind", [tarfile.GNUTYPE_LONGNAME, tarfile.XHDTYPE], ids=["gnu-long-name", "pax"])
+def test_a_huge_name_or_pax_header_is_refused_before_it_is_read(
+    tmp_path: Path, kind: bytes, no_pickle: None
+) -> None:
+    import tracemalloc
+
+    bad = _oversized_header(tmp_path / "long.tar.gz", kind, 32 << 20)
+    store = tmp_path / "store"
+    tracemalloc.start()
+    try:
+        with pytest.raises(IntegrityError, match=f"claims {32 << 20} bytes") as caught:
+            import_version(bad, store=store)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20 and len(caught.value.message) < 400  # the 32 MiB header was never read
+    assert _leftovers(store) == []
+
+
+def test_a_long_member_name_is_refused_and_never_echoed_whole(
+    source: dict[str, Any], tmp_path: Path, no_pickle: None
+) -> None:
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    name = "version/" + "a" * 50_000
+    long = tarfile.TarInfo(name)
+    long.size = 1
+    bad = tmp_path / "long.tar.gz"
+    with tarfile.open(bad, "w:gz", format=tarfile.PAX_FORMAT) as out:
+        for info, data in [*_members(source["archive"]), (long, b"x")]:
+            out.addfile(info, io.BytesIO(data))
+    store = tmp_path / "store"
+    with pytest.raises(IntegrityError, match="a member's name has 50008 characters") as caught:
+        import_version(bad, store=store)
+    assert len(caught.value.message) < 400 and "more characters" in caught.value.message
+    result = CliRunner().invoke(app, ["models", "import", str(bad), "--store", str(store)])
+    assert result.exit_code == 6 and len(result.output) < 1000 and _leftovers(store) == []
+
+
 def test_an_archive_with_a_pickle_and_a_consistent_digest_is_never_unpickled(
     source: dict[str, Any], tmp_path: Path, no_pickle: None
 ) -> None:
