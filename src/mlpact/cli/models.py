@@ -354,8 +354,9 @@ def models_verify(
     """Re-hash every file of one version or of all, check each manifest against the index, and
     predict each version's golden rows again (test rows saved with their outputs at training).
 
-    Exits with code 6 (integrity) when any version's files fail, else 14 (behaviour) when any
-    version predicts its golden rows differently here (the message names the packages whose
+    Exits with code 6 (integrity) when any version's files fail or loading it is refused
+    (untrusted types, a malformed tree), else 14 (behaviour) when any version predicts its
+    golden rows differently here (the message names the packages whose
     installed version differs from the recorded one). Versions saved before golden rows existed
     are reported as such, not failed.
     """
@@ -385,6 +386,7 @@ def models_verify(
             "none": "[dim]none recorded[/]",
             None: "-",
             "differs": "[red]differ[/]",
+            "refused": "[red]not loaded[/]",
         }
         for c in checks:
             result = "[green]ok[/]" if c.ok else f"[red]FAILED[/]: {escape(c.problem or '')}"
