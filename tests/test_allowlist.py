@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from mlpact import allowlist, bundle
@@ -107,6 +108,7 @@ def _internal_names() -> list[tuple[str, str]]:
     ]
     return [
         *(("class", n) for n in (*allowlist.SKLEARN_INTERNALS, *allowlist.OWN)),
+        *(("function", n) for n in allowlist.FUNCTIONS),
         *fixed,
         *(("bit_generator", n) for n in allowlist.BIT_GENERATORS),
     ]
@@ -123,6 +125,75 @@ def test_every_estimator_and_list_skops_provides_is_exactly_itself(allow: allowl
     found = {("class", n) for n in allow.classes} | {("function", n) for n in allow.functions}
     found |= {("array", n) for n in allow.arrays}
     assert len(allowlist.check(found, allow, file="f")) == len({n for _, n in found})
+
+
+def _genuine() -> dict[str, Any]:  # keys: GENUINE
+    """Fitted pipelines of the kinds mlpact builds or `mlpact.save` takes, with their internal types."""
+    import pandas as pd
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.compose import make_column_transformer
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        StackingClassifier,
+        VotingClassifier,
+    )
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.gaussian_process import GaussianProcessClassifier
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    frame = X.assign(kind=pd.Categorical(np.where(X["petal width (cm)"] > 1, "wide", "thin")),
+                     text=np.where(y == 0, "red small", "blue large"))  # fmt: skip
+    columns = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), ["kind"]),
+        (TfidfVectorizer(), "text"),
+        (make_pipeline(FunctionTransformer(np.log1p), StandardScaler()), list(X.columns)),
+    )
+    fits = {
+        "columns + logistic": (make_pipeline(columns, LogisticRegression(max_iter=500)), frame),
+        "hist on categorical frame": (HistGradientBoostingClassifier(max_iter=3), frame.drop(columns="text")),
+        "gradient boosting": (GradientBoostingClassifier(n_estimators=3), X),
+        "k neighbours, manhattan": (KNeighborsClassifier(metric="manhattan", algorithm="kd_tree"), X),
+        "mlp": (MLPClassifier(max_iter=20), X),
+        "gaussian process": (GaussianProcessClassifier(), X.head(60)),
+        "sgd, calibrated": (CalibratedClassifierCV(SGDClassifier(), cv=3), X),
+        "voting + stacking": (
+            StackingClassifier([("v", VotingClassifier([("k", KNeighborsClassifier())]))], cv=3),
+            X,
+        ),
+    }
+    out = {}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, (model, data) in fits.items():
+            out[name] = model.fit(data, y.loc[data.index])
+    return out
+
+
+GENUINE = ["columns + logistic", "hist on categorical frame", "gradient boosting", "k neighbours, manhattan",
+           "mlp", "gaussian process", "sgd, calibrated", "voting + stacking"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def genuine() -> dict[str, Any]:
+    return _genuine()
+
+
+@pytest.mark.parametrize("name", GENUINE)
+def test_what_mlpact_writes_loads_with_no_extra_trust(
+    genuine: dict[str, Any], tmp_path: Path, name: str
+) -> None:
+    fitted = genuine[name]
+    assert bundle.dump_pipeline(fitted, tmp_path) is not None
+    assert type(bundle.load_pipeline(tmp_path)) is type(fitted)
 
 
 # --------------------------------------------------------------------------- reading a file's names

@@ -123,6 +123,10 @@ SKLEARN_INTERNALS = (
 # mlpact's own classes that its pipelines hold.
 OWN = ("mlpact.transformers.DatetimeParts",)
 
+# Plain functions fitted estimators hold (beyond NumPy's and SciPy's ufuncs): HistGradientBoosting
+# keeps `partial(check_array, ...)` in the preprocessor it builds for categorical columns.
+FUNCTIONS = ("sklearn.utils.validation.check_array",)
+
 # What each kind of plain node may be: skops rebuilds these without calling anything else.
 NUMPY = ("numpy.ndarray", "numpy.dtype", "numpy.ma.MaskedArray", "numpy.random.mtrand.RandomState",
          "numpy.random._generator.Generator")  # fmt: skip
@@ -142,7 +146,7 @@ BIT_GENERATORS = {
 
 # The kind of name each skops node carries, and for plain nodes the only names allowed.
 _FIXED: dict[str, frozenset[str]] = {
-    "DictNode": frozenset({"builtins.dict", "collections.OrderedDict"}),
+    "DictNode": frozenset({"builtins.dict", "collections.OrderedDict", "sklearn.utils._bunch.Bunch"}),
     "DefaultDictNode": frozenset({"collections.defaultdict"}),
     "ListNode": frozenset({"builtins.list"}),
     "SetNode": frozenset({"builtins.set"}),
@@ -222,7 +226,9 @@ def builtin(skops_lists: Mapping[str, Sequence[str]]) -> Allowlist:
             *OWN,
         ]
     )
-    functions = frozenset([*skops_lists["NUMPY_UFUNC_TYPE_NAMES"], *skops_lists["SCIPY_UFUNC_TYPE_NAMES"]])
+    functions = frozenset(
+        [*skops_lists["NUMPY_UFUNC_TYPE_NAMES"], *skops_lists["SCIPY_UFUNC_TYPE_NAMES"], *FUNCTIONS]
+    )
     plain = frozenset([*skops_lists["PRIMITIVE_TYPE_NAMES"], *skops_lists["CONTAINER_TYPE_NAMES"]])
     return Allowlist(
         classes=frozenset(n for n in classes if not denied(n)),
