@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import Any
 
 from mlpact import allowlist, treecheck
-from mlpact.errors import IntegrityError
+from mlpact.errors import IntegrityError, UntrustedTypesError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -192,7 +192,16 @@ def dump_pipeline(pipeline: Any, directory: Path, *, allowed: Iterable[str] = ()
     sio = import_skops()
     data = sio.dumps(pipeline)
     found = allowlist.needed(allowlist.read_schema(io.BytesIO(data), label=PIPELINE), file=PIPELINE)
-    allowlist.check(found, allowed_names().widened(allowed), file=PIPELINE)
+    try:
+        allowlist.check(found, allowed_names().widened(allowed), file=PIPELINE)
+    except UntrustedTypesError as exc:
+        if not any(allowlist.denied(t) for t in exc.types):
+            exc.hint = (
+                "If these are your own classes or functions, kept by your custom steps, name each "
+                "exactly in the config's `code.trust` (mlpact.save: trust=[...]); the version then "
+                "loads with exactly those trusted."
+            )
+        raise
     write_bytes(directory / PIPELINE, data)
     return sorted(sio.get_untrusted_types(data=data))
 

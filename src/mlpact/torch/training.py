@@ -322,7 +322,7 @@ def _labels_of(dataset: Any, classes: list[Any] | None) -> np.ndarray:
 # --------------------------------------------------------------------------- saving
 def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
     """Write every file of the version into `tmp` and register it (flavor "torch")."""
-    from mlpact import bundle, recording
+    from mlpact import bundle, recording, usercode
     from mlpact.lineage import environment, git_state
 
     cfg = job.cfg
@@ -332,7 +332,9 @@ def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
     save_module(job.module, tmp, spec)
     trusted: list[str] = []
     if job.data.preprocessor is not None:
-        trusted = bundle.dump_pipeline(job.data.preprocessor, tmp, allowed=[cfg.model.type])
+        trusted = bundle.dump_pipeline(
+            job.data.preprocessor, tmp, allowed=usercode.import_paths(cfg.to_dict())
+        )
     for name, content in {**job.data.files, HISTORY_JSON: job.result.history}.items():
         bundle.write_json(tmp / name, content)
     bundle.write_json(tmp / "schema.json", job.schema.to_dict())
