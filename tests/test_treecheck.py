@@ -226,6 +226,22 @@ CRAFTED: dict[str, tuple[Callable[[], Any], Callable[[Any], None], str]] = {
 }
 
 
+def test_a_text_vectorizer_reading_files_its_rows_name_is_refused(tmp_path: Path) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(
+        ["red car", "blue sky"] * 5, [0, 1] * 5
+    )
+    treecheck.check(pipeline, file="f")
+    pipeline.steps[0][1].input = "filename"  # predict would open "/etc/passwd" if a row said so
+    with pytest.raises(
+        IntegrityError, match=r"pipeline.steps\[0\]\[1\]: a text vectorizer with input='filename'"
+    ):
+        treecheck.check(pipeline, file="f")
+
+
 @pytest.mark.parametrize("case", list(CRAFTED))
 def test_crafted_trees_are_refused_naming_where_and_what(case: str) -> None:
     from sklearn.pipeline import make_pipeline

@@ -14,6 +14,10 @@ classes a file may build; this module checks the values of the trees it built:
 - gradient boosting's grid of trees: as many trees per stage as its initial predictions have
   columns (the compiled loop writes one column per tree).
 
+One value outside trees is checked the same way: a text vectorizer reads its input as text
+(``input="content"``, the only setting mlpact builds); ``"filename"`` or ``"file"`` would make
+it open the files that the rows to predict name.
+
 "The rows it will be given" is the narrowest width on the way to the tree: the estimator's
 ``n_features_in_`` (what scikit-learn checks X against), an ensemble's ``n_features_in_`` and
 the features a bagged member sees (ensembles call members without checking again).
@@ -44,7 +48,8 @@ def check(pipeline: Any, *, file: str) -> None:
     if problems:
         raise IntegrityError(
             f"Refusing to load {file}: it holds malformed decision trees that would make "
-            "scikit-learn read outside its arrays:\n" + "\n".join(f"  - {p}" for p in problems),
+            "scikit-learn read outside its arrays, or values mlpact never writes:\n"
+            + "\n".join(f"  - {p}" for p in problems),
             hint="The file was not written by mlpact from a fitted model, or was damaged. "
             "Export the version again from its original store.",
         )
@@ -91,6 +96,11 @@ def _estimator(
         yield from _tree_holder(obj, attrs["tree_"], f"{where}.tree_", limit)
     if "_predictors" in attrs:
         yield from _hist_gradient_boosting(attrs, where, own)
+    if (
+        type(obj).__module__ == "sklearn.feature_extraction.text"
+        and attrs.get("input", "content") != "content"
+    ):
+        yield f"{where}: a text vectorizer with input={attrs['input']!r} would open the files its rows name"
     for name, value in attrs.items():
         if name == "estimators_" and own is not None:
             stack.extend(_members(value, attrs.get("estimators_features_"), f"{where}.estimators_", own))
