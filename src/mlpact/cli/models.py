@@ -471,7 +471,11 @@ def models_import(
     ] = None,
     trust: Annotated[
         Optional[list[str]],
-        typer.Option("--trust", help="Also trust this type (only for bundles you trust)."),
+        typer.Option(
+            "--trust",
+            help="Also trust this exact class or function (module.Name), for bundles you trust; "
+            "recorded in the index for this version. Repeatable.",
+        ),
     ] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
