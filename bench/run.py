@@ -23,7 +23,9 @@ MODULES = [
     "bench_registry",
     "bench_serve",
     "bench_torch",
+    "bench_torch_tune",
     "bench_tune",
+    "bench_ui",
 ]
 
 

@@ -282,7 +282,8 @@ def test_serve_accepts_image_uploads(trained: Any, shapes: Path) -> None:
     assert body["files"] == ["a.png", "b.png"] and len(body["predictions"]) == 2
     assert set(body["probabilities"][0]) == {"circle", "square", "triangle"}
     bad = client.post("/predict/image", files=[("file", ("x.png", b"nope", "image/png"))])
-    assert bad.status_code == 422 and "Cannot read upload as an image" in bad.json()["error"]
+    assert bad.status_code == 200 and bad.json()["predictions"] == [None]  # unreadable_image: warn
+    assert "'x.png'" in bad.json()["warnings"][0]["message"]
     assert client.post("/predict/image", json=[{"a": 1}]).status_code == 415
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from mlpact.config import Config
     from mlpact.config._check import CheckConfig
+    from mlpact.evaluate import Predictions
     from mlpact.model import Model
     from mlpact.progress import Progress
     from mlpact.reference import Drift
@@ -144,7 +145,9 @@ def check_data(
 
     Args:
         model: a reference (``name``, ``name:3``, ``name@alias``), a version folder or a loaded model.
-        data: a CSV or Parquet file, or a DataFrame.
+        data: a CSV or Parquet file, or a DataFrame. Image models: a folder of images (of class
+            folders named like the version's classes, for performance too); see
+            `mlpact.torch.checking`.
         target: the label column; default: the version's target, when the data has it. With
             labels, performance is compared with the recorded test metrics.
         thresholds: overrides of the version's `check:` section (e.g. ``{"psi": 0.1}``).
@@ -155,8 +158,45 @@ def check_data(
     """
     loaded = _load(model, store, trust)
     settings = thresholds_for(loaded.config, thresholds)
+    if getattr(loaded, "takes_images", False):
+        from mlpact.torch.checking import check_images
+
+        return check_images(loaded, data, settings)  # type: ignore[arg-type]
     frame = _read(data, sep=sep)
-    return _check(loaded, frame, settings, target=target)
+    result = _check(loaded, frame, settings, target=target)
+    _record(loaded, result, data)
+    return result
+
+
+def _record(model: Model, result: CheckResult, data: str | Path | pd.DataFrame) -> None:
+    """A check of a store's version joins that store's run history (kind `check`, like
+    `reproduce`), so `mlpact runs list` and `mlpact ui` show it; a store that cannot be written
+    (read-only) leaves a note instead of failing the check."""
+    import sqlite3
+
+    from mlpact.errors import StoreError
+    from mlpact.store import Store
+
+    if model.record is None:
+        return
+    label = (
+        data
+        if isinstance(data, str)
+        else str(Path(data).resolve())
+        if isinstance(data, Path)
+        else "DataFrame"
+    )
+    metrics: dict[str, Any] = {"verdict": result.verdict, "rows": result.rows}
+    metrics["drifted"] = sum(1 for d in result.drift if d.drifted)
+    if result.performance is not None and result.performance.now is not None:
+        metrics[result.performance.metric] = result.performance.now
+    metrics["reasons"] = list(result.reasons)
+    try:
+        st = Store.open(model.record.path.parents[2])  # models/NAME/VERSION lies in the store's root
+        run_id = st.start_run(model.name, kind="check", params={"checks": model.ref, "data": label})
+        st.finish_run(run_id, status="succeeded", metrics=metrics)
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        result.notes.append(f"This check was not recorded in the store's run history: {exc}")
 
 
 def thresholds_for(cfg: Config, overrides: Mapping[str, Any] | None = None) -> CheckConfig:
@@ -223,6 +263,15 @@ def _judge(model: Model, result: CheckResult, X: pd.DataFrame, y: pd.Series | No
     from mlpact.evaluate import predictions
 
     found = predictions(model.pipeline, X, y, decision=model.decision) if len(X) else None
+    judge(model, result, X, found, y)
+
+
+def judge(
+    model: Model, result: CheckResult, X: pd.DataFrame, found: Predictions | None, y: pd.Series | None
+) -> None:
+    """The verdict on measurements of new data: `X` has the columns the version's reference
+    statistics summarise (a table's inputs, or an image version's image statistics), `found` the
+    version's predictions on it and `y` the labels, when known."""
     reference = _reference(model, result)
     if reference is not None:
         result.drift = [_drift(name, ref, X[name], result) for name, ref in reference["features"].items()]
@@ -401,6 +450,12 @@ def retrain_on(
         raise DataError("Retraining needs the new data as a CSV or Parquet file, not a DataFrame.")
     db = Store.open(store)
     old = _load(model, db, trust)
+    if getattr(old, "takes_images", False):
+        raise DataError(
+            f"--retrain trains table versions on a new file; {old.ref} is an image model.",
+            hint="Train its config on the new folder: mlpact train CONFIG --set data.source=FOLDER, "
+            "then compare with `mlpact evaluate`.",
+        )
     label = target or (old.schema.target.name if old.schema.target else "target")
     cfg = _config_for(old, data, target=label, sep=sep)
     holdout = prepare(cfg)

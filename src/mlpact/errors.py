@@ -155,6 +155,13 @@ class NotebookError(MlpactError):
     exit_code = ExitCode.NOTEBOOK
 
 
+class UserCodeError(MlpactError):
+    """Your own code (a module, transform, loss or callback a config or call names) failed while
+    mlpact ran it: reported as your code's error, with what it was given, not as a bug in mlpact."""
+
+    exit_code = ExitCode.CONFIG
+
+
 class NotReproducibleError(MlpactError):
     """A version mlpact cannot retrain: it was trained outside `mlpact train` (`mlpact.save`)."""
 

@@ -60,6 +60,7 @@ __all__ = [
     "permutation_importance",
     "predictions",
     "primary_metric",
+    "record_evaluation",
     "score",
     "slice_metrics",
 ]  # fmt: skip
@@ -283,7 +284,9 @@ def evaluate_version(
 
     Args:
         model: a reference (``name``, ``name:3``, ``name@alias``), a version folder or a loaded model.
-        data: a CSV or Parquet file, or a DataFrame, with the target column.
+        data: a CSV or Parquet file, or a DataFrame, with the target column. Image models: a
+            folder of class folders (labels are the folder names), or a CSV/Parquet file with a
+            `path` column (relative to the file) and the label column.
         target: the label column; default: the target the version was trained on.
         plots: write the PNG plots (and permutation importance).
 
@@ -296,6 +299,10 @@ def evaluate_version(
 
     db = Store.open(store)
     loaded = model if isinstance(model, Model) else load(model, store=db, trust=trust)
+    if getattr(loaded, "takes_images", False):
+        from mlpact.torch.evaluating import evaluate_images
+
+        return evaluate_images(loaded, data, store=db, target=target, plots=plots, sep=sep)  # type: ignore[arg-type]
     frame, label = _read_labelled(data, sep=sep)
     return _evaluate(loaded, frame, label, store=db, target=target, plots=plots)
 
@@ -347,18 +354,41 @@ def _evaluate(
     folder = store.evaluation_dir()
     if plots:
         metrics["plots"] = _evaluation_plots(model, X, y, found, metrics, folder)
+    return record_evaluation(
+        model,
+        store,
+        folder,
+        metrics,
+        label=label,
+        fingerprint=fingerprint(frame),
+        rows=len(frame),
+        notes=notes,
+    )
+
+
+def record_evaluation(
+    model: Model,
+    store: Store,
+    folder: Path,
+    metrics: dict[str, Any],
+    *,
+    label: str,
+    fingerprint: str,
+    rows: int,
+    notes: list[str],
+) -> Evaluation:
+    """Record an evaluation in the store and write its metrics.json and report.html into `folder`
+    (from `store.evaluation_dir()`, where its plots already are)."""
     eval_id = store.add_evaluation(
         model.name,
         model.version,
         data=label,
         metrics=finite_json(metrics),
-        data_fingerprint=fingerprint(frame),
-        rows=len(frame),
+        data_fingerprint=fingerprint,
+        rows=rows,
         path=folder,
     )
-    _write_evaluation_files(
-        model, folder, metrics, label=label, fingerprint=fingerprint(frame), rows=len(frame)
-    )
+    _write_evaluation_files(model, folder, metrics, label=label, fingerprint=fingerprint, rows=rows)
     return Evaluation(eval_id, model.ref, metrics, folder, notes)
 
 

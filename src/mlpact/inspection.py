@@ -32,7 +32,7 @@ SPLIT = "split.parquet"
 ERRORS = "errors.parquet"
 _EPS = 1e-15
 
-__all__ = ["ERRORS", "SPLIT", "compare_splits", "errors", "row_hashes", "write"]
+__all__ = ["ERRORS", "SPLIT", "compare_splits", "errors", "row_hashes", "write", "write_images"]
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -74,6 +74,44 @@ def write(
     _parquet(table, directory / ERRORS)
 
 
+def write_images(
+    directory: Path,
+    root: Path,
+    split: Mapping[Path, str],
+    digests: Mapping[Path, bytes],
+    test: list[Path],
+    found: Predictions,
+) -> None:
+    """split.parquet and errors.parquet of an image version: one row per image file, keyed by its
+    path (relative to the image folder) and the first 8 bytes of its sha256."""
+    import numpy as np
+    import pandas as pd
+
+    def key(path: Path) -> int:
+        return int.from_bytes(digests[path][:8], "big")
+
+    paths = list(split)
+    names = {p: p.relative_to(root).as_posix() for p in [*split, *test]}
+    hashes = {p: key(p) for p in names}
+    table = {
+        "row": np.arange(len(paths)),
+        "path": [names[p] for p in paths],
+        "hash": np.asarray([hashes[p] for p in paths], dtype="uint64"),
+        "split": [split[p] for p in paths],
+    }
+    _parquet(pd.DataFrame(table), directory / SPLIT)
+    errors = pd.DataFrame(
+        {"row": np.arange(len(test)), "hash": np.asarray([hashes[p] for p in test], "uint64")}
+    )
+    errors["path"] = [names[p] for p in test]
+    errors["truth"] = np.asarray(found.y, dtype=object)
+    errors["prediction"] = np.asarray(found.pred, dtype=object)
+    if found.proba is not None and found.classes is not None:
+        for i, cls in enumerate(found.classes):
+            errors[f"proba_{cls}"] = found.proba[:, i]
+    _parquet(errors, directory / ERRORS)
+
+
 def _parquet(table: pd.DataFrame, path: Path) -> None:
     from mlpact import bundle
 
@@ -93,23 +131,30 @@ def errors(model: Model, *, n: int = 20, join: bool = True) -> pd.DataFrame:
 
     Columns: ``row`` (position in the prepared data), ``hash``, ``truth``, ``prediction``,
     ``loss``, then ``proba_<class>`` (classifiers) and the input values (``input.<column>``)
-    when they were saved or the source still has the recorded fingerprint.
+    when they were saved or the source still has the recorded fingerprint. Image versions
+    have ``path`` (the image file, relative to the image folder) after ``hash``.
 
     Raises:
-        NotFoundError: the version was saved before mlpact recorded its test predictions.
+        NotFoundError: the version was saved before mlpact recorded its test predictions, or with
+            `mlpact.save` without test data.
     """
     import pandas as pd
 
+    if ERRORS not in (model.manifest.get("files") or {}) and model.lineage.get("origin") == "external":
+        raise NotFoundError(
+            f"{model.ref} was saved with mlpact.save without test data, so it has no test predictions.",
+            hint="Save it again with test_data=..., or score it on labelled data with `mlpact evaluate`.",
+        )
     if ERRORS not in (model.manifest.get("files") or {}):
         raise NotFoundError(
             f"{model.ref} has no recorded test predictions (saved before mlpact recorded them).",
             hint=f"`mlpact reproduce {model.ref}` makes a version that has them.",
         )
     table = pd.read_parquet(model.path / ERRORS)
-    table.insert(4, "loss", _loss(table, model.task))
+    table.insert(5 if "path" in table.columns else 4, "loss", _loss(table, model.task))
     worst = table.sort_values(["loss", "row"], ascending=[False, True], kind="mergesort").head(n)
     worst["hash"] = [f"{h:016x}" for h in worst["hash"].astype("uint64")]
-    if join and not any(c.startswith("input.") for c in worst.columns):
+    if join and "path" not in worst.columns and not any(c.startswith("input.") for c in worst.columns):
         worst = _join_source(model, worst)
     return worst.reset_index(drop=True)
 
@@ -169,10 +214,11 @@ def compare_splits(old: Path, old_manifest: Mapping[str, Any], new: Path) -> dic
         return None
     a, b = pd.read_parquet(old / SPLIT), pd.read_parquet(new / SPLIT)
     out: dict[str, Any] = {}
-    for part in ("train", "test"):
+    parts = [p for p in ("train", "validation", "test") if p in set(a["split"]) | set(b["split"])]
+    for part in parts:
         was = a.loc[a["split"] == part, "hash"].value_counts()
         now = b.loc[b["split"] == part, "hash"].value_counts()
         moved = int((was.subtract(now, fill_value=0).abs()).sum())
         out[part] = {"rows_recorded": int(was.sum()), "rows_now": int(now.sum()), "rows_differing": moved}
-    out["identical"] = all(out[p]["rows_differing"] == 0 for p in ("train", "test"))
+    out["identical"] = all(out[p]["rows_differing"] == 0 for p in parts)
     return out

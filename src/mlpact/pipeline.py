@@ -7,6 +7,7 @@ import importlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact.errors import ConfigError
@@ -187,15 +188,22 @@ def build_pipeline(cfg: Config, plan: FeaturePlan) -> Pipeline:
 
 
 # --------------------------------------------------------------------------- estimators
-def import_object(path: str, *, key: str = "model.type") -> Any:
-    """Import `pkg.module.Name` or `pkg.module:Name`; errors name the config key and a close match."""
+def import_object(path: str, *, key: str = "model.type", near: Path | None = None) -> Any:
+    """Import `pkg.module.Name` or `pkg.module:Name`; errors name the config key and a close match.
+
+    Args:
+        near: the config's folder: when the module is a file or package there that Python cannot
+            find, the error's hint says how to make it importable.
+    """
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError([f"{key}: cannot import module {module_name!r} (found {path!r}): {exc}"]) from None
+        error = ConfigError([f"{key}: cannot import module {module_name!r} (found {path!r}): {exc}"])
+        error.hint = _not_on_path_hint(module_name, exc, near)
+        raise error from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -203,6 +211,23 @@ def import_object(path: str, *, key: str = "model.type") -> Any:
         close = difflib.get_close_matches(attr, public, n=1)
         hint = f"; did you mean `{module_name}.{close[0]}`?" if close else ""
         raise ConfigError([f"{key}: module {module_name!r} has no attribute {attr!r}{hint}"]) from None
+
+
+def _not_on_path_hint(module_name: str, exc: ImportError, near: Path | None) -> str | None:
+    """A hint when the missing module is a file or package beside the config (not on sys.path)."""
+    top = module_name.split(".")[0]
+    if near is None or getattr(exc, "name", None) != top:
+        return None
+    if not ((near / f"{top}.py").is_file() or (near / top / "__init__.py").is_file()):
+        return None
+    root = next((d for d in [near, *near.parents] if (d / "pyproject.toml").is_file()), None)
+    where = (near.relative_to(root).as_posix() or ".") if root is not None else "."
+    pyproject = str(root / "pyproject.toml") if root is not None else f"a pyproject.toml in {near}"
+    return (
+        f"{top} is in {near}, which is not on Python's import path. Add the folder to {pyproject}: "
+        f'[tool.mlpact] source-dirs = ["{where}"]; or run with PYTHONPATH={near}; or install your '
+        "project (pip install -e .)."
+    )
 
 
 def make_estimator(spec: ModelConfig, *, seed: int) -> Any:

@@ -112,6 +112,32 @@ def refuse_torch_decision(cfg: Any) -> None:
         )
 
 
+def record_torch_data(directory: Path, job: Any) -> None:
+    """What `check` and `models errors` need from a PyTorch version: reference statistics, and
+    the split and the test predictions (per image file, or per table row)."""
+    from mlpact import bundle, inspection, reference
+
+    bins = job.cfg.check.bins
+    images = job.data.images
+    if images is None:
+        prepared = job.data.prepared
+        bundle.write_json(directory / reference.FILE, reference.build(prepared, job.predictor, bins=bins))
+        columns = (
+            [c for c in job.schema.names if c in prepared.frame.columns] if job.cfg.record.test_rows else None
+        )
+        split = prepared.split
+        inspection.write(directory, prepared.frame, split.train, split.test, job.found, columns=columns)
+        return
+    from mlpact.torch.imagestats import build_reference, sample
+
+    fitting = [p for p, part in zip(images.train, images.train_split, strict=True) if part == "train"]
+    chosen = sample(fitting, seed=job.cfg.seed)
+    stats = build_reference(chosen, job.predictor.predict(chosen) if chosen else [], bins=bins)
+    bundle.write_json(directory / reference.FILE, stats)
+    split = {**dict(zip(images.train, images.train_split, strict=True)), **{p: "test" for p in images.test}}
+    inspection.write_images(directory, images.root, split, images.digests, images.test, job.found)
+
+
 def record_torch(directory: Path, job: Any, trusted: list[str]) -> None:
     """The lock and (table models) golden rows of a PyTorch version, once its files are written.
 

@@ -73,12 +73,19 @@ def train(
 
 
 def run(
-    cfg: Config, *, store: Store, progress: Progress, lineage_extra: dict[str, Any] | None = None
+    cfg: Config,
+    *,
+    store: Store,
+    progress: Progress,
+    lineage_extra: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train one version; the run is recorded as failed (and nothing saved) on any error.
 
     `lineage_extra` is merged into the version's lineage.json (e.g. the tuning that chose it).
-    A PyTorch model (see `mlpact.torch.is_torch_config`) is handed to `mlpact.torch.run`.
+    A PyTorch model (see `mlpact.torch.is_torch_config`) is handed to `mlpact.torch.run`, with
+    `threads` (CPU threads for this run, instead of `train.threads`; `mlpact reproduce` passes
+    the recorded count).
     """
     from mlpact.torch import is_torch_config
 
@@ -87,7 +94,9 @@ def run(
         from mlpact.torch import run as run_torch
 
         refuse_torch_decision(cfg)
-        return run_torch(cfg, store=store, progress=progress, lineage_extra=lineage_extra)  # type: ignore[no-any-return]
+        return run_torch(  # type: ignore[no-any-return]
+            cfg, store=store, progress=progress, lineage_extra=lineage_extra, threads=threads
+        )
 
     def work(run_id: str, tmps: list[Path]) -> TrainResult:
         job = _Job(cfg, progress)

@@ -34,7 +34,7 @@ def check(
         str,
         typer.Argument(
             help="New data: a CSV or Parquet file, a folder of Parquet files (a serve prediction log), "
-            "or a URL (s3://...).",
+            "or a URL (s3://...). Image models: a folder of images (of class folders, for performance).",
             show_default=False,
         ),
     ],
@@ -79,7 +79,9 @@ def check(
     Schema compatibility under the version's validation policy (the one predict and serve
     apply), drift per feature (PSI, KS or chi-squared) and of the predictions against the
     training split, and, with labels, performance against the recorded test metrics.
-    Thresholds are the version's `check:` section; the flags override them.
+    Thresholds are the version's `check:` section; the flags override them. Image versions:
+    drift of image size, channel statistics and predicted classes (docs/check.md says what is
+    and is not compared).
 
     Exit code: 0 reload, 11 retrain, 12 incompatible.
 
@@ -193,9 +195,14 @@ def reproduce(
 
     The data must still have its recorded fingerprint (else it stops and explains, unless
     --allow-data-change). The new version is saved; compared are the split, every test metric,
-    the predictions on the test split and the environment (packages, Python, git). Recorded as
-    a run of kind reproduce. Also the way to rebuild a version that the installed libraries
-    cannot load.
+    the predictions on the test split and the environment (packages, Python, git, your own
+    code's source). Recorded as a run of kind reproduce. Also the way to rebuild a version that
+    the installed libraries cannot load.
+
+    PyTorch: an image folder's fingerprint covers every image file; the retraining uses the
+    recorded CPU thread count (unless train.threads is set); the weights must be bit-identical
+    when both trainings ran on the CPU with the same threads, CPU capability and torch version,
+    else the prediction agreement and the metric tolerance decide.
 
     Exit code: 0 reproduced, 13 differs (also when the data changed).
 
@@ -245,5 +252,5 @@ def _print_reproduce(result: ReproduceResult) -> None:
         f"predictions agree: {agreed}"
     )
     for note in result.notes:
-        out.print(f"[dim]environment: {escape(note)}[/]", soft_wrap=True)
+        out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
     out.print(f"Recorded as run {result.run_id}.")

@@ -24,7 +24,11 @@ def evaluate(
     model: ModelArg,
     data: Annotated[
         Path,
-        typer.Argument(help="Labelled CSV or Parquet file (with the target column).", show_default=False),
+        typer.Argument(
+            help="Labelled CSV or Parquet file (with the target column). Image models: a folder of "
+            "class folders (the labels), or a table with a `path` column and the label column.",
+            show_default=False,
+        ),
     ],
     target: Annotated[
         Optional[str], typer.Option(help="The label column \\[default: the version's target].")
@@ -41,9 +45,11 @@ def evaluate(
     version itself is never changed. Metrics, plots and report.html go to the store's
     evaluations/ folder.
 
-    [bold]Example[/]
+    [bold]Examples[/]
 
       mlpact evaluate wine:1 labelled_wines.csv
+
+      mlpact evaluate pizza_steak_sushi:2 new_photos/   (an image model: new_photos/CLASS/*.jpg)
     """
     from mlpact.evaluate import evaluate_version
 

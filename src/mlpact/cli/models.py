@@ -39,7 +39,8 @@ def models_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List versions: name, version, created, aliases, headline metric, data fingerprint, origin
-    (mlpact: `mlpact train`; external: `mlpact.save`; imported: `models import`)."""
+    (mlpact: `mlpact train`; external: `mlpact.save`; imported: `models import`; "(rebuilt)": the
+    row was written by `mlpact store rebuild-index`)."""
     from rich.table import Table
 
     from mlpact import registry
@@ -73,7 +74,7 @@ def models_list(
             ", ".join(r.aliases),
             metric,
             (r.data_fingerprint or "")[:12],
-            r.made_by,
+            r.made_by + (" (rebuilt)" if r.rebuilt else ""),
         ]
         table.add_row(
             *row, *([r.status] if include_all else []), style="dim" if r.status != "active" else None
@@ -100,7 +101,7 @@ def _print_show(info: dict[str, Any]) -> None:
     from rich.table import Table
 
     from mlpact.cli._tables import metrics_table
-    from mlpact.report import fmt
+    from mlpact.report import fmt, training_facts
 
     out = stdout()
     v = info["version"]
@@ -109,7 +110,21 @@ def _print_show(info: dict[str, Any]) -> None:
     out.print(f"path {v['path']}\ndigest {v['digest']}  (sha256 of manifest.json, recorded in the index)")
     if v["origin"]:
         out.print(_origin_text(v["origin"]))
+    if v.get("rebuilt"):
+        out.print(
+            f"[yellow]rebuilt[/] {when(v['rebuilt'])}: this row was written by `mlpact store rebuild-index` "
+            "from the version's own manifest; it trusts only mlpact's own allowlist and the --trust names "
+            "confirmed then"
+        )
     out.print(metrics_table(info["metrics"], title="Metrics"))
+    training = training_facts(info["metrics"])
+    if training:
+        facts = Table(title="Training (PyTorch)", title_justify="left", show_header=False)
+        for _ in range(2):
+            facts.add_column()
+        for label, text in training:
+            facts.add_row(label, text)
+        out.print(facts)
     if info["metrics"].get("decision"):
         out.print(f"[bold]decision[/] {info['metrics']['decision']['description']}")
     if info["evaluations"]:
@@ -314,7 +329,9 @@ def models_archive(
     """Hide a version from `latest` and listings (files kept); --purge deletes its files.
 
     A version number is never reused. A version that holds an alias is refused: move the alias
-    first (promote another version, or rollback).
+    first (promote another version, or rollback); this is checked in the same transaction as any
+    promote. A purge that cannot delete some files names them and exits 8: run it again once they
+    can be deleted.
     """
     from mlpact import registry
 
@@ -394,8 +411,9 @@ def models_verify(
         stdout().print(table)
         for path in orphans:
             stderr().print(
-                f"[yellow]note:[/] {path} is not registered (an interrupted save); "
-                "the next save of that number removes it."
+                f"[yellow]note:[/] {path} is not registered (an interrupted save, or a folder the index "
+                "does not know); it is kept and its number is never reused. "
+                "`mlpact store rebuild-index` indexes it if its files match its manifest."
             )
         stdout().print(f"{len(checks) - len(failed)} of {len(checks)} versions verified.")
     if any(c.behaviour != "differs" for c in failed):
@@ -503,12 +521,13 @@ def models_errors(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The test rows the version got most wrong, worst first.
+    """The test rows (image versions: test images) the version got most wrong, worst first.
 
     Classification: ranked by -log P(true class), so confident mistakes come first; regression:
     by absolute error. The input values are joined from the original source when it can still
     be read and has the recorded fingerprint (or were saved with `record.test_rows: true`);
-    otherwise rows are shown by position and hash.
+    otherwise rows are shown by position and hash. Image versions list each test image's path
+    (relative to the image folder), with the probabilities of its true and predicted class.
     """
     from rich.markup import escape
     from rich.table import Table
@@ -523,12 +542,25 @@ def models_errors(
     inputs = [c for c in table.columns if str(c).startswith("input.")]
     if len(inputs) > 4:  # the terminal shows a few inputs; --json has them all
         table = table.drop(columns=inputs[4:])
+    if "path" in table.columns:  # images: the file, and the probabilities of truth and prediction
+        table = _image_errors(table)
     out = Table(title=f"The {len(table)} worst-predicted test rows of {model}", title_justify="left")
     for col in table.columns:
-        out.add_column(escape(str(col)), overflow="fold")
+        widest = min(max((len(str(v)) for v in table[col]), default=0), 60) if col == "path" else None
+        out.add_column(escape(str(col)), overflow="fold", min_width=widest)
     for row in table.itertuples(index=False):
         out.add_row(*(escape(fmt(v) if isinstance(v, float) else str(v)) for v in row))
     stdout().print(out)
+
+
+def _image_errors(table: Any) -> Any:
+    def proba(row: Any, label: Any) -> Any:
+        return row.get(f"proba_{label}")
+
+    out = table[["path", "truth", "prediction", "loss"]].copy()
+    out["P(truth)"] = [proba(row, row["truth"]) for _, row in table.iterrows()]
+    out["P(prediction)"] = [proba(row, row["prediction"]) for _, row in table.iterrows()]
+    return out
 
 
 @models_app.command("build-docker")

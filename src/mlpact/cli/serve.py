@@ -83,6 +83,13 @@ def serve(
     "data": [...]}} and {"inputs": ...}. It returns predictions and, for classifiers, class
     probabilities. Every response but /health names the version in X-Mlpact-Model (e.g. wine:3).
 
+    [bold]Images[/]: an image model also answers POST /predict/image: multipart/form-data files
+    (curl -F file=@cat.jpg -F file=@dog.jpg), one prediction per file, with the file names,
+    class probabilities and warnings (the /docs page has an upload form). A file that is not an
+    image is named: under the version's validation.unreadable_image (default warn) the others
+    are predicted and its entries are null; under error the request gets a 422. JSON sent to
+    /predict of an image model gets a 415 pointing to /predict/image.
+
     [bold]Validation[/]: every request is checked with the same checks and the same validation
     policy (the version's saved `validation:` section) as `mlpact predict` and Model.predict.
     Errors give a 422 naming each field and problem; warnings come back beside the predictions.

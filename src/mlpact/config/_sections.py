@@ -333,3 +333,8 @@ class ValidationPolicy(Section):
     )
     unseen_category: Policy = Field("warn", description="A category value not seen in training.")
     out_of_range: Policy = Field("warn", description="A number outside the range seen in training.")
+    unreadable_image: Policy = Field(
+        "warn",
+        description="Image models: a file that does not exist or is not an image. `warn` and `ignore` "
+        "predict the other images (its row is empty, with an `error`); `error` refuses the input.",
+    )

@@ -38,15 +38,18 @@ DATA_KWARGS = {
 
 
 # --------------------------------------------------------------------------- building
-def module_class(path: str, *, key: str = "model.type") -> type:
+def module_class(path: str, *, key: str = "model.type", near: Path | None = None) -> type:
     """The `torch.nn.Module` subclass an import path names.
+
+    Args:
+        near: the config's folder: a module file there that does not import gets a hint.
 
     Raises:
         ConfigError: it does not import or is not a module class.
     """
     from mlpact.pipeline import import_object
 
-    cls = import_object(path, key=key)
+    cls = import_object(path, key=key, near=near)
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
         found = f"{type(cls).__name__} {getattr(cls, '__name__', cls)!r}"
         raise ConfigError([f"{key}: {path!r} is not a torch.nn.Module subclass (found {found})"])
@@ -55,17 +58,25 @@ def module_class(path: str, *, key: str = "model.type") -> type:
 
 def init_params(cls: type) -> list[str]:
     """The keyword arguments a module's constructor takes (by name)."""
-    params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
-    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return list(_parameters(cls))
 
 
-def resolve_kwargs(cls: type, params: Mapping[str, Any], data: Mapping[str, int]) -> dict[str, Any]:
-    """`model.params` checked against the constructor, plus the data-derived arguments it takes.
+def _parameters(cls: type) -> dict[str, inspect.Parameter]:
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+    return {
+        n: p for n, p in params.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+
+
+def resolve_kwargs(cls: type, params: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """`model.params` checked against the constructor, plus the data-derived arguments it takes,
+    plus every other argument's default (so a default that changes later cannot change a saved
+    model; defaults that are not plain JSON values are left out, see `unrecorded_defaults`).
 
     Raises:
         ConfigError: a parameter is not an argument of the module (all of them named, sorted).
     """
-    accepted = init_params(cls)
+    accepted = _parameters(cls)
     takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())  # type: ignore[misc]
     unknown = sorted(set(params) - set(accepted))
     if unknown and not takes_any:
@@ -75,17 +86,40 @@ def resolve_kwargs(cls: type, params: Mapping[str, Any], data: Mapping[str, int]
                 for n in unknown
             ]
         )
+    defaults = {n: p.default for n, p in accepted.items() if p.default is not p.empty and _plain(p.default)}
     filled = {name: data[src] for name, src in DATA_KWARGS.items() if name in accepted and src in data}
-    return {**filled, **params}
+    return {**defaults, **filled, **params}
 
 
-def build_module(path: str, params: Mapping[str, Any], data: Mapping[str, int]) -> tuple[Any, dict[str, Any]]:
-    """Instantiate the module `model.type` names; return it and the keyword arguments used.
+def _plain(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def unrecorded_defaults(path: str, kwargs: Mapping[str, Any]) -> list[str]:
+    """A warning per constructor default that model.json cannot record (not a plain JSON value)."""
+    cls = module_class(path)
+    return [
+        f"model.json cannot record {cls.__name__}'s default {name}={p.default!r} (not a plain JSON value): "
+        "if that default changes, loading this version builds a different module; set it in model.params"
+        for name, p in _parameters(cls).items()
+        if name not in kwargs and p.default is not p.empty
+    ]
+
+
+def build_module(
+    path: str, params: Mapping[str, Any], data: Mapping[str, Any], *, near: Path | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Instantiate the module `model.type` names; return it and the keyword arguments used
+    (every constructor argument, defaults included).
 
     Raises:
         ConfigError: the class cannot be imported, takes no such parameter, or refuses the values.
     """
-    cls = module_class(path)
+    cls = module_class(path, near=near)
     kwargs = resolve_kwargs(cls, params, data)
     try:
         return cls(**kwargs), kwargs
@@ -95,13 +129,25 @@ def build_module(path: str, params: Mapping[str, Any], data: Mapping[str, int]) 
 
 # --------------------------------------------------------------------------- saving
 def save_module(module: Any, directory: Path, spec: Mapping[str, Any]) -> None:
-    """Write weights.safetensors (tensors only) and model.json (import path, kwargs, classes)."""
+    """Write weights.safetensors (tensors only) and model.json (import path, kwargs, classes).
+
+    safetensors writes the file itself (owner-only permissions, no fsync): it is given the
+    permissions of the version's other files and synced like them, so a completed save survives
+    a crash and the version reads the same for everyone who can read the store.
+    """
+    import os
+    import shutil
+
     from mlpact import bundle
 
     safetensors_torch = require("safetensors.torch")
     module = module.to("cpu")
-    safetensors_torch.save_model(module, str(directory / WEIGHTS))
     bundle.write_json(directory / MODEL_JSON, dict(spec))
+    weights = directory / WEIGHTS
+    safetensors_torch.save_model(module, str(weights))
+    shutil.copymode(directory / MODEL_JSON, weights)
+    with open(weights, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 # The module classes mlpact ships (`model.type: mlpact.torch.models.MLP`).
@@ -173,6 +219,15 @@ class TorchPredictor:
                 outs.append(out.float().cpu().numpy())
         width = len(self.classes_) if self.classes_ is not None else 1
         return np.concatenate(outs) if outs else np.empty((0, width), dtype=np.float32)
+
+    def fit(self, X: Any, y: Any = None) -> TorchPredictor:
+        """Not available: the module is trained by `mlpact train` (or your own loop). Present so
+        scikit-learn's inspection tools (permutation importance) accept the predictor.
+
+        Raises:
+            TypeError: always.
+        """
+        raise TypeError("a TorchPredictor holds a trained module; train with `mlpact train`")
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (softmax of the outputs), one column per class."""
