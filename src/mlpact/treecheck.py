@@ -25,6 +25,7 @@ the features a bagged member sees (ensembles call members without checking again
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -246,7 +247,9 @@ def _stages(est: Any, stages: Any, where: str, own: int | None) -> Iterator[str]
         yield f"{where}: n_features_in_ {own} is not a plausible width"
         return
     try:
-        first = est._raw_predict_init(np.zeros((1, own)))
+        with warnings.catch_warnings():  # an all-zero row without feature names: nothing to tell
+            warnings.simplefilter("ignore")
+            first = est._raw_predict_init(np.zeros((1, own)))
     except Exception as exc:  # a malformed init_ or first tree
         yield f"{where}: its initial predictions cannot be computed ({type(exc).__name__})"
         return
