@@ -22,6 +22,7 @@ MODULES = [
     "bench_ray_batch",
     "bench_registry",
     "bench_serve",
+    "bench_text",
     "bench_torch",
     "bench_torch_tune",
     "bench_tune",

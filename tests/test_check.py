@@ -249,3 +249,24 @@ def test_cli_table_html_and_flags(version: dict[str, Any], tmp_path: Path) -> No
     assert bad.exit_code == 2 and "--promote needs --retrain" in bad.output
     wrong = runner.invoke(app, [*base, "--format", "xml"])
     assert wrong.exit_code == 2 and "expected table, json or html, got 'xml'" in wrong.output
+
+
+def test_retrain_with_refit_all_scores_the_new_version_before_its_refit(tmp_path: Path) -> None:
+    frame = mixed_frame(300, seed=0)
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    config = write_config(
+        tmp_path,
+        {
+            "name": "refit",
+            "data": {"source": "train.csv", "target": "label", "drop": ["id"]},
+            "model": {"type": "sklearn.linear_model.LogisticRegression"},
+            "evaluate": {"cv_folds": 0, "plots": False, "leakage": False, "baseline": False},
+            "train": {"refit": "all"},
+        },
+    )
+    store = tmp_path / "store"
+    first = mlpact.train(config, store=store)
+    again = retrain_on(first.ref, tmp_path / "train.csv", store=store)
+    new = mlpact.load(again.ref, store=store)
+    assert again.new == new.metrics["test"][new.metrics["primary"]]  # the holdout was never seen
+    assert again.holdout_rows == new.metrics["rows"]["test"]

@@ -167,6 +167,21 @@ def test_time_split_with_a_group_column_warns_about_shared_groups(tmp_path: Path
     assert [f["check"] for f in result.metrics["leakage"]] == ["shared_groups"]
 
 
+def test_inference_never_uses_an_id_like_column_without_saying_so(tmp_path: Path) -> None:
+    frame = mixed_frame(100).assign(n=range(100))
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    cfg = wine_config(
+        name="ids", data={"source": "d.csv", "target": "label"}, evaluate={"cv_folds": 0, "plots": False}
+    )
+    result = mlpact.train(write_config(tmp_path, cfg), store=tmp_path / "s")
+    assert "n" not in result.schema.names
+    said = [w for w in result.warnings if w.startswith("Column 'n' is not used")]
+    assert said and "looks like a row id (unique integers in row order" in said[0]
+    assert any(
+        "Column 'day' (a date) is used as a feature" in w and "time_column: day" in w for w in result.warnings
+    )
+
+
 def test_clean_training_has_no_leakage_warning(trained_wine: dict[str, object]) -> None:
     result = trained_wine["result"]
     assert not [w for w in result.warnings if "leakage" in w]  # type: ignore[attr-defined]
@@ -180,6 +195,7 @@ def test_leakage_checks_can_be_turned_off(tmp_path: Path, enabled: bool, checks:
     cfg = wine_config(
         name="off",
         data={"source": "d.csv", "target": "label", "drop": ["id"]},
+        features={"numeric": {"columns": ["x", "count", "n"]}},  # listed: the id-like n is used
         evaluate={"cv_folds": 0, "plots": False, "leakage": enabled},
     )
     result = mlpact.train(write_config(tmp_path, cfg), store=tmp_path / "s")

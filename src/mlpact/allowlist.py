@@ -121,7 +121,7 @@ SKLEARN_INTERNALS = (
 )  # fmt: skip
 
 # mlpact's own classes that its pipelines hold.
-OWN = ("mlpact.transformers.DatetimeParts",)
+OWN = ("mlpact.transformers.DatetimeParts", "mlpact.transformers.JoinText")
 
 # Plain functions fitted estimators hold (beyond NumPy's and SciPy's ufuncs): HistGradientBoosting
 # keeps `partial(check_array, ...)` in the preprocessor it builds for categorical columns.

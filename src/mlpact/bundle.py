@@ -16,8 +16,10 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata
+from numbers import Integral
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -190,7 +192,8 @@ def dump_pipeline(pipeline: Any, directory: Path, *, allowed: Iterable[str] = ()
         UntrustedTypesError: the pipeline holds a name that loading it would refuse.
     """
     sio = import_skops()
-    data = sio.dumps(pipeline)
+    with compact_vocabularies(pipeline):
+        data = sio.dumps(pipeline)
     found = allowlist.needed(allowlist.read_schema(io.BytesIO(data), label=PIPELINE), file=PIPELINE)
     try:
         allowlist.check(found, allowed_names().widened(allowed), file=PIPELINE)
@@ -212,6 +215,92 @@ def allowed_names() -> allowlist.Allowlist:
     import_skops()
     lists = sys.modules[_SKOPS_TRUSTED]
     return allowlist.builtin({key: list(getattr(lists, key)) for key in _SKOPS_LISTS})
+
+
+# skops writes a dict value by value (a state object each: a 20,000-term TF-IDF vocabulary took
+# seconds and megabytes, one file per term when the values were numpy integers). A fitted
+# vectorizer's vocabulary maps each term to its column, 0..n-1, so the terms in column order say
+# it all: they are saved as one JSON string under this attribute, and rebuilt on load.
+VOCABULARY_TERMS = "_mlpact_vocabulary_terms"
+
+
+@contextmanager
+def compact_vocabularies(obj: Any) -> Iterator[None]:
+    """Within the block, every fitted vectorizer in `obj` holds its vocabulary as one JSON string
+    of terms in column order (plain builtins: no new types to trust); restored afterwards."""
+    swapped = []
+    for est in _vectorizers(obj):
+        terms = _terms_in_order(est.vocabulary_)
+        if terms is not None:
+            swapped.append((est, est.__dict__.pop("vocabulary_")))
+            setattr(est, VOCABULARY_TERMS, json.dumps(terms, ensure_ascii=False))
+    try:
+        yield
+    finally:
+        for est, vocabulary in swapped:
+            est.__dict__.pop(VOCABULARY_TERMS, None)
+            est.vocabulary_ = vocabulary
+
+
+def restore_vocabularies(obj: Any) -> Any:
+    """Rebuild the vocabularies `compact_vocabularies` saved as strings; returns `obj`.
+
+    Raises:
+        IntegrityError: a saved vocabulary is not a JSON list of strings.
+    """
+    for est in _estimators(obj):
+        text = est.__dict__.pop(VOCABULARY_TERMS, None)
+        if text is None:
+            continue
+        try:
+            terms = json.loads(text)
+        except (TypeError, ValueError):
+            terms = None
+        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+            raise IntegrityError(
+                f"The vocabulary of a {type(est).__name__} in {PIPELINE} is not a list of terms."
+            )
+        est.vocabulary_ = {term: i for i, term in enumerate(terms)}
+    return obj
+
+
+def _terms_in_order(vocabulary: Any) -> list[str] | None:
+    """The terms by column when the vocabulary maps str terms to exactly 0..n-1; else None."""
+    if not isinstance(vocabulary, dict) or not all(isinstance(t, str) for t in vocabulary):
+        return None
+    terms: list[str | None] = [None] * len(vocabulary)
+    for term, column in vocabulary.items():
+        index = int(column) if isinstance(column, Integral) else -1
+        if not 0 <= index < len(terms) or terms[index] is not None:
+            return None
+        terms[index] = term
+    return terms  # type: ignore[return-value]
+
+
+def _vectorizers(obj: Any) -> Iterator[Any]:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    return (e for e in _estimators(obj) if isinstance(e, CountVectorizer) and "vocabulary_" in e.__dict__)
+
+
+def _estimators(obj: Any) -> Iterator[Any]:
+    """Every scikit-learn estimator reachable from `obj` (pipelines, column transformers, wrappers)."""
+    from sklearn.base import BaseEstimator
+
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, BaseEstimator):
+            yield item
+            stack.extend(item.__dict__.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
 
 
 def sha256_file(path: Path) -> str:
@@ -346,7 +435,7 @@ def load_pipeline(directory: Path, *, trusted: Iterable[str] = ()) -> Any:
     path = directory / PIPELINE
     found = allowlist.needed(allowlist.read_schema(path), file=str(path))
     approved = allowlist.check(found, allowed_names().widened(trusted), file=str(path))
-    pipeline = sio.load(path, trusted=approved)
+    pipeline = restore_vocabularies(sio.load(path, trusted=approved))
     treecheck.check(pipeline, file=str(path))
     return pipeline
 

@@ -435,7 +435,8 @@ def retrain_on(
     """Train the version's recorded config on new labelled data and compare old and new.
 
     Both versions are scored on the same holdout, the new data's test split (the rows the new
-    version never saw). The alias named by `promote` moves to the new version only when its
+    version never saw; with `train.refit: all`, the new version's score is that of its fit before
+    the refit, which never saw them). The alias named by `promote` moves to the new version only when its
     primary metric there is strictly better.
 
     Raises:
@@ -463,7 +464,13 @@ def retrain_on(
     new = _load(trained.ref, db, trust)
     primary = str(old.metrics.get("primary") or trained.metrics["primary"])
     rows = holdout.frame.iloc[holdout.split.test]
-    before, after = _holdout_score(old, rows, label, primary), _holdout_score(new, rows, label, primary)
+    before = _holdout_score(old, rows, label, primary)
+    # train.refit: all saved a model that saw the holdout; its pre-refit fit was scored on it once
+    after = (
+        trained.metrics["test"].get(primary)
+        if "refit" in trained.metrics
+        else _holdout_score(new, rows, label, primary)
+    )
     drop = metric_drop(primary, before, after)
     result = Retrained(new.ref, primary, before, after, len(rows), drop is not None and drop < 0, promote)
     result.reason = _retrain_reason(old.ref, result)

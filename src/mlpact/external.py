@@ -431,7 +431,7 @@ def _lineage(
     data: dict[str, Any] = {
         "source": cfg.data.source, "fingerprint": fingerprint(X.assign(**{cfg.data.target: y})),
         "rows": len(X) + (len(test[0]) if test else 0), "split": "given", "train_rows": len(X),
-        "test_rows": len(test[0]) if test else 0,
+        "test_rows": len(test[0]) if test else 0, "dtypes": {str(c): str(t) for c, t in X.dtypes.items()},
     }  # fmt: skip
     if test is not None:
         data["test_fingerprint"] = fingerprint(test[0].assign(**{cfg.data.target: test[1]}))

@@ -7,7 +7,6 @@ every finding becomes a warning in the output, in metrics.json and in the report
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|idx|row|rowid)$|^(id|uuid|guid)[_\W]", re.IGNORECASE)
 MAX_PROBE_ROWS = 5000
 
 
@@ -164,20 +162,9 @@ def id_like_columns(X: pd.DataFrame, *, columns: Sequence[str]) -> Finding | Non
 
 
 def _looks_like_id(column: pd.Series) -> bool:
-    import pandas as pd
+    from mlpact.schema import id_like
 
-    values = column.dropna()
-    if len(values) < 10 or pd.api.types.is_bool_dtype(values):
-        return False
-    unique_ratio = values.nunique() / len(values)
-    if ID_NAME.search(str(column.name)) and unique_ratio >= 0.9:
-        return True
-    if not pd.api.types.is_integer_dtype(values) and not (
-        pd.api.types.is_float_dtype(values) and bool((values % 1 == 0).all())
-    ):
-        return False
-    span = float(values.max()) - float(values.min()) + 1
-    return unique_ratio == 1.0 and len(values) >= 20 and span <= 2 * len(values)
+    return id_like(column) is not None
 
 
 # --------------------------------------------------------------------------- groups, time

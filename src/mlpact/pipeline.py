@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-    from mlpact.config import Config, FeaturesConfig, ModelConfig
+    from mlpact.config import Config, FeaturesConfig, ModelConfig, TextFeatures
     from mlpact.schema import Schema
 
 KINDS = ("numeric", "categorical", "text", "datetime")
@@ -49,8 +49,13 @@ class FeaturePlan:
         return {k: getattr(self, k) for k in (*KINDS, "unused")}
 
 
-def plan_features(schema: Schema, features: FeaturesConfig, drop: list[str]) -> FeaturePlan:
+def plan_features(
+    schema: Schema, features: FeaturesConfig, drop: list[str], *, ids: Mapping[str, str] | None = None
+) -> FeaturePlan:
     """Assign every schema column to a kind: listed columns first, then inferred ones.
+
+    `ids` names columns that look like row identifiers (see `schema.id_like`) and why: inference
+    leaves them out, saying so; listing one under a kind's `columns` uses it.
 
     Raises:
         ConfigError: a listed column is not in the data, or is listed under two kinds.
@@ -76,6 +81,12 @@ def plan_features(schema: Schema, features: FeaturesConfig, drop: list[str]) -> 
             continue
         chosen = listed.get(col.name)
         inferred = _KIND_OF_TYPE.get(col.type)
+        if chosen is None and inferred and col.name in (ids or {}):
+            unused[col.name] = (
+                f"it looks like a row id ({ids[col.name]}); list it under "  # type: ignore[index]
+                f"features.{inferred}.columns to use it, or add it to data.drop"
+            )
+            continue
         if chosen is None and inferred and features.infer and getattr(features, inferred).columns is None:
             chosen = inferred
         if chosen is not None:
@@ -107,7 +118,6 @@ def retype_for_plan(schema: Schema, plan: FeaturePlan) -> Schema:
 def build_preprocessor(plan: FeaturePlan, features: FeaturesConfig) -> Any:
     """A ColumnTransformer with one branch per kind of column present in the plan."""
     from sklearn.compose import ColumnTransformer
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import (
@@ -148,16 +158,7 @@ def build_preprocessor(plan: FeaturePlan, features: FeaturesConfig) -> Any:
             else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
         )
         branches.append(("categorical", make_pipeline(imputer, encoder), plan.categorical))
-    for name in plan.text:
-        txt = features.text
-        vectorizer = TfidfVectorizer(
-            max_features=txt.max_features,
-            ngram_range=(1, txt.ngram_max),
-            min_df=txt.min_df,
-            lowercase=txt.lowercase,
-            dtype=_float32(),
-        )
-        branches.append((f"text_{name}", vectorizer, name))
+    branches += text_branches(plan.text, features.text)
     if plan.datetime:
         dt = features.datetime
         steps = [DatetimeParts(parts=tuple(dt.parts)), SimpleImputer(strategy="median"), StandardScaler()]
@@ -165,6 +166,62 @@ def build_preprocessor(plan: FeaturePlan, features: FeaturesConfig) -> Any:
     if not branches:
         raise ConfigError(["features: no column is used as a feature; list columns under features"])
     return ColumnTransformer(branches, remainder="drop", sparse_threshold=0.3 if plan.text else 0.0)
+
+
+def text_groups(columns: list[str], text: TextFeatures) -> dict[str, list[str]]:
+    """Which text columns share a TF-IDF, by branch name: `text` for all of them (`combine: true`),
+    `text_GROUP` per named group, `text_COLUMN` for a column on its own."""
+    if text.combine is True and len(columns) > 1:
+        return {"text": list(columns)}
+    groups = text.combine if isinstance(text.combine, dict) else {}
+    out: dict[str, list[str]] = {}
+    for group, members in groups.items():
+        used = [c for c in members if c in columns]
+        if used:
+            out[f"text_{group}"] = used
+    grouped = {c for members in out.values() for c in members}
+    out.update({f"text_{c}": [c] for c in columns if c not in grouped})
+    return out
+
+
+def text_branches(columns: list[str], text: TextFeatures) -> list[tuple[str, Any, Any]]:
+    """One ColumnTransformer branch per TF-IDF: a column alone, or columns joined by `separator`."""
+    from sklearn.pipeline import make_pipeline
+
+    from mlpact.transformers import JoinText
+
+    branches: list[tuple[str, Any, Any]] = []
+    for name, cols in text_groups(columns, text).items():
+        if len(cols) == 1:
+            branches.append((name, make_vectorizer(text), cols[0]))
+        else:
+            branches.append(
+                (name, make_pipeline(JoinText(separator=text.separator), make_vectorizer(text)), cols)
+            )
+    return branches
+
+
+def make_vectorizer(text: TextFeatures) -> Any:
+    """The TF-IDF vectorizer the `features.text` options describe (float32, like every branch)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    stop_words = (
+        text.stop_words
+        if text.stop_words is None or isinstance(text.stop_words, str)
+        else list(text.stop_words)
+    )
+    return TfidfVectorizer(
+        analyzer=text.analyzer,
+        ngram_range=(text.ngram_min, text.ngram_max),
+        max_features=text.max_features,
+        min_df=text.min_df,
+        max_df=text.max_df,
+        stop_words=stop_words,
+        sublinear_tf=text.sublinear_tf,
+        binary=text.binary,
+        lowercase=text.lowercase,
+        dtype=_float32(),
+    )
 
 
 def _float32() -> Any:

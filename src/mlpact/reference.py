@@ -33,18 +33,22 @@ OTHER = "__other__"  # new categories, in the new data only
 
 
 # --------------------------------------------------------------------------- building
-def build(data: Prepared, pipeline: Any, *, bins: int | None = None) -> dict[str, Any]:
+def build(
+    data: Prepared, pipeline: Any, *, bins: int | None = None, rows: pd.DataFrame | None = None
+) -> dict[str, Any]:
     """Reference statistics of a prepared training split and a pipeline fitted on it.
 
     Args:
         data: the prepared data of the run (only its training split is summarised).
         pipeline: the fitted pipeline, whose predictions on the training split are summarised.
         bins: quantile bins per numeric column; default: the config's `check.bins`.
+        rows: the rows to summarise instead of the training split (every row, when the saved
+            model was refit on all of them: `train.refit: all`).
 
     Returns:
         Plain JSON-ready data: ``{"rows", "features", "skipped", "prediction"}``.
     """
-    X, _ = data.train()
+    X = data.train()[0] if rows is None else rows
     return build_from(X, data.schema, data.task, pipeline, bins=bins or data.cfg.check.bins)
 
 

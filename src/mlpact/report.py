@@ -158,7 +158,9 @@ def _protocol(metrics: Mapping[str, Any]) -> str:
         )
     base = metrics.get("baseline")
     against = f"; the baseline is {base['estimator']}, scored the same way" if base else ""
-    return f"{cv}; the test split scored once ({(metrics.get('rows') or {}).get('test')} rows){against}."
+    text = f"{cv}; the test split scored once ({(metrics.get('rows') or {}).get('test')} rows){against}."
+    refit = metrics.get("refit")
+    return f"{text} {refit['note']}" if refit else text
 
 
 def training_facts(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -212,6 +212,7 @@ def _reproduce(
         "identical": same_data,
     }
     result.split = compare_split(recorded, lineage)
+    _compare_refit(old.lineage, trained, result)
     from mlpact.inspection import compare_splits
 
     if (rows := compare_splits(old.path, old.manifest, trained.path)) is not None:  # row by row, by hash
@@ -228,7 +229,7 @@ def _reproduce(
     result.environment = compare_environment(old.lineage, cfg)
     result.code = usercode.changed(old.lineage.get("code") or [])
     result.reasons = _reasons(result, settings)
-    result.notes = _environment_notes(result.environment) + _weights_notes(result.weights) + result.code
+    result.notes += _environment_notes(result.environment) + _weights_notes(result.weights) + result.code
     if result.reasons:
         result.verdict = "differs"
     return result
@@ -286,6 +287,27 @@ def compare_split(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> dict[s
         }
     out["identical"] = out["train"]["identical"] and out["test"]["identical"]
     return out
+
+
+def _compare_refit(lineage: Mapping[str, Any], trained: TrainResult, result: ReproduceResult) -> None:
+    """`train.refit: all`: the rows the saved model was refit on, recorded vs now, and a note."""
+    from mlpact import bundle
+
+    was = (lineage.get("refit") or {}).get("saved") or {}
+    now = (bundle.read_mapping(trained.path, "lineage.json").get("refit") or {}).get("saved") or {}
+    if not was and not now:
+        return
+    same = was.get("fingerprint") == now.get("fingerprint")
+    result.split["refit"] = {
+        "recorded": was.get("fingerprint"),
+        "now": now.get("fingerprint"),
+        "identical": same,
+    }
+    result.split["identical"] = result.split["identical"] and same
+    result.notes.append(
+        "train.refit: all: the saved models were refit on every row after the test score; the test "
+        "metrics compared are those of the fits before the refit, the predictions those of the refit models."
+    )
 
 
 def compare_metrics(
@@ -369,6 +391,8 @@ def _reasons(result: ReproduceResult, settings: CheckConfig) -> list[str]:
     for part in ("train", "test"):
         if not result.split[part]["identical"]:
             reasons.append(f"the {part} split holds different rows than when the version was trained")
+    if not result.split.get("refit", {"identical": True})["identical"]:
+        reasons.append("the refit (train.refit: all) used different rows than when the version was trained")
     for name, m in result.metrics.items():
         if not m["within"]:
             diff = "" if m["difference"] is None else f", difference {m['difference']:+.3g}"

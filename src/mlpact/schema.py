@@ -160,6 +160,44 @@ def infer_type(series: pd.Series, settings: SchemaConfig) -> str:
     return "string"
 
 
+ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|idx|row|rowid)$|^(id|uuid|guid)[_\W]", re.IGNORECASE)
+_UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", re.IGNORECASE)
+
+
+def id_like(series: pd.Series) -> str | None:
+    """Why a column looks like a row identifier (which carries no signal about new rows), or None.
+
+    Id-like: named like an id and (nearly) unique per row; unique integers that are monotone or
+    fill a dense range (a row number or counter); unique UUIDs; unique one-token codes.
+    """
+    values = series.dropna()
+    n = len(values)
+    if n < 10 or pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return None
+    distinct = values.nunique()
+    if ID_NAME.search(str(series.name)) and distinct >= 0.9 * n:
+        return "named like an identifier and unique per row"
+    if distinct < n or n < 20:
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.to_numpy(dtype=float)
+        if not np.all(np.mod(numbers, 1) == 0):
+            return None
+        if values.is_monotonic_increasing or values.is_monotonic_decreasing:
+            return "unique integers in row order (a row number or counter)"
+        if numbers.max() - numbers.min() + 1 <= 2 * n:
+            return "unique integers in a dense range (a row number or counter)"
+        return None
+    text = values.astype(str)
+    if text.map(lambda v: bool(_ISO_DATE.match(v))).mean() >= 0.95:
+        return None  # dates: see the datetime notes
+    if text.map(lambda v: bool(_UUID.match(v))).mean() >= 0.95:
+        return "unique UUIDs"
+    if not text.str.contains(r"\s", regex=True).any():
+        return "unique one-word codes, one per row"
+    return None
+
+
 def describe_column(series: pd.Series, kind: str, *, max_categories: int = 50) -> ColumnSchema:
     """Describe a column of a known type: nullability, categories and observed range."""
     values = coerce_series(series, kind)

@@ -94,6 +94,7 @@ def run(
         from mlpact.torch import run as run_torch
 
         refuse_torch_decision(cfg)
+        _refuse_torch_refit(cfg)
         return run_torch(  # type: ignore[no-any-return]
             cfg, store=store, progress=progress, lineage_extra=lineage_extra, threads=threads
         )
@@ -108,6 +109,18 @@ def run(
         return TrainResult(record, job.metrics, job.schema, cfg, run_id, job.warnings, job.timings)
 
     return recorded_run(store, cfg, _params(cfg), work)
+
+
+def _refuse_torch_refit(cfg: Config) -> None:
+    from mlpact.errors import ConfigError
+
+    if cfg.train.refit == "all":
+        raise ConfigError(
+            [
+                "train.refit: all refits scikit-learn pipelines; a PyTorch model keeps the epoch "
+                f"chosen on its validation split (found model.type {cfg.model.type}). Remove train.refit."
+            ]
+        )
 
 
 def recorded_run(
@@ -162,6 +175,12 @@ class _Job:
         self.timings: dict[str, float] = {}
         self.lineage: dict[str, Any] = {}
         self.decision: Decision | None = None
+        ev, quick = cfg.evaluate, cfg.evaluate.profile == "quick"
+        # What this run does beyond CV, the fit and the test score (`evaluate.profile: quick`: none).
+        self.plots = ev.plots and not quick
+        self.importance_on = bool(ev.importance_repeats) and not quick
+        self.baseline_on = ev.baseline and not quick
+        self.profile_on = cfg.record.profile and not quick
 
     @contextmanager
     def _timed(self, key: str, description: str) -> Iterator[None]:
@@ -169,6 +188,13 @@ class _Job:
         with self.progress.stage(description):
             yield
         self.timings[key] = round(time.perf_counter() - start, 4)
+
+    @contextmanager
+    def clock(self, key: str) -> Iterator[None]:
+        """Time a step into `timings` without a progress line of its own (the parts of the save)."""
+        start = time.perf_counter()
+        yield
+        self.timings[key] = round(self.timings.get(key, 0.0) + time.perf_counter() - start, 4)
 
     def fit(self) -> Any:
         from mlpact import recording
@@ -194,13 +220,39 @@ class _Job:
         self.decision = recording.decide(self, pipeline, X_train, y_train)
         with self._timed("test", f"Scoring the test split once ({len(self.split.test)} rows)"):
             self._score_test(pipeline, X_test, y_test, frame.iloc[self.split.test])
-        if self.cfg.evaluate.baseline:
+        if self.baseline_on:
             with self._timed("baseline", "Scoring the baseline (dummy estimator) the same way"):
                 self._score_baseline(X_train, y_train, X_test, y_test)
-        if self.cfg.evaluate.plots and self.cfg.evaluate.importance_repeats:
+        if self.importance_on:
             with self._timed("importance", "Permutation importance on the test split"):
                 self._importance(pipeline, X_test, y_test)
+        if self.cfg.train.refit == "all":
+            pipeline = self._refit(pipeline, X, y)
         return pipeline
+
+    def _refit(self, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> Any:
+        """Fit the evaluated pipeline again on every row (training + test) once it is scored."""
+        import numpy as np
+        from sklearn.base import clone
+
+        from mlpact.data import fingerprint
+
+        rows = np.sort(np.concatenate([self.split.train, self.split.test]))  # in the data's order
+        with self._timed("refit", f"Refitting on all {len(rows)} rows (training + test; train.refit: all)"):
+            refit = _guard_fit(lambda: clone(pipeline).fit(X.iloc[rows], y.iloc[rows]), self.warnings)
+        data = self.lineage["data"]
+        self.lineage["refit"] = {
+            "evaluated": {"rows": len(self.split.train), "fingerprint": data["train_fingerprint"],
+                          "split": "train", "scored_on": "test"},
+            "saved": {"rows": len(rows), "fingerprint": fingerprint(self.frame.iloc[rows]),
+                      "split": "train+test"},
+        }  # fmt: skip
+        self.metrics["refit"] = {
+            "rows": len(rows),
+            "note": f"The saved model was refit on all {len(rows)} rows (training + test) after it was "
+            "scored: the test metrics are those of the fit on the training split, before the refit.",
+        }
+        return refit
 
     def _look_for_leakage(self, frame: pd.DataFrame) -> None:
         from mlpact.leakage import check_split
@@ -323,7 +375,7 @@ class _Job:
         """PNG plots of the test split into `directory` (the version's reports/)."""
         from mlpact.plots import write_plots
 
-        if not self.cfg.evaluate.plots:
+        if not self.plots:
             return []
         with self._timed("plots", "Plotting"):
             return write_plots(
@@ -383,22 +435,28 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
     from mlpact.lineage import environment, git_state
 
     cfg = job.cfg
+    save_started = time.perf_counter()
     job.metrics["plots"] = job.write_plots(tmp / "reports")
-    recording.record(tmp, job, pipeline)
+    with job.clock("save_records"):
+        recording.record(tmp, job, pipeline)
     if job.leakage:
         job.metrics["leakage"] = job.leakage
     from mlpact import usercode
 
     named = usercode.import_paths(cfg.to_dict())
-    trusted = bundle.dump_pipeline(pipeline, tmp, allowed=named)
+    with job.clock("save_pipeline"):
+        trusted = bundle.dump_pipeline(pipeline, tmp, allowed=named)
     bundle.write_json(tmp / "schema.json", job.schema.to_dict())
     from mlpact.decision import decided
 
-    bundle.write_json(tmp / reference.FILE, reference.build(job.data, decided(pipeline, job.decision)))
+    with job.clock("save_reference"):
+        rows = job.data.X if cfg.train.refit == "all" else None  # what the saved model was fit on
+        summary = reference.build(job.data, decided(pipeline, job.decision), rows=rows)
+        bundle.write_json(tmp / reference.FILE, summary)
     from mlpact.metrics import finite_json
 
-    bundle.write_json(tmp / "metrics.json", finite_json(job.metrics))
     bundle.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
+    bundle.write_json(tmp / "metrics.json", finite_json(job.metrics))
     lineage = {
         **job.lineage,
         "seed": cfg.seed,
@@ -412,8 +470,10 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
         "origin": "mlpact.train",
         "code": usercode.describe(named),
     }
+    with job.clock("save_golden"):
+        recording.record_golden(tmp, job, pipeline, lineage=lineage)
+    job.timings["save"] = round(time.perf_counter() - save_started, 4)  # lineage holds this dict
     bundle.write_json(tmp / "lineage.json", lineage)
-    recording.record_golden(tmp, job, pipeline)
     files = bundle.hash_files(tmp)
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:

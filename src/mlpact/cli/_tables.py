@@ -30,6 +30,10 @@ def metrics_table(metrics: Mapping[str, Any], *, title: str) -> Table:
         caption += (
             f" Baseline: {str(baseline.get('estimator', 'dummy')).rsplit('.', 1)[-1]} on the test split."
         )
+    if metrics.get("refit"):
+        caption += (
+            f" Then refit on all {metrics['refit']['rows']} rows: the test column is the pre-refit fit's."
+        )
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     from mlpact.report import metric_columns, metric_table
 

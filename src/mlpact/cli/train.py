@@ -43,6 +43,14 @@ def train(
             show_default=False,
         ),
     ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Fast iteration: no plots, permutation importance, data profile or baseline "
+            "(evaluate.profile=quick).",
+        ),
+    ] = False,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -61,6 +69,8 @@ def train(
 
       mlpact train examples/wine/config.yaml --set model.params.n_estimators=500 --set seed=7
 
+      mlpact train examples/wine/config.yaml --quick   (no plots, importance, profile or baseline)
+
       mlpact train images.yaml --set train.epochs=10 --resume   (PyTorch: from the last checkpoint)
 
       mlpact train images.yaml --engine ray --workers 4 --address ray://head:10001   (PyTorch DDP)
@@ -73,7 +83,8 @@ def train(
     if engine not in (None, "local", "ray"):
         raise typer.BadParameter(f"expected local or ray, found {engine!r}", param_hint="--engine")
     flags = [*(["train.resume=true"] if resume else []), *([f"train.engine={engine}"] if engine else []),
-             *([f"train.workers={workers}"] if workers else [])]  # fmt: skip
+             *([f"train.workers={workers}"] if workers else []),
+             *(["evaluate.profile=quick"] if quick else [])]  # fmt: skip
     cfg = load_config(config, [*(overrides or []), *flags])
     err = stderr()
     with _ray_session(cfg, address):

@@ -1,7 +1,8 @@
-"""The `train:` section: how a PyTorch model is trained (the engine loop) and its image transforms.
+"""The `train:` section: how a PyTorch model is trained (the engine loop) and its image transforms,
+and (`refit`) whether the saved model is refit on every row once evaluated.
 
-scikit-learn models ignore this section; `model.type` naming a `torch.nn.Module` (or
-`mlpact.torch.models:TinyVGG` / `:MLP`) uses it. The optimizer, loss, scheduler, callbacks and
+scikit-learn models use only `refit`; `model.type` naming a `torch.nn.Module` (or
+`mlpact.torch.models:TinyVGG` / `:MLP`) uses the rest. The optimizer, loss, scheduler, callbacks and
 transform steps are extension points: a built-in name, or an import path to your own code (whose
 module, package version and source hash the version records, like any code a config names).
 """
@@ -139,7 +140,16 @@ def _default_transforms() -> list[TransformStep]:
 
 
 class TrainConfig(Section):
-    """The PyTorch training loop: optimizer, loss, schedule, stopping, device and data loading."""
+    """The PyTorch training loop: optimizer, loss, schedule, stopping, device and data loading;
+    and for scikit-learn models, whether the saved model is refit on every row."""
+
+    refit: Literal["train", "all"] = Field(
+        "train",
+        description="`train`: the saved model is the one fitted on the training split and scored on "
+        "the test split. `all` (scikit-learn): after cross-validation and the single test score, "
+        "refit the same pipeline on training + test rows and save that; the test metrics then are "
+        "those of the pre-refit fit, as metrics.json, the card and `models show` say.",
+    )
 
     batch_size: int = Field(32, ge=1, description="Samples per batch (going_modular `--batch_size`).")
     lr: float = Field(0.001, gt=0, description="Learning rate (going_modular `--lr`).")

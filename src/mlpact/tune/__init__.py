@@ -154,6 +154,7 @@ def _search(
     from mlpact.dataset import prepare
 
     n_jobs = jobs or cfg.tune.jobs
+    torch_run = is_torch_config(cfg)
     if backend != "ray" and n_jobs > 1:
         warm_workers(n_jobs - 1, torch=torch_run)  # workers import their libraries while data loads
     objective: Objective | TorchObjective
