@@ -722,6 +722,32 @@ def test_each_crafted_gadget_is_armed(tmp_path: Path, sandbox: Path, gadget: str
         assert effects[gadget]()
 
 
+def test_allowed_classes_given_values_they_cannot_take_are_integrity_errors(
+    source: dict[str, Any], tmp_path: Path, no_pickle: None
+) -> None:
+    """Only allowlisted names, but state no fitted model has (a list where a dict belongs): a
+    typed refusal from load-by-path and from `models import`, never an 'Unexpected error'."""
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+    from mlpact.model import LibraryVersionError
+
+    state = _node("ListNode", "builtins.list", content=[_json(1), _json(2)])
+    pipeline = _skops(_node("ObjectNode", "sklearn.linear_model._logistic.LogisticRegression", content=state))
+    folder = _crafted_folder(source, tmp_path, pipeline, [])
+    with pytest.raises(
+        LibraryVersionError, match="cannot be rebuilt although it was saved with the scikit-learn"
+    ):
+        mlpact.load(folder)
+    archive = _crafted_archive(folder, tmp_path / "x.tar.gz", [])
+    store = tmp_path / "store"
+    result = CliRunner().invoke(app, ["models", "import", str(archive), "--store", str(store)])
+    assert result.exit_code == 6 and "its pipeline cannot be rebuilt and used here" in " ".join(
+        result.output.split()
+    )
+    assert "Unexpected error" not in result.output and _leftovers(store) == []
+
+
 # --------------------------------------------------------------------------- any crafted schema
 _PARTS = st.sampled_from(["sklearn", "numpy", "scipy", "mlpact", "builtins", "os", "lib", "npyio", "tree",
                           "_tree", "f2py", "__main__", "random", "Thread", "Path", "Tree", "NpzFile", "system"])  # fmt: skip

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlpact import __version__, bundle
-from mlpact.errors import IntegrityError, NotFoundError, shorten
+from mlpact.errors import IntegrityError, MlpactError, NotFoundError, shorten
 from mlpact.store import Store, VersionRecord, check_name, now
 
 EXPORT_META = "mlpact-export.json"
@@ -241,8 +241,17 @@ def _register(
     # Nothing the archive says widens trust (its manifest's type list, its config's import paths):
     # only mlpact's allowlist and `trust`, which this store's index then records for the version.
     trust = sorted({t.replace(":", ".") for t in trust})
-    pipeline = bundle.load_pipeline(version_dir, trusted=trust)
-    golden.verify_files(version_dir, manifest, pipeline, config)  # predicts as it did when exported
+    try:
+        pipeline = bundle.load_pipeline(version_dir, trusted=trust)
+        golden.verify_files(version_dir, manifest, pipeline, config)  # predicts as it did when exported
+    except MlpactError:
+        raise
+    except Exception as exc:  # allowed classes given values they cannot take
+        raise IntegrityError(
+            f"Refusing to import {src}: its pipeline cannot be rebuilt and used here "
+            f"({type(exc).__name__}: {shorten(exc)}).",
+            hint="Export it again from its original store, with the same scikit-learn version here.",
+        ) from None
     trusted = bundle.skops_types(version_dir)
     target = check_name(name or str(manifest.get("name", meta.get("name", ""))))
     metrics = bundle.read_mapping(version_dir, "metrics.json")
