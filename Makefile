@@ -32,9 +32,10 @@ demo: $(STAMP)  ## Train the wine example, save a version, predict with it, show
 test: $(STAMP)  ## Run the test suite (2 workers).
 	$(BIN)/python -m pytest -n 2 -q
 
-# Property-based fuzzing and hostile-input tests, long: thousands of generated configs, frames and
-# HTTP payloads per property, hostile files, serving security, and the server's load test for 60 s
-# (20 s in `make test`) with its alias moved 50 times. About 10 minutes on 2 cores.
+# Property-based fuzzing and hostile-input tests, long: thousands of generated configs, frames,
+# HTTP payloads and crafted skops schemas (random class names and node kinds) per property, hostile
+# files, serving security, and the server's load test for 60 s (20 s in `make test`) with its
+# alias moved 50 times. About 12 minutes on 2 cores (the skops property: ~2 of them).
 FUZZ_TESTS := tests/test_fuzz.py tests/test_untrusted.py tests/test_serve_security.py tests/test_serve_load.py
 
 fuzz: $(STAMP)  ## Fuzz configs, frames and payloads (thousands of examples); 60 s server load test.

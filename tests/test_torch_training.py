@@ -207,6 +207,23 @@ def test_model_json_naming_another_class_is_untrusted(trained: Any) -> None:
         trusted_module_type({"type": "evil.mod:Net"}, TINYVGG, [])
     assert trusted_module_type({"type": "evil.mod:Net"}, TINYVGG, ["evil.mod:Net"]) == "evil.mod:Net"
     assert trusted_module_type({"type": "my.pkg:Net"}, "my.pkg.Net", []) == "my.pkg:Net"
+    assert (
+        trusted_module_type({"type": "mlpact.torch.models:MLP"}, "my.pkg.Net", [])
+        == "mlpact.torch.models:MLP"
+    )
+    with pytest.raises(UntrustedTypesError, match="mlpact.torch.models.evil:Net"):  # exact names, no prefix
+        trusted_module_type({"type": "mlpact.torch.models.evil:Net"}, TINYVGG, [])
+
+
+def test_model_json_naming_a_reexported_class_is_untrusted_even_when_trusted(tmp_path: Path) -> None:
+    from mlpact.errors import UntrustedTypesError
+    from mlpact.torch.saving import MODEL_JSON, load_module
+
+    (tmp_path / MODEL_JSON).write_text(json.dumps({"type": "torch.nn:Linear", "kwargs": {}}))
+    with pytest.raises(
+        UntrustedTypesError, match=r"\['torch.nn:Linear'\]"
+    ):  # it is torch.nn.modules.linear's
+        load_module(tmp_path, "torch.nn:Linear")
 
 
 def test_cli_predict_writes_class_and_probabilities_per_image(

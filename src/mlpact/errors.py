@@ -32,6 +32,15 @@ class ExitCode(enum.IntEnum):
     BEHAVIOUR = 14
 
 
+def shorten(value: object, limit: int = 200) -> str:
+    """`value` as text cut to `limit` characters, saying how many were left out: for echoing
+    what a file or a client sent (a 1 GiB name must not become a 1 GiB error line)."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
 class MlpactError(Exception):
     """Base of every error mlpact raises on purpose."""
 
@@ -93,11 +102,19 @@ class IntegrityError(MlpactError):
 class UntrustedTypesError(IntegrityError, TypeError):
     """A serialised pipeline contains types mlpact did not write and was not told to trust."""
 
-    def __init__(self, types: Iterable[str], *, file: str) -> None:
+    def __init__(
+        self,
+        types: Iterable[str],
+        *,
+        file: str,
+        reason: str = "types that are not in the trusted list",
+        hint: str | None = None,
+    ) -> None:
         self.types = sorted(set(types))
         super().__init__(
-            f"Refusing to load {file}: it contains types that are not in the trusted list: {self.types!r}.",
-            hint="If you know where this file came from and trust it, pass these names with "
+            f"Refusing to load {file}: it contains {reason}: {self.types!r}.",
+            hint=hint
+            or "If you know where this file came from and trust it, pass these names with "
             "--trust (Python: trust=[...]).",
         )
 

@@ -236,6 +236,11 @@ def build_pipeline(cfg: Config, plan: FeaturePlan) -> Pipeline:
 
     estimator = make_estimator(cfg.model, seed=cfg.seed)
     steps = custom_steps(cfg.features, seed=cfg.seed)
+    for i, path in enumerate(cfg.code.trust):  # named for the saved pipeline: must exist before fitting
+        if not callable(import_object(path, key=f"code.trust.{i}")):
+            raise ConfigError(
+                [f"code.trust.{i}: {path!r} is not a class or function; name each exactly (never a module)"]
+            )
     return Pipeline([*steps, ("preprocess", build_preprocessor(plan, cfg.features)), ("model", estimator)])
 
 

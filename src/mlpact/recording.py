@@ -159,6 +159,7 @@ def record_torch(directory: Path, job: Any, trusted: list[str]) -> None:
     from mlpact.torch.predicting import load_version
 
     meta = {"name": job.cfg.name, "version": 0, "files": {}, "trusted_types": trusted}
-    model = load_version(directory, meta, record=None, raw_config=job.cfg.to_dict())
+    # the types this process just wrote from the live pipeline: trusted here, as the index will
+    model = load_version(directory, meta, record=None, raw_config=job.cfg.to_dict(), trust=trusted)
     rows = golden.select_rows(job.data.test_X, job.schema.names, n=rec.golden_rows, seed=job.cfg.seed)
     golden.write(directory, model, rows, rtol=rec.golden_rtol, atol=rec.golden_atol)

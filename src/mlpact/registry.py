@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlpact import bundle
-from mlpact.errors import MlpactError, StoreError
+from mlpact.errors import ExitCode, MlpactError, StoreError
 from mlpact.portable import export_version, import_version
 from mlpact.store import Rebuilt, Store, VersionRecord
 from mlpact.trust import check_digest
@@ -48,7 +48,8 @@ class Check:
     status: str
     ok: bool
     problem: str | None = None
-    behaviour: str | None = None  # golden rows: "ok", "differs", "none" (not recorded), None (not checked)
+    # golden rows: "ok", "differs", "none" (not recorded), "refused" (not loaded), None (not checked)
+    behaviour: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,8 +188,9 @@ def _behaviour(check: Check, st: Store) -> Check:
 
     try:
         found = golden.check(load(check.ref, store=st))
-    except MlpactError as exc:
-        return Check(check.ref, check.status, False, exc.message, "differs")
+    except MlpactError as exc:  # refused (untrusted types, a malformed tree ...): not a behaviour change
+        differs = exc.exit_code == ExitCode.BEHAVIOUR
+        return Check(check.ref, check.status, False, exc.message, "differs" if differs else "refused")
     problem = found.problem if not found.ok else None
     return Check(check.ref, check.status, found.ok, problem, found.status)
 

@@ -29,7 +29,8 @@ class CodeChangedWarning(UserWarning):
 
 def import_paths(config: Mapping[str, Any]) -> list[str]:
     """The import paths a config (as saved, plain data) names: model.type, features.custom types
-    and, for PyTorch, the `train:` optimizer, loss, scheduler, callbacks and your own transforms.
+    and code.trust, and, for PyTorch, the `train:` optimizer, loss, scheduler, callbacks and your
+    own transforms.
 
     This is the list that extends trust when a version is loaded (its packages' types may be
     deserialised) and the only code loading may import. Names in the standard library
@@ -42,8 +43,12 @@ def import_paths(config: Mapping[str, Any]) -> list[str]:
     custom = features.get("custom") if isinstance(features, Mapping) else None
     if isinstance(custom, list):
         paths += [step.get("type") for step in custom if isinstance(step, Mapping)]
+    code = config.get("code")
+    extra = code.get("trust") if isinstance(code, Mapping) else None
+    if isinstance(extra, list):
+        paths += extra
     paths += list(_train_paths(config))
-    return [p for p in paths if isinstance(p, str) and p and not _in_stdlib(p)]
+    return list(dict.fromkeys(p for p in paths if isinstance(p, str) and p and not _in_stdlib(p)))
 
 
 def training_only(config: Mapping[str, Any]) -> set[str]:

@@ -371,8 +371,9 @@ def models_verify(
     """Re-hash every file of one version or of all, check each manifest against the index, and
     predict each version's golden rows again (test rows saved with their outputs at training).
 
-    Exits with code 6 (integrity) when any version's files fail, else 14 (behaviour) when any
-    version predicts its golden rows differently here (the message names the packages whose
+    Exits with code 6 (integrity) when any version's files fail or loading it is refused
+    (untrusted types, a malformed tree), else 14 (behaviour) when any version predicts its
+    golden rows differently here (the message names the packages whose
     installed version differs from the recorded one). Versions saved before golden rows existed
     are reported as such, not failed.
     """
@@ -402,6 +403,7 @@ def models_verify(
             "none": "[dim]none recorded[/]",
             None: "-",
             "differs": "[red]differ[/]",
+            "refused": "[red]not loaded[/]",
         }
         for c in checks:
             result = "[green]ok[/]" if c.ok else f"[red]FAILED[/]: {escape(c.problem or '')}"
@@ -487,7 +489,11 @@ def models_import(
     ] = None,
     trust: Annotated[
         Optional[list[str]],
-        typer.Option("--trust", help="Also trust this type (only for bundles you trust)."),
+        typer.Option(
+            "--trust",
+            help="Also trust this exact class or function (module.Name), for bundles you trust; "
+            "recorded in the index for this version. Repeatable.",
+        ),
     ] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,

@@ -45,6 +45,7 @@ def load_version(
     """
     from mlpact import bundle
     from mlpact.torch.inputs import ImageInput, TableInput
+    from mlpact.trust import extra_types
 
     config_type = str((raw_config.get("model") or {}).get("type", ""))
     named = [config_type] if allowed is None else list(allowed)  # from the index (mlpact.trust)
@@ -57,8 +58,7 @@ def load_version(
         return ImageModel(
             directory, manifest, predictor, record=record, raw_config=raw_config, lineage=lineage
         )
-    recorded = record.trusted_types if record is not None else manifest.get("trusted_types", [])
-    pre = bundle.load_pipeline(directory, recorded, allowed=named, extra_trust=trust)
+    pre = bundle.load_pipeline(directory, trusted=extra_types(record, named, trust))
     predictor = TorchPredictor(module, TableInput(pre), spec.get("classes"), batch_size=max(batch, 256))
     return Model(directory, manifest, predictor, record=record, raw_config=raw_config, lineage=lineage)
 

@@ -1,8 +1,9 @@
 """Saving without pickle: `weights.safetensors` + `model.json` (import path and keyword arguments),
 and rebuilding a module from them under mlpact's trust rule.
 
-`model.json` names the module class; loading imports it only when the version's own config names
-it (`model.type`), it lives in mlpact, or the user trusts it explicitly (`--trust`).
+`model.json` names the module class; loading imports it only when it is exactly the class the
+version's config names (`model.type`, as the store's index recorded it), one of mlpact's own
+module classes, or one the user trusts explicitly (`--trust`).
 """
 
 from __future__ import annotations
@@ -149,17 +150,20 @@ def save_module(module: Any, directory: Path, spec: Mapping[str, Any]) -> None:
         os.fsync(fh.fileno())
 
 
+# The module classes mlpact ships (`model.type: mlpact.torch.models.MLP`).
+OWN_MODULES = ("mlpact.torch.models.TinyVGG", "mlpact.torch.models.MLP")
+
+
 def trusted_module_type(spec: Mapping[str, Any], config_type: str, trust: Iterable[str]) -> str:
-    """The module import path from model.json, if the trust rule allows importing it.
+    """The module import path from model.json, if the trust rule allows importing it: exactly a
+    class mlpact ships, the one the version's config names (from the index), or one in `trust`.
 
     Raises:
-        UntrustedTypesError: model.json names a class the version's config does not.
+        UntrustedTypesError: model.json names any other class.
     """
     path = str(spec.get("type", ""))
-    allowed = {config_type, *trust}
-    if path in allowed or path.replace(":", ".") in {a.replace(":", ".") for a in allowed}:
-        return path
-    if path.startswith("mlpact.torch.models"):
+    allowed = {a.replace(":", ".") for a in (config_type, *trust, *OWN_MODULES) if a}
+    if path.replace(":", ".") in allowed:
         return path
     raise UntrustedTypesError([path], file=MODEL_JSON)
 
@@ -169,7 +173,10 @@ def load_module(directory: Path, config_type: str, trust: Iterable[str] = ()) ->
     safetensors_torch = require("safetensors.torch")
     spec = json.loads((directory / MODEL_JSON).read_text(encoding="utf-8"))
     path = trusted_module_type(spec, config_type, trust)
-    module = module_class(path)(**spec.get("kwargs", {}))
+    cls = module_class(path)
+    if f"{cls.__module__}.{cls.__qualname__}" != path.replace(":", "."):  # a re-export is not itself
+        raise UntrustedTypesError([path], file=MODEL_JSON)
+    module = cls(**spec.get("kwargs", {}))
     safetensors_torch.load_model(module, str(directory / WEIGHTS), strict=True)
     module.eval()
     return module, spec
