@@ -17,9 +17,10 @@ log = logging.getLogger("mlpact.serve")
 def add_image_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig) -> None:
     """Add `/predict/image`: every uploaded file is one image; answers like `/predict`."""
     from fastapi import Request, Response
+    from starlette.requests import ClientDisconnect
 
     from mlpact.serve._access import MODEL_HEADER
-    from mlpact.serve._app import _dumps, error_body, request_id, score
+    from mlpact.serve._app import _dumps, client_gone, error_body, request_id, score
 
     async def predict_image(request: Request) -> Response:
         """Predict uploaded images (multipart/form-data, one or more files)."""
@@ -33,6 +34,8 @@ def add_image_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig) 
             content, status = error_body(exc.message, rid), exc.status
         except ValueError as exc:  # DataError: a file is not an image
             content, status = error_body(str(exc), rid), 422
+        except ClientDisconnect:
+            content, status = client_gone(rid)
         headers = {"x-request-id": rid, MODEL_HEADER: model.ref}
         return Response(content, status_code=status, media_type="application/json", headers=headers)
 
