@@ -326,8 +326,7 @@ def _evaluate(
     notes += [
         f"Input: {line.removeprefix('warning:').strip()}" for line in lines if line.startswith("warning")
     ]
-    if model.task == "classification" and _all_numeric(y) is False:
-        y = y.astype(object)
+    y = match_labels(y, model)
     names = metrics_for(model.task, cfg.evaluate.metrics)
     slices = frame[[c for c in cfg.evaluate.slices if c in frame.columns]]
     result, found = assess(
@@ -380,10 +379,68 @@ def _labels(frame: pd.DataFrame, target: str, notes: list[str]) -> tuple[pd.Seri
     return frame[target], frame
 
 
-def _all_numeric(y: pd.Series) -> bool:
+def match_labels(y: pd.Series, model: Model) -> pd.Series:
+    """The labels in the type of the version's target: numbers for a regressor; for a
+    classifier, the type of its classes (booleans from true/false/1/0, whole numbers from text
+    that holds them, anything as text for text classes), so that metrics compare like with like.
+
+    Raises:
+        DataError: unusable labels (lists, bytes, infinite numbers), labels that cannot take that
+            type, or none that is a class of the version.
+    """
+    from mlpact.data import check_values
+    from mlpact.errors import DataError
+
+    check_values(y.to_frame())
+    name, classes = str(y.name), model.classes
+    kind = _label_kind(classes if model.task == "classification" else None)
+    converted = _as_kind(y, kind)
+    bad = converted.isna().to_numpy()
+    if bad.any():
+        rows = ", ".join(str(i + 1) for i in bad.nonzero()[0][:5]) + (", ..." if bad.sum() > 5 else "")
+        raise DataError(
+            f"The target {name!r} must hold {_KIND_WORDS[kind]} for {model.ref} ({model.task}); "
+            f"{int(bad.sum())} label(s) cannot be read as one (rows {rows}).",
+            hint="Check that --target names the label column and that it holds the labels the "
+            "version was trained on.",
+        )
+    converted = converted.astype(_DTYPES[kind])
+    if classes and not converted.isin(classes).any():
+        raise DataError(
+            f"None of the {len(converted)} labels in {name!r} is a class {model.ref} knows "
+            f"({sorted(map(str, classes))!r}): every prediction would count as wrong.",
+            hint="Check that --target names the label column and that its labels are written the "
+            "way they were in training.",
+        )
+    return converted
+
+
+_KIND_WORDS = {"bool": "booleans", "int": "whole numbers", "float": "numbers", "text": "text labels"}
+_DTYPES = {"bool": "bool", "int": "int64", "float": "float64", "text": "object"}
+
+
+def _label_kind(classes: list[Any] | None) -> str:
+    if classes is None:
+        return "float"
+    if all(isinstance(c, bool) for c in classes):
+        return "bool"
+    if all(isinstance(c, int) for c in classes):
+        return "int"
+    return "float" if all(isinstance(c, int | float) for c in classes) else "text"
+
+
+def _as_kind(y: pd.Series, kind: str) -> pd.Series:
+    """Labels converted to `kind`; NaN where one cannot be."""
     import pandas as pd
 
-    return bool(pd.api.types.is_numeric_dtype(y)) and not pd.api.types.is_bool_dtype(y)
+    from mlpact.schema import BOOL_TEXT, coerce_series
+
+    if kind == "bool":
+        return y.map(lambda v: BOOL_TEXT.get(str(v).strip().lower())).astype("float64")
+    if kind == "text":
+        return coerce_series(y, "string")  # 3.0 read from a CSV is the class "3", as in training
+    numbers = pd.to_numeric(y, errors="coerce").astype("float64")
+    return numbers.where(numbers % 1 == 0) if kind == "int" else numbers
 
 
 def _against_training(model: Model, frame: pd.DataFrame) -> list[Any]:
