@@ -233,9 +233,10 @@ def coerce_series(series: pd.Series, kind: str) -> pd.Series:
             values = pd.to_numeric(series, errors="coerce").astype("float64")
         # inf, or 1e308, is not a number a model can use (training refuses it): it converts
         # like any other unusable value.
+        numbers = values.to_numpy()
         with np.errstate(invalid="ignore"):
-            usable = np.abs(values.to_numpy()) <= FLOAT32_MAX
-        return values.where(usable | values.isna())
+            unusable = ~(np.abs(numbers) <= FLOAT32_MAX) & ~np.isnan(numbers)
+        return values.where(~unusable) if unusable.any() else values
     if kind == "bool":
         return _to_bool(series)
     if kind == "datetime":

@@ -294,23 +294,24 @@ class _Job:
             self.warnings.append(warning)
 
     def _importance(self, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> None:
-        from mlpact.evaluate import permutation_importance
+        from mlpact.evaluate import importance_metrics, permutation_importance
 
-        ev = self.cfg.evaluate
-        self.importance = permutation_importance(
+        ev, metric = self.cfg.evaluate, self.metrics["primary"]
+        found = permutation_importance(
             pipeline,
             X,
             y,
-            metric=self.metrics["primary"],
+            metric=metric,
             n_repeats=ev.importance_repeats,
             max_rows=ev.importance_max_rows,
+            max_columns=ev.importance_max_columns,
             seed=self.cfg.seed,
         )
-        self.metrics["importance"] = {
-            "metric": self.metrics["primary"],
-            "split": "test",
-            "columns": self.importance,
-        }
+        self.importance = found.columns
+        self.metrics["importance"] = importance_metrics(found, metric, "test")
+        note = found.note(metric)
+        if note:
+            self.warnings.append(note)
 
     def write_plots(self, directory: Path) -> list[str]:
         """PNG plots of the test split into `directory` (the version's reports/)."""
