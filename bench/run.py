@@ -24,6 +24,7 @@ MODULES = [
     "bench_serve",
     "bench_torch",
     "bench_tune",
+    "bench_wide",
 ]
 
 
