@@ -27,6 +27,7 @@ MODULES = [
     "bench_torch_tune",
     "bench_tune",
     "bench_ui",
+    "bench_wide",
 ]
 
 

@@ -270,3 +270,30 @@ def test_retrain_with_refit_all_scores_the_new_version_before_its_refit(tmp_path
     new = mlpact.load(again.ref, store=store)
     assert again.new == new.metrics["test"][new.metrics["primary"]]  # the holdout was never seen
     assert again.holdout_rows == new.metrics["rows"]["test"]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "code", "expected"),
+    [
+        ("color", b"red\xff", ExitCode.INCOMPATIBLE, "color: 40 values cannot be converted to category"),
+        ("x", [1.0], ExitCode.INCOMPATIBLE, "x: 40 values cannot be converted to float"),
+        ("label", [1], ExitCode.INPUT, "'label': 40 lists (rows 1, 2, 3, 4, 5, ...)"),
+        ("label", True, ExitCode.INPUT, "None of the 40 labels in 'label' is a class"),
+    ],
+)
+def test_check_answers_crafted_values_without_a_crash(
+    trained_mixed: dict[str, Any], tmp_path: Path, column: str, value: Any, code: int, expected: str
+) -> None:
+    frame = trained_mixed["frame"].head(40).copy()
+    frame[column] = [value] * len(frame)
+    frame.to_parquet(tmp_path / "new.parquet", index=False)
+    args = [
+        "check",
+        trained_mixed["ref"],
+        str(tmp_path / "new.parquet"),
+        "--store",
+        str(trained_mixed["store"]),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == code, result.output
+    assert expected in " ".join(result.output.split()) and "Traceback" not in result.output

@@ -109,7 +109,7 @@ def _through_serve(ref: str, store: Path, rows: pd.DataFrame) -> Findings:
 
     from mlpact.serve import create_app
 
-    client = TestClient(create_app(ref, store=store))
+    client = TestClient(create_app(ref, store=store), base_url="http://localhost")
     response = client.post("/predict", json=json.loads(rows.to_json(orient="records")))
     body = response.json()
     problems = body["problems"] if response.status_code == 422 else body["warnings"]

@@ -270,7 +270,7 @@ def test_serve_accepts_image_uploads(trained: Any, shapes: Path) -> None:
     from mlpact.serve import create_app
 
     result, store = trained
-    client = TestClient(create_app(result.ref, store=store))
+    client = TestClient(create_app(result.ref, store=store), base_url="http://localhost")
     image = sorted((shapes / "test" / "square").glob("*.png"))[0]
     files = [
         ("file", ("a.png", image.read_bytes(), "image/png")),

@@ -380,3 +380,26 @@ def test_train_output_and_models_show_say_the_test_metrics_are_pre_refit() -> No
     console.print(metrics_table(metrics, title="t"))
     said = " ".join(console.export_text().split())  # the caption wraps to the table's width
     assert "Then refit on all 178 rows: the test column is the pre-refit fit's." in said
+
+
+def test_bounded_permutation_importance_is_said_in_the_output_and_recorded(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    config = write_config(tmp_path, wine_config(evaluate={"cv_folds": 0, "importance_max_columns": 4}))
+    out = CliRunner().invoke(app, ["train", str(config), "--store", str(tmp_path / "store")])
+    assert out.exit_code == 0, out.output
+    said = " ".join(out.output.split())
+    assert (
+        "warning: Permutation importance scored 4 of 13 input columns (evaluate.importance_max_columns: 4): "
+        "it shuffled neighbouring columns in blocks (4 groups of up to 4), kept the blocks whose shuffling "
+        "cost accuracy most, and scored their columns one by one." in said
+    )
+    version = Store.open(tmp_path / "store").resolve("wine")
+    importance = json.loads((version.path / "metrics.json").read_text())["importance"]
+    assert len(importance["columns"]) == 4
+    assert importance["bound"] == {
+        "columns": 13, "scored": 4, "max_columns": 4, "rounds": [{"groups": 4, "group_size": 4, "kept": 4}]
+    }  # fmt: skip
+    assert "Permutation importance scored 4 of 13" in (version.path / "report.html").read_text()

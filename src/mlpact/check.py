@@ -315,14 +315,13 @@ def _drift(name: str, reference: Mapping[str, Any], values: pd.Series, result: C
 
 
 def _performance(model: Model, found: Any, y: pd.Series, settings: CheckConfig) -> Performance | None:
+    from mlpact.evaluate import match_labels
     from mlpact.metrics import compute_metrics, metrics_for, primary_metric
 
     mask = y.notna().to_numpy()
     if not mask.any():
         return None
-    labels = y[mask]
-    if model.task == "classification" and not _numeric(labels):
-        labels = labels.astype(object)
+    labels = match_labels(y[mask], model)  # the version's label type; unusable labels: DataError
     proba = found.proba[mask] if found.proba is not None else None
     pred, classes = found.pred[mask], found.classes
     if classes is not None:  # class codes: scikit-learn's metrics sort object labels slowly

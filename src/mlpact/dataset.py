@@ -75,9 +75,10 @@ def prepare(cfg: Config) -> Prepared:
 
 
 def _load(cfg: Config) -> tuple[pd.DataFrame, dict[str, Any]]:
-    from mlpact.data import file_sha256, fingerprint, load_frame
+    from mlpact.data import check_values, file_sha256, fingerprint, load_frame
 
     frame = load_frame(cfg)
+    check_values(frame, skip=cfg.data.drop)  # before anything fits: a clear input error
     path = cfg.source_url() or cfg.source_path()
     lineage = {
         "source": cfg.public("data.source"),
@@ -95,7 +96,9 @@ def _load(cfg: Config) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepared:
-    from mlpact.data import fingerprint, infer_task, split_rows
+    import pandas as pd
+
+    from mlpact.data import classification_target, fingerprint, infer_task, split_rows
     from mlpact.pipeline import plan_features, retype_for_plan
     from mlpact.schema import coerce, id_like, infer_schema
 
@@ -106,6 +109,8 @@ def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepa
         warnings.append(f"Dropped {missing_target} rows whose target {target!r} is missing.")
         frame = frame[frame[target].notna()].reset_index(drop=True)
     task = infer_task(frame[target], cfg.data.task)
+    if task == "classification":
+        frame = frame.assign(**{target: classification_target(frame[target], rows=len(frame))})
     split = split_rows(frame, cfg, task)
     warnings += split.warnings
     group = cfg.data.split.group_column
@@ -126,8 +131,8 @@ def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepa
     warnings += _time_notes(plan, cfg)
     schema = retype_for_plan(inferred, plan)
     y = frame[target]
-    if task == "classification" and not _is_numeric(y):
-        y = y.astype(object)
+    if task == "classification" and not _is_numeric(y) and not pd.api.types.is_bool_dtype(y):
+        y = y.astype(object)  # text labels as Python strings (sklearn reads bools as binary as they are)
     lineage = {
         **lineage,
         "train_rows": len(split.train),

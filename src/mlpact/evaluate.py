@@ -47,6 +47,7 @@ __all__ = [
     "REGRESSION_METRICS",
     "Evaluation",
     "FoldProgress",
+    "Importance",
     "Predictions",
     "assess",
     "baseline_estimator",
@@ -215,6 +216,40 @@ def _plain(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- permutation importance
+def importance_metrics(importance: Importance, metric: str, split: str) -> dict[str, Any]:
+    """What metrics.json records about permutation importance (`bound` only when one applied)."""
+    out: dict[str, Any] = {"metric": metric, "split": split, "columns": importance.columns}
+    if importance.bound is not None:
+        out["bound"] = importance.bound
+    return out
+
+
+@dataclass(frozen=True)
+class Importance:
+    """Permutation importance per scored input column, and how the work was bounded.
+
+    `columns`: per column, the mean and std of the loss in the metric when it is shuffled
+    (positive: the model uses it), most important first. `bound`: None when every input column
+    was scored; otherwise what was done instead (see `permutation_importance`).
+    """
+
+    columns: dict[str, dict[str, float]]
+    bound: dict[str, Any] | None = None
+
+    def note(self, metric: str) -> str | None:
+        """One sentence for the output and the report when the work was bounded."""
+        b = self.bound
+        if b is None:
+            return None
+        rounds = ", then ".join(f"{r['groups']} groups of up to {r['group_size']}" for r in b["rounds"])
+        return (
+            f"Permutation importance scored {b['scored']} of {b['columns']:,} input columns "
+            f"(evaluate.importance_max_columns: {b['max_columns']}): it shuffled neighbouring columns "
+            f"in blocks ({rounds}), kept the blocks whose shuffling cost {metric} most, and scored "
+            "their columns one by one. The other columns are left out of the importance table and plot."
+        )
+
+
 def permutation_importance(
     pipeline: Any,
     X: pd.DataFrame,
@@ -223,24 +258,74 @@ def permutation_importance(
     metric: str,
     n_repeats: int = 5,
     max_rows: int = 2000,
+    max_columns: int = 100,
     seed: int = 0,
-) -> dict[str, dict[str, float]]:
+) -> Importance:
     """How much `metric` worsens when one input column is shuffled (on a seeded sample of rows).
 
-    Returns:
-        Per input column, the mean and std of the loss in `metric` (positive: the model uses it),
-        sorted from most to least important.
-    """
-    from sklearn.inspection import permutation_importance as sk_importance
+    Each scored column costs `n_repeats` predictions of the whole pipeline, and a prediction
+    costs time in proportion to the number of columns, so scoring every column of a wide table
+    grows with the square of its width (5,000 columns: 15,000 predictions). Up to `max_columns`
+    columns, every one is scored (scikit-learn's `permutation_importance`). Beyond, rounds of
+    screening (`_screen`) shuffle groups of neighbouring columns as blocks and keep the groups
+    that cost the most, until `max_columns` columns are left to score one by one: about
+    (rounds + 1) x `max_columns` x `n_repeats` predictions, with rounds = log10(columns /
+    `max_columns`) rounded up, deterministic for a seed.
 
+    Returns:
+        The scores of the scored columns, most important first, and the bound when one applied.
+    """
     if len(X) > max_rows:
         X = X.sample(max_rows, random_state=seed)
         y = y.loc[X.index]
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    full = X
 
     def scorer(estimator: Any, X_: pd.DataFrame, y_: pd.Series) -> float:
+        if X_.shape[1] < full.shape[1]:  # a subset of the columns: the others as they are
+            X_ = _replaced(full, {c: X_[c].to_numpy() for c in X_.columns})
         value = score(estimator, X_, y_, [metric]).get(metric, math.nan)
         return sign * value
+
+    if X.shape[1] <= max_columns:
+        return Importance(_sk_importance(pipeline, X, y, scorer, n_repeats, seed))
+    chosen, rounds = _screen(pipeline, X, y, scorer, max_columns=max_columns, n_repeats=n_repeats, seed=seed)
+    bound = {"columns": X.shape[1], "scored": len(chosen), "max_columns": max_columns, "rounds": rounds}
+    return Importance(_sk_importance(pipeline, X[chosen], y, scorer, n_repeats, seed), bound)
+
+
+_SHRINK = 10  # each screening round keeps a tenth of its candidates (never fewer than max_columns)
+
+
+def _screen(
+    pipeline: Any, X: pd.DataFrame, y: pd.Series, scorer: Any, *, max_columns: int, n_repeats: int, seed: int
+) -> tuple[list[Any], list[dict[str, int]]]:
+    """The `max_columns` (at most) columns to score one by one, and what each round did.
+
+    A round cuts the candidates into `max_columns` groups of neighbours, shuffles each group as a
+    block (`n_repeats` times), and keeps the costliest groups, a tenth of the candidates or
+    `max_columns` columns, whichever is more: 5,000 columns and 100 give 5,000 -> 500 -> 100 in
+    two rounds of 100 groups each.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        base = scorer(pipeline, X, y)
+    candidates, rounds = list(X.columns), []
+    while len(candidates) > max_columns:
+        groups = _column_groups(candidates, max(2, max_columns))
+        costs = _group_costs(pipeline, X, y, scorer, groups, n_repeats, rng, base)
+        candidates = _columns_of_costliest(groups, costs, max(max_columns, len(candidates) // _SHRINK))
+        rounds.append({"groups": len(groups), "group_size": len(groups[0]), "kept": len(candidates)})
+    return candidates, rounds
+
+
+def _sk_importance(
+    pipeline: Any, X: pd.DataFrame, y: pd.Series, scorer: Any, n_repeats: int, seed: int
+) -> dict[str, dict[str, float]]:
+    from sklearn.inspection import permutation_importance as sk_importance
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -248,6 +333,62 @@ def permutation_importance(
     pairs = zip(map(str, X.columns), result.importances_mean, result.importances_std, strict=True)
     rows = {c: {"mean": float(m), "std": float(s)} for c, m, s in pairs}
     return dict(sorted(rows.items(), key=lambda kv: -kv[1]["mean"] if math.isfinite(kv[1]["mean"]) else 0))
+
+
+def _column_groups(columns: list[Any], count: int) -> list[list[Any]]:
+    """`columns` cut into `count` groups of neighbours (the last one may be shorter)."""
+    size = -(-len(columns) // count)
+    return [columns[i : i + size] for i in range(0, len(columns), size)]
+
+
+def _group_costs(
+    pipeline: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    scorer: Any,
+    groups: list[list[Any]],
+    n_repeats: int,
+    rng: np.random.Generator,
+    base: float,
+) -> list[float]:
+    """The mean loss in the score when each group's columns are shuffled together (one row
+    order for the whole group: the block keeps its own structure and loses its link to y)."""
+    import numpy as np
+
+    costs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for group in groups:
+            losses = []
+            for _ in range(n_repeats):
+                order = rng.permutation(len(X))
+                losses.append(
+                    base - scorer(pipeline, _replaced(X, {c: X[c].to_numpy()[order] for c in group}), y)
+                )
+            finite = [v for v in losses if math.isfinite(v)]
+            costs.append(float(np.mean(finite)) if finite else -math.inf)
+    return costs
+
+
+def _replaced(frame: pd.DataFrame, values: dict[Any, Any]) -> pd.DataFrame:
+    """A frame with some columns' values replaced; `frame` itself is left as it is."""
+    out = frame.copy(deep=False)
+    for column, column_values in values.items():
+        out[column] = column_values
+    return out
+
+
+def _columns_of_costliest(groups: list[list[Any]], costs: list[float], limit: int) -> list[Any]:
+    """The columns of the costliest whole groups, at most `limit` of them (at least one group),
+    in their original order."""
+    kept: list[int] = []
+    size = 0
+    for i in sorted(range(len(groups)), key=lambda i: -costs[i]):
+        if kept and size + len(groups[i]) > limit:
+            break
+        kept.append(i)
+        size += len(groups[i])
+    return [c for i in sorted(kept) for c in groups[i]]
 
 
 # --------------------------------------------------------------------------- a saved version on new data
@@ -333,8 +474,7 @@ def _evaluate(
     notes += [
         f"Input: {line.removeprefix('warning:').strip()}" for line in lines if line.startswith("warning")
     ]
-    if model.task == "classification" and _all_numeric(y) is False:
-        y = y.astype(object)
+    y = match_labels(y, model)
     names = metrics_for(model.task, cfg.evaluate.metrics)
     slices = frame[[c for c in cfg.evaluate.slices if c in frame.columns]]
     result, found = assess(
@@ -410,10 +550,68 @@ def _labels(frame: pd.DataFrame, target: str, notes: list[str]) -> tuple[pd.Seri
     return frame[target], frame
 
 
-def _all_numeric(y: pd.Series) -> bool:
+def match_labels(y: pd.Series, model: Model) -> pd.Series:
+    """The labels in the type of the version's target: numbers for a regressor; for a
+    classifier, the type of its classes (booleans from true/false/1/0, whole numbers from text
+    that holds them, anything as text for text classes), so that metrics compare like with like.
+
+    Raises:
+        DataError: unusable labels (lists, bytes, infinite numbers), labels that cannot take that
+            type, or none that is a class of the version.
+    """
+    from mlpact.data import check_values
+    from mlpact.errors import DataError
+
+    check_values(y.to_frame())
+    name, classes = str(y.name), model.classes
+    kind = _label_kind(classes if model.task == "classification" else None)
+    converted = _as_kind(y, kind)
+    bad = converted.isna().to_numpy()
+    if bad.any():
+        rows = ", ".join(str(i + 1) for i in bad.nonzero()[0][:5]) + (", ..." if bad.sum() > 5 else "")
+        raise DataError(
+            f"The target {name!r} must hold {_KIND_WORDS[kind]} for {model.ref} ({model.task}); "
+            f"{int(bad.sum())} label(s) cannot be read as one (rows {rows}).",
+            hint="Check that --target names the label column and that it holds the labels the "
+            "version was trained on.",
+        )
+    converted = converted.astype(_DTYPES[kind])
+    if classes and not converted.isin(classes).any():
+        raise DataError(
+            f"None of the {len(converted)} labels in {name!r} is a class {model.ref} knows "
+            f"({sorted(map(str, classes))!r}): every prediction would count as wrong.",
+            hint="Check that --target names the label column and that its labels are written the "
+            "way they were in training.",
+        )
+    return converted
+
+
+_KIND_WORDS = {"bool": "booleans", "int": "whole numbers", "float": "numbers", "text": "text labels"}
+_DTYPES = {"bool": "bool", "int": "int64", "float": "float64", "text": "object"}
+
+
+def _label_kind(classes: list[Any] | None) -> str:
+    if classes is None:
+        return "float"
+    if all(isinstance(c, bool) for c in classes):
+        return "bool"
+    if all(isinstance(c, int) for c in classes):
+        return "int"
+    return "float" if all(isinstance(c, int | float) for c in classes) else "text"
+
+
+def _as_kind(y: pd.Series, kind: str) -> pd.Series:
+    """Labels converted to `kind`; NaN where one cannot be."""
     import pandas as pd
 
-    return bool(pd.api.types.is_numeric_dtype(y)) and not pd.api.types.is_bool_dtype(y)
+    from mlpact.schema import BOOL_TEXT, coerce_series
+
+    if kind == "bool":
+        return y.map(lambda v: BOOL_TEXT.get(str(v).strip().lower())).astype("float64")
+    if kind == "text":
+        return coerce_series(y, "string")  # 3.0 read from a CSV is the class "3", as in training
+    numbers = pd.to_numeric(y, errors="coerce").astype("float64")
+    return numbers.where(numbers % 1 == 0) if kind == "int" else numbers
 
 
 def _against_training(model: Model, frame: pd.DataFrame) -> list[Any]:
@@ -449,16 +647,21 @@ def _evaluation_plots(
     ev = model.config.evaluate
     importance: dict[str, dict[str, float]] = {}
     if ev.importance_repeats:
-        importance = permutation_importance(
+        found_importance = permutation_importance(
             model.pipeline,
             X,
             y,
             metric=metrics["primary"],
             n_repeats=ev.importance_repeats,
             max_rows=ev.importance_max_rows,
+            max_columns=ev.importance_max_columns,
             seed=model.config.seed,
         )
-        metrics["importance"] = {"metric": metrics["primary"], "split": "evaluated", "columns": importance}
+        importance = found_importance.columns
+        metrics["importance"] = importance_metrics(found_importance, metrics["primary"], "evaluated")
+        note = found_importance.note(metrics["primary"])
+        if note:
+            metrics["warnings"].append(note)
     return write_plots(
         found,
         folder / "reports",

@@ -37,10 +37,9 @@ __all__ = ["ERRORS", "SPLIT", "compare_splits", "errors", "row_hashes", "write",
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     """A 64-bit hash of each row's values (not its index)."""
-    import numpy as np
-    import pandas as pd
+    from mlpact.data import hash_rows
 
-    return np.asarray(pd.util.hash_pandas_object(frame, index=False), dtype="uint64")
+    return hash_rows(frame)
 
 
 def write(

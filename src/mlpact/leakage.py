@@ -79,7 +79,8 @@ def single_column_leaks(
     if len(X) > MAX_PROBE_ROWS:
         X = X.sample(MAX_PROBE_ROWS, random_state=seed)
         y = y.loc[X.index]
-    scores = {c: _alone_score(X[c], y, task=task, seed=seed) for c in columns if c in X.columns}
+    folds = _probe_folds(y, task=task, seed=seed)  # the folds depend on y only: made once
+    scores = {c: _alone_score(X[c], y, task=task, seed=seed, folds=folds) for c in columns if c in X.columns}
     leaks = sorted(c for c, s in scores.items() if s is not None and s >= threshold)
     if not leaks:
         return None
@@ -94,35 +95,55 @@ def single_column_leaks(
     )
 
 
-def _alone_score(column: pd.Series, y: pd.Series, *, task: str, seed: int) -> float | None:
-    """Cross-validated score of a small tree that sees only this column."""
+def _probe_folds(y: pd.Series, *, task: str, seed: int) -> list[tuple[Any, Any]]:
+    """Three shuffled folds, stratified when every class has three rows."""
+    import numpy as np
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    folds: Any = KFold(3, shuffle=True, random_state=seed)
+    if task == "classification" and y.value_counts().min() >= 3:
+        folds = StratifiedKFold(3, shuffle=True, random_state=seed)
+    return list(folds.split(np.zeros((len(y), 1)), y.to_numpy()))
+
+
+def _alone_score(
+    column: pd.Series, y: pd.Series, *, task: str, seed: int, folds: list[tuple[Any, Any]]
+) -> float | None:
+    """Cross-validated score of a small tree that sees only this column (what
+    `cross_val_predict` gives, without its per-call overhead: thousands of columns call it)."""
     import warnings
 
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    import numpy as np
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     values = _as_number(column)
     if values is None:
         return None
-    x = values.to_numpy().reshape(-1, 1)
-    classify = task == "classification"
-    tree: Any = (DecisionTreeClassifier if classify else DecisionTreeRegressor)(
-        min_samples_leaf=2, random_state=seed
-    )
-    folds: Any = KFold(3, shuffle=True, random_state=seed)
-    if classify and y.value_counts().min() >= 3:
-        folds = StratifiedKFold(3, shuffle=True, random_state=seed)
+    x, target = values.to_numpy().reshape(-1, 1), y.to_numpy()
+    kind: Any = DecisionTreeClassifier if task == "classification" else DecisionTreeRegressor
+    parts = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pred = cross_val_predict(tree, x, y.to_numpy(), cv=folds)
-    return _agreement(y, pred, classify=classify)
+        for train, test in folds:
+            tree = kind(min_samples_leaf=2, random_state=seed).fit(x[train], target[train])
+            parts.append((test, tree.predict(x[test])))
+    pred = np.empty(len(target), dtype=parts[0][1].dtype)
+    for test, found in parts:
+        pred[test] = found
+    return _agreement(y, pred, classify=task == "classification")
 
 
 def _agreement(y: pd.Series, pred: Any, *, classify: bool) -> float:
-    from sklearn.metrics import balanced_accuracy_score, r2_score
+    """Balanced accuracy (the mean recall of the classes in `y`, as scikit-learn computes it,
+    without its input validation: thousands of columns call this) or R²."""
+    import numpy as np
+    from sklearn.metrics import r2_score
 
     if classify:
-        return float(balanced_accuracy_score(y.to_numpy(), pred))
+        truth = y.to_numpy()
+        classes, codes = np.unique(truth, return_inverse=True)
+        hits = np.bincount(codes, weights=(pred == truth), minlength=len(classes))
+        return float(np.mean(hits / np.bincount(codes, minlength=len(classes))))
     return float(r2_score(y.to_numpy(), pred))
 
 

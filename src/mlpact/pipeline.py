@@ -102,11 +102,12 @@ def retype_for_plan(schema: Schema, plan: FeaturePlan) -> Schema:
     """The schema of the used columns, with types matching the kind each column was given."""
     from dataclasses import replace
 
+    kind_of = {name: kind for kind in KINDS for name in getattr(plan, kind)}  # not a list scan per column
     columns = []
     for col in schema.columns:
-        if col.name not in plan.used:
+        kind = kind_of.get(col.name)
+        if kind is None:
             continue
-        kind = next(k for k in KINDS if col.name in getattr(plan, k))
         if kind == "numeric" and col.type not in ("int", "float", "bool"):
             col = replace(col, type="float", categories=None)
         elif kind != "numeric" and col.type != _TYPE_OF_KIND[kind]:

@@ -200,19 +200,22 @@ class _Job:
         from mlpact import recording
         from mlpact.dataset import prepare
         from mlpact.evaluate import metrics_for
+        from mlpact.pipeline import build_pipeline
 
         with self._timed("load", f"Loading {self.cfg.data.source}"):
             data = prepare(self.cfg)
         self._adopt(data)
         frame, X, y = data.frame, data.X, data.y  # rows without a target are gone from frame
         _slice_frame(frame, self.cfg.evaluate.slices)  # a missing slice column fails before any fit
+        built = build_pipeline(self.cfg, self.plan)
+        _check_task(built.steps[-1][1], self.task, self.cfg, numeric=_numeric(y))  # before any fit too
         self.metric_names = metrics_for(self.task, self.cfg.evaluate.metrics)
         if self.cfg.evaluate.leakage:
             with self._timed("leakage", "Looking for leakage"):
                 self._look_for_leakage(frame)
         X_train, y_train = X.iloc[self.split.train], y.iloc[self.split.train]
         X_test, y_test = X.iloc[self.split.test], y.iloc[self.split.test]
-        pipeline = self._cross_validate(X_train, y_train)
+        pipeline = self._cross_validate(built, X_train, y_train)
         with self._timed(
             "fit", f"Fitting {self.cfg.model.type.rsplit('.', 1)[-1]} on {len(self.split.train)} rows"
         ):
@@ -285,12 +288,11 @@ class _Job:
             self._cv_folds = self.data.folds()
         return self._cv_folds
 
-    def _cross_validate(self, X: pd.DataFrame, y: pd.Series) -> Any:
+    def _cross_validate(self, built: Any, X: pd.DataFrame, y: pd.Series) -> Any:
         from mlpact.decision import calibrate
         from mlpact.evaluate import cross_validate
-        from mlpact.pipeline import build_pipeline
 
-        pipeline = calibrate(build_pipeline(self.cfg, self.plan), self.cfg.decision)
+        pipeline = calibrate(built, self.cfg.decision)
         self.cv: dict[str, Any] = {}
         k = self.cfg.evaluate.cv_folds
         if k:
@@ -353,23 +355,24 @@ class _Job:
             self.warnings.append(warning)
 
     def _importance(self, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> None:
-        from mlpact.evaluate import permutation_importance
+        from mlpact.evaluate import importance_metrics, permutation_importance
 
-        ev = self.cfg.evaluate
-        self.importance = permutation_importance(
+        ev, metric = self.cfg.evaluate, self.metrics["primary"]
+        found = permutation_importance(
             pipeline,
             X,
             y,
-            metric=self.metrics["primary"],
+            metric=metric,
             n_repeats=ev.importance_repeats,
             max_rows=ev.importance_max_rows,
+            max_columns=ev.importance_max_columns,
             seed=self.cfg.seed,
         )
-        self.metrics["importance"] = {
-            "metric": self.metrics["primary"],
-            "split": "test",
-            "columns": self.importance,
-        }
+        self.importance = found.columns
+        self.metrics["importance"] = importance_metrics(found, metric, "test")
+        note = found.note(metric)
+        if note:
+            self.warnings.append(note)
 
     def write_plots(self, directory: Path) -> list[str]:
         """PNG plots of the test split into `directory` (the version's reports/)."""
@@ -385,6 +388,36 @@ class _Job:
                 importance=self.importance,
                 metric=self.metrics["primary"],
             )
+
+
+def _check_task(estimator: Any, task: str, cfg: Config, *, numeric: bool) -> None:
+    """A classifier for a regression target (or the reverse) is refused before any fit."""
+    from sklearn.base import is_classifier, is_regressor
+
+    from mlpact.errors import ConfigError
+
+    kind = "classifier" if is_classifier(estimator) else "regressor" if is_regressor(estimator) else None
+    if kind is None or (kind == "classifier") == (task == "classification"):
+        return
+    if cfg.data.task != "auto":
+        why = "data.task says so"
+    elif task == "regression":
+        why = "inferred: its values are numbers, not a few whole classes"
+    else:
+        why = "inferred: its values are text, booleans or a few whole numbers"
+    other = "regressor" if kind == "classifier" else "classifier"
+    switch = "classification" if task == "regression" else "regression"
+    retask = f", or set data.task: {switch} if that is what the target means" if numeric else ""
+    raise ConfigError(
+        [f"model.type: {cfg.model.type} is a {kind}, but target {cfg.data.target!r} is a {task} task "
+         f"({why}). Choose a {other}{retask}."]
+    )  # fmt: skip
+
+
+def _numeric(y: pd.Series) -> bool:
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(y)) and not pd.api.types.is_bool_dtype(y)
 
 
 def _slice_frame(raw: pd.DataFrame, columns: list[str]) -> pd.DataFrame | None:

@@ -345,6 +345,13 @@ class EvaluateConfig(Section):
     importance_max_rows: int = Field(
         2000, ge=10, description="Permutation importance uses at most this many test rows (a seeded sample)."
     )
+    importance_max_columns: int = Field(
+        100,
+        ge=1,
+        description="Permutation importance scores every input column up to this many; beyond, it "
+        "shuffles this many groups of neighbouring columns as blocks and scores one by one the "
+        "columns of the groups that cost most, this many in all (said in the output and report).",
+    )
 
     @field_validator("cv_folds")
     @classmethod

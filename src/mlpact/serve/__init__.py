@@ -9,7 +9,9 @@
 
 Settings are the version's ``serve:`` section (limits, alias polling, CORS, bearer-token auth,
 the prediction log), overridden by arguments. Everything but /health needs a token when tokens
-are configured. The model is loaded once per worker process. ``NAME@ALIAS`` is followed by
+are configured; a token in a URL is refused. Without tokens, only loopback host names (and IP
+addresses, on other interfaces) or `serve.allowed_hosts` are answered: no DNS rebinding.
+The model is loaded once per worker process. ``NAME@ALIAS`` is followed by
 polling the store. FastAPI, uvicorn and prometheus_client are the optional ``serve`` extra,
 imported only when serving.
 """

@@ -45,9 +45,10 @@ _UPLOAD_BODY = {
 def add_image_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig) -> None:
     """Add `/predict/image`: every uploaded file is one image; answers like `/predict`."""
     from fastapi import Request, Response
+    from starlette.requests import ClientDisconnect
 
     from mlpact.serve._access import MODEL_HEADER
-    from mlpact.serve._app import _dumps, error_body, problem_json
+    from mlpact.serve._app import _dumps, client_gone, error_body, problem_json
     from mlpact.serve._contract import ErrorResponse, ImagePredictResponse
 
     async def predict_image(request: Request) -> Response:
@@ -67,6 +68,8 @@ def add_image_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig) 
         except _UploadError as exc:
             log.warning("request %s: %d %s", rid, exc.status, exc.message)
             content, status = error_body(exc.message, rid), exc.status
+        except ClientDisconnect:
+            content, status = client_gone(rid)
         headers = {"x-request-id": rid, MODEL_HEADER: model.ref}
         return Response(content, status_code=status, media_type="application/json", headers=headers)
 
