@@ -59,10 +59,11 @@ def _unlabelled_flip(frame: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize(
     "make, verdict, code, reason",
     [
-        (lambda f: f, "reload", 0, "compatible with the schema, no material drift; accuracy"),
-        (_drifted, "retrain", 11, "x has drifted (PSI"),
+        (lambda f: f, "reload", 0, "compatible with the schema; no drift or performance drop beyond chance"),
+        (_drifted, "retrain", 11, "x has drifted (location-scale and KS tests: p="),
         (_unlabelled_flip, "retrain", 11, "performance: accuracy"),
         (_incompatible, "incompatible", 12, "count: column is missing (missing_column is an error"),
+        (lambda f: f.head(30), "inconclusive", 15, "30 rows are too few to judge: the check needs at least"),
     ],
 )
 def test_verdicts(version: dict[str, Any], make: Any, verdict: str, code: int, reason: str) -> None:
@@ -76,11 +77,12 @@ def test_drift_names_each_feature_and_the_predictions(version: dict[str, Any]) -
     drifted = {d.column for d in result.drift if d.drifted}
     assert drifted == {"x", "color"}
     assert {d.column: d.test for d in result.drift} == {
-        "x": "ks",
-        "count": "ks",
+        "x": "lepage+ks",
+        "count": "lepage+ks",
         "color": "chi2",
         "flag": "chi2",
     }
+    assert all(d.adjusted is not None and d.adjusted >= d.p_value for d in result.drift)
     assert result.prediction is not None and result.prediction.drifted
     assert "note: text columns are not compared for drift." in result.notes
 
@@ -125,21 +127,22 @@ def test_target_option_names_another_label_column(version: dict[str, Any]) -> No
 @pytest.mark.parametrize(
     "thresholds, verdict",
     [
-        ({"psi": 100.0, "p_value": 1e-300, "performance_drop": 1.0}, "reload"),
-        ({"min_rows": 10_000, "performance_drop": 1.0}, "reload"),  # too few rows to judge drift
-        ({"psi": 1e-9}, "retrain"),
+        ({"psi": 100.0, "performance_drop": 1.0}, "reload"),  # significant but not material
+        ({"p_value": 1e-300, "performance_drop": 1.0}, "reload"),  # nothing is beyond chance
+        ({"min_rows": 10_000, "performance_drop": 1.0}, "inconclusive"),  # too few rows to judge
+        ({"psi": 0.0, "p_value": 0.99}, "retrain"),  # a false-alarm rate of 99%
     ],
 )
 def test_thresholds_override_the_saved_section(
     version: dict[str, Any], thresholds: dict[str, Any], verdict: str
 ) -> None:
-    frame = _drifted(mixed_frame(400, seed=7)) if verdict == "reload" else mixed_frame(400, seed=7)
+    frame = mixed_frame(400, seed=7) if verdict == "retrain" else _drifted(mixed_frame(400, seed=7))
     assert check_data(version["ref"], frame, store=version["store"], thresholds=thresholds).verdict == verdict
 
 
 def test_saved_section_is_the_default_and_a_bad_override_is_a_config_error(version: dict[str, Any]) -> None:
     model = mlpact.load(version["ref"], store=version["store"])
-    assert model.config.check.psi == 0.2 and model.config.check.p_value == 0.001
+    assert model.config.check.psi == 0.1 and model.config.check.p_value == 0.01
     with pytest.raises(ConfigError, match=r"Invalid config in check thresholds: 1 problem"):
         check_data(model, mixed_frame(60), thresholds={"psi": -1})
 
@@ -215,7 +218,12 @@ def test_retrain_needs_a_file(version: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- CLI
 @pytest.mark.parametrize(
     "make, code",
-    [(lambda f: f, ExitCode.OK), (_drifted, ExitCode.RETRAIN), (_incompatible, ExitCode.INCOMPATIBLE)],
+    [
+        (lambda f: f, ExitCode.OK),
+        (_drifted, ExitCode.RETRAIN),
+        (_incompatible, ExitCode.INCOMPATIBLE),
+        (lambda f: f.head(20), ExitCode.INCONCLUSIVE),
+    ],
 )
 def test_cli_exit_codes_and_json(version: dict[str, Any], tmp_path: Path, make: Any, code: ExitCode) -> None:
     path = tmp_path / "new.csv"
@@ -225,8 +233,9 @@ def test_cli_exit_codes_and_json(version: dict[str, Any], tmp_path: Path, make: 
     )
     assert result.exit_code == int(code), result.output
     body = json.loads(result.stdout)
-    assert body["exit_code"] == int(code) and body["verdict"] in ("reload", "retrain", "incompatible")
-    assert body["thresholds"]["psi"] == 0.2
+    assert body["exit_code"] == int(code)
+    assert body["verdict"] in ("reload", "retrain", "incompatible", "inconclusive")
+    assert body["thresholds"]["psi"] == 0.1 and body["thresholds"]["p_value"] == 0.01
 
 
 def test_cli_table_html_and_flags(version: dict[str, Any], tmp_path: Path) -> None:
@@ -240,10 +249,8 @@ def test_cli_table_html_and_flags(version: dict[str, Any], tmp_path: Path) -> No
         and "Drift against the training split" in table.stdout
     )
     page = tmp_path / "check.html"
-    html = runner.invoke(
-        app, [*base, "--format", "html", "-o", str(page), "--psi", "50", "--p-value", "1e-300"]
-    )
-    assert html.exit_code == 11  # the performance drop remains
+    html = runner.invoke(app, [*base, "--format", "html", "-o", str(page), "--psi", "50"])
+    assert html.exit_code == 11  # drift is no longer material; the performance drop remains
     assert page.read_text().startswith("<!doctype html>") and "<h1>mixed:1: retrain</h1>" in page.read_text()
     bad = runner.invoke(app, [*base, "--promote", "production"])
     assert bad.exit_code == 2 and "--promote needs --retrain" in bad.output
