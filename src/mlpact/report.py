@@ -30,7 +30,8 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 
 @dataclass(frozen=True)
 class MetricRow:
-    """One metric as tables show it: the model's CV and test, the baseline's, and who wins."""
+    """One metric as tables show it: the model's CV and test (with its 95% CI), the baseline's,
+    and who wins. A metric the estimator cannot give (no probabilities) shows "n/a"."""
 
     name: str
     cv: str
@@ -38,6 +39,7 @@ class MetricRow:
     baseline_cv: str
     baseline_test: str
     beats_baseline: bool | None
+    ci: str = "-"
 
 
 def metric_table(metrics: Mapping[str, Any]) -> list[MetricRow]:
@@ -45,18 +47,50 @@ def metric_table(metrics: Mapping[str, Any]) -> list[MetricRow]:
     cv = (metrics.get("cv") or {}).get("metrics", {})
     test = metrics.get("test") or {}
     base = metrics.get("baseline") or {}
-    names = [n for n in dict.fromkeys([metrics.get("primary"), *test, *cv]) if n is not None]
+    missing = metrics.get("not_available") or {}
+    names = [n for n in dict.fromkeys([metrics.get("primary"), *test, *cv, *missing]) if n is not None]
     return [
         MetricRow(
             name,
             _mean_std(cv.get(name)),
-            fmt(test.get(name)),
+            "n/a" if name in missing and name not in test else fmt(test.get(name)),
             _mean_std((base.get("cv") or {}).get(name)),
             fmt((base.get("test") or {}).get(name)) if base else "-",
             beats(name, test.get(name), (base.get("test") or {}).get(name)),
+            interval_text(metrics.get("test_ci"), name),
         )
         for name in names
     ]
+
+
+def interval_text(ci: Mapping[str, Any] | None, metric: str) -> str:
+    """A metric's confidence interval as "[low, high]" ("-" when there is none)."""
+    entry = ((ci or {}).get("metrics") or {}).get(metric) or {}
+    low, high = entry.get("low"), entry.get("high")
+    if not _number(low) or not _number(high):
+        return "-"
+    return f"[{low:.3f}, {high:.3f}]"
+
+
+def interval_caption(metrics: Mapping[str, Any]) -> str:
+    """How the intervals were made, the positive class and what is not available (one sentence each)."""
+    parts = []
+    ci = metrics.get("test_ci") or {}
+    if ci.get("metrics"):
+        exact = sorted(n for n, e in ci["metrics"].items() if e.get("method") == "exact")
+        kind = "stratified " if ci.get("stratified") else ""
+        parts.append(
+            f"{ci.get('level', 0.95):.0%} CI on the {ci.get('rows')} test rows: {kind}bootstrap "
+            f"({ci.get('resamples')} resamples, seed {ci.get('seed')})"
+            + (f"; exact binomial for {', '.join(exact)}." if exact else ".")
+        )
+    if metrics.get("positive_class") is not None:
+        parts.append(f"Positive class: {metrics['positive_class']!r}.")
+    missing = metrics.get("not_available") or {}
+    if metrics.get("probabilities") is False:
+        why = next(iter(missing.values()), "the estimator gives no probabilities")
+        parts.append(f"No probabilities: {why}; ROC, PR, calibration and log loss not available.")
+    return " ".join(parts)
 
 
 def _mean_std(fold: Mapping[str, Any] | None) -> str:
@@ -101,9 +135,11 @@ def model_card(
     lines = [f"# {meta['name']} version {meta['version']}", "", _summary(schema, cfg), ""]
     lines += _md_table(["", ""], [[k, v] for k, v in _facts(meta, schema, lineage, cfg)])
     lines += ["", "## Metrics", "", _protocol(metrics), ""]
+    caption = interval_caption(metrics)
+    lines += [caption, ""] if caption else []
     lines += _md_table(
-        ["metric", "CV mean ± std", "test", "baseline CV", "baseline test"],
-        [[r.name, r.cv, r.test, r.baseline_cv, r.baseline_test] for r in metric_table(metrics)],
+        ["metric", "CV mean ± std", "test", "test 95% CI", "baseline CV", "baseline test"],
+        [[r.name, r.cv, r.test, r.ci, r.baseline_cv, r.baseline_test] for r in metric_table(metrics)],
     )
     for column, entries in (metrics.get("slices") or {}).items():
         lines += ["", f"### Test metrics per value of `{column}`", ""]
@@ -368,21 +404,20 @@ def _warnings_html(warnings: Sequence[str], metrics: Mapping[str, Any]) -> str:
 
 
 def _metrics_html(metrics: Mapping[str, Any]) -> str:
-    head = (
-        "<tr><th>metric</th>"
-        + "".join(f"<th class=n>{h}</th>" for h in ("CV mean ± std", "test", "baseline CV", "baseline test"))
-        + "</tr>"
-    )
+    columns = ("CV mean ± std", "test", "test 95% CI", "baseline CV", "baseline test")
+    head = "<tr><th>metric</th>" + "".join(f"<th class=n>{h}</th>" for h in columns) + "</tr>"
     rows = []
     for r in metric_table(metrics):
         verdict = {True: " better", False: " worse", None: ""}[r.beats_baseline]
         klass = " class=primary" if r.name == metrics.get("primary") else ""
         rows.append(
             f"<tr{klass}><td>{_e(r.name)}</td><td class=n>{_e(r.cv)}</td>"
-            f"<td class='n{verdict}'>{_e(r.test)}</td>"
+            f"<td class='n{verdict}'>{_e(r.test)}</td><td class=n>{_e(r.ci)}</td>"
             f"<td class=n>{_e(r.baseline_cv)}</td><td class=n>{_e(r.baseline_test)}</td></tr>"
         )
-    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+    caption = interval_caption(metrics)
+    note = f"<p class=note>{_e(caption)}</p>" if caption else ""
+    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{note}"
 
 
 def _per_class_html(metrics: Mapping[str, Any], *, split: str = "test split") -> str:
