@@ -74,14 +74,23 @@ def single_column_leaks(
     columns: Sequence[str],
     threshold: float = 0.98,
     seed: int = 0,
+    text: Sequence[str] = (),
 ) -> Finding | None:
-    """Columns that alone predict the target almost perfectly (cross-validated on `X`)."""
+    """Columns that alone predict the target almost perfectly (cross-validated on `X`).
+
+    A column in `text` (free text) is scored with its own TF-IDF and a linear model; any other
+    with a small decision tree.
+    """
     if len(X) < 10:
         return None
     if len(X) > MAX_PROBE_ROWS:
         X = X.sample(MAX_PROBE_ROWS, random_state=seed)
         y = y.loc[X.index]
-    scores = {c: _alone_score(X[c], y, task=task, seed=seed) for c in columns if c in X.columns}
+    scores = {
+        c: (_text_score if c in text else _alone_score)(X[c], y, task=task, seed=seed)
+        for c in columns
+        if c in X.columns
+    }
     leaks = sorted(c for c, s in scores.items() if s is not None and s >= threshold)
     if not leaks:
         return None
@@ -100,7 +109,7 @@ def _alone_score(column: pd.Series, y: pd.Series, *, task: str, seed: int) -> fl
     """Cross-validated score of a small tree that sees only this column."""
     import warnings
 
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import cross_val_predict
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     values = _as_number(column)
@@ -111,13 +120,40 @@ def _alone_score(column: pd.Series, y: pd.Series, *, task: str, seed: int) -> fl
     tree: Any = (DecisionTreeClassifier if classify else DecisionTreeRegressor)(
         min_samples_leaf=2, random_state=seed
     )
-    folds: Any = KFold(3, shuffle=True, random_state=seed)
-    if classify and y.value_counts().min() >= 3:
-        folds = StratifiedKFold(3, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pred = cross_val_predict(tree, x, y.to_numpy(), cv=folds)
+        pred = cross_val_predict(tree, x, y.to_numpy(), cv=_folds(y, classify=classify, seed=seed))
     return _agreement(y, pred, classify=classify)
+
+
+def _text_score(column: pd.Series, y: pd.Series, *, task: str, seed: int) -> float | None:
+    """Cross-validated score of TF-IDF and a linear model that see only this text column."""
+    import warnings
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.pipeline import make_pipeline
+
+    classify = task == "classification"
+    linear: Any = LogisticRegression(max_iter=1000) if classify else Ridge()
+    model = make_pipeline(TfidfVectorizer(max_features=20000, ngram_range=(1, 2), sublinear_tf=True), linear)
+    text = column.fillna("").astype(str).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pred = cross_val_predict(model, text, y.to_numpy(), cv=_folds(y, classify=classify, seed=seed))
+        except ValueError:  # an empty vocabulary: nothing in the text to learn from
+            return None
+    return _agreement(y, pred, classify=classify)
+
+
+def _folds(y: pd.Series, *, classify: bool, seed: int) -> Any:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if classify and y.value_counts().min() >= 3:
+        return StratifiedKFold(3, shuffle=True, random_state=seed)
+    return KFold(3, shuffle=True, random_state=seed)
 
 
 def _agreement(y: pd.Series, pred: Any, *, classify: bool) -> float:
@@ -235,12 +271,22 @@ def check_split(
     time_column: str | None = None,
     threshold: float = 0.98,
     seed: int = 0,
+    text: Sequence[str] = (),
 ) -> list[Finding]:
-    """Run every guard that applies to a train/test split of raw frames (target included)."""
+    """Run every guard that applies to a train/test split of raw frames (target included).
+
+    `text`: the free-text features, each scored alone with its own TF-IDF and linear model.
+    """
     found = [
         duplicate_rows(train, test, columns=features),
         single_column_leaks(
-            train[list(features)], train[target], task=task, columns=features, threshold=threshold, seed=seed
+            train[list(features)],
+            train[target],
+            task=task,
+            columns=features,
+            threshold=threshold,
+            seed=seed,
+            text=text,
         ),
         id_like_columns(train, columns=features),
     ]
