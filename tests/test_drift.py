@@ -32,15 +32,15 @@ def _numbers(values: np.ndarray, bins: int = 10) -> dict:
 # --------------------------------------------------------------------------- the location-scale statistic
 def test_permutation_moments_are_exact() -> None:
     """The mean and covariance of the Wilcoxon and Mood score sums under relabelling equal the
-    formulas location_scale uses: checked against 20,000 random relabellings of a tied table."""
+    formulas location_scale uses: checked against 3,000 random relabellings of a tied table."""
     rng = np.random.default_rng(0)
     reference, observed = np.array([3, 5, 0, 7, 2, 4]), np.array([2, 1, 3, 4, 0, 2])
     pooled_labels = np.repeat(np.arange(6), reference + observed)
     m = int(observed.sum())
-    draws = np.stack([np.bincount(rng.permutation(pooled_labels)[:m], minlength=6) for _ in range(20000)])
+    draws = np.stack([np.bincount(rng.permutation(pooled_labels)[:m], minlength=6) for _ in range(3000)])
     stats = np.array([location_scale(reference + observed - d, d)[0] for d in draws])
     # the statistic is a Mahalanobis distance with the exact covariance: its mean is its rank (2)
-    assert stats.mean() == pytest.approx(2.0, abs=0.05)
+    assert stats.mean() == pytest.approx(2.0, abs=0.15)  # 4 standard errors of the mean
 
 
 def test_location_part_agrees_with_mann_whitney_on_a_shift() -> None:

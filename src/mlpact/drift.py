@@ -17,13 +17,15 @@ rows and the number of training rows, and stays valid with ties and at small bat
 - PSI (population stability index) over the saved bins, reported beside each test as the size
   of the change, never as the test.
 
-The chi-squared approximations are accurate at ordinary levels but can be several times too
-small far in the tail when the data are lumpy (a binary or mostly-zero column, a rare category)
-and the batch is small. So with `level` given (the smallest level the caller will judge this
-p-value at, e.g. the Bonferroni share of the check's false-alarm rate), an asymptotic p-value
-within a factor of 50 of it is replaced by the Monte Carlo p-value of the same statistic under
-random relabelling of the pooled rows (draws from the multivariate hypergeometric distribution
-of the table with its margins fixed): (1 + exceedances) / (1 + draws), valid at any sample size.
+The chi-squared approximations are accurate at ordinary levels, and far in the tail for smooth
+data, but can be several times too small there when the table is lumpy (a binary or mostly-zero
+column: one bin with 10% of the rows or more; a rare category or class: a bucket expecting fewer
+than 20 new rows) and the batch is small. So with `level` given (the smallest level the caller
+will judge this p-value at, e.g. the Bonferroni share of the check's false-alarm rate), a lumpy
+table's asymptotic p-value within a factor of 20 of it is replaced by the Monte Carlo p-value of
+the same statistic under random relabelling of the pooled rows (draws from the multivariate
+hypergeometric distribution of the table with its margins fixed, 10 / level of them): (1 +
+exceedances) / (1 + draws), valid at any sample size.
 
 `tests/test_drift.py` checks the calibration by simulation; `bench/bench_check.py` measures
 false alarms and power on real data.
@@ -40,10 +42,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MIN_EXPECTED = 5.0  # a chi-squared bucket needs at least this many expected new rows
-REFINE_BELOW = 50.0  # an asymptotic p-value under this many times its level is checked exactly ...
-DRAWS_PER_LEVEL = 20.0  # ... by this many over the level random relabellings (Monte Carlo)
-MAX_DRAWS = 2_000_000
-_CHUNK = 50_000
+REFINE_BELOW = 20.0  # a lumpy table's p-value under this many times its level is checked exactly ...
+DRAWS_PER_LEVEL = 10.0  # ... by this many over the level random relabellings (Monte Carlo)
+LUMPY_SHARE = 0.1  # a numeric table is lumpy when one bin holds this share of the pooled rows
+LUMPY_EXPECTED = 20.0  # a category table is lumpy when a bucket expects fewer new rows than this
+MAX_DRAWS = 200_000
+_CHUNK = 20_000
+_EXACT_POOL = 200_000  # pools up to this many rows are relabelled exactly
 _EPS = 1e-4  # the share an empty bucket counts as in PSI, so the logarithm stays finite
 OTHER = "__other__"  # new categories, in the new data only
 
@@ -129,7 +134,7 @@ def location_scale(
         The statistic and its p-value.
     """
     import numpy as np
-    from scipy.stats import chi2
+    from scipy.special import chdtrc
 
     total = reference + observed
     keep = total > 0
@@ -142,18 +147,18 @@ def location_scale(
     centred = scores - (scores @ t / N)[:, None]
     cov = (m * n / (N * (N - 1))) * (centred * t) @ centred.T
     diff = centred @ c
-    rank = int(np.linalg.matrix_rank(cov, tol=1e-12 * max(float(np.trace(cov)), 1e-300)))
+    inverse, rank = _inverse_2x2(cov)
     if rank == 0:
         return 0.0, 1.0
-    inverse = np.linalg.pinv(cov, rcond=1e-10)
     statistic = float(diff @ inverse @ diff)
-    p = float(chi2.sf(statistic, rank))
+    p = float(chdtrc(rank, statistic))
 
     def quadratic(draws: np.ndarray) -> np.ndarray:
         d = draws @ centred.T
         return np.einsum("ij,jk,ik->i", d, inverse, d)  # type: ignore[no-any-return]
 
-    return statistic, refined(p, statistic, t, int(m), quadratic, level=level)
+    lumpy = bool(t.max() >= LUMPY_SHARE * N)
+    return statistic, refined(p, statistic, t, int(m), quadratic, level=level if lumpy else None)
 
 
 def refined(
@@ -168,7 +173,7 @@ def refined(
     """`p`, or, when it is within REFINE_BELOW times `level`, the Monte Carlo p-value of
     `statistic`: how often `measure` of the new sample's counts is at least as large when its
     `drawn` rows are drawn at random from the pooled `totals` (seeded: the same data give the
-    same p-value)."""
+    same p-value). `level` None: `p` as it is."""
     import numpy as np
 
     if level is None or p >= REFINE_BELOW * level:
@@ -176,26 +181,46 @@ def refined(
     draws = int(min(MAX_DRAWS, np.ceil(DRAWS_PER_LEVEL / level)))
     rng = np.random.default_rng(0)
     colors = np.rint(totals).astype(np.int64)
+    exact = colors.sum() <= _EXACT_POOL
     above, done = 0, 0
     while done < draws:
         size = min(_CHUNK, draws - done)
-        sample = rng.multivariate_hypergeometric(colors, drawn, size=size).astype(float)
+        sample = (
+            rng.multivariate_hypergeometric(colors, drawn, size=size, method="count")
+            if exact  # a large pool: drawing with replacement is the same to within drawn / pool
+            else rng.multinomial(drawn, colors / colors.sum(), size=size)
+        ).astype(float)
         above += int(np.count_nonzero(measure(sample) >= statistic * (1 - 1e-9)))
         done += size
     return (1 + above) / (1 + draws)
 
 
-def ks_binned(reference: np.ndarray, observed: np.ndarray) -> float:
-    """Two-sample Kolmogorov-Smirnov p-value at the bin edges (conservative with ties), scipy's
-    asymptotic one (`kstwo` with n*m/(n+m) rows) as `scipy.stats.ks_2samp` computes it."""
+def _inverse_2x2(cov: np.ndarray) -> tuple[np.ndarray, int]:
+    """The (pseudo-)inverse of a 2 x 2 covariance and its rank (the two scores are collinear when
+    only two bins hold values: then the inverse along their one direction)."""
     import numpy as np
-    from scipy.stats import kstwo
+
+    trace = float(np.trace(cov))
+    if trace <= 0:
+        return np.zeros((2, 2)), 0
+    det = float(cov[0, 0] * cov[1, 1] - cov[0, 1] * cov[1, 0])
+    if det > 1e-10 * trace * trace:
+        return np.array([[cov[1, 1], -cov[0, 1]], [-cov[1, 0], cov[0, 0]]]) / det, 2
+    return cov / (trace * trace), 1  # rank one: C = trace * v v', so C / trace^2 = v v' / trace
+
+
+def ks_binned(reference: np.ndarray, observed: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov p-value at the bin edges (conservative with ties): the
+    Kolmogorov limit distribution at sqrt(n*m/(n+m)) times the statistic, as R's `ks.test`
+    computes it without `exact` (slightly conservative for small samples)."""
+    import numpy as np
+    from scipy.special import kolmogorov
 
     n, m = float(reference.sum()), float(observed.sum())
     if n == 0 or m == 0:
         return 1.0
     statistic = float(np.max(np.abs(np.cumsum(reference) / n - np.cumsum(observed) / m)))
-    return float(np.clip(kstwo.sf(statistic, max(1, round(n * m / (n + m)))), 0.0, 1.0))
+    return float(np.clip(kolmogorov(np.sqrt(n * m / (n + m)) * statistic), 0.0, 1.0))
 
 
 def fisher(ref_missing: int, ref_present: int, new_missing: int, new_present: int) -> float:
@@ -280,7 +305,9 @@ def chi_squared(
     def pearson(draws: np.ndarray) -> np.ndarray:
         return ((draws - share) ** 2 / share).sum(axis=1) * N / n  # type: ignore[no-any-return]
 
-    return statistic, refined(float(result.pvalue), statistic, totals, int(m), pearson, level=level)
+    lumpy = bool(share.min() < LUMPY_EXPECTED)
+    p = float(result.pvalue)
+    return statistic, refined(p, statistic, totals, int(m), pearson, level=level if lumpy else None)
 
 
 def pooled(reference: np.ndarray, observed: np.ndarray) -> np.ndarray:
