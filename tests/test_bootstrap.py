@@ -13,7 +13,6 @@ from sklearn import metrics as sk
 
 from mlpact.bootstrap import (
     _WEIGHTED,
-    BINARY_METRICS,
     Resample,
     clopper_pearson,
     intervals,
@@ -22,7 +21,7 @@ from mlpact.bootstrap import (
     scored,
     standard_error,
 )
-from mlpact.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from mlpact.metrics import BINARY_METRICS, CLASSIFICATION_METRICS, REGRESSION_METRICS
 
 
 def _sklearn(name: str, y: Any, pred: Any, proba: Any, classes: list[str], pos: str, w: Any) -> float:
