@@ -72,6 +72,24 @@ def test_verdicts(version: dict[str, Any], make: Any, verdict: str, code: int, r
     assert any(r.startswith(reason) for r in result.reasons), result.reasons
 
 
+def test_60_labelled_rows_of_the_training_distribution_never_say_retrain(version: dict[str, Any]) -> None:
+    verdicts = [
+        check_data(version["ref"], mixed_frame(60, seed=100 + s), store=version["store"]) for s in range(15)
+    ]
+    assert {r.verdict for r in verdicts} <= {"reload", "inconclusive"}
+    tested = [r.performance for r in verdicts if r.performance is not None]
+    assert len(tested) == 15 and all(p.test.startswith("Fisher's exact test") for p in tested)
+    assert all(p.recorded_rows == 120 and p.adjusted is not None for p in tested)
+
+
+def test_a_real_drop_on_60_rows_is_found_beyond_chance(version: dict[str, Any]) -> None:
+    result = check_data(version["ref"], _unlabelled_flip(mixed_frame(60, seed=3)), store=version["store"])
+    assert result.verdict == "retrain" and result.performance is not None
+    assert result.performance.dropped and result.performance.p_value < 1e-6
+    (reason,) = [r for r in result.reasons if r.startswith("performance")]
+    assert "on 60 labelled rows" in reason and "on the 120-row test split at training" in reason
+
+
 def test_drift_names_each_feature_and_the_predictions(version: dict[str, Any]) -> None:
     result = check_data(version["ref"], _drifted(mixed_frame(400, seed=7)), store=version["store"])
     drifted = {d.column for d in result.drift if d.drifted}
@@ -178,6 +196,34 @@ def test_version_without_reference_statistics_is_still_checked(
     result = check_data(old, mixed_frame(100, seed=2))
     assert result.verdict == "reload" and result.drift == []
     assert result.notes[0].startswith("mixed:1 has no reference statistics")
+
+
+@pytest.mark.parametrize("errors, note", [
+    (True, "it is measured again from the version's recorded test predictions"),
+    (False, "it is estimated from the new rows' spread and the test split's 120 rows"),
+])  # fmt: skip
+def test_a_version_without_recorded_uncertainty_is_tested_honestly(
+    version: dict[str, Any], tmp_path: Path, errors: bool, note: str
+) -> None:
+    """A version saved before test_ci: the test metric's standard error comes from its recorded test
+    predictions (errors.parquet), else from the new rows; a note says which."""
+    import shutil
+
+    model = mlpact.load(version["ref"], store=version["store"])
+    folder = tmp_path / "old"
+    shutil.copytree(model.path, folder)
+    metrics = {k: v for k, v in model.metrics.items() if k != "test_ci"}
+    metrics["primary"] = "f1_macro"
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    manifest = dict(model.manifest)
+    if not errors:
+        manifest["files"] = {k: v for k, v in manifest["files"].items() if k != "errors.parquet"}
+    old = mlpact.Model(folder, manifest, model.pipeline, raw_config=model._raw_config)
+    result = check_data(old, mixed_frame(300, seed=2))
+    perf = result.performance
+    assert perf is not None and perf.metric == "f1_macro" and perf.recorded_se is not None and perf.now_se
+    assert perf.test.startswith("z-test with bootstrap standard errors")
+    assert any(note in n for n in result.notes), result.notes
 
 
 # --------------------------------------------------------------------------- retraining

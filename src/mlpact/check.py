@@ -271,7 +271,8 @@ def _decide(result: CheckResult, reference: Mapping[str, Any] | None) -> None:
 
     settings = result.thresholds
     drifts = [*result.drift, *([result.prediction] if result.prediction else [])]
-    hypotheses = [_drift_hypothesis(d, settings) for d in drifts]
+    keys = [f"column {d.column}" for d in result.drift] + (["predictions"] if result.prediction else [])
+    hypotheses = [_drift_hypothesis(key, d, settings) for key, d in zip(keys, drifts, strict=True)]
     perf = result.performance
     if perf is not None and perf.drop is not None:
         hypotheses.append(_performance_hypothesis(perf, settings, weight=max(1, len(drifts))))
@@ -281,10 +282,10 @@ def _decide(result: CheckResult, reference: Mapping[str, Any] | None) -> None:
         hypotheses, alpha=settings.p_value, rows=result.rows, min_rows=settings.min_rows,
         rows_needed=result.rows_needed if settings.shift is not None else settings.min_rows,
     )  # fmt: skip
-    for d in drifts:
-        d.adjusted = judged.adjusted.get(d.column)
+    for key, d in zip(keys, drifts, strict=True):
+        d.adjusted = judged.adjusted.get(key)
         d.judged = result.rows >= settings.min_rows
-        d.drifted = d.column in judged.rejected
+        d.drifted = key in judged.rejected
     if perf is not None:
         perf.adjusted = judged.adjusted.get("performance")
         perf.dropped = "performance" in judged.rejected
@@ -299,8 +300,9 @@ def _decide(result: CheckResult, reference: Mapping[str, Any] | None) -> None:
             f"compatible with the schema; no drift or performance drop beyond chance "
             f"({result.tests} tests, false-alarm rate {settings.p_value:g})" + _perf_text(perf)
         ]
-    for name in judged.immaterial:
-        result.notes.append(_immaterial_note(name, drifts, perf, settings))
+    by_key = dict(zip(keys, drifts, strict=True))
+    for key in judged.immaterial:
+        result.notes.append(_immaterial_note(by_key.get(key), perf, settings))
 
 
 def _reference(model: Model, result: CheckResult) -> dict[str, Any] | None:
@@ -319,10 +321,10 @@ def _reference(model: Model, result: CheckResult) -> dict[str, Any] | None:
     return data
 
 
-def _drift_hypothesis(d: Drift, settings: CheckConfig) -> Hypothesis:
+def _drift_hypothesis(key: str, d: Drift, settings: CheckConfig) -> Hypothesis:
     from mlpact.verdict import Hypothesis
 
-    return Hypothesis(d.column, d.p_value, material=d.psi >= settings.psi)
+    return Hypothesis(key, d.p_value, material=d.psi >= settings.psi)
 
 
 def _performance_hypothesis(perf: Performance, settings: CheckConfig, *, weight: int) -> Hypothesis:
@@ -376,13 +378,13 @@ def _inconclusive_reason(result: CheckResult, reference: Mapping[str, Any] | Non
     )
 
 
-def _immaterial_note(name: str, drifts: list[Drift], perf: Performance | None, settings: CheckConfig) -> str:
-    if name == "performance" and perf is not None and perf.drop is not None:
+def _immaterial_note(d: Drift | None, perf: Performance | None, settings: CheckConfig) -> str:
+    if d is None and perf is not None and perf.drop is not None:
         return (
             f"performance: {perf.metric} is lower beyond chance (adjusted p={perf.adjusted:.2g}) but "
             f"only {perf.drop:.1%} worse (check.performance_drop {settings.performance_drop:.1%})"
         )
-    d = next(d for d in drifts if d.column == name)
+    assert d is not None
     return (
         f"{d.column} differs beyond chance (adjusted p={d.adjusted:.2g}) but PSI {d.psi:.3f} < "
         f"{settings.psi:g}: too small to matter"
