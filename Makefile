@@ -8,10 +8,10 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c const
 STAMP := $(VENV)/.installed
 # Everything the tests exercise. Heavy extras (torch, ray, mlflow) join here as their
 # features land; torch is pinned to the local CPU build by constraints.txt.
-EXTRAS := dev,serve,notebooks,tune,ray,torch,mlflow,remote
+EXTRAS := dev,serve,ui,notebooks,tune,ray,torch,mlflow,remote
 ONLY ?=
 
-.PHONY: help setup demo test fuzz lint format bench docs clean
+.PHONY: help setup demo test fuzz lint format bench docs screenshots clean
 
 help:  ## Show the targets.
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ bench: $(BENCH_STAMP)  ## Run the benchmarks into bench/results.json (ONLY=name 
 
 docs: $(STAMP)  ## Regenerate the config reference in README.md and docs/.
 	$(BIN)/python -m mlpact.docs --write
+
+screenshots: $(STAMP)  ## Write screenshots of mlpact ui's main pages to docs/img/ (needs chromium).
+	$(BIN)/python tests/ui_screenshots.py docs/img
 
 clean:  ## Remove the virtual environment, caches and demo output.
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out bench/.work

@@ -25,6 +25,7 @@ MODULES = [
     "bench_serve",
     "bench_torch",
     "bench_tune",
+    "bench_ui",
 ]
 
 

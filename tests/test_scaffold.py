@@ -69,7 +69,11 @@ def test_init_project_notebook_passes_static_checks(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "setup, package, message",
-    [("file", None, "is not empty"), ("none", "Bad-Name", "is not a valid Python package name")],
+    [
+        ("file", None, "is not empty"),
+        ("none", "Bad-Name", "is not a valid Python package name"),
+        ("none", "pkg\n", r"'pkg\\n' is not a valid Python package name"),  # `$` matches before a newline
+    ],
 )
 def test_init_project_refuses(tmp_path: Path, setup: str, package: str | None, message: str) -> None:
     root = tmp_path / "p"

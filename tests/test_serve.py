@@ -327,6 +327,9 @@ def test_an_unexpected_failure_is_500_logged_with_the_request_id_only(
 def test_a_request_id_that_is_not_a_plain_token_is_replaced(wine: dict[str, Any]) -> None:
     response = wine["client"].post("/predict", json=[], headers={"X-Request-ID": "bad id\x7f"})
     assert response.headers["x-request-id"] != "bad id\x7f" and len(response.headers["x-request-id"]) == 32
+    from mlpact.serve._app import request_id
+
+    assert request_id("req-1") == "req-1" and len(request_id("req-1\n")) == 32  # whole token only
 
 
 # --------------------------------------------------------------------------- other endpoints

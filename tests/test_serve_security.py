@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import mlpact
+from mlpact.access import Tokens
 from mlpact.config import AuthConfig, ServeConfig
 from mlpact.errors import ConfigError, ExitCode
 from mlpact.serve import ModelHolder, is_loopback
-from mlpact.serve._access import Tokens
 from mlpact.serve._app import build_app
 
 pytest.importorskip("fastapi")
@@ -120,7 +120,7 @@ def test_every_token_is_compared_without_an_early_exit(
 ) -> None:
     import hmac
 
-    import mlpact.serve._access as access
+    import mlpact.access as access
 
     calls: list[bytes] = []
     real = hmac.compare_digest

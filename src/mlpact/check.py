@@ -157,7 +157,7 @@ def check_data(
     sep: str = ",",
     trust: Iterable[str] = (),
 ) -> CheckResult:
-    """Judge new data against a saved version: reload, retrain or incompatible, with reasons.
+    """Judge new data against a saved version: reload, retrain, inconclusive or incompatible, with reasons.
 
     Args:
         model: a reference (``name``, ``name:3``, ``name@alias``), a version folder or a loaded model.
@@ -173,7 +173,40 @@ def check_data(
     loaded = _load(model, store, trust)
     settings = thresholds_for(loaded.config, thresholds)
     frame = _read(data, sep=sep)
-    return _check(loaded, frame, settings, target=target)
+    result = _check(loaded, frame, settings, target=target)
+    _record(loaded, result, data)
+    return result
+
+
+def _record(model: Model, result: CheckResult, data: str | Path | pd.DataFrame) -> None:
+    """A check of a store's version joins that store's run history (kind `check`, like
+    `reproduce`), so `mlpact runs list` and `mlpact ui` show it; a store that cannot be written
+    (read-only) leaves a note instead of failing the check."""
+    import sqlite3
+
+    from mlpact.errors import StoreError
+    from mlpact.store import Store
+
+    if model.record is None:
+        return
+    label = (
+        data
+        if isinstance(data, str)
+        else str(Path(data).resolve())
+        if isinstance(data, Path)
+        else "DataFrame"
+    )
+    metrics: dict[str, Any] = {"verdict": result.verdict, "rows": result.rows}
+    metrics["drifted"] = sum(1 for d in result.drift if d.drifted)
+    if result.performance is not None and result.performance.now is not None:
+        metrics[result.performance.metric] = result.performance.now
+    metrics["reasons"] = list(result.reasons)
+    try:
+        st = Store.open(model.record.path.parents[2])  # models/NAME/VERSION lies in the store's root
+        run_id = st.start_run(model.name, kind="check", params={"checks": model.ref, "data": label})
+        st.finish_run(run_id, status="succeeded", metrics=metrics)
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        result.notes.append(f"This check was not recorded in the store's run history: {exc}")
 
 
 def thresholds_for(cfg: Config, overrides: Mapping[str, Any] | None = None) -> CheckConfig:

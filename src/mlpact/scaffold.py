@@ -9,7 +9,7 @@ from typing import Any
 
 from mlpact.errors import DataError
 
-_PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*$")
+_PACKAGE = re.compile(r"[a-z_][a-z0-9_]*")  # fullmatch: `$` accepts a final newline
 
 
 # --------------------------------------------------------------------------- starter config from data
@@ -96,7 +96,7 @@ def init_project(directory: str | Path, *, package: str | None = None) -> list[P
     """
     root = Path(directory)
     name = package or re.sub(r"[^a-z0-9_]", "_", root.resolve().name.lower()).strip("_") or "project"
-    if not _PACKAGE.match(name):
+    if not _PACKAGE.fullmatch(name):
         raise DataError(f"{name!r} is not a valid Python package name; pass --package NAME (lowercase, _).")
     if root.exists() and any(root.iterdir()):
         raise DataError(

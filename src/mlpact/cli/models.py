@@ -39,7 +39,8 @@ def models_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List versions: name, version, created, aliases, headline metric, data fingerprint, origin
-    (mlpact: `mlpact train`; external: `mlpact.save`; imported: `models import`)."""
+    (mlpact: `mlpact train`; external: `mlpact.save`; imported: `models import`; "(rebuilt)": the
+    row was written by `mlpact store rebuild-index`)."""
     from rich.table import Table
 
     from mlpact import registry
@@ -73,7 +74,7 @@ def models_list(
             ", ".join(r.aliases),
             metric,
             (r.data_fingerprint or "")[:12],
-            r.made_by,
+            r.made_by + (" (rebuilt)" if r.rebuilt else ""),
         ]
         table.add_row(
             *row, *([r.status] if include_all else []), style="dim" if r.status != "active" else None
@@ -109,6 +110,12 @@ def _print_show(info: dict[str, Any]) -> None:
     out.print(f"path {v['path']}\ndigest {v['digest']}  (sha256 of manifest.json, recorded in the index)")
     if v["origin"]:
         out.print(_origin_text(v["origin"]))
+    if v.get("rebuilt"):
+        out.print(
+            f"[yellow]rebuilt[/] {when(v['rebuilt'])}: this row was written by `mlpact store rebuild-index` "
+            "from the version's own manifest; it trusts only mlpact's own allowlist and the --trust names "
+            "confirmed then"
+        )
     out.print(metrics_table(info["metrics"], title="Metrics"))
     if info["metrics"].get("decision"):
         out.print(f"[bold]decision[/] {info['metrics']['decision']['description']}")
@@ -314,7 +321,9 @@ def models_archive(
     """Hide a version from `latest` and listings (files kept); --purge deletes its files.
 
     A version number is never reused. A version that holds an alias is refused: move the alias
-    first (promote another version, or rollback).
+    first (promote another version, or rollback); this is checked in the same transaction as any
+    promote. A purge that cannot delete some files names them and exits 8: run it again once they
+    can be deleted.
     """
     from mlpact import registry
 
@@ -392,8 +401,9 @@ def models_verify(
         stdout().print(table)
         for path in orphans:
             stderr().print(
-                f"[yellow]note:[/] {path} is not registered (an interrupted save); "
-                "the next save of that number removes it."
+                f"[yellow]note:[/] {path} is not registered (an interrupted save, or a folder the index "
+                "does not know); it is kept and its number is never reused. "
+                "`mlpact store rebuild-index` indexes it if its files match its manifest."
             )
         stdout().print(f"{len(checks) - len(failed)} of {len(checks)} versions verified.")
     if any(c.behaviour != "differs" for c in failed):

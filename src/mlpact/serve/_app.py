@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlpact.serve")
 ENV_VAR = "MLPACT_SERVE_OPTIONS"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # fullmatch: `$` accepts a final newline
 FAST_ROWS = 1_000  # larger requests amortise sklearn's per-call overhead; its path is as fast
 
 
@@ -114,7 +114,8 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
     """
     from fastapi import FastAPI
 
-    from mlpact.serve._access import Gate, Metrics, Tokens
+    from mlpact.access import Tokens
+    from mlpact.serve._access import Gate, Metrics
 
     tokens = Tokens.from_config(settings.auth)
     metrics = Metrics(holder)
@@ -240,7 +241,7 @@ def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telem
 
 def request_id(given: str | None) -> str:
     """The client's X-Request-ID when it is a plain token, else a new random one."""
-    return given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def answer(

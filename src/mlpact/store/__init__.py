@@ -3,12 +3,19 @@
 Saving a version: its files are written and fsynced under ``tmp/``; then, inside one
 ``BEGIN IMMEDIATE`` transaction, the next version number is allocated, the manifest is written,
 the folder is moved into place with ``os.replace`` and the row is inserted. A crash leaves at
-most an unregistered folder, which the next save of that number sweeps away. Version numbers
-are never reused: they come from a counter that only grows. Readers never block on writers
+most an unregistered folder marked as an interrupted save (``.N.saving``); it is kept, and the
+next save takes the next number. Version numbers are never reused: they come from a counter
+that only grows and never lands on a number a folder or purge mark holds. Readers never block on writers
 (WAL mode); writers queue on a busy timeout and hold the lock for milliseconds.
 
+The index never silently starts over: a store whose folders hold versions its index does not
+know (the index deleted, or restored from an older copy) refuses to open until
+``mlpact store rebuild-index`` has indexed them (_rebuild.py); a save never deletes a folder it
+finds, and takes the next number no folder or purge mark holds.
+
 The `Store` class is assembled from one class per family: versions (_versions.py), aliases
-(_aliases.py), runs and evaluations (_runs.py), over the connection handling of _db.py.
+(_aliases.py), runs and evaluations (_runs.py), rebuilding the index (_rebuild.py), over the
+connection handling of _db.py.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from pathlib import Path
 
 from mlpact.store._aliases import Aliases
 from mlpact.store._db import DEFAULT_DIR, ENV_VAR, check_name, disk_full, now
+from mlpact.store._rebuild import Rebuilding, Rebuilt
 from mlpact.store._runs import Runs
 from mlpact.store._versions import ParsedRef, VersionRecord, parse_ref
 
@@ -25,6 +33,7 @@ __all__ = [
     "DEFAULT_DIR",
     "ENV_VAR",
     "ParsedRef",
+    "Rebuilt",
     "Store",
     "VersionRecord",
     "check_name",
@@ -34,7 +43,7 @@ __all__ = [
 ]
 
 
-class Store(Runs, Aliases):
+class Store(Runs, Aliases, Rebuilding):
     """A store rooted at a folder: ``mlpact.db`` plus ``models/NAME/VERSION/`` folders."""
 
     @classmethod

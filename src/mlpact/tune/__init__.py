@@ -104,7 +104,6 @@ def tune(
         ConfigError: the config or its search space is invalid, or no trial succeeded.
         MissingDependencyError: optuna (or ray, for the ray backend) is not installed.
     """
-    from mlpact.dataset import prepare
     from mlpact.progress import Silent
     from mlpact.store import Store
 
@@ -115,6 +114,34 @@ def tune(
         import_ray()
     check_space(cfg)
     db = Store.open(store)
+    params = {"backend": backend, "searched": sorted(cfg.tune.space)}
+    run_id = db.start_run(cfg.name, kind="tune", config_hash=cfg.hash(), params=params)
+    try:
+        result = _search(cfg, db, jobs=jobs, trials=trials, timeout=timeout, backend=backend, address=address,
+                         plots=plots, on_trial=on_trial)  # fmt: skip
+        if train_best:
+            result.trained = _train_best(result, db, progress or Silent())
+    except BaseException as exc:
+        db.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    _finish_run(db, run_id, result)
+    return result
+
+
+def _search(
+    cfg: Config,
+    db: Store,
+    *,
+    jobs: int | None,
+    trials: int | None,
+    timeout: float | None,
+    backend: Backend,
+    address: str | None,
+    plots: bool,
+    on_trial: OnTrial | None,
+) -> TuneResult:
+    from mlpact.dataset import prepare
+
     n_jobs = jobs or cfg.tune.jobs
     if backend != "ray" and n_jobs > 1:
         warm_workers(n_jobs - 1)  # worker processes import their libraries while the data loads
@@ -136,9 +163,21 @@ def tune(
         from mlpact.tracking import track_tune
 
         result.mlflow_run_id = track_tune(cfg, result)
-    if train_best:
-        result.trained = _train_best(result, db, progress or Silent())
     return result
+
+
+def _finish_run(db: Store, run_id: str, result: TuneResult) -> None:
+    """The tune run in the store's history: the study, its best config values (as key paths, like
+    a training run's params) and best value, and the version `train_best` saved."""
+    best = {f"best.{key}": value for key, value in result.best_params.items()}
+    db.log_params(run_id, {"study": result.study, "metric": result.metric, **best})
+    metrics = {
+        f"cv_{result.metric}": result.best_value,  # cross-validated on the training split, not test
+        "trials": len(result.trials),
+        "new_trials": result.new_trials,
+    }
+    version = result.trained.version.version if result.trained is not None else None
+    db.finish_run(run_id, status="succeeded", metrics=metrics, version=version)
 
 
 def _load(config: str | Path | Config | dict[str, Any], overrides: Iterable[str]) -> Config:
