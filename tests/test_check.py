@@ -205,14 +205,14 @@ def test_version_without_reference_statistics_is_still_checked(
 def test_a_version_without_recorded_uncertainty_is_tested_honestly(
     version: dict[str, Any], tmp_path: Path, errors: bool, note: str
 ) -> None:
-    """A version saved before test_ci: the test metric's standard error comes from its recorded test
+    """A version saved before metrics.json kept `ci`: the test metric's standard error comes from its recorded test
     predictions (errors.parquet), else from the new rows; a note says which."""
     import shutil
 
     model = mlpact.load(version["ref"], store=version["store"])
     folder = tmp_path / "old"
     shutil.copytree(model.path, folder)
-    metrics = {k: v for k, v in model.metrics.items() if k != "test_ci"}
+    metrics = {k: v for k, v in model.metrics.items() if k != "ci"}
     metrics["primary"] = "f1_macro"
     (folder / "metrics.json").write_text(json.dumps(metrics))
     manifest = dict(model.manifest)

@@ -485,7 +485,9 @@ def _z_parts(
 
 
 def standard_error(ci: Mapping[str, Any] | None, metric: str) -> float | None:
-    """The bootstrap standard error of one metric in a saved `test_ci` (None when absent)."""
-    entry = ((ci or {}).get("metrics") or {}).get(metric) or {}
+    """The bootstrap standard error of one metric in :func:`intervals`' result, or in metrics.json's
+    `ci` (its `test` intervals); None when absent."""
+    found = ci or {}
+    entry = (found.get("metrics") or found.get("test") or {}).get(metric) or {}
     value = entry.get("se")
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None

@@ -472,7 +472,7 @@ def _recorded_se(model: Model, metric: str, perf: Performance, result: CheckResu
     kept it, from its recorded test predictions, else scaled from the new rows (said in a note)."""
     from mlpact.bootstrap import standard_error
 
-    recorded = standard_error(model.metrics.get("test_ci"), metric)
+    recorded = standard_error(model.metrics.get("ci"), metric)
     if recorded is not None or metric == "accuracy":
         return recorded
     from_errors = _se_from_test_predictions(model, metric)

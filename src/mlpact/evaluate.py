@@ -232,11 +232,14 @@ def _plain(value: Any) -> Any:
 
 def test_intervals(found: Predictions, names: Sequence[str], *, task: str, seed: int) -> dict[str, Any]:
     """95% confidence intervals of the metrics on scored rows (`mlpact.bootstrap.intervals`:
-    seeded, stratified by true class for classification; exact for accuracy, precision, recall)."""
+    seeded, stratified by true class for classification; exact for accuracy, precision, recall),
+    as metrics.json keeps them: ``{"level", "method", "resamples", "seed", "stratified", "rows",
+    "test": {metric: {"low", "high", "se", "method"}}}`` (docs/behaviour.md)."""
     from mlpact.bootstrap import intervals, scored
 
     data = scored(task, found.y, found.pred, found.proba, found.classes, found.positive)
-    return intervals(names, data, stratify=task == "classification", seed=seed)
+    found_ci = intervals(names, data, stratify=task == "classification", seed=seed)
+    return {**{k: v for k, v in found_ci.items() if k != "metrics"}, "test": found_ci["metrics"]}
 
 
 def probability_facts(pipeline: Any, names: Sequence[str], *, positive: Any) -> dict[str, Any]:
@@ -390,7 +393,7 @@ def _evaluate(
         "task": model.task,
         "primary": primary_metric(model.task, cfg.evaluate.primary),
         "test": result.pop("metrics"),
-        "test_ci": test_intervals(found, names, task=model.task, seed=cfg.seed),
+        "ci": test_intervals(found, names, task=model.task, seed=cfg.seed),
         **probability_facts(model.pipeline, names, positive=positive),
         **result,
         "rows": {"evaluated": len(frame)},

@@ -57,7 +57,7 @@ def metric_table(metrics: Mapping[str, Any]) -> list[MetricRow]:
             _mean_std((base.get("cv") or {}).get(name)),
             fmt((base.get("test") or {}).get(name)) if base else "-",
             beats(name, test.get(name), (base.get("test") or {}).get(name)),
-            interval_text(metrics.get("test_ci"), name),
+            interval_text(metrics.get("ci"), name),
         )
         for name in names
     ]
@@ -65,7 +65,7 @@ def metric_table(metrics: Mapping[str, Any]) -> list[MetricRow]:
 
 def interval_text(ci: Mapping[str, Any] | None, metric: str) -> str:
     """A metric's confidence interval as "[low, high]" ("-" when there is none)."""
-    entry = ((ci or {}).get("metrics") or {}).get(metric) or {}
+    entry = ((ci or {}).get("test") or {}).get(metric) or {}
     low, high = entry.get("low"), entry.get("high")
     if not _number(low) or not _number(high):
         return "-"
@@ -75,9 +75,9 @@ def interval_text(ci: Mapping[str, Any] | None, metric: str) -> str:
 def interval_caption(metrics: Mapping[str, Any]) -> str:
     """How the intervals were made, the positive class and what is not available (one sentence each)."""
     parts = []
-    ci = metrics.get("test_ci") or {}
-    if ci.get("metrics"):
-        exact = sorted(n for n, e in ci["metrics"].items() if e.get("method") == "exact")
+    ci = metrics.get("ci") or {}
+    if ci.get("test"):
+        exact = sorted(n for n, e in ci["test"].items() if e.get("method") == "exact")
         kind = "stratified " if ci.get("stratified") else ""
         parts.append(
             f"{ci.get('level', 0.95):.0%} CI on the {ci.get('rows')} test rows: {kind}bootstrap "

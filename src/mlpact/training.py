@@ -270,7 +270,7 @@ class _Job:
             "primary": primary_metric(self.task, ev.primary),
             "cv": {"folds": ev.cv_folds, "metrics": self.cv},
             "test": test["metrics"],
-            "test_ci": test_intervals(self.found, self.metric_names, task=self.task, seed=self.cfg.seed),
+            "ci": test_intervals(self.found, self.metric_names, task=self.task, seed=self.cfg.seed),
             "test_scored": 1,
             "rows": {"train": len(self.split.train), "test": len(self.split.test)},
             **probability_facts(pipeline, self.metric_names, positive=self.positive),

@@ -120,7 +120,7 @@ def evaluation_table(metrics: Mapping[str, Any], *, title: str) -> Table:
     before = metrics.get("version_test") or {}
     for name, value in (metrics.get("test") or {}).items():
         table.add_row(
-            name, fmt(value), interval_text(metrics.get("test_ci"), name), fmt(before.get(name)),
+            name, fmt(value), interval_text(metrics.get("ci"), name), fmt(before.get(name)),
             style="bold" if name == metrics.get("primary") else None,
         )  # fmt: skip
     return table

@@ -275,7 +275,7 @@ class Job:
             "cv": {"folds": 0, "metrics": {}},
             "validation": validation,
             "test": test["metrics"],
-            "test_ci": test_intervals(self.found, self.metric_names, task=self.task, seed=self.cfg.seed),
+            "ci": test_intervals(self.found, self.metric_names, task=self.task, seed=self.cfg.seed),
             **probability_facts(self.predictor, self.metric_names, positive=self.positive),
             "test_scored": 1,
             "rows": data.rows,
