@@ -167,7 +167,8 @@ def test_check_on_a_log_from_the_cli(
         client.post("/predict", json=rows[:160])
     args = ["check", trained_wine["ref"], str(folder), "--store", str(trained_wine["store"]), "--json"]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 15, result.output  # inconclusive: see test_the_prediction_log_is_what_check_reads
+    # inconclusive, as in test_the_prediction_log_is_what_check_reads
+    assert result.exit_code == 15, result.output
     assert json.loads(result.output)["verdict"] == "inconclusive"
     empty = CliRunner().invoke(app, [*args[:2], str(tmp_path), *args[3:]])
     assert empty.exit_code != 0 and "has no .parquet files" in empty.output
