@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, write_results, write_summary
 
 MODULES = [
+    "bench_check",
     "bench_cli",
     "bench_predict_cold",
     "bench_batch",

@@ -235,6 +235,13 @@ def _labelled(rows: int = 50, seed: int = 5) -> pd.DataFrame:
     return load_wine(as_frame=True).frame.sample(rows, random_state=seed).reset_index(drop=True)
 
 
+def load_sample_positions(rows: int = 50, seed: int = 5) -> list[int]:
+    """The positions in the wine data of the rows `_labelled` draws."""
+    from sklearn.datasets import load_wine
+
+    return load_wine(as_frame=True).frame.sample(rows, random_state=seed).index.tolist()
+
+
 def test_evaluate_records_an_evaluation_and_never_touches_the_version(
     trained_wine: dict, tmp_path: Path
 ) -> None:  # type: ignore[type-arg]
@@ -260,9 +267,22 @@ def test_evaluate_records_an_evaluation_and_never_touches_the_version(
         "roc_curve.png",
     ]
     assert "Evaluation of wine:1 on new.csv" in (result.path / "report.html").read_text()
-    # the rows were drawn from the training data: the guard says so
+    # the rows were drawn from the version's data: counted against its own split, test rows apart
+    split = pd.read_parquet(path / "split.parquet")
+    sampled = load_sample_positions()
+    in_train = int(split.loc[split["split"] == "train", "row"].isin(sampled).sum())
+    assert 0 < in_train < 50
+    assert result.metrics["overlap"] == {
+        "rows": 50, "training": in_train, "test": 50 - in_train,
+        "compared_with": "the feature hashes of the version's training and test splits (split.parquet)",
+    }  # fmt: skip
     assert any(
-        w.startswith("Possible leakage (duplicate_rows): 50 of 50 evaluation rows") and "training data" in w
+        w.startswith(f"Possible leakage (duplicate_rows): {in_train} of 50 evaluation rows")
+        and "of the version's training split" in w
+        for w in result.warnings
+    )
+    assert any(
+        w.startswith(f"Possible leakage (test_rows): {50 - in_train} of 50 evaluation rows")
         for w in result.warnings
     )
 

@@ -145,7 +145,13 @@ def test_the_prediction_log_is_what_check_reads(
     assert log["mlpact_request_id"].tolist()[::20] == [f"r{i}" for i in range(0, 160, 20)]
     assert set(log["mlpact_model"]) == {"wine:1"} and str(log["mlpact_time"].dtype).startswith("datetime64")
     result = check_data(trained_wine["ref"], folder, store=trained_wine["store"])
-    assert (result.verdict, result.rows) == ("reload", 160), result.reasons
+    # 160 rows cannot rule out a half-sd shift against wine's 142-row training split
+    assert (result.verdict, result.rows) == ("inconclusive", 160), result.reasons
+    assert result.rows_needed is not None and result.rows_needed > 160
+    sized_by_min_rows = check_data(
+        trained_wine["ref"], folder, store=trained_wine["store"], thresholds={"shift": None}
+    )
+    assert sized_by_min_rows.verdict == "reload", sized_by_min_rows.reasons
     named = {p.column for p in result.validation.problems}
     assert named <= set(X.columns)  # the log's own columns are not the model's concern
 
@@ -165,8 +171,9 @@ def test_check_on_a_log_from_the_cli(
         client.post("/predict", json=rows[:160])
     args = ["check", trained_wine["ref"], str(folder), "--store", str(trained_wine["store"]), "--json"]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["verdict"] == "reload"
+    # inconclusive, as in test_the_prediction_log_is_what_check_reads
+    assert result.exit_code == 15, result.output
+    assert json.loads(result.output)["verdict"] == "inconclusive"
     empty = CliRunner().invoke(app, [*args[:2], str(tmp_path), *args[3:]])
     assert empty.exit_code != 0 and "has no .parquet files" in empty.output
 

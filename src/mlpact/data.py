@@ -334,6 +334,14 @@ def split_rows(frame: pd.DataFrame, cfg: Config, task: Task) -> Split:
         n_test = max(1, round(len(frame) * spec.test_size))
         return Split(np.sort(order[:-n_test]), np.sort(order[-n_test:]), "time")
     if spec.group_column:
+        groups = frame[spec.group_column].dropna().unique()
+        if len(groups) < 2:
+            found = f"{len(groups)}" + (f" ({groups[0]!r})" if len(groups) else "")
+            raise DataError(
+                f"Expected at least 2 values of data.split.group_column {spec.group_column!r} to split by; "
+                f"found {found}, so one split would be empty.",
+                hint="Name a column that groups rows (a customer or patient id), or remove group_column.",
+            )
         splitter = GroupShuffleSplit(n_splits=1, test_size=spec.test_size, random_state=cfg.seed)
         train, test = next(splitter.split(positions, groups=frame[spec.group_column]))
         return Split(np.sort(train), np.sort(test), "group")

@@ -30,6 +30,7 @@ class ExitCode(enum.IntEnum):
     INCOMPATIBLE = 12
     DIFFERS = 13
     BEHAVIOUR = 14
+    INCONCLUSIVE = 15
 
 
 def shorten(value: object, limit: int = 200) -> str:
@@ -62,13 +63,15 @@ class ConfigError(MlpactError, ValueError):
 
     exit_code = ExitCode.CONFIG
 
-    def __init__(self, problems: Iterable[str], *, source: str | None = None) -> None:
+    def __init__(
+        self, problems: Iterable[str], *, source: str | None = None, hint: str | None = None
+    ) -> None:
         self.problems = list(problems)
         where = f" in {source}" if source else ""
         noun = "problem" if len(self.problems) == 1 else "problems"
         lines = [f"Invalid config{where}: {len(self.problems)} {noun}."]
         lines += [f"  - {p}" for p in self.problems]
-        super().__init__("\n".join(lines))
+        super().__init__("\n".join(lines), hint=hint)
 
 
 class DataError(MlpactError, ValueError):

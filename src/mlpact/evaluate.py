@@ -23,6 +23,7 @@ from mlpact.metrics import (
     FoldProgress,
     compute_metrics,
     finite_json,
+    has_proba,
     metrics_for,
     per_class,
     per_class_report,
@@ -61,9 +62,11 @@ __all__ = [
     "permutation_importance",
     "predictions",
     "primary_metric",
+    "probability_facts",
     "record_evaluation",
     "score",
     "slice_metrics",
+    "test_intervals",
 ]  # fmt: skip
 
 
@@ -96,6 +99,7 @@ def cross_validate(
     names: Sequence[str],
     *,
     on_fold: FoldProgress | None = None,
+    positive: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """Fit a fresh clone per fold (preprocessing included) and score the held-out fold.
 
@@ -108,7 +112,7 @@ def cross_validate(
     values: dict[str, list[float]] = {name: [] for name in names}
     for i, (fit_idx, val_idx) in enumerate(folds):
         model = clone(pipeline).fit(X.iloc[fit_idx], y.iloc[fit_idx])
-        fold = score(model, X.iloc[val_idx], y.iloc[val_idx], names)
+        fold = score(model, X.iloc[val_idx], y.iloc[val_idx], names, positive=positive)
         for name, value in fold.items():
             values[name].append(value)
         if on_fold is not None:
@@ -136,16 +140,23 @@ def baseline_estimator(task: str) -> Any:
 # --------------------------------------------------------------------------- scoring a split once
 @dataclass(frozen=True)
 class Predictions:
-    """What a fitted pipeline said about labelled rows: labels, probabilities and its classes."""
+    """What a fitted pipeline said about labelled rows: labels, probabilities and its classes
+    (and, for a binary classifier, the positive class its metrics and curves are about)."""
 
     y: Any
     pred: Any
     proba: Any = None
     classes: list[Any] | None = None
+    positive: Any = None
 
 
 def predictions(
-    pipeline: Any, X: pd.DataFrame, y: pd.Series, *, decision: Decision | None = None
+    pipeline: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    decision: Decision | None = None,
+    positive: Any = None,
 ) -> Predictions:
     """Predict once (labels and, for classifiers, probabilities) so every metric and plot share it.
 
@@ -154,11 +165,12 @@ def predictions(
     import numpy as np
 
     classes = getattr(pipeline, "classes_", None)
-    if classes is not None and hasattr(pipeline, "predict_proba"):
+    if classes is not None and has_proba(pipeline):
         proba = np.asarray(pipeline.predict_proba(X))
         labels = decision.apply(proba, classes) if decision else np.asarray(classes)[proba.argmax(axis=1)]
-        return Predictions(y, labels, proba, list(classes))
-    return Predictions(y, np.asarray(pipeline.predict(X)), None, None if classes is None else list(classes))
+        return Predictions(y, labels, proba, list(classes), positive)
+    known = None if classes is None else list(classes)
+    return Predictions(y, np.asarray(pipeline.predict(X)), None, known, positive)
 
 
 def assess(
@@ -171,6 +183,7 @@ def assess(
     slices: pd.DataFrame | None = None,
     max_values: int = 20,
     decision: Decision | None = None,
+    positive: Any = None,
 ) -> tuple[dict[str, Any], Predictions]:
     """Score labelled rows once: the metrics, the per-class report and metrics per slice value.
 
@@ -178,8 +191,10 @@ def assess(
         ``{"metrics": ..., "per_class": ... (classification), "slices": ... (when given)}`` and
         the predictions, for plots.
     """
-    found = predictions(pipeline, X, y, decision=decision)
-    out: dict[str, Any] = {"metrics": compute_metrics(names, y, found.pred, found.proba, found.classes)}
+    found = predictions(pipeline, X, y, decision=decision, positive=positive)
+    out: dict[str, Any] = {
+        "metrics": compute_metrics(names, y, found.pred, found.proba, found.classes, positive=positive)
+    }
     if task == "classification":
         out["per_class"] = per_class(y, found.pred)
     if slices is not None and len(slices.columns):
@@ -205,7 +220,9 @@ def slice_metrics(
         for value, count in values.value_counts().head(max_values).items():
             mask = (values == value).to_numpy()
             proba = found.proba[mask] if found.proba is not None else None
-            metrics = compute_metrics(names, y[mask], found.pred[mask], proba, found.classes)
+            metrics = compute_metrics(
+                names, y[mask], found.pred[mask], proba, found.classes, positive=found.positive
+            )
             entries.append({"value": _plain(value), "rows": int(count), "metrics": metrics})
         out[str(column)] = entries
     return out
@@ -213,6 +230,37 @@ def slice_metrics(
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
+
+
+def test_intervals(found: Predictions, names: Sequence[str], *, task: str, seed: int) -> dict[str, Any]:
+    """95% confidence intervals of the metrics on scored rows (`mlpact.bootstrap.intervals`:
+    seeded, stratified by true class for classification; exact for accuracy, precision, recall),
+    as metrics.json keeps them: ``{"level", "method", "resamples", "seed", "stratified", "rows",
+    "test": {metric: {"low", "high", "se", "method"}}}`` (docs/behaviour.md)."""
+    from mlpact.bootstrap import intervals, scored
+
+    data = scored(task, found.y, found.pred, found.proba, found.classes, found.positive)
+    found_ci = intervals(names, data, stratify=task == "classification", seed=seed)
+    return {**{k: v for k, v in found_ci.items() if k != "metrics"}, "test": found_ci["metrics"]}
+
+
+def probability_facts(pipeline: Any, names: Sequence[str], *, positive: Any) -> dict[str, Any]:
+    """What metrics.json says about a classifier beyond its metrics: its positive class (binary)
+    and, when it gives no probabilities, which metrics and plots are not available and why."""
+    if getattr(pipeline, "classes_", None) is None:
+        return {}
+    out: dict[str, Any] = {"probabilities": has_proba(pipeline)}
+    if positive is not None:
+        out["positive_class"] = _plain(positive)
+    if not out["probabilities"]:
+        why = f"{_estimator_name(pipeline)} gives no probabilities (no predict_proba)"
+        out["not_available"] = {name: why for name in names if name in NEEDS_PROBA}
+    return out
+
+
+def _estimator_name(pipeline: Any) -> str:
+    steps = getattr(pipeline, "steps", None)
+    return type(steps[-1][1] if steps else pipeline).__name__
 
 
 # --------------------------------------------------------------------------- permutation importance
@@ -260,6 +308,7 @@ def permutation_importance(
     max_rows: int = 2000,
     max_columns: int = 100,
     seed: int = 0,
+    positive: Any = None,
 ) -> Importance:
     """How much `metric` worsens when one input column is shuffled (on a seeded sample of rows).
 
@@ -284,7 +333,7 @@ def permutation_importance(
     def scorer(estimator: Any, X_: pd.DataFrame, y_: pd.Series) -> float:
         if X_.shape[1] < full.shape[1]:  # a subset of the columns: the others as they are
             X_ = _replaced(full, {c: X_[c].to_numpy() for c in X_.columns})
-        value = score(estimator, X_, y_, [metric]).get(metric, math.nan)
+        value = score(estimator, X_, y_, [metric], positive=positive).get(metric, math.nan)
         return sign * value
 
     if X.shape[1] <= max_columns:
@@ -475,22 +524,31 @@ def _evaluate(
         f"Input: {line.removeprefix('warning:').strip()}" for line in lines if line.startswith("warning")
     ]
     y = match_labels(y, model)
-    names = metrics_for(model.task, cfg.evaluate.metrics)
+    from mlpact.metrics import positive_class
+
+    classes = getattr(model.pipeline, "classes_", None)
+    positive = positive_class(model.metrics, None if classes is None else list(classes))
+    names = metrics_for(model.task, cfg.evaluate.metrics, binary=positive is not None)
     slices = frame[[c for c in cfg.evaluate.slices if c in frame.columns]]
     result, found = assess(
         model.pipeline, X, y, names, task=model.task, slices=slices,
-        max_values=cfg.evaluate.slice_max_values, decision=model.decision,
+        max_values=cfg.evaluate.slice_max_values, decision=model.decision, positive=positive,
     )  # fmt: skip
-    notes += [f"Possible leakage ({f.check}): {f.message}" for f in _against_training(model, frame)]
+    findings, seen = _against_training(model, frame, X)
+    notes += [f"Possible leakage ({f.check}): {f.message}" for f in findings]
     metrics: dict[str, Any] = {
         "task": model.task,
         "primary": primary_metric(model.task, cfg.evaluate.primary),
         "test": result.pop("metrics"),
+        "ci": test_intervals(found, names, task=model.task, seed=cfg.seed),
+        **probability_facts(model.pipeline, names, positive=positive),
         **result,
         "rows": {"evaluated": len(frame)},
         "version_test": model.metrics.get("test", {}),
         "warnings": notes,
     }
+    if seen is not None:
+        metrics["overlap"] = seen
     folder = store.evaluation_dir()
     if plots:
         metrics["plots"] = _evaluation_plots(model, X, y, found, metrics, folder)
@@ -614,29 +672,75 @@ def _as_kind(y: pd.Series, kind: str) -> pd.Series:
     return numbers.where(numbers % 1 == 0) if kind == "int" else numbers
 
 
-def _against_training(model: Model, frame: pd.DataFrame) -> list[Any]:
-    """Cross-split leakage guards between the version's training data (when it can be read and
-    still has the recorded fingerprint) and the new data."""
-    from mlpact.data import fingerprint, load_frame
-    from mlpact.errors import MlpactError
-    from mlpact.leakage import duplicate_rows, older_test_rows, shared_groups
+def _against_training(
+    model: Model, frame: pd.DataFrame, X: pd.DataFrame
+) -> tuple[list[Any], dict[str, Any] | None]:
+    """Cross-split leakage guards between the version's training data and the new data.
 
-    cfg = model.config
-    if not cfg.evaluate.leakage:
-        return []
-    try:
-        training = load_frame(cfg)
-    except (MlpactError, OSError):
-        return []
-    if fingerprint(training) != (model.lineage.get("data") or {}).get("fingerprint"):
-        return []
-    split = cfg.data.split
-    found = [duplicate_rows(training, frame, columns=model.schema.names, new_data=True)]
-    if split.group_column and split.group_column in frame.columns:
+    Rows are counted against the version's own split (`inspection.overlap`): identical to a row
+    of its training split (memory, not generalisation), or a row of its test split (already
+    scored once: a re-score, not new evidence). Groups and times are compared with the training
+    split of the recorded source, when it can still be read with the recorded fingerprint.
+    """
+    from mlpact.inspection import overlap
+    from mlpact.leakage import older_test_rows, shared_groups
+
+    if not model.config.evaluate.leakage:
+        return [], None
+    seen = overlap(model, X)
+    found = _overlap_findings(seen)
+    training = _training_split(model)
+    split = model.config.data.split
+    if training is not None and split.group_column and split.group_column in frame.columns:
         found.append(shared_groups(training[split.group_column], frame[split.group_column]))
-    if split.time_column and split.time_column in frame.columns:
+    if training is not None and split.time_column and split.time_column in frame.columns:
         found.append(older_test_rows(training[split.time_column], frame[split.time_column]))
-    return [f for f in found if f is not None]
+    return [f for f in found if f is not None], seen
+
+
+def _overlap_findings(seen: dict[str, Any] | None) -> list[Any]:
+    from mlpact.leakage import Finding
+
+    if not seen:
+        return []
+    rows, out = seen["rows"], []
+    if seen["training"]:
+        n = seen["training"]
+        out.append(
+            Finding(
+                "duplicate_rows",
+                f"{n} of {rows} evaluation rows ({n / rows:.0%}) are identical in every feature to a row "
+                "of the version's training split, so this score partly measures memory, not "
+                f"generalisation (compared with {seen['compared_with']}). Evaluate on rows the version "
+                "was not trained on.",
+            )
+        )
+    if seen["test"]:
+        n = seen["test"]
+        out.append(
+            Finding(
+                "test_rows",
+                f"{n} of {rows} evaluation rows ({n / rows:.0%}) are rows of the version's test split: "
+                "they were scored once at training, so they add no new evidence (not counted as "
+                "training rows).",
+            )
+        )
+    return out
+
+
+def _training_split(model: Model) -> pd.DataFrame | None:
+    """The recorded source's training-split rows, when readable with the recorded fingerprint."""
+    import pandas as pd
+
+    from mlpact.inspection import SPLIT, recorded_rows
+
+    source = recorded_rows(model)
+    if source is None:
+        return None
+    if SPLIT not in (model.manifest.get("files") or {}):
+        return source
+    table = pd.read_parquet(model.path / SPLIT)
+    return source.iloc[table.loc[table["split"] == "train", "row"].to_numpy()]
 
 
 def _evaluation_plots(

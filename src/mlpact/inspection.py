@@ -3,7 +3,9 @@
 At save time two small Parquet files go into the version (listed and hashed in the manifest):
 
 - ``split.parquet``: per row of the prepared data (rows without a target dropped), its position,
-  a 64-bit hash of its values (pandas' ``hash_pandas_object``) and its split. No values.
+  a 64-bit hash of its values (pandas' ``hash_pandas_object``), a hash of its feature values as
+  the schema types them (``features``: what `mlpact evaluate` compares new rows with) and its
+  split. No values.
 - ``errors.parquet``: per test row, its position and hash, the truth, the prediction (with the
   version's decision applied) and the class probabilities; the input values too only with
   ``record.test_rows: true``.
@@ -32,7 +34,17 @@ SPLIT = "split.parquet"
 ERRORS = "errors.parquet"
 _EPS = 1e-15
 
-__all__ = ["ERRORS", "SPLIT", "compare_splits", "errors", "row_hashes", "write", "write_images"]
+__all__ = [
+    "ERRORS",
+    "SPLIT",
+    "compare_splits",
+    "errors",
+    "overlap",
+    "recorded_rows",
+    "row_hashes",
+    "write",
+    "write_images",
+]
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -50,8 +62,13 @@ def write(
     found: Predictions,
     *,
     columns: list[str] | None = None,
+    features: pd.DataFrame | None = None,
 ) -> None:
-    """Write split.parquet and errors.parquet (test inputs too when `columns` names them)."""
+    """Write split.parquet and errors.parquet (test inputs too when `columns` names them).
+
+    `features`: the rows' feature values as the schema types them (`schema.coerce`), row for row
+    with `frame`; their hashes let `mlpact evaluate` recognise training rows in new data.
+    """
     import numpy as np
     import pandas as pd
 
@@ -60,7 +77,10 @@ def write(
     split[train], split[test] = "train", "test"
     kept = split != ""
     positions = np.flatnonzero(kept)
-    _parquet(pd.DataFrame({"row": positions, "hash": hashes[kept], "split": split[kept]}), directory / SPLIT)
+    table = pd.DataFrame({"row": positions, "hash": hashes[kept], "split": split[kept]})
+    if features is not None:
+        table.insert(2, "features", row_hashes(features)[kept])
+    _parquet(table, directory / SPLIT)
     table = pd.DataFrame({"row": np.asarray(test), "hash": hashes[test]})
     table["truth"] = np.asarray(found.y, dtype=object)
     table["prediction"] = np.asarray(found.pred, dtype=object)
@@ -176,7 +196,7 @@ def _loss(table: pd.DataFrame, task: str) -> Any:
 
 def _join_source(model: Model, worst: pd.DataFrame) -> pd.DataFrame:
     """Add the input values from the recorded source, when it still has the recorded fingerprint."""
-    frame = _source(model)
+    frame = recorded_rows(model)
     if frame is None:
         return worst
     by_hash = {f"{h:016x}": i for i, h in enumerate(row_hashes(frame))}
@@ -188,7 +208,9 @@ def _join_source(model: Model, worst: pd.DataFrame) -> pd.DataFrame:
     return worst.reset_index(drop=True).join(values.add_prefix("input."))
 
 
-def _source(model: Model) -> pd.DataFrame | None:
+def recorded_rows(model: Model) -> pd.DataFrame | None:
+    """The version's prepared rows (rows without a target dropped, positions as in split.parquet)
+    read again from its recorded source; None unless it still has the recorded fingerprint."""
     from mlpact.data import fingerprint, load_frame
     from mlpact.errors import MlpactError
     from mlpact.reproduce import recorded_config
@@ -202,6 +224,46 @@ def _source(model: Model) -> pd.DataFrame | None:
         return None
     target = cfg.data.target
     return frame[frame[target].notna()].reset_index(drop=True)
+
+
+def overlap(model: Model, X: pd.DataFrame) -> dict[str, Any] | None:
+    """How many rows of `X` (coerced to the version's schema) are rows of its training split, and
+    how many of its test split, by the feature hashes saved in split.parquet.
+
+    A version saved before those hashes were kept is compared with its recorded source when it
+    can still be read with the recorded fingerprint (the training split's rows by split.parquet,
+    or the whole source when the version recorded no split; the result says which).
+
+    Returns:
+        ``{"rows", "training", "test", "compared_with"}``; None when nothing can be compared.
+    """
+    import pandas as pd
+
+    from mlpact.schema import coerce
+
+    table = pd.read_parquet(model.path / SPLIT) if SPLIT in (model.manifest.get("files") or {}) else None
+    if table is not None and "features" in table.columns:
+        parts = {
+            p: set(table.loc[table["split"] == p, "features"].astype("uint64")) for p in ("train", "test")
+        }
+        how = "the feature hashes of the version's training and test splits (split.parquet)"
+    else:
+        source = recorded_rows(model)
+        if source is None:
+            return None
+        hashed = row_hashes(coerce(source, model.schema))
+        if table is None:
+            parts = {"train": set(hashed), "test": set()}
+            how = "the recorded source as a whole (this version recorded no split)"
+        else:
+            parts = {
+                p: set(hashed[table.loc[table["split"] == p, "row"].to_numpy()]) for p in ("train", "test")
+            }
+            how = "the recorded source's training and test rows (recomputed: an older version)"
+    new = row_hashes(coerce(X, model.schema))
+    in_train = pd.Series(new).isin(parts["train"]).to_numpy()
+    in_test = pd.Series(new).isin(parts["test"]).to_numpy() & ~in_train
+    return {"rows": len(X), "training": int(in_train.sum()), "test": int(in_test.sum()), "compared_with": how}
 
 
 def compare_splits(old: Path, old_manifest: Mapping[str, Any], new: Path) -> dict[str, Any] | None:

@@ -72,15 +72,26 @@ def single_column_leaks(
     columns: Sequence[str],
     threshold: float = 0.98,
     seed: int = 0,
+    text: Sequence[str] = (),
 ) -> Finding | None:
-    """Columns that alone predict the target almost perfectly (cross-validated on `X`)."""
+    """Columns that alone predict the target almost perfectly (cross-validated on `X`).
+
+    A column in `text` (free text) is scored with its own TF-IDF and a linear model; any other
+    with a small decision tree.
+    """
     if len(X) < 10:
         return None
     if len(X) > MAX_PROBE_ROWS:
         X = X.sample(MAX_PROBE_ROWS, random_state=seed)
         y = y.loc[X.index]
     folds = _probe_folds(y, task=task, seed=seed)  # the folds depend on y only: made once
-    scores = {c: _alone_score(X[c], y, task=task, seed=seed, folds=folds) for c in columns if c in X.columns}
+    scores = {
+        c: _text_score(X[c], y, task=task, folds=folds)
+        if c in text
+        else _alone_score(X[c], y, task=task, seed=seed, folds=folds)
+        for c in columns
+        if c in X.columns
+    }
     leaks = sorted(c for c, s in scores.items() if s is not None and s >= threshold)
     if not leaks:
         return None
@@ -131,6 +142,28 @@ def _alone_score(
     for test, found in parts:
         pred[test] = found
     return _agreement(y, pred, classify=task == "classification")
+
+
+def _text_score(column: pd.Series, y: pd.Series, *, task: str, folds: list[tuple[Any, Any]]) -> float | None:
+    """Cross-validated score of TF-IDF and a linear model that see only this text column."""
+    import warnings
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.pipeline import make_pipeline
+
+    classify = task == "classification"
+    linear: Any = LogisticRegression(max_iter=1000) if classify else Ridge()
+    model = make_pipeline(TfidfVectorizer(max_features=20000, ngram_range=(1, 2), sublinear_tf=True), linear)
+    text = column.fillna("").astype(str).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pred = cross_val_predict(model, text, y.to_numpy(), cv=folds)
+        except ValueError:  # an empty vocabulary: nothing in the text to learn from
+            return None
+    return _agreement(y, pred, classify=classify)
 
 
 def _agreement(y: pd.Series, pred: Any, *, classify: bool) -> float:
@@ -243,12 +276,22 @@ def check_split(
     time_column: str | None = None,
     threshold: float = 0.98,
     seed: int = 0,
+    text: Sequence[str] = (),
 ) -> list[Finding]:
-    """Run every guard that applies to a train/test split of raw frames (target included)."""
+    """Run every guard that applies to a train/test split of raw frames (target included).
+
+    `text`: the free-text features, each scored alone with its own TF-IDF and linear model.
+    """
     found = [
         duplicate_rows(train, test, columns=features),
         single_column_leaks(
-            train[list(features)], train[target], task=task, columns=features, threshold=threshold, seed=seed
+            train[list(features)],
+            train[target],
+            task=task,
+            columns=features,
+            threshold=threshold,
+            seed=seed,
+            text=text,
         ),
         id_like_columns(train, columns=features),
     ]

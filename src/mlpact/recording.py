@@ -56,8 +56,9 @@ def record(directory: Path, job: _Job, pipeline: Any) -> None:
         job.metrics["decision"] = decision.summary(job.decision, plots)
     test_columns = [c for c in job.schema.names if c in job.data.frame.columns] if rec.test_rows else None
     inspection.write(
-        directory, job.data.frame, job.split.train, job.split.test, job.found, columns=test_columns
-    )
+        directory, job.data.frame, job.split.train, job.split.test, job.found, columns=test_columns,
+        features=job.data.X,
+    )  # fmt: skip
     if rec.lock:
         envlock.write(directory)
     if job.profile_on:

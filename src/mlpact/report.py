@@ -30,7 +30,8 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 
 @dataclass(frozen=True)
 class MetricRow:
-    """One metric as tables show it: the model's CV and test, the baseline's, and who wins."""
+    """One metric as tables show it: the model's CV and test (with its 95% CI), the baseline's,
+    and who wins. A metric the estimator cannot give (no probabilities) shows "n/a"."""
 
     name: str
     cv: str
@@ -39,6 +40,7 @@ class MetricRow:
     baseline_test: str
     beats_baseline: bool | None
     validation: str = "-"
+    ci: str = "-"
 
 
 def metric_columns(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -49,6 +51,7 @@ def metric_columns(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
     columns = [("metric", "name")] + ([("CV mean ± std", "cv")] if folds else [])
     columns += [("validation", "validation")] if metrics.get("validation") else []
     columns.append(("test", "test"))
+    columns += [("test 95% CI", "ci")] if (metrics.get("ci") or {}).get("test") else []
     columns += [("baseline CV", "baseline_cv")] if base and folds and base.get("cv") else []
     return columns + ([("baseline test", "baseline_test")] if base else [])
 
@@ -59,19 +62,51 @@ def metric_table(metrics: Mapping[str, Any]) -> list[MetricRow]:
     test = metrics.get("test") or {}
     validation = metrics.get("validation") or {}
     base = metrics.get("baseline") or {}
-    names = [n for n in dict.fromkeys([metrics.get("primary"), *test, *cv]) if n is not None]
+    missing = metrics.get("not_available") or {}
+    names = [n for n in dict.fromkeys([metrics.get("primary"), *test, *cv, *missing]) if n is not None]
     return [
         MetricRow(
             name,
             _mean_std(cv.get(name)),
-            fmt(test.get(name)),
+            "n/a" if name in missing and name not in test else fmt(test.get(name)),
             _mean_std((base.get("cv") or {}).get(name)),
             fmt((base.get("test") or {}).get(name)) if base else "-",
             beats(name, test.get(name), (base.get("test") or {}).get(name)),
             fmt(validation.get(name)),
+            interval_text(metrics.get("ci"), name),
         )
         for name in names
     ]
+
+
+def interval_text(ci: Mapping[str, Any] | None, metric: str) -> str:
+    """A metric's confidence interval as "[low, high]" ("-" when there is none)."""
+    entry = ((ci or {}).get("test") or {}).get(metric) or {}
+    low, high = entry.get("low"), entry.get("high")
+    if not _number(low) or not _number(high):
+        return "-"
+    return f"[{low:.3f}, {high:.3f}]"
+
+
+def interval_caption(metrics: Mapping[str, Any]) -> str:
+    """How the intervals were made, the positive class and what is not available (one sentence each)."""
+    parts = []
+    ci = metrics.get("ci") or {}
+    if ci.get("test"):
+        exact = sorted(n for n, e in ci["test"].items() if e.get("method") == "exact")
+        kind = "stratified " if ci.get("stratified") else ""
+        parts.append(
+            f"{ci.get('level', 0.95):.0%} CI on the {ci.get('rows')} test rows: {kind}bootstrap "
+            f"({ci.get('resamples')} resamples, seed {ci.get('seed')})"
+            + (f"; exact binomial for {', '.join(exact)}." if exact else ".")
+        )
+    if metrics.get("positive_class") is not None:
+        parts.append(f"Positive class: {metrics['positive_class']!r}.")
+    missing = metrics.get("not_available") or {}
+    if metrics.get("probabilities") is False:
+        why = next(iter(missing.values()), "the estimator gives no probabilities")
+        parts.append(f"No probabilities: {why}; ROC, PR, calibration and log loss not available.")
+    return " ".join(parts)
 
 
 def _mean_std(fold: Mapping[str, Any] | None) -> str:
@@ -116,6 +151,8 @@ def model_card(
     lines = [f"# {meta['name']} version {meta['version']}", "", _summary(schema, cfg), ""]
     lines += _md_table(["", ""], [[k, v] for k, v in _facts(meta, schema, lineage, cfg)])
     lines += ["", "## Metrics", "", _protocol(metrics), ""]
+    caption = interval_caption(metrics)
+    lines += [caption, ""] if caption else []
     columns = metric_columns(metrics)
     lines += _md_table(
         [header for header, _ in columns],
@@ -449,9 +486,11 @@ def _metrics_html(metrics: Mapping[str, Any]) -> str:
             for _, f in columns
         ]  # fmt: skip
         rows.append(f"<tr{klass}>{''.join(cells)}</tr>")
+    caption = interval_caption(metrics)
+    note = f"<p class=note>{_e(caption)}</p>" if caption else ""
     training = training_facts(metrics)
     extra = f"<h3>Training</h3>{_table(['', ''], [list(f) for f in training])}" if training else ""
-    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{extra}"
+    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{note}{extra}"
 
 
 def _per_class_html(metrics: Mapping[str, Any], *, split: str = "test split") -> str:

@@ -90,11 +90,13 @@ def run(
     from mlpact.torch import is_torch_config
 
     if is_torch_config(cfg):
+        from mlpact import preflight
         from mlpact.recording import refuse_torch_decision
         from mlpact.torch import run as run_torch
 
         refuse_torch_decision(cfg)
         _refuse_torch_refit(cfg)
+        preflight.torch_loss(cfg, cfg.data.task if cfg.data.task != "auto" else None)
         return run_torch(  # type: ignore[no-any-return]
             cfg, store=store, progress=progress, lineage_extra=lineage_extra, threads=threads
         )
@@ -197,19 +199,23 @@ class _Job:
         self.timings[key] = round(self.timings.get(key, 0.0) + time.perf_counter() - start, 4)
 
     def fit(self) -> Any:
-        from mlpact import recording
+        from mlpact import preflight, recording
         from mlpact.dataset import prepare
         from mlpact.evaluate import metrics_for
         from mlpact.pipeline import build_pipeline
 
+        kind = preflight.before_data(self.cfg)  # the estimator and what the config asks of it
         with self._timed("load", f"Loading {self.cfg.data.source}"):
             data = prepare(self.cfg)
+        preflight.after_data(self.cfg, data, kind)
         self._adopt(data)
         frame, X, y = data.frame, data.X, data.y  # rows without a target are gone from frame
         _slice_frame(frame, self.cfg.evaluate.slices)  # a missing slice column fails before any fit
-        built = build_pipeline(self.cfg, self.plan)
-        _check_task(built.steps[-1][1], self.task, self.cfg, numeric=_numeric(y))  # before any fit too
-        self.metric_names = metrics_for(self.task, self.cfg.evaluate.metrics)
+        built = build_pipeline(self.cfg, self.plan)  # preflight refused an estimator of the other task
+        self.positive = preflight.positive_class(self.cfg, self.task, y)
+        self.metric_names = metrics_for(
+            self.task, self.cfg.evaluate.metrics, binary=self.positive is not None
+        )
         if self.cfg.evaluate.leakage:
             with self._timed("leakage", "Looking for leakage"):
                 self._look_for_leakage(frame)
@@ -271,6 +277,7 @@ class _Job:
             time_column=split.time_column,
             threshold=self.cfg.evaluate.leakage_threshold,
             seed=self.cfg.seed,
+            text=self.plan.text,
         )
         self.leakage = [f.to_dict() for f in found]
         self.warnings += [f"Possible leakage ({f.check}): {f.message}" for f in found]
@@ -303,29 +310,32 @@ class _Job:
             ) as advance:
                 self.cv = _guard_fit(
                     lambda: cross_validate(
-                        pipeline, X, y, folds, self.metric_names, on_fold=lambda i, n: advance(1)
+                        pipeline, X, y, folds, self.metric_names, on_fold=lambda i, n: advance(1),
+                        positive=self.positive,
                     ),
                     self.warnings,
-                )
+                )  # fmt: skip
             self.timings["cv"] = round(time.perf_counter() - start, 4)
         return pipeline
 
     def _score_test(self, pipeline: Any, X: pd.DataFrame, y: pd.Series, raw: pd.DataFrame) -> None:
-        from mlpact.evaluate import assess, primary_metric
+        from mlpact.evaluate import assess, primary_metric, probability_facts, test_intervals
 
         ev = self.cfg.evaluate
         slices = _slice_frame(raw, ev.slices)
         test, self.found = assess(
             pipeline, X, y, self.metric_names, task=self.task, slices=slices,
-            max_values=ev.slice_max_values, decision=self.decision,
+            max_values=ev.slice_max_values, decision=self.decision, positive=self.positive,
         )  # fmt: skip
         self.metrics: dict[str, Any] = {
             "task": self.task,
             "primary": primary_metric(self.task, ev.primary),
             "cv": {"folds": ev.cv_folds, "metrics": self.cv},
             "test": test["metrics"],
+            "ci": test_intervals(self.found, self.metric_names, task=self.task, seed=self.cfg.seed),
             "test_scored": 1,
             "rows": {"train": len(self.split.train), "test": len(self.split.test)},
+            **probability_facts(pipeline, self.metric_names, positive=self.positive),
         }
         for key in ("per_class", "slices"):
             if key in test:
@@ -336,7 +346,7 @@ class _Job:
             argmax = self.found.proba.argmax(axis=1)
             pred = [self.found.classes[i] for i in argmax]  # type: ignore[index]
             self.metrics["test_argmax"] = compute_metrics(
-                self.metric_names, y, pred, self.found.proba, self.found.classes
+                self.metric_names, y, pred, self.found.proba, self.found.classes, positive=self.positive
             )
 
     def _score_baseline(
@@ -347,19 +357,21 @@ class _Job:
 
         dummy = baseline_estimator(self.task)
         folds = self._folds(X_train, y_train)
-        cv = cross_validate(dummy, X_train, y_train, folds, self.metric_names) if folds else {}
-        test = score(dummy.fit(X_train, y_train), X_test, y_test, self.metric_names)
+        names, positive = self.metric_names, self.positive
+        cv = cross_validate(dummy, X_train, y_train, folds, names, positive=positive) if folds else {}
+        test = score(dummy.fit(X_train, y_train), X_test, y_test, names, positive=positive)
         self.metrics["baseline"] = {"estimator": _describe(dummy), "cv": cv, "test": test}
         warning = baseline_warning(self.metrics)
         if warning:
             self.warnings.append(warning)
 
     def _importance(self, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> None:
+        from mlpact.decision import decided
         from mlpact.evaluate import importance_metrics, permutation_importance
 
         ev, metric = self.cfg.evaluate, self.metrics["primary"]
         found = permutation_importance(
-            pipeline,
+            decided(pipeline, self.decision),  # the labels the test metrics were computed on
             X,
             y,
             metric=metric,
@@ -367,6 +379,7 @@ class _Job:
             max_rows=ev.importance_max_rows,
             max_columns=ev.importance_max_columns,
             seed=self.cfg.seed,
+            positive=self.positive,
         )
         self.importance = found.columns
         self.metrics["importance"] = importance_metrics(found, metric, "test")
@@ -388,36 +401,6 @@ class _Job:
                 importance=self.importance,
                 metric=self.metrics["primary"],
             )
-
-
-def _check_task(estimator: Any, task: str, cfg: Config, *, numeric: bool) -> None:
-    """A classifier for a regression target (or the reverse) is refused before any fit."""
-    from sklearn.base import is_classifier, is_regressor
-
-    from mlpact.errors import ConfigError
-
-    kind = "classifier" if is_classifier(estimator) else "regressor" if is_regressor(estimator) else None
-    if kind is None or (kind == "classifier") == (task == "classification"):
-        return
-    if cfg.data.task != "auto":
-        why = "data.task says so"
-    elif task == "regression":
-        why = "inferred: its values are numbers, not a few whole classes"
-    else:
-        why = "inferred: its values are text, booleans or a few whole numbers"
-    other = "regressor" if kind == "classifier" else "classifier"
-    switch = "classification" if task == "regression" else "regression"
-    retask = f", or set data.task: {switch} if that is what the target means" if numeric else ""
-    raise ConfigError(
-        [f"model.type: {cfg.model.type} is a {kind}, but target {cfg.data.target!r} is a {task} task "
-         f"({why}). Choose a {other}{retask}."]
-    )  # fmt: skip
-
-
-def _numeric(y: pd.Series) -> bool:
-    import pandas as pd
-
-    return bool(pd.api.types.is_numeric_dtype(y)) and not pd.api.types.is_bool_dtype(y)
 
 
 def _slice_frame(raw: pd.DataFrame, columns: list[str]) -> pd.DataFrame | None:

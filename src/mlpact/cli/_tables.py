@@ -10,9 +10,10 @@ if TYPE_CHECKING:
 
 
 def metrics_table(metrics: Mapping[str, Any], *, title: str) -> Table:
-    """metric | CV mean ± std | test | baseline: the model beside the dummy estimator.
+    """metric | CV mean ± std | test | 95% CI | baseline: the model beside the dummy estimator.
 
-    A test value that does not beat the baseline is red, so a useless model shows at a glance.
+    A test value that does not beat the baseline is red, so a useless model shows at a glance; the
+    interval says how much a small test split can tell.
     """
     from rich.table import Table
 
@@ -34,13 +35,16 @@ def metrics_table(metrics: Mapping[str, Any], *, title: str) -> Table:
         caption += (
             f" Then refit on all {metrics['refit']['rows']} rows: the test column is the pre-refit fit's."
         )
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    from mlpact.report import metric_columns, metric_table
+    from mlpact.report import interval_caption, metric_columns, metric_table
 
+    extra = interval_caption(metrics)
+    caption += f" {extra}" if extra else ""
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     columns = [(h, f) for h, f in metric_columns(metrics) if f != "baseline_cv"]
     for header, field in columns:
         table.add_column(
-            "baseline" if field == "baseline_test" else header, justify="left" if field == "name" else "right"
+            {"baseline_test": "baseline", "ci": "95% CI"}.get(field, header),
+            justify="left" if field == "name" else "right",
         )
     for row in metric_table(metrics):
         cells = [

@@ -334,6 +334,7 @@ class Job:
         self.lineage_extra: dict[str, Any] = {}
 
     def fit(self) -> None:
+        from mlpact import preflight
         from mlpact.metrics import metrics_for
 
         cfg = self.cfg
@@ -343,7 +344,10 @@ class Job:
         self.timings["load"] = round(time.perf_counter() - start, 4)
         self.warnings += self.data.warnings
         self.schema, self.task = self.data.schema, self.data.task
-        self.metric_names = metrics_for(self.task, cfg.evaluate.metrics)
+        preflight.torch_loss(cfg, self.task, why=f"the target {cfg.data.target!r} makes this a {self.task}")
+        classes = self.data.classes or []
+        self.positive = classes[1] if len(classes) == 2 else None
+        self.metric_names = metrics_for(self.task, cfg.evaluate.metrics, binary=self.positive is not None)
         fitted = fit_module(
             cfg, self.data, progress=self.progress, checkpoint=self.checkpoint, threads=self.threads
         )
@@ -362,19 +366,20 @@ class Job:
         self._score()
 
     def _score(self) -> None:
-        from mlpact.evaluate import assess, primary_metric
+        from mlpact.evaluate import assess, primary_metric, probability_facts, test_intervals
         from mlpact.metrics import compute_metrics
 
         data, start = self.data, time.perf_counter()
         with self.progress.stage(f"Scoring the test split once ({data.rows['test']} rows)"):
             test, self.found = assess(
-                self.predictor, data.test_X, data.test_y, self.metric_names, task=self.task
-            )
+                self.predictor, data.test_X, data.test_y, self.metric_names, task=self.task,
+                positive=self.positive,
+            )  # fmt: skip
         validation: dict[str, float] = {}
         if data.rows["validation"]:
             found = self._predictions(data.val_X, data.val_y)
             validation = compute_metrics(
-                self.metric_names, data.val_y, found.pred, found.proba, found.classes
+                self.metric_names, data.val_y, found.pred, found.proba, found.classes, positive=self.positive
             )
         self.timings["test"] = round(time.perf_counter() - start, 4)
         fitted = self.result
@@ -384,6 +389,8 @@ class Job:
             "cv": {"folds": 0, "metrics": {}},
             "validation": validation,
             "test": test["metrics"],
+            "ci": test_intervals(self.found, self.metric_names, task=self.task, seed=self.cfg.seed),
+            **probability_facts(self.predictor, self.metric_names, positive=self.positive),
             "test_scored": 1,
             "rows": data.rows,
             "epochs": {"run": len(fitted.history), "best": fitted.best_epoch,
@@ -407,7 +414,8 @@ class Job:
 
         train_y = _labels_of(self.data.fit, self.data.classes)
         dummy = baseline_estimator(self.task).fit(np.zeros((len(train_y), 1)), train_y)
-        test = score(dummy, np.zeros((len(self.data.test_y), 1)), self.data.test_y, self.metric_names)
+        zeros = np.zeros((len(self.data.test_y), 1))
+        test = score(dummy, zeros, self.data.test_y, self.metric_names, positive=self.positive)
         name = f"sklearn.dummy.{type(dummy).__name__}"
         self.metrics["baseline"] = {"estimator": name, "cv": {}, "test": test}
         warning = baseline_warning(self.metrics)

@@ -233,10 +233,9 @@ def _metric(cfg: Config, task: str) -> str:
     from mlpact.metrics import metrics_for, primary_metric
 
     metric = cfg.tune.metric or primary_metric(task, cfg.evaluate.primary)
-    if metric not in metrics_for(task):
-        raise ConfigError(
-            [f"tune.metric: {metric!r} is not a {task} metric; expected one of {metrics_for(task)}"]
-        )
+    known = metrics_for(task, binary=True)  # positive-class metrics: binary targets (checked at training)
+    if metric not in known:
+        raise ConfigError([f"tune.metric: {metric!r} is not a {task} metric; expected one of {known}"])
     return metric
 
 
