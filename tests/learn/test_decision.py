@@ -163,6 +163,7 @@ def test_calibration_wraps_the_pipeline(tmp_path: Path) -> None:
         ({"objective": "cost"}, "objective cost needs costs"),
         ({"objective": "f1", "costs": [[0, 1], [1, 0]]}, "costs is only used with objective: cost"),
         ({"objective": "precision>=1.5"}, "unknown objective"),
+        ({"objective": "f1\n"}, r"unknown objective 'f1\\n'"),  # `$` would match before the newline
     ],
 )
 def test_bad_decision_configs_are_refused(decision: dict[str, Any], message: str) -> None:

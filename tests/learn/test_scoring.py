@@ -3,6 +3,8 @@ permutation importance."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,6 +97,88 @@ def test_permutation_importance_ranks_the_informative_column_first() -> None:
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"noise": rng.normal(size=300), "signal": rng.normal(size=300)})
     y = pd.Series(3 * X["signal"] + rng.normal(0, 0.1, 300))
-    out = permutation_importance(LinearRegression().fit(X, y), X, y, metric="rmse", n_repeats=3, max_rows=100)
+    out = permutation_importance(
+        LinearRegression().fit(X, y), X, y, metric="rmse", n_repeats=3, max_rows=100
+    ).columns
     assert list(out) == ["signal", "noise"]
     assert out["signal"]["mean"] > 1.0 and abs(out["noise"]["mean"]) < 0.1
+
+
+# --------------------------------------------------------------------------- a saved version on new data
+class _Counting:
+    """A fitted estimator that counts the predictions asked of it."""
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator, self.calls = estimator, 0
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> _Counting:
+        return self
+
+    def predict(self, X: pd.DataFrame) -> Any:
+        self.calls += 1
+        return self.estimator.predict(X)
+
+
+def _wide(columns: int, informative: tuple[int, ...], rows: int = 300) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(rows, columns)), columns=[f"c{i:03d}" for i in range(columns)])
+    y = sum((k + 2) * X[f"c{i:03d}"] for k, i in enumerate(informative)) + rng.normal(0, 0.1, rows)
+    return X, pd.Series(y)
+
+
+@pytest.mark.parametrize(
+    ("columns", "max_columns", "repeats", "rounds"),
+    [
+        (60, 6, 3, [(6, 10, 10), (5, 2, 6)]),  # one block of 10 is more than 6: cut again
+        (200, 10, 2, [(10, 20, 20), (10, 2, 10)]),
+        (2000, 20, 1, [(20, 100, 200), (20, 10, 20)]),  # a tenth kept per round: 2,000 -> 200 -> 20
+        (13, 5, 3, [(5, 3, 3)]),  # whole blocks only: 3 columns, as a second block of 3 would be 6
+    ],
+)
+def test_wide_tables_score_a_bounded_number_of_columns(
+    columns: int, max_columns: int, repeats: int, rounds: list[tuple[int, int, int]]
+) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from mlpact.learn.scoring import permutation_importance
+
+    X, y = _wide(columns, informative=(3, columns - 2))
+    model = _Counting(LinearRegression().fit(X, y))
+    found = permutation_importance(
+        model, X, y, metric="rmse", n_repeats=repeats, max_rows=300, max_columns=max_columns
+    )
+    scored = rounds[-1][2]
+    assert found.bound == {"columns": columns, "scored": scored, "max_columns": max_columns,
+                           "rounds": [{"groups": g, "group_size": s, "kept": k} for g, s, k in rounds]}  # fmt: skip
+    assert len(found.columns) == scored
+    assert next(iter(found.columns)) == f"c{columns - 2:03d}"  # the strongest column, found and first
+    # a base score and `repeats` per group of each round; then the same per scored column
+    assert model.calls == 2 + repeats * (sum(g for g, _, _ in rounds) + scored)
+    again = permutation_importance(
+        model, X, y, metric="rmse", n_repeats=repeats, max_rows=300, max_columns=max_columns
+    )
+    assert again == found  # seeded: the same groups, the same columns, the same numbers
+    blocks = ", then ".join(f"{g} groups of up to {s}" for g, s, _ in rounds)
+    assert found.note("rmse") == (
+        f"Permutation importance scored {scored} of {columns:,} input columns (evaluate.importance_max_columns: "
+        f"{max_columns}): it shuffled neighbouring columns in blocks ({blocks}), kept the blocks whose shuffling "
+        "cost rmse most, and scored their columns one by one. The other columns are left out of the importance "
+        "table and plot."
+    )
+
+
+def test_up_to_the_bound_every_column_is_scored_as_scikit_learn_does() -> None:
+    from sklearn.inspection import permutation_importance as sk_importance
+    from sklearn.linear_model import LinearRegression
+
+    from mlpact.learn.scoring import permutation_importance
+
+    X, y = _wide(20, informative=(1, 7), rows=200)
+    model = LinearRegression().fit(X, y)
+    found = permutation_importance(model, X, y, metric="rmse", n_repeats=3, max_columns=20, seed=4)
+    expected = sk_importance(model, X, y, scoring="neg_root_mean_squared_error", n_repeats=3, random_state=4)
+    assert found.bound is None and found.note("rmse") is None
+    assert set(found.columns) == set(X.columns)
+    for i, name in enumerate(X.columns):
+        assert found.columns[name]["mean"] == pytest.approx(expected.importances_mean[i])
+        assert found.columns[name]["std"] == pytest.approx(expected.importances_std[i])

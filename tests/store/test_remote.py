@@ -27,7 +27,13 @@ import mlpact  # noqa: E402
 from mlpact import registry  # noqa: E402
 from mlpact.cli import app  # noqa: E402
 from mlpact.data.sources import fingerprint  # noqa: E402
-from mlpact.errors import DataError, InputValidationError, IntegrityError, NotFoundError  # noqa: E402
+from mlpact.errors import (  # noqa: E402
+    DataError,
+    InputValidationError,
+    IntegrityError,
+    NotFoundError,
+    StoreError,
+)
 from mlpact.store import (  # noqa: E402
     RemoteStore,
     Store,
@@ -250,7 +256,8 @@ def test_concurrent_writers_never_share_a_number_or_lose_an_alias_move(
     versions = a.versions("m")
     assert [r.version for r in versions] == [1, 2, 3, 4, 5, 6]
     assert [r.version for r in b.versions("m")] == [1, 2, 3, 4, 5, 6]
-    assert sorted(b.local_dir(r).joinpath("data.txt").read_text() for r in versions) == list("aaabbb")
+    # b's own records: a record of store a names a's folder, which b refuses to read as its own
+    assert sorted(b.local_dir(r).joinpath("data.txt").read_text() for r in b.versions("m")) == list("aaabbb")
     moves = [e["version"] for e in a.alias_history("m", "live")]
     assert sorted(moves) == [1, 2, 3, 4, 5, 6]
     assert moves == [e["version"] for e in b.alias_history("m", "live")]
@@ -280,6 +287,50 @@ def test_a_half_written_version_is_never_visible_and_its_number_is_not_reused(
         b.resolve("m:2")
     assert b.garbage(older_than_s=0) == ["m:2"]
     assert _register(b).version == 3
+
+
+def _index(store: Store) -> list[dict[str, Any]]:
+    return [
+        {k: v for k, v in r.to_dict().items() if k != "path"} for r in store.versions(include_archived=True)
+    ]
+
+
+def test_a_team_store_index_is_a_cache_that_sync_and_rebuild_bring_back_alike(
+    s3: str, bucket: str, tmp_path: Path
+) -> None:
+    a, b = _machines(s3, bucket, tmp_path)
+    for payload in "xyz":
+        _register(a, payload=payload)
+    registry.promote("m:2", "live", store=a)
+    registry.promote("m:3", "live", store=a)
+    registry.archive("m:1", store=a)
+    before, history = _index(b), b.alias_history("m")
+    for suffix in ("", "-wal", "-shm"):  # b loses its index: not a refusal, the bucket has it all
+        (b.root / f"mlpact.db{suffix}").unlink(missing_ok=True)
+    fresh = Store.open(b.root)
+    assert _index(fresh) == before and fresh.alias_history("m") == history
+    done = registry.rebuild_index(store=fresh)
+    assert (
+        done.source == f"{bucket}/team" and done.backup is not None and done.indexed == ("m:1", "m:2", "m:3")
+    )
+    assert done.aliases == {"m": {"live": 3}} and done.lost == ()
+    assert _index(fresh) == before and fresh.alias_history("m") == history  # trust as recorded, not rebuilt
+    assert all(r["rebuilt"] is None for r in _index(fresh))
+    assert _register(fresh).version == 4 and [r.version for r in a.versions("m")] == [2, 3, 4]
+    with pytest.raises(StoreError, match="is a team store: its index is rebuilt from"):
+        registry.rebuild_index(trust=["x.Y"], store=fresh)
+
+
+def test_connect_refuses_a_folder_whose_lost_index_hid_local_versions(
+    s3: str, bucket: str, tmp_path: Path
+) -> None:
+    local = Store(tmp_path / "c")
+    _register(local)
+    (tmp_path / "c" / "mlpact.db").unlink()
+    with pytest.raises(StoreError, match="has no index"):
+        connect(tmp_path / "c", f"{bucket}/team", {"endpoint_url": s3})
+    assert not (tmp_path / "c" / "store.yaml").exists()
+    assert (tmp_path / "c" / "models" / "m" / "1" / "data.txt").read_text() == "x"
 
 
 @pytest.fixture(scope="module")
@@ -361,7 +412,9 @@ def test_serving_from_a_team_store_follows_an_alias_moved_on_another_machine(
     holder = ModelHolder("wine@production", store=tmp_path / "b")
     assert holder.model.version == 1
     records = _wine().drop(columns="target").head(2).to_dict(orient="records")
-    response = TestClient(create_app("wine@production", store=tmp_path / "b")).post("/predict", json=records)
+    response = TestClient(
+        create_app("wine@production", store=tmp_path / "b"), base_url="http://localhost"
+    ).post("/predict", json=records)
     assert response.status_code == 200, response.text
     registry.promote("wine:2", "production", store=a)
     assert holder.refresh() is True and holder.model.version == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -83,6 +84,64 @@ def test_parse_ref() -> None:
     assert parse_ref("wine") == parse_ref("wine")
     assert parse_ref("wine:3").version == 3
     assert parse_ref("wine@prod").alias == "prod"
+    assert parse_ref(f"wine:{2**63 - 1}").version == 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    "ref, error, message",
+    [
+        (
+            "m:99999999999999999999",
+            NotFoundError,
+            r"version 99999999999999999999 cannot exist; version numbers are at most 9223372036854775807",
+        ),
+        (f"m:{2**63}", NotFoundError, "cannot exist"),
+        ("m:" + "9" * 5000, NotFoundError, r"version 9{20}\.\.\.\(5000 digits\) cannot exist"),
+        ("m:\u0663", NotFoundError, "Invalid model reference"),  # an Arabic-Indic 3: ASCII digits only
+        ("m:3\n", NotFoundError, "Invalid model reference"),
+        ("m\n", StoreError, r"Invalid model name 'm\\n'"),
+        ("m@prod\n", StoreError, r"Invalid alias 'prod\\n'"),
+    ],
+)
+def test_references_are_matched_whole_and_numbers_bounded(
+    tmp_path: Path, ref: str, error: type, message: str
+) -> None:
+    store = Store(tmp_path)
+    _register(store)
+    with pytest.raises(error, match=message):
+        store.resolve(ref)
+
+
+@pytest.mark.parametrize("version", [0, -1, 2**63, 10**20])
+def test_a_version_number_out_of_range_is_not_found(tmp_path: Path, version: int) -> None:
+    store = Store(tmp_path)
+    _register(store)
+    with pytest.raises(NotFoundError, match=f"has no version {version}: version numbers run from 1"):
+        store.get("m", version)
+
+
+@pytest.mark.parametrize("name", ["wine\n", "wine\r\n", "prod\n"])
+def test_names_and_aliases_ending_in_a_newline_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(StoreError, match="Invalid model name"):
+        check_name(name)
+    store = Store(tmp_path)
+    _register(store)
+    with pytest.raises(StoreError, match="Invalid alias"):
+        store.set_alias("m", name, 1)
+    with pytest.raises(StoreError, match="Invalid model name"):
+        _register(store, name=name)
+    assert store.aliases("m") == {} and [r.ref for r in store.versions()] == ["m:1"]
+
+
+def test_the_cli_answers_an_overflowing_version_with_its_exit_code(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    _register(Store(tmp_path))
+    result = CliRunner().invoke(app, ["models", "show", "m:99999999999999999999", "--store", str(tmp_path)])
+    assert result.exit_code == 5, result.output
+    assert "cannot exist" in result.output and "Traceback" not in result.output and "bug" not in result.output
 
 
 def test_failed_finalize_registers_nothing_and_keeps_the_number(tmp_path: Path) -> None:
@@ -99,14 +158,15 @@ def test_failed_finalize_registers_nothing_and_keeps_the_number(tmp_path: Path) 
     assert _register(store).version == 1
 
 
-def test_orphan_folder_from_a_crash_is_replaced(tmp_path: Path) -> None:
+def test_a_folder_already_at_a_number_is_kept_and_its_number_skipped(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    orphan = tmp_path / "models" / "m" / "1"
-    orphan.mkdir(parents=True)
-    (orphan / "half-written").write_text("junk")
+    stray = tmp_path / "models" / "m" / "1"
+    stray.mkdir(parents=True)
+    (stray / "half-written").write_text("junk")
     record = _register(store)
-    assert record.version == 1
-    assert not (record.path / "half-written").exists()
+    assert record.version == 2
+    assert (stray / "half-written").read_text() == "junk"
+    assert store.orphans() == [stray]
 
 
 def test_runs_are_recorded_with_status_and_error(tmp_path: Path) -> None:
@@ -200,8 +260,13 @@ def test_sigkill_while_saving_leaves_no_partial_version(tmp_path: Path, phase: s
         },
         store=store,
     ).version
-    assert record.version == 1
-    assert all(c.ok for c in registry.verify(store=store)) and store.orphans() == []
+    # A save killed before its folder moved in leaves nothing; one killed after it leaves a complete
+    # folder marked as an interrupted save: kept, its number never handed out again.
+    interrupted = tmp_path / "s" / "models" / "iris" / "1"
+    assert record.version == (2 if phase == "after" else 1)
+    assert all(c.ok for c in registry.verify(store=store))
+    assert store.orphans() == ([interrupted] if phase == "after" else [])
+    assert (interrupted.parent / ".1.saving").exists() == (phase == "after")
 
 
 def test_reads_keep_working_while_trainings_write(tmp_path: Path) -> None:
@@ -225,3 +290,60 @@ def test_reads_keep_working_while_trainings_write(tmp_path: Path) -> None:
     assert writer.returncode == 0
     assert loads >= 1
     assert store.resolve("iris").version == 4
+
+
+def _race(store: Store, version: int, *, purge: bool) -> None:
+    """promote and archive (or purge) of one version, started together on two threads."""
+    import threading
+
+    from mlpact import registry
+
+    gate = threading.Barrier(2)
+
+    def promote() -> None:
+        gate.wait()
+        with contextlib.suppress(NotFoundError, StoreError):
+            registry.promote(f"m:{version}", "production", store=store.root)
+
+    def archive() -> None:
+        gate.wait()
+        with contextlib.suppress(NotFoundError, StoreError):
+            registry.archive(f"m:{version}", purge=purge, store=store.root)
+
+    threads = [threading.Thread(target=promote), threading.Thread(target=archive)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+@pytest.mark.parametrize("purge", [False, True])
+def test_promote_racing_archive_never_leaves_the_alias_on_a_retired_version(
+    tmp_path: Path, purge: bool
+) -> None:
+    """The status is checked in the transaction that moves the alias (and the alias in the one that
+    changes the status): whichever wins, the alias ends on an active version or the retire is refused."""
+    store = Store(tmp_path)
+    _register(store)
+    store.set_alias("m", "production", 1)
+    bad = []
+    for _ in range(100):
+        version = _register(store).version
+        _race(store, version, purge=purge)
+        holder = store.get("m", store.aliases("m")["production"]["version"])
+        if holder.status != "active":
+            bad.append(holder.ref)
+        if holder.version == version:  # the promote won: put the alias back for the next round
+            store.set_alias("m", "production", 1)
+    assert bad == []
+
+
+def test_an_import_under_a_name_ending_in_a_newline_is_refused(
+    trained_wine: dict[str, Any], tmp_path: Path
+) -> None:
+    from mlpact.version.portable import export_version, import_version
+
+    archive = export_version(trained_wine["ref"], tmp_path / "wine.tar.gz", store=trained_wine["store"])
+    with pytest.raises(StoreError, match=r"Invalid model name 'wine\\n'"):
+        import_version(archive, name="wine\n", store=tmp_path / "s")
+    assert Store(tmp_path / "s").versions() == [] and list((tmp_path / "s" / "tmp").iterdir()) == []

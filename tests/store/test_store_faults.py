@@ -19,7 +19,7 @@ import mlpact
 from mlpact import registry
 from mlpact._core import files
 from mlpact.errors import ExitCode, StoreError
-from mlpact.store import Store
+from mlpact.store import Store, _versions
 from mlpact.store._db import Database
 from mlpact.version import bundle
 
@@ -87,7 +87,7 @@ FAULTS = {
     "pipeline-write": lambda mp: _fail_writing(mp, bundle.PIPELINE),
     "lineage-write": lambda mp: _fail_writing(mp, "lineage.json"),
     "report-write": lambda mp: _fail_writing(mp, "report.html"),
-    "manifest-write": lambda mp: _fail_writing(mp, bundle.MANIFEST),
+    "manifest-write": lambda mp: _fail_writing(mp, _versions.MANIFEST),
     "replace": _fail_replace,
     "db-row": lambda mp: _fail_sql(mp, "INSERT INTO versions"),
     "db-commit": lambda mp: _fail_sql(mp, "COMMIT"),
@@ -130,7 +130,7 @@ def test_a_full_disk_during_an_import_leaves_nothing_partial(
     root = tmp_path / "b"
     Store(root).versions()
     with monkeypatch.context() as mp:
-        _fail_writing(mp, bundle.MANIFEST)
+        _fail_writing(mp, _versions.MANIFEST)
         with pytest.raises(StoreError, match="is full"):
             import_version(archive, store=root)
     _assert_nothing_partial(root)

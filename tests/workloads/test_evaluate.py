@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import wine_config
+from conftest import mixed_frame, wine_config
 
 
 # --------------------------------------------------------------------------- a saved version on new data
@@ -17,6 +18,13 @@ def _labelled(rows: int = 50, seed: int = 5) -> pd.DataFrame:
     from sklearn.datasets import load_wine
 
     return load_wine(as_frame=True).frame.sample(rows, random_state=seed).reset_index(drop=True)
+
+
+def load_sample_positions(rows: int = 50, seed: int = 5) -> list[int]:
+    """The positions in the wine data of the rows `_labelled` draws."""
+    from sklearn.datasets import load_wine
+
+    return load_wine(as_frame=True).frame.sample(rows, random_state=seed).index.tolist()
 
 
 def test_evaluate_records_an_evaluation_and_never_touches_the_version(
@@ -44,9 +52,22 @@ def test_evaluate_records_an_evaluation_and_never_touches_the_version(
         "roc_curve.png",
     ]
     assert "Evaluation of wine:1 on new.csv" in (result.path / "report.html").read_text()
-    # the rows were drawn from the training data: the guard says so
+    # the rows were drawn from the version's data: counted against its own split, test rows apart
+    split = pd.read_parquet(path / "split.parquet")
+    sampled = load_sample_positions()
+    in_train = int(split.loc[split["split"] == "train", "row"].isin(sampled).sum())
+    assert 0 < in_train < 50
+    assert result.metrics["overlap"] == {
+        "rows": 50, "training": in_train, "test": 50 - in_train,
+        "compared_with": "the feature hashes of the version's training and test splits (split.parquet)",
+    }  # fmt: skip
     assert any(
-        w.startswith("Possible leakage (duplicate_rows): 50 of 50 evaluation rows") and "training data" in w
+        w.startswith(f"Possible leakage (duplicate_rows): {in_train} of 50 evaluation rows")
+        and "of the version's training split" in w
+        for w in result.warnings
+    )
+    assert any(
+        w.startswith(f"Possible leakage (test_rows): {50 - in_train} of 50 evaluation rows")
         for w in result.warnings
     )
 
@@ -113,3 +134,74 @@ def test_evaluate_command_prints_a_table_and_records_the_evaluation(
     assert json.loads(as_json.stdout)["metrics"]["rows"] == {"evaluated": 40}
     missing = CliRunner().invoke(app, [*args[:2], str(tmp_path / "nope.csv"), *args[3:]])
     assert missing.exit_code == 4 and "does not exist" in missing.output
+
+
+# --------------------------------------------------------------------------- labels of another type
+def _wine_labels(labels: Any) -> pd.DataFrame:
+    frame = _labelled(40, seed=3)
+    frame["target"] = labels(frame) if callable(labels) else labels
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (lambda f: f["target"].astype(float).where(f.index != 3, 1.5),
+         r"The target 'target' must hold whole numbers for wine:\d+ \(classification\); 1 label\(s\) cannot be "
+         r"read as one \(rows 4\)\."),
+        (lambda f: f["target"].map({0: "zero", 1: "one", 2: "two"}),
+         r"must hold whole numbers .*; 40 label\(s\) cannot be read as one \(rows 1, 2, 3, 4, 5, \.\.\.\)\."),
+        ([7] * 40, r"None of the 40 labels in 'target' is a class wine:\d+ knows \(\['0', '1', '2'\]\): every "
+         r"prediction would count as wrong\."),
+        ([[1]] * 40, r"Columns hold values no model can use:\n  - 'target': 40 lists \(rows 1, 2, 3, 4, 5, \.\.\.\)"),
+        ([b"1"] * 40, r"'target': 40 bytes values"),
+        (lambda f: f["target"].astype(float).where(f.index != 0, np.inf), r"'target': 1 infinite number \(row 1\)"),
+    ],
+)  # fmt: skip
+def test_evaluate_refuses_labels_the_version_cannot_score(
+    trained_wine: dict[str, Any], labels: Any, message: str
+) -> None:
+    from mlpact.errors import DataError
+    from mlpact.evaluate import evaluate_version
+
+    with pytest.raises(DataError, match=message):
+        evaluate_version(trained_wine["ref"], _wine_labels(labels), store=trained_wine["store"], plots=False)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        lambda f: f["target"].astype(float),  # whole numbers read as floats (a CSV with a gap)
+        lambda f: f["target"].astype(str),  # whole numbers read as text
+        lambda f: f["target"].astype(object),
+    ],
+)
+def test_evaluate_reads_labels_in_the_type_of_the_versions_classes(
+    trained_wine: dict[str, Any], labels: Any
+) -> None:
+    from mlpact.evaluate import evaluate_version
+
+    store = trained_wine["store"]
+    expected = evaluate_version(trained_wine["ref"], _labelled(40, seed=3), store=store, plots=False)
+    found = evaluate_version(trained_wine["ref"], _wine_labels(labels), store=store, plots=False)
+    assert found.metrics["test"] == expected.metrics["test"]
+
+
+def test_evaluate_and_check_read_boolean_classes_from_text(tmp_path: Path) -> None:
+    import mlpact
+    from mlpact.check import check_data
+    from mlpact.evaluate import evaluate_version
+
+    frame = mixed_frame(200).drop(columns="label")
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    config = {**wine_config(), "data": {"source": str(tmp_path / "train.csv"), "target": "flag"}}
+    config["evaluate"] = {"cv_folds": 0, "plots": False, "leakage": False}
+    trained = mlpact.train(config, store=tmp_path / "store")
+    assert trained.schema.target is not None and trained.schema.target.classes == (False, True)
+    new = mixed_frame(60, seed=4).drop(columns="label")
+    expected = evaluate_version(trained.ref, new, store=tmp_path / "store", target="flag", plots=False)
+    as_text = new.assign(flag=new["flag"].map({True: "yes", False: "no"}))
+    found = evaluate_version(trained.ref, as_text, store=tmp_path / "store", target="flag", plots=False)
+    assert found.metrics["test"] == expected.metrics["test"]
+    checked = check_data(trained.ref, as_text, store=tmp_path / "store", target="flag")
+    assert checked.performance is not None and checked.performance.rows == 60

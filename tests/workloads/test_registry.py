@@ -227,6 +227,91 @@ def test_verify_of_a_missing_version_folder(three: Store) -> None:
         mlpact.load("wine:1", store=three)
 
 
+# --------------------------------------------------------------------------- rows and folders out of place
+def _outside_copy(three: Store, version: int, tmp_path: Path) -> Path:
+    """A copy of a version's folder outside the store: what a bad row or link would reach."""
+    import shutil
+
+    outside = tmp_path / "outside" / str(version)
+    shutil.copytree(three.get("wine", version).path, outside)
+    return outside
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("how", ["relative", "absolute", "link"])
+def test_a_row_pointing_outside_the_store_is_refused_and_nothing_there_deleted(
+    three: Store, tmp_path: Path, how: str
+) -> None:
+    import shutil
+    import sqlite3
+
+    outside = _outside_copy(three, 3, tmp_path)
+    before = _files(outside)
+    if how == "link":  # the row is right, but the folder is a link out of the store
+        shutil.rmtree(three.get("wine", 3).path)
+        three.get("wine", 3).path.symlink_to(outside, target_is_directory=True)
+    else:
+        path = str(outside) if how == "absolute" else f"../{outside.relative_to(tmp_path)}"
+        with sqlite3.connect(three.db_path) as db:
+            db.execute("UPDATE versions SET path = ? WHERE version = 3", (path,))
+    message = r"wine:3: the store index points its folder at .*outside/3, not at .*models/wine/3 inside"
+    with pytest.raises(StoreError, match=message):
+        registry.archive("wine:3", purge=True, store=three)
+    with pytest.raises(StoreError, match=message):
+        mlpact.load("wine:3", store=three)
+    (check,) = registry.verify("wine:3", store=three)
+    assert not check.ok and "Refusing to read or delete anything there" in (check.problem or "")
+    assert _files(outside) == before and three.get("wine", 3).status == "active"
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    result = CliRunner().invoke(app, ["models", "archive", "wine:3", "--purge", "--store", str(three.root)])
+    assert result.exit_code == 8 and "rebuild-index" in result.output
+    assert _files(outside) == before
+
+
+def test_a_purge_that_cannot_delete_a_file_says_so_and_can_be_retried(
+    three: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    real = os.unlink
+
+    def unlink(path: Any, *args: Any, **kwargs: Any) -> None:
+        if str(path).endswith("metrics.json"):
+            raise PermissionError(13, "Permission denied")
+        real(path, *args, **kwargs)
+
+    folder = three.get("wine", 3).path
+    monkeypatch.setattr(os, "unlink", unlink)
+    with pytest.raises(
+        StoreError,
+        match=r"wine:3 is purged \(it no longer loads\), but 1 of its files could not be deleted: .*models/wine/3/metrics.json \(\[Errno 13\] Permission denied\)",
+    ) as info:
+        registry.archive("wine:3", purge=True, store=three)
+    assert "archive wine:3 --purge` again" in (info.value.hint or "")
+    assert three.get("wine", 3).status == "purged" and (folder / "metrics.json").exists()
+    monkeypatch.setattr(os, "unlink", real)
+    assert (
+        registry.archive("wine:3", purge=True, store=three).status == "purged"
+    )  # the retry deletes the rest
+    assert not folder.exists() and json.loads((folder.parent / ".3.purged").read_text())["version"] == 3
+
+
+def test_restore_and_archive_check_the_status_they_change(three: Store) -> None:
+    with pytest.raises(StoreError, match="wine:1 is active, not archived; nothing to restore"):
+        registry.restore("wine:1", store=three)
+    registry.archive("wine:1", purge=True, store=three)
+    with pytest.raises(StoreError, match="wine:1 is purged; it cannot be archived"):
+        three.set_status(three.get("wine", 1), "archived")
+    with pytest.raises(StoreError, match="wine:1 is purged, not archived"):
+        three.set_status(three.get("wine", 1), "active")
+
+
 @pytest.mark.parametrize(
     "checks, code",
     [

@@ -62,6 +62,18 @@ def write_plots(
     return list(makers)
 
 
+def _save(draw: Callable[[Axes], None], path: Path, title: str) -> None:
+    fig = _figure()
+    try:
+        ax = fig.subplots()
+        draw(ax)
+        ax.set_title(title, fontsize=11, loc="left")
+        fig.tight_layout()
+        fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None})
+    finally:
+        fig.clear()
+
+
 def save_figure(draw: Callable[[Axes], None], path: Path, title: str) -> None:
     fig = _figure()
     try:
@@ -108,7 +120,8 @@ def _one_vs_rest(found: Predictions) -> list[tuple[str, Any, Any]]:
     classes = found.classes or []
     y = np.asarray(found.y)
     if len(classes) == 2:
-        return [(str(classes[1]), y == classes[1], found.proba[:, 1])]
+        pos = next((i for i, c in enumerate(classes) if c == found.positive), 1)
+        return [(str(classes[pos]), y == classes[pos], found.proba[:, pos])]
     return [(str(c), y == c, found.proba[:, i]) for i, c in enumerate(classes[:MAX_CURVE_CLASSES])]
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -124,6 +125,26 @@ def predict(
     stdout().print(
         f"Wrote {result.rows:,} predictions of [bold]{result.ref}[/] to {result.output} "
         f"({result.seconds:.1f}s{speed})"
+    )
+
+
+def _predict_images(loaded: Any, source: Path, output: Path, *, as_json: bool) -> None:
+    """An image model: every image under a folder (or one file) into `path, prediction, proba_*`."""
+    from mlpact._core.progress import RichProgress
+    from mlpact.torch.predicting import predict_images
+
+    err = stderr()
+    result = predict_images(loaded, source, output, progress=RichProgress(err))
+    ref = getattr(loaded, "ref", "")
+    if as_json:
+        print_json({"model": ref, "rows": result.rows, "output": str(result.output),
+                    "seconds": result.seconds, "validation": result.report.to_dict()})  # fmt: skip
+        return
+    if result.report.warnings:
+        err.print("[yellow]warning[/] (the validation policy lets these through):")
+        err.print(result.report.format(), highlight=False, markup=False, soft_wrap=True)
+    stdout().print(
+        f"Wrote {result.rows:,} predictions of [bold]{ref}[/] to {result.output} ({result.seconds:.1f}s)"
     )
 
 

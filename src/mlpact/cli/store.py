@@ -6,11 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stdout
+from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout
 from mlpact.errors import StoreError
 
 store_app = typer.Typer(
-    help="A team store: versions and registry in object storage (s3://...), a local index as cache.",
+    help="The store itself: rebuild its index from its folders; a team store (versions and registry "
+    "in object storage, s3://..., with a local index as cache).",
     no_args_is_help=True,
 )
 app.add_typer(store_app, name="store")
@@ -99,3 +100,84 @@ def store_garbage(
         stdout().print(f"{ref}  claimed, never committed: files under {remote.url}/models/ may be deleted")
     if not found:
         stdout().print("No interrupted saves.")
+
+
+@store_app.command("rebuild-index")
+@command
+def store_rebuild_index(
+    trust: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--trust",
+            metavar="NAME",
+            help="A type or import path to trust for the rebuilt versions that claim it (their manifest's "
+            "types, their config's model.type and features.custom); repeatable. Only for versions you trust.",
+        ),
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Start from the folders alone when the index disagrees with them (an index of another "
+            "store); the current index is copied aside first.",
+        ),
+    ] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the store's index (mlpact.db) back from its version folders' manifests.
+
+    Needed when the index was deleted or restored from an older copy: the store then refuses
+    every command (exit 8) rather than forget versions and hand their numbers out again. Rows the
+    index has and whose folder matches are kept as recorded at save. Every other folder whose files
+    match its manifest is indexed, marked rebuilt: it trusts only mlpact's own allowlist plus the
+    --trust names it claims, never its manifest's own list. Interrupted saves come back archived,
+    purged versions purged; folders that do not verify are reported and left on disk. Aliases,
+    their history, archive status and runs were recorded only in the index: what it lacks is lost,
+    and the output says so. The
+    previous index is copied aside (mlpact.db.before-rebuild-TIME). A team store is rebuilt from
+    its bucket, with nothing lost. See docs/registry.md.
+
+    [bold]Example[/]
+
+      mlpact store rebuild-index --store .mlpact
+      mlpact store rebuild-index --trust xgboost.XGBClassifier
+    """
+    from rich.markup import escape
+
+    from mlpact import registry
+
+    done = registry.rebuild_index(trust=trust or (), replace=replace, store=store)
+    if as_json:
+        print_json(done.to_dict())
+        return
+    out = stdout()
+    source = "its version folders" if done.source == "folders" else escape(done.source)
+    out.print(f"Rebuilt the index of {escape(str(done.root))} from {source}.")
+    if done.backup:
+        out.print(f"  previous index copied to {escape(str(done.backup))}")
+    for label, refs in (
+        ("kept (as recorded at save)", done.kept),
+        ("indexed" + (" (rebuilt from their manifests)" if done.source == "folders" else ""), done.indexed),
+        ("archived (interrupted saves, never committed)", done.archived),
+        ("purged", done.purged),
+    ):
+        if refs:
+            out.print(f"  {label}: {escape(', '.join(refs))}")
+    for ref, names in done.trusted.items():
+        out.print(f"  {ref} trusts, as you confirmed: {escape(', '.join(names))}")
+    if done.unused_trust:
+        out.print(
+            "  [yellow]--trust names no version claims (not recorded):[/] "
+            + escape(", ".join(done.unused_trust))
+        )
+    for where, why in done.refused.items():
+        out.print(f"  [yellow]not indexed[/] {escape(where)}: {escape(why)}")
+    for name, held in done.aliases.items():
+        out.print(
+            f"  aliases of {escape(name)}: " + ", ".join(f"@{escape(a)} -> {v}" for a, v in held.items())
+        )
+    if done.counters:
+        out.print("  next numbers: " + ", ".join(f"{escape(n)}:{v + 1}" for n, v in done.counters.items()))
+    for line in done.lost:
+        stderr().print(f"[yellow]note:[/] {escape(line)}")

@@ -18,7 +18,7 @@ from mlpact.config._base import (
     section_type,
 )
 from mlpact.config._check import CheckConfig
-from mlpact.config._code import CodeConfig
+from mlpact.config._code import CodeConfig, import_paths, training_only
 from mlpact.config._config import NOT_HASHED, Config
 from mlpact.config._decision import DecisionConfig
 from mlpact.config._load import (
@@ -48,7 +48,7 @@ from mlpact.config._sections import (
 )
 from mlpact.config._serve import AuthConfig, CorsConfig, PredictionLogConfig, ServeConfig
 from mlpact.config._tracking import TrackingConfig
-from mlpact.config._train import TrainConfig
+from mlpact.config._train import CallbackStep, TrainConfig, TransformStep, is_import_path
 from mlpact.config._tune import SearchParam, TuneConfig, ordered_keys
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "NOT_HASHED",
     "SKLEARN_DATASETS",
     "AuthConfig",
+    "CallbackStep",
     "CategoricalFeatures",
     "CheckConfig",
     "CodeConfig",
@@ -82,10 +83,13 @@ __all__ = [
     "TextFeatures",
     "TrackingConfig",
     "TrainConfig",
+    "TransformStep",
     "TuneConfig",
     "ValidationPolicy",
     "apply_override",
+    "import_paths",
     "interpolate",
+    "is_import_path",
     "json_schema",
     "key_paths",
     "load_config",
@@ -93,5 +97,6 @@ __all__ = [
     "parse_override",
     "section_type",
     "thresholds_for",
+    "training_only",
     "validate_config",
 ]  # fmt: skip

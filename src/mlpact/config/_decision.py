@@ -17,7 +17,9 @@ from pydantic import Field, field_validator, model_validator
 
 from mlpact.config._base import Scalar, Section
 
-OBJECTIVE_PATTERN = re.compile(r"^(f1|balanced_accuracy|cost|(precision|recall)>=(0?\.\d+|1(\.0*)?))$")
+OBJECTIVE_PATTERN = re.compile(
+    r"f1|balanced_accuracy|cost|(precision|recall)>=(0?\.[0-9]+|1(\.0*)?)"
+)  # fullmatch
 
 
 class DecisionConfig(Section):
@@ -59,7 +61,7 @@ class DecisionConfig(Section):
     @field_validator("objective")
     @classmethod
     def _check_objective(cls, value: str | None) -> str | None:
-        if value is not None and not OBJECTIVE_PATTERN.match(value.replace(" ", "")):
+        if value is not None and not OBJECTIVE_PATTERN.fullmatch(value.replace(" ", "")):
             raise ValueError(
                 f"unknown objective {value!r}; expected f1, balanced_accuracy, cost, "
                 "precision>=P or recall>=R with P, R in (0, 1]"

@@ -3,6 +3,7 @@ training split that match it (grouped, time-ordered or stratified)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,14 @@ def split_rows(frame: pd.DataFrame, cfg: Config, task: Task) -> Split:
         n_test = max(1, round(len(frame) * spec.test_size))
         return Split(np.sort(order[:-n_test]), np.sort(order[-n_test:]), "time")
     if spec.group_column:
+        groups = frame[spec.group_column].dropna().unique()
+        if len(groups) < 2:
+            found = f"{len(groups)}" + (f" ({groups[0]!r})" if len(groups) else "")
+            raise DataError(
+                f"Expected at least 2 values of data.split.group_column {spec.group_column!r} to split by; "
+                f"found {found}, so one split would be empty.",
+                hint="Name a column that groups rows (a customer or patient id), or remove group_column.",
+            )
         splitter = GroupShuffleSplit(n_splits=1, test_size=spec.test_size, random_state=cfg.seed)
         train, test = next(splitter.split(positions, groups=frame[spec.group_column]))
         return Split(np.sort(train), np.sort(test), "group")
@@ -47,11 +56,18 @@ def split_rows(frame: pd.DataFrame, cfg: Config, task: Task) -> Split:
     stratify = None
     if task == "classification" and spec.stratify:
         counts = frame[cfg.data.target].value_counts()
-        if counts.min() >= 2:
-            stratify = frame[cfg.data.target]
-        else:
+        counts = counts[counts > 0]  # a categorical column lists categories no row has
+        n_test = math.ceil(len(frame) * spec.test_size)
+        if counts.min() < 2:
             rare = sorted(map(str, counts[counts < 2].index))
             warnings.append(f"Split not stratified: classes with a single row: {rare}.")
+        elif min(n_test, len(frame) - n_test) < len(counts):
+            warnings.append(
+                f"Split not stratified: {len(counts)} classes do not fit in {n_test} test rows "
+                "(a stratified split puts every class in both splits)."
+            )
+        else:
+            stratify = frame[cfg.data.target]
     train, test = train_test_split(
         positions, test_size=spec.test_size, random_state=cfg.seed, stratify=stratify
     )

@@ -15,6 +15,7 @@ import pandas as pd
 
 from mlpact._core.metrics import plain
 from mlpact.data.schema import BOOL_TEXT, NUMERIC_TYPES, ColumnSchema, Schema, coerce, coerce_series
+from mlpact.data.sources import nested_kinds
 from mlpact.errors import InputValidationError
 
 if TYPE_CHECKING:
@@ -177,8 +178,9 @@ def _check_column(raw: pd.Series, values: pd.Series, col: ColumnSchema, offset: 
     problems = []
     raw_null = raw.isna().to_numpy()
     bad = values.isna().to_numpy() & ~raw_null
-    if col.type == "text":
-        bad = np.zeros(len(raw), dtype=bool)
+    if col.type == "text":  # any value is text, but a list, a mapping or bytes
+        nested = nested_kinds(raw)
+        bad = np.zeros(len(raw), dtype=bool) if nested is None else nested != ""
     if bad.any():
         problems.append(_problem("unconvertible", col, raw, bad, offset, f"to {col.type}"))
     if not col.nullable and raw_null.any():
@@ -206,10 +208,16 @@ def _problem(
     examples = (
         []
         if check == "unexpected_null"
-        else [repr(plain(v)) for v in pd.unique(raw.to_numpy()[where[:50]])[:3]]
+        else list(dict.fromkeys(_example(v) for v in raw.to_numpy()[where[:50]]))[:3]
     )
     rows = [int(i) + offset + 1 for i in where[:5]]
     return Problem(check, col.name, count, "", _detail(check, count, suffix), rows, examples, suffix)
+
+
+def _example(value: Any) -> str:
+    """A value as an example in a message: its repr, cut at 80 characters."""
+    text = repr(plain(value))
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _detail(check: str, count: int, suffix: str) -> str:

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlpact._core import files
 from mlpact._core.lineage import environment, git_state
 from mlpact._core.metrics import MetricsFile, finite_json, metrics_for, plain, primary_metric
 from mlpact._core.plots import write_plots
+from mlpact.config import validate_config
 from mlpact.data import reference
 from mlpact.errors import DataError
 from mlpact.external.flavors import External, SklearnExternal, TorchExternal, is_torch_module
@@ -50,7 +51,7 @@ class SaveRequest:
 
     fitted: Any
     name: str
-    train_data: Any
+    train_data: Any = None
     test_data: Any = None
     target: str | None = None
     metrics: Mapping[str, Any] | None = None
@@ -59,6 +60,9 @@ class SaveRequest:
     init_kwargs: Mapping[str, Any] | None = None
     classes: Iterable[Any] | None = None
     preprocessor: Any = None
+    kind: str = "table"
+    transforms: Sequence[Mapping[str, Any] | str] | None = None
+    example_input: Any = None
 
 
 # --------------------------------------------------------------------------- runs
@@ -154,6 +158,15 @@ def _number(key: str, value: Any) -> float:
     return float(value)
 
 
+def _plain(value: Any) -> Any:
+    value = value.item() if hasattr(value, "item") and not hasattr(value, "__len__") else value
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
 def _loggable(value: Any) -> Any:
     """A param value as the run record keeps it: plain JSON, else its repr."""
     value = value if hasattr(value, "__len__") else plain(value)
@@ -169,8 +182,11 @@ def save(
     fitted: Any,
     name: str,
     *,
-    train_data: Any,
+    train_data: Any = None,
     test_data: Any = None,
+    kind: Literal["table", "image"] = "table",
+    transforms: Sequence[Mapping[str, Any] | str] | None = None,
+    example_input: Any = None,
     target: str | None = None,
     metrics: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
@@ -182,14 +198,31 @@ def save(
 ) -> VersionRecord:
     """Save a model you trained yourself as a new version (recorded as an external run).
 
+    Example (an image CNN from your own loop)::
+
+        mlpact.save(model, "food", kind="image", classes=["pizza", "steak", "sushi"],
+                    transforms=[{"type": "resize", "size": 64}, {"type": "to_tensor"}],
+                    init_kwargs={"hidden_units": 10}, test_data="data/test")
+
     Args:
         fitted: a fitted scikit-learn estimator or pipeline (taking the input columns), or a
-            `torch.nn.Module` whose forward takes a float tensor of the (preprocessed) columns.
+            `torch.nn.Module` whose forward takes a float tensor of the (preprocessed) columns,
+            or (``kind="image"``) a batch of images (N x C x H x W, after `transforms`).
         name: the model name in the store.
         train_data: the data it was trained on, target included: a DataFrame with a `target`
             column, or an ``(X, y)`` pair (X a DataFrame or a 2-D array, whose columns are then
-            named x0, x1, ...). The input schema is inferred from it.
-        test_data: held-out data in the same form, scored once with mlpact's metrics.
+            named x0, x1, ...). The input schema is inferred from it. Required for tables.
+            Images: optional, a folder of class folders (fingerprinted, and summarised for
+            `mlpact check`).
+        test_data: held-out data in the same form (images: a folder of class folders), scored
+            once with mlpact's metrics.
+        kind: ``table`` (rows of columns) or ``image`` (a classifier of image files).
+        transforms: (images) the steps that turn an image file into the module's input, as
+            `train.transforms` entries (``{"type": "resize", "size": 64}``, ``"to_tensor"``,
+            ``{"type": "normalize", "mean": [...], "std": [...]}``, your own by import path with
+            ``random: false``); what predicting and serving apply. Random steps are refused.
+        example_input: (images) one input as the module takes it (C x H x W, or a batch):
+            checked against what `transforms` make of a real image.
         target: the target column (required with DataFrames; default name for ``(X, y)``: ``target``).
         metrics: metrics you computed (name -> number); the version's test metrics when no
             `test_data` is given, kept beside them (as ``given``) otherwise.
@@ -217,13 +250,30 @@ def save(
         return current.save(
             fitted, train_data=train_data, test_data=test_data, target=target, metrics=metrics,
             config=config, trust=tuple(trust), init_kwargs=init_kwargs, classes=classes,
-            preprocessor=preprocessor,
+            preprocessor=preprocessor, kind=kind, transforms=transforms,
+            example_input=example_input,
         )  # fmt: skip
 
 
 def _save(store: Store, request: SaveRequest, *, run_id: str) -> VersionRecord:
     fitted, name = request.fitted, request.name
+    train_data, test_data, classes = request.train_data, request.test_data, request.classes
+    metrics, config, init_kwargs = request.metrics, request.config, request.init_kwargs
+    kind, transforms, example_input = request.kind, request.transforms, request.example_input
     torch_module = is_torch_module(fitted)
+    if kind not in ("table", "image"):
+        raise DataError(f"kind: expected 'table' or 'image', got {kind!r}.")
+    if kind == "image":
+        return _save_image(store, name, fitted, run_id=run_id, transforms=transforms, classes=classes,
+                           init_kwargs=init_kwargs, example_input=example_input, train_data=train_data,
+                           test_data=test_data, metrics=metrics, config=config)  # fmt: skip
+    if transforms is not None or example_input is not None:
+        raise DataError("transforms= and example_input= are for kind='image'; this saves a table model.")
+    if train_data is None:
+        raise DataError(
+            "train_data is required for a table model: the input schema is inferred from it.",
+            hint="Pass train_data=(X, y) or a DataFrame with target=...; for an image model, kind='image'.",
+        )
     if not torch_module and not hasattr(fitted, "predict"):
         raise DataError(
             f"Expected a fitted scikit-learn estimator or pipeline, or a torch.nn.Module; "
@@ -285,6 +335,23 @@ def _write(
     return store.register(cfg.name, tmp, finalize, flavor=job.flavor, run_id=run_id, origin=ORIGIN)
 
 
+def _save_image(
+    store: Store, name: str, fitted: Any, *, metrics: Mapping[str, Any] | None, **kwargs: Any
+) -> VersionRecord:
+    if not is_torch_module(fitted):
+        raise DataError(
+            f"kind='image' saves a torch.nn.Module; got {type(fitted).__module__}."
+            f"{type(fitted).__qualname__}."
+        )
+    from mlpact.external.torch_models import save_image_model
+
+    record = save_image_model(store, name, fitted, metrics=_given_metrics(metrics), **kwargs)
+    store.log_params(
+        kwargs["run_id"], {"model.type": f"{type(fitted).__module__}:{type(fitted).__qualname__}"}
+    )
+    return record
+
+
 # --------------------------------------------------------------------------- data and config
 def _xy(data: Any, target: str | None, what: str) -> tuple[pd.DataFrame, pd.Series, str]:
     """Normalise a DataFrame with a target column, or an (X, y) pair, to (X, y, target name)."""
@@ -321,7 +388,6 @@ def _given_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
 
 def _config(name: str, job: External, target: str, y: pd.Series, overlay: Mapping[str, Any] | None) -> Config:
     """The version's config: your keys, with `model` and `data` describing what was saved."""
-    from mlpact.config import validate_config
     from mlpact.data.sources import infer_task
 
     raw: dict[str, Any] = json.loads(json.dumps(dict(overlay or {}), default=str))
@@ -382,7 +448,7 @@ def _lineage(
     data: dict[str, Any] = {
         "source": cfg.data.source, "fingerprint": fingerprint(X.assign(**{cfg.data.target: y})),
         "rows": len(X) + (len(test[0]) if test else 0), "split": "given", "train_rows": len(X),
-        "test_rows": len(test[0]) if test else 0,
+        "test_rows": len(test[0]) if test else 0, "dtypes": {str(c): str(t) for c, t in X.dtypes.items()},
     }  # fmt: skip
     if test is not None:
         data["test_fingerprint"] = fingerprint(test[0].assign(**{cfg.data.target: test[1]}))

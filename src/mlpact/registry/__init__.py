@@ -10,21 +10,39 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import Any, Literal, TypedDict, cast
 
 from mlpact._core import files
 from mlpact._core.metrics import MetricsFile
+from mlpact.config import key_paths
 from mlpact.errors import ExitCode, MlpactError, NotFoundError, StoreError
-from mlpact.store import Store, VersionRecord
+from mlpact.store import Rebuilt, Store, VersionRecord
 from mlpact.tracking import RUN_ID_PARAM
 from mlpact.version import bundle, golden
 from mlpact.version.portable import export_version, import_version
 from mlpact.version.trust import check_digest
 
 __all__ = [
-    "AliasMove", "Check", "Checks", "archive", "compare_runs", "diff", "export_version", "history",
-    "import_version", "orphans", "plot_runs", "promote", "restore", "rollback", "run", "runs", "show",
-    "verify", "versions",
+    "AliasMove",
+    "Check",
+    "Checks",
+    "archive",
+    "compare_runs",
+    "diff",
+    "export_version",
+    "history",
+    "import_version",
+    "orphans",
+    "plot_runs",
+    "promote",
+    "rebuild_index",
+    "restore",
+    "rollback",
+    "run",
+    "runs",
+    "show",
+    "verify",
+    "versions",
 ]  # fmt: skip
 
 StoreArg = str | Path | Store | None
@@ -51,7 +69,8 @@ class Check:
     status: str
     ok: bool
     problem: str | None = None
-    behaviour: str | None = None  # golden rows: "ok", "differs", "none" (not recorded), None (not checked)
+    # golden rows: "ok", "differs", "none" (not recorded), "refused" (not loaded), None (not checked)
+    behaviour: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,17 +187,22 @@ def _mlflow_run_id(st: Store, run_id: str | None) -> str | None:
 
 
 # --------------------------------------------------------------------------- aliases
-def promote(ref: str, alias: str, *, reason: str | None = None, store: StoreArg = None) -> AliasMove:
-    """Point `NAME@ALIAS` at the version `ref` names; the move is recorded with time, user and reason."""
+def promote(
+    ref: str, alias: str, *, reason: str | None = None, user: str | None = None, store: StoreArg = None
+) -> AliasMove:
+    """Point `NAME@ALIAS` at the version `ref` names; the move is recorded with time, user and reason
+    (`user` default: the operating-system user)."""
     st = Store.open(store)
     record = st.resolve(ref)
-    previous = st.set_alias(record.name, alias, record.version, reason=reason)
+    previous = st.set_alias(record.name, alias, record.version, reason=reason, user=user)
     return AliasMove(record.name, alias, record.version, previous)
 
 
-def rollback(name: str, alias: str, *, reason: str | None = None, store: StoreArg = None) -> AliasMove:
+def rollback(
+    name: str, alias: str, *, reason: str | None = None, user: str | None = None, store: StoreArg = None
+) -> AliasMove:
     """Move `NAME@ALIAS` back to its previous holder (again: the one before that)."""
-    version, previous = Store.open(store).rollback_alias(name, alias, reason=reason)
+    version, previous = Store.open(store).rollback_alias(name, alias, reason=reason, user=user)
     return AliasMove(name, alias, version, previous)
 
 
@@ -188,28 +212,36 @@ def history(name: str, *, alias: str | None = None, store: StoreArg = None) -> l
 
 
 # --------------------------------------------------------------------------- archive, purge, restore
-def archive(ref: str, *, purge: bool = False, store: StoreArg = None) -> VersionRecord:
+def archive(
+    ref: str,
+    *,
+    purge: bool = False,
+    reason: str | None = None,
+    user: str | None = None,
+    store: StoreArg = None,
+) -> VersionRecord:
     """Hide a version from `latest` and listings; with `purge`, also delete its files.
 
-    The row and the number stay: a version number is never reused.
+    The row and the number stay: a version number is never reused. The status is checked and
+    changed in one transaction, so a `promote` racing this call cannot leave an alias on an
+    archived or purged version. Purging a version purged before retries deleting its files. The
+    change is logged in the model's history with `user` (default: the operating-system user) and
+    `reason`.
 
     Raises:
-        StoreError: the version holds an alias (move the alias first), or is already purged.
+        StoreError: the version holds an alias (move the alias first), its index row points
+            outside the store (nothing is deleted), or some of its files could not be deleted.
     """
     st = Store.open(store)
-    record = st.resolve(ref)
-    if record.aliases:
-        held = ", ".join(f"{record.name}@{a}" for a in record.aliases)
-        raise StoreError(
-            f"{record.ref} holds {held}; refusing to {'purge' if purge else 'archive'} it.",
-            hint=f"Move the alias first: `mlpact models promote {record.name}:OTHER {record.aliases[0]}` "
-            f"or `mlpact models rollback {record.name} {record.aliases[0]}`.",
-        )
+    record = st.resolve(ref, purged=purge)
+    status: Literal["purged", "archived"] = "purged" if purge else "archived"
     if purge:
+        st.own_dir(record)  # a row pointing outside the store is refused before anything changes
         st.set_status(record, "purged")
         st.delete_files(record)
     else:
         st.set_status(record, "archived")
+    st.record_status(record.name, record.version, status, reason=reason, user=user)
     return st.get(record.name, record.version)
 
 
@@ -217,9 +249,8 @@ def restore(ref: str, *, store: StoreArg = None) -> VersionRecord:
     """Bring an archived version back into `latest` and listings."""
     st = Store.open(store)
     record = st.resolve(ref)
-    if record.status != "archived":
-        raise StoreError(f"{record.ref} is {record.status}, not archived; nothing to restore.")
     st.set_status(record, "active")
+    st.record_status(record.name, record.version, "restored")
     return st.get(record.name, record.version)
 
 
@@ -242,8 +273,9 @@ def _behaviour(check: Check, st: Store) -> Check:
 
     try:
         found = golden.check(load(check.ref, store=st))
-    except MlpactError as exc:
-        return Check(check.ref, check.status, False, exc.message, "differs")
+    except MlpactError as exc:  # refused (untrusted types, a malformed tree ...): not a behaviour change
+        differs = exc.exit_code == ExitCode.BEHAVIOUR
+        return Check(check.ref, check.status, False, exc.message, "differs" if differs else "refused")
     problem = found.problem if not found.ok else None
     return Check(check.ref, check.status, found.ok, problem, found.status)
 
@@ -259,14 +291,31 @@ def _check(st: Store, record: VersionRecord) -> Check:
 
 
 def orphans(*, store: StoreArg = None) -> list[Path]:
-    """Version folders the index does not know (left by a crash; the next save clears them)."""
+    """Version folders the index does not know (interrupted saves); kept, their numbers never reused."""
     return Store.open(store).orphans()
+
+
+def rebuild_index(*, trust: Sequence[str] = (), replace: bool = False, store: StoreArg = None) -> Rebuilt:
+    """Write the store's index back from its version folders (a team store: from its bucket).
+
+    Rows the index has and whose folder matches are kept; every other verified folder is indexed
+    from its own manifest, marked rebuilt, trusting only mlpact's own allowlist plus the `trust`
+    names it claims. Aliases, statuses and runs come only from the index: what it lacks is lost,
+    and the result says so (docs/registry.md, "When the index is lost").
+
+    Args:
+        trust: type names or import paths confirmed as trusted for the versions that claim them.
+        replace: start from the folders alone; the current index is copied aside first.
+
+    Raises:
+        StoreError: the current index disagrees with some folders (without `replace`).
+    """
+    return Store.open(store).rebuild_index(trust=trust, replace=replace)  # opening reads no index
 
 
 # --------------------------------------------------------------------------- diff
 def diff(a: str, b: str, *, store: StoreArg = None) -> VersionDiff:
     """What changed from version `a` to version `b`: config, schema, metrics, data, environment."""
-    from mlpact.config import key_paths  # pydantic: listing and showing versions never need it
 
     left, right = show(a, store=store), show(b, store=store)
     return {

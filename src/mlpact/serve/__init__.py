@@ -16,7 +16,6 @@ imported only when serving.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import sys
@@ -24,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.serve._access import Tokens
+from mlpact._core.access import is_loopback
 from mlpact.serve._answer import score
 from mlpact.serve._app import (
     ENV_VAR,
@@ -42,8 +41,8 @@ if TYPE_CHECKING:
     from mlpact.config import ServeConfig
 
 __all__ = [
-    "ENV_VAR", "ModelHolder", "PredictionLog", "Tokens", "app_from_environment", "build_app", "create_app",
-    "environment_options", "score", "serve", "settings_for",
+    "ENV_VAR", "ModelHolder", "PredictionLog", "app_from_environment", "build_app", "create_app",
+    "environment_options", "is_loopback", "score", "serve", "settings_for",
 ]  # fmt: skip
 
 DEFAULT_HOST = "127.0.0.1"
@@ -95,16 +94,6 @@ def serve(
     root = str(Path(store).resolve()) if store is not None else None
     os.environ[ENV_VAR] = environment_options(ref, root, trust, settings)
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
 
 
 def _warn_if_exposed(host: str) -> None:

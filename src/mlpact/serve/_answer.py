@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from mlpact.version.model import Model
 
 log = logging.getLogger("mlpact.serve")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # fullmatch: `$` accepts a final newline
 FAST_ROWS = 1_000  # larger requests amortise sklearn's per-call overhead; its path is as fast
 
 
@@ -43,7 +43,7 @@ class Telemetry:
 
 def request_id(given: str | None) -> str:
     """The client's X-Request-ID when it is a plain token, else a new random one."""
-    return given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return given if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def answer(
@@ -133,3 +133,13 @@ def dumps(data: Any) -> bytes:
 def finite(value: Any) -> Any:
     """A JSON-ready number: a non-finite float becomes None."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+CLIENT_CLOSED = 499  # nginx's "client closed request": nobody reads it, /metrics counts it
+
+
+def client_gone(rid: str) -> tuple[bytes, int]:
+    """The answer to a client that disconnected before sending its whole body: not a server
+    error, so no 500 in the log or /metrics (the server cannot send it anyway)."""
+    log.info("request %s: the client disconnected before sending the whole body", rid)
+    return b"", CLIENT_CLOSED

@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._core.access import Tokens
 from mlpact.errors import MissingDependencyError, PayloadError
-from mlpact.serve._access import MODEL_HEADER, Gate, Metrics, Tokens
-from mlpact.serve._answer import Telemetry, answer, error_body, finite, request_id
+from mlpact.serve._access import MODEL_HEADER, Gate, Hosts, Metrics
+from mlpact.serve._answer import Telemetry, answer, client_gone, error_body, finite, request_id
 from mlpact.serve._holder import ModelHolder
 from mlpact.serve._images import add_image_predict
 from mlpact.serve._payload import parse_records, read_body
@@ -111,6 +112,7 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
     from fastapi import FastAPI
 
     tokens = Tokens.from_config(settings.auth)
+    hosts = Hosts.from_settings(settings.allowed_hosts, authenticated=tokens is not None)
     metrics = Metrics(holder)
     predictions = _prediction_log(settings, metrics)
 
@@ -136,7 +138,7 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
         predictions,
         tokens is not None,
     )
-    app.add_middleware(Gate, holder=holder, tokens=tokens, metrics=metrics)
+    app.add_middleware(Gate, holder=holder, tokens=tokens, metrics=metrics, hosts=hosts)
     cors = settings.cors
     if cors.origins:  # outermost, so that preflight requests (which carry no token) are answered
         from fastapi.middleware.cors import CORSMiddleware
@@ -173,9 +175,16 @@ _DESCRIPTION = (
 )
 
 
+_IMAGES_ELSEWHERE = (
+    "{ref} is an image model: POST the image files as multipart/form-data to /predict/image "
+    "(e.g. curl -F file=@cat.jpg http://HOST:PORT/predict/image); /predict takes table rows as JSON."
+)
+
+
 # --------------------------------------------------------------------------- /predict
 def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telemetry: Telemetry) -> None:
     from fastapi import Request, Response
+    from starlette.requests import ClientDisconnect
 
     from mlpact.serve._contract import ErrorResponse, PredictResponse
 
@@ -192,6 +201,8 @@ def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telem
         rid = request_id(request.headers.get("x-request-id"))
         model = holder.model  # one version for the whole request, even if the alias moves
         try:
+            if getattr(model, "takes_images", False):
+                raise PayloadError(415, _IMAGES_ELSEWHERE.format(ref=model.ref))
             body = await read_body(
                 request.stream(), request.headers.get("content-length"), max_bytes=settings.max_bytes
             )
@@ -200,6 +211,8 @@ def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telem
             log.warning("request %s: %d %s", rid, exc.status, exc.message)
             telemetry.metrics.failed(getattr(exc, "kind", "too_large" if exc.status == 413 else "payload"))
             content, status = error_body(exc.message, rid), exc.status
+        except ClientDisconnect:
+            content, status = client_gone(rid)
         except Exception as exc:
             log.error(
                 "request %s: 500 unexpected %s while predicting with %s", rid, type(exc).__name__, model.ref

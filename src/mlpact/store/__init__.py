@@ -14,6 +14,16 @@ The `Store` class is assembled from one class per family: versions (_versions.py
 from __future__ import annotations
 
 from mlpact.store._db import DEFAULT_DIR, ENV_VAR, check_name, disk_full, now
+from mlpact.store._manifest import (
+    FORMAT_VERSION,
+    hash_files,
+    manifest_digest,
+    read_config,
+    read_manifest,
+    verify,
+    write_manifest,
+)
+from mlpact.store._rebuild import Rebuilt
 from mlpact.store._remote import RemoteStore, connect, team_store
 from mlpact.store._store import Store
 from mlpact.store._versions import MANIFEST, ParsedRef, VersionRecord, parse_ref
@@ -21,15 +31,23 @@ from mlpact.store._versions import MANIFEST, ParsedRef, VersionRecord, parse_ref
 __all__ = [
     "DEFAULT_DIR",
     "ENV_VAR",
+    "FORMAT_VERSION",
     "MANIFEST",
     "ParsedRef",
+    "Rebuilt",
     "RemoteStore",
     "Store",
     "VersionRecord",
     "check_name",
     "connect",
     "disk_full",
+    "hash_files",
+    "manifest_digest",
     "now",
     "parse_ref",
+    "read_config",
+    "read_manifest",
     "team_store",
+    "verify",
+    "write_manifest",
 ]

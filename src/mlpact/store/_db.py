@@ -16,8 +16,8 @@ from mlpact.errors import StoreError
 
 DEFAULT_DIR = ".mlpact"
 ENV_VAR = "MLPACT_HOME"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-SCHEMA_VERSION = 2  # 2: versions.trusted_paths, run_metrics
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # whole string: always fullmatch
+SCHEMA_VERSION = 3  # 2: versions.trusted_paths, run_metrics; 3: versions.rebuilt
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, last_version INTEGER NOT NULL);
@@ -57,7 +57,7 @@ def now() -> str:
 
 def check_name(name: str, *, what: str = "model name") -> str:
     """Validate a model name or alias: no path separators, no `..`, at most 64 characters."""
-    if not NAME_RE.match(name) or ".." in name:
+    if not NAME_RE.fullmatch(name) or ".." in name:
         raise StoreError(
             f"Invalid {what} {name!r}: expected 1-64 letters, digits, '_', '-' or '.', "
             "starting with a letter or digit, without '..'."
@@ -109,6 +109,9 @@ _ADDED_COLUMNS = (
     # The import paths a version's deserialisation trusts (config-named + explicit), as a JSON
     # list; NULL for versions saved before it was recorded (see Versions / docs/registry.md).
     ("versions", "trusted_paths", "TEXT"),
+    # When `mlpact store rebuild-index` wrote the row from the version's own manifest (NULL: the
+    # row was recorded at save); see _rebuild.py for what such a row trusts.
+    ("versions", "rebuilt", "TEXT"),
 )
 
 
@@ -130,6 +133,7 @@ class Database:
         self.root = Path(root).expanduser().resolve()
         self.db_path = self.root / "mlpact.db"
         self._ready = False
+        self._rebuilding = False  # `mlpact store rebuild-index` opens a store the check refuses
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.root)!r})"
@@ -146,12 +150,19 @@ class Database:
         return conn
 
     def _ensure(self) -> None:
-        """Create the folders and tables on first use (a store is made by using it)."""
+        """Create the folders and tables on first use (a store is made by using it).
+
+        Raises:
+            StoreError: the index is missing or older than the version folders (see
+                :meth:`_check_index`), or was written by a newer mlpact.
+        """
         if self._ready:
             return
         try:
             (self.root / "models").mkdir(parents=True, exist_ok=True)
             (self.root / "tmp").mkdir(exist_ok=True)
+            if not self.db_path.exists():
+                self._check_index(None)  # never start an empty index beside existing versions
             conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
             try:
                 conn.execute("PRAGMA busy_timeout = 60000")
@@ -167,11 +178,20 @@ class Database:
                         f"this one knows {SCHEMA_VERSION}).",
                         hint="Upgrade mlpact: pip install -U mlpact",
                     )
+                conn.row_factory = sqlite3.Row
+                self._check_index(conn)
             finally:
                 conn.close()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"Cannot open the store at {self.root}: {exc}") from exc
         self._ready = True
+
+    def _check_index(self, conn: sqlite3.Connection | None) -> None:
+        """Refuse an index that does not know versions the folders hold (`conn` None: no index).
+
+        The check itself lives with the versions (_versions.py); a team store skips it, since its
+        local index is a cache of the bucket.
+        """
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

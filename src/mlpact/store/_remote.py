@@ -29,7 +29,7 @@ import shutil
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,6 +37,7 @@ from mlpact._core import files
 from mlpact._core.remote import filesystem, is_url
 from mlpact.errors import ConfigError, StoreError
 from mlpact.store._db import check_name, current_user, now
+from mlpact.store._rebuild import Rebuilt, recovered_aliases
 from mlpact.store._store import Store
 from mlpact.store._versions import MANIFEST, Status, VersionRecord, parse_ref
 
@@ -234,10 +235,50 @@ class RemoteStore(Store):
             (name, seq),
         )
 
+    def _check_index(self, conn: sqlite3.Connection | None) -> None:
+        """Nothing to refuse: the local index is a cache of the bucket, which `sync` rebuilds
+        (a deleted or older ``mlpact.db`` here is brought up to date by the next lookup)."""
+
+    def rebuild_index(self, *, trust: Iterable[str] = (), replace: bool = False) -> Rebuilt:
+        """Rebuild the local index from the bucket, the source of truth of a team store.
+
+        The previous index is copied aside; its versions, aliases, history and counters are
+        dropped and synced again from the committed rows and events (trust as recorded at save,
+        every alias move); runs and evaluations, which stay on this machine, are kept.
+
+        Raises:
+            StoreError: `trust` was given: rows come from the bucket as recorded at save.
+        """
+        if list(trust):
+            raise StoreError(
+                f"The store at {self.root} is a team store: its index is rebuilt from {self.url}, whose "
+                "rows record what each version trusts; --trust does not apply.",
+                hint="Pass --trust when loading a version instead.",
+            )
+        existed = self.db_path.exists()
+        self._ensure()
+        backup = self._backup() if existed else None
+        with super()._write() as db:
+            db.execute(_SYNC_TABLE)
+            for table in ("versions", "aliases", "alias_events", "counters", "remote_sync"):
+                db.execute(f"DELETE FROM {table}")
+            db.execute("DELETE FROM sqlite_sequence WHERE name = 'alias_events'")  # ids as a fresh sync
+        self.sync()
+        with self._read() as db:
+            refs = tuple(
+                f"{r[0]}:{r[1]}"
+                for r in db.execute("SELECT name, version FROM versions ORDER BY name, version")
+            )
+            counters = {
+                r[0]: int(r[1]) for r in db.execute("SELECT name, last_version FROM counters ORDER BY name")
+            }
+            aliases = recovered_aliases(db)
+        return Rebuilt(self.root, self.url, backup, indexed=refs, aliases=aliases, counters=counters)
+
     # ------------------------------------------------------------------ reads sync first
-    def resolve(self, ref: str) -> VersionRecord:
+    def resolve(self, ref: str, *, purged: bool = False) -> VersionRecord:
         self._sync_name(parse_ref(ref).name)
-        return super().resolve(ref)
+        return super().resolve(ref, purged=purged)
 
     def versions(self, name: str | None = None, *, include_archived: bool = False) -> list[VersionRecord]:
         self.sync(name)
@@ -292,14 +333,26 @@ class RemoteStore(Store):
                 version += 1
 
     def set_alias(
-        self, name: str, alias: str, version: int, *, reason: str | None = None, action: str = "promote"
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        reason: str | None = None,
+        action: str = "promote",
+        user: str | None = None,
     ) -> int | None:
         return self._published(
-            name, lambda: Store.set_alias(self, name, alias, version, reason=reason, action=action)
+            name,
+            lambda: Store.set_alias(self, name, alias, version, reason=reason, action=action, user=user),
         )
 
-    def rollback_alias(self, name: str, alias: str, *, reason: str | None = None) -> tuple[int, int]:
-        return self._published(name, lambda: Store.rollback_alias(self, name, alias, reason=reason))
+    def rollback_alias(
+        self, name: str, alias: str, *, reason: str | None = None, user: str | None = None
+    ) -> tuple[int, int]:
+        return self._published(
+            name, lambda: Store.rollback_alias(self, name, alias, reason=reason, user=user)
+        )
 
     def set_status(self, record: VersionRecord, status: Status) -> None:
         event = {"kind": "status", "version": record.version, "status": status, "time": now(),
@@ -352,7 +405,7 @@ class RemoteStore(Store):
     # ------------------------------------------------------------------ files
     def local_dir(self, record: VersionRecord, *, fresh: bool = False) -> Path:
         """The version's folder here, downloaded first if missing, stale or `fresh` is asked."""
-        path = record.path
+        path = self.own_dir(record)
         manifest = path / MANIFEST
         if not fresh and manifest.is_file() and files.sha256_file(manifest) == record.digest:
             return path

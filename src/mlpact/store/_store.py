@@ -9,10 +9,11 @@ from typing import ClassVar
 
 from mlpact.store._aliases import Aliases
 from mlpact.store._db import DEFAULT_DIR, ENV_VAR
+from mlpact.store._rebuild import Rebuilding
 from mlpact.store._runs import Runs
 
 
-class Store(Runs, Aliases):
+class Store(Runs, Aliases, Rebuilding):
     """A store rooted at a folder: ``mlpact.db`` plus ``models/NAME/VERSION/`` folders."""
 
     @classmethod

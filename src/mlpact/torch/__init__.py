@@ -7,8 +7,7 @@ names below load their module on first access.
 - `mlpact.torch.models`: TinyVGG and MLP (any `torch.nn.Module` works through `model.type`).
 - `mlpact.torch.images`: image folders and transforms with PIL + NumPy (no torchvision needed).
 - `mlpact.torch.engine`: `train_step`, `test_step` and `fit` (history, early stopping, checkpoints).
-- `mlpact.torch.data`: image folders and tables as torch datasets for the three splits.
-- `mlpact.torch.training`: the training job that `mlpact train` runs for torch configs.
+- `mlpact.torch.training`: the training run that `mlpact train` hands torch configs to.
 - `mlpact.torch.saving`: weights.safetensors + model.json, and rebuilding a module from them.
 - `mlpact.torch.predicting`: the loaded model and predicting image files.
 """
@@ -28,19 +27,28 @@ if TYPE_CHECKING:
     from mlpact.config import Config
 
 __all__ = [
-    "TORCH_PREFIX", "Job", "check_config", "check_engine", "checkpoint_path", "fit", "is_torch_config",
-    "load_version", "predict_images", "ray_session", "require", "shard",
-]  # fmt: skip
+    "TORCH_PREFIX",
+    "check_config",
+    "check_engine",
+    "fit",
+    "is_image_config",
+    "is_torch_config",
+    "load_version",
+    "predict_images",
+    "ray_session",
+    "require",
+    "run_params",
+    "shard",
+]
 
 TORCH_PREFIX = "mlpact.torch."
 _LAZY = {
     "fit": "mlpact.torch.engine",
-    "Job": "mlpact.torch.training",
-    "require": "mlpact.torch._deps",
-    "shard": "mlpact.torch._ray",
-    "checkpoint_path": "mlpact.torch.training",
+    "run_params": "mlpact.torch.training",
     "load_version": "mlpact.torch.predicting",
     "predict_images": "mlpact.torch.predicting",
+    "require": "mlpact.torch.deps",
+    "shard": "mlpact.torch._ray",
 }
 
 
@@ -53,12 +61,15 @@ def __getattr__(name: str) -> Any:
 def is_torch_config(cfg: Config) -> bool:
     """Whether a config trains a PyTorch model: `model.type` is in mlpact.torch or is a
     `torch.nn.Module` subclass, or the data source is an image folder."""
-    if cfg.model.type.startswith(TORCH_PREFIX):
-        return True
-    path = cfg.source_path()
-    if path is not None and path.is_dir():
+    if cfg.model.type.startswith(TORCH_PREFIX) or is_image_config(cfg):
         return True
     return is_module_path(cfg.model.type)
+
+
+def is_image_config(cfg: Config) -> bool:
+    """Whether a config's data source is a folder of images (class folders, or train/ and test/)."""
+    path = cfg.source_path()
+    return path is not None and path.is_dir()
 
 
 def is_module_path(path: str) -> bool:

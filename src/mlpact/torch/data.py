@@ -1,9 +1,14 @@
-"""The data of a PyTorch training: image folders (classes from folder names) or a table through
-the schema machinery, as torch datasets for the fit, validation and test splits."""
+"""The data of a PyTorch run: an image folder or a table, split, encoded and fingerprinted.
+
+The same protocol as scikit-learn runs: a validation split carved from the training data picks
+the epoch (early stopping, best checkpoint); the test split (`test/` for image folders) is scored
+once; the version is written with the same manifest, hashes and store registration (flavor torch).
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,19 +17,19 @@ import numpy as np
 
 from mlpact.learn.pipeline import build_preprocessor
 from mlpact.learn.prepare import prepare
-from mlpact.torch._deps import require
+from mlpact.torch.deps import require
 from mlpact.torch.images import (
     ImageDataset,
     check_steps,
     eval_steps,
-    output_size,
     read_folders,
-    read_image,
     split_validation,
     with_tensor,
 )
 from mlpact.torch.inputs import ImageInput, TableInput, dense
-from mlpact.torch.saving import TRANSFORMS_JSON
+from mlpact.torch.saving import (
+    TRANSFORMS_JSON,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,6 +40,7 @@ if TYPE_CHECKING:
 torch = require("torch")
 
 
+# --------------------------------------------------------------------------- data
 @dataclass
 class Data:
     """The three splits as torch datasets, the raw test inputs and labels, and what describes them."""
@@ -55,10 +61,16 @@ class Data:
     files: dict[str, Any] = field(default_factory=dict)
     preprocessor: Any = None
     warnings: list[str] = field(default_factory=list)
+    images: ImageRecord | None = None
+    prepared: Any = None
 
 
-def load_images(cfg: Config) -> Data:
-    """Image folders: classes from folder names, validation carved from train/, test/ kept for once."""
+def load_images(cfg: Config, *, lineage: bool = True) -> Data:
+    """Image folders: classes from folder names, validation carved from train/, test/ kept for once.
+
+    Args:
+        lineage: fingerprint every file (what a version records); tuning trials skip it.
+    """
     import pandas as pd
 
     from mlpact.data.schema import ColumnSchema, Schema, TargetSchema
@@ -75,7 +87,8 @@ def load_images(cfg: Config) -> Data:
     fit_ds = ImageDataset([paths[i] for i in fit_at], labels[fit_at], steps, seed=seed, cache=cache)
     val_paths = [paths[i] for i in val_at]
     val_ds = ImageDataset(val_paths, labels[val_at], predict_steps, seed=seed, cache=cache)
-    size = output_size(steps) or read_image(paths[0]).shape[:2]
+    to_tensor = ImageInput(predict_steps)
+    channels, height, width = to_tensor([paths[0]]).shape[1:]  # what the module is given
     classes = splits.classes
     names = np.asarray(classes, dtype=object)
     schema = Schema(
@@ -83,32 +96,70 @@ def load_images(cfg: Config) -> Data:
         TargetSchema("label", "classification", "category", tuple(classes)),
     )
     test_paths, test_labels = splits.test
+    digests = file_digests([*paths, *test_paths]) if lineage else {}
+    recorded = image_lineage(root, splits, fit_at, val_at, digests) if lineage else {}
     return Data(
         fit_ds, val_ds, [str(p) for p in test_paths], pd.Series(names[test_labels]),
-        [str(p) for p in val_paths], pd.Series(names[labels[val_at]]), ImageInput(predict_steps),
+        [str(p) for p in val_paths], pd.Series(names[labels[val_at]]), to_tensor,
         classes, "classification", schema,
-        {"channels": 3, "outputs": len(classes), "image_size": int(size[0])},
-        _image_lineage(root, splits, len(fit_at), len(val_at)),
-        {"train": len(fit_at), "validation": len(val_at), "test": len(test_paths)},
+        {"channels": int(channels), "outputs": len(classes),
+         "image_size": int(height) if height == width else [int(height), int(width)]},  # type: ignore[dict-item]
+        recorded, {"train": len(fit_at), "validation": len(val_at), "test": len(test_paths)},
         {TRANSFORMS_JSON: {"train": steps, "predict": predict_steps}},
+        images=ImageRecord(root, paths, _split_names(len(paths), val_at), list(test_paths), digests),
     )  # fmt: skip
 
 
-def _image_lineage(root: Path, splits: Any, n_fit: int, n_val: int) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    for split in (splits.train, splits.test):
-        for path, label in zip(*split, strict=True):
-            digest.update(f"{path.relative_to(root).as_posix()}\0{label}\0".encode())
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+def _split_names(n: int, val_at: np.ndarray) -> np.ndarray:
+    names: np.ndarray = np.full(n, "train", dtype=object)
+    names[val_at] = "validation"
+    return names
+
+
+@dataclass
+class ImageRecord:
+    """The files behind an image version's splits, for split.parquet and errors.parquet."""
+
+    root: Path
+    train: list[Path]
+    train_split: np.ndarray
+    test: list[Path]
+    digests: dict[Path, bytes]
+
+
+def file_digests(paths: Sequence[Path]) -> dict[Path, bytes]:
+    """The sha256 of every file (read once)."""
+    return {p: hashlib.sha256(p.read_bytes()).digest() for p in paths}
+
+
+def image_lineage(
+    root: Path, splits: Any, fit_at: np.ndarray, val_at: np.ndarray, digests: dict[Path, bytes]
+) -> dict[str, Any]:
+    """What an image folder's version records: the folder's fingerprint (every path, label and
+    file's sha256; the same digest `mlpact reproduce` recomputes), one per split, and the counts."""
+
+    def fingerprint(*parts: tuple[Sequence[Path], Sequence[int]]) -> str:
+        digest = hashlib.sha256()
+        for paths, labels in parts:
+            for path, label in zip(paths, labels, strict=True):
+                digest.update(f"{path.relative_to(root).as_posix()}\0{label}\0".encode())
+                digest.update(digests[path])
+        return digest.hexdigest()
+
+    paths, labels = splits.train
+    val = ([paths[i] for i in val_at], labels[val_at])
     return {
         "source": str(root),
         "resolved": str(root),
         "split": splits.layout,
-        "rows": n_fit + n_val + len(splits.test[0]),
-        "fingerprint": digest.hexdigest(),
+        "rows": len(paths) + len(splits.test[0]),
+        "fingerprint": fingerprint(splits.train, splits.test),
+        "train_fingerprint": fingerprint(splits.train),
+        "validation_fingerprint": fingerprint(val),
+        "test_fingerprint": fingerprint(splits.test),
         "classes": splits.classes,
-        "train_rows": n_fit,
-        "validation_rows": n_val,
+        "train_rows": len(fit_at),
+        "validation_rows": len(val_at),
         "test_rows": len(splits.test[0]),
     }
 
@@ -135,7 +186,7 @@ def load_table(cfg: Config) -> Data:
         TableInput(preprocessor), classes, data.task, data.schema,
         {"features": features.shape[1], "outputs": len(classes) if classes else 1},
         data.lineage, {"train": len(fit_at), "validation": len(val_at), "test": len(X_test)},
-        preprocessor=preprocessor, warnings=list(data.warnings),
+        preprocessor=preprocessor, warnings=list(data.warnings), prepared=data,
     )  # fmt: skip
 
 
@@ -145,3 +196,15 @@ def _encode(y: pd.Series, classes: list[Any] | None) -> np.ndarray:
         return values
     index = {c: i for i, c in enumerate(classes)}
     return np.asarray([index[v] for v in y], dtype=np.int64)
+
+
+def load_data(cfg: Config, *, lineage: bool = True) -> Data:
+    """The splits of an image folder or a table, as the config describes them."""
+    path = cfg.source_path()
+    return load_images(cfg, lineage=lineage) if path is not None and path.is_dir() else load_table(cfg)
+
+
+def fit_labels(dataset: Any) -> np.ndarray:
+    """The integer labels (or targets) of a fitting dataset."""
+    labels = dataset.labels if hasattr(dataset, "labels") else dataset.tensors[1].numpy()
+    return np.asarray(labels)

@@ -21,6 +21,7 @@ from mlpact.config import Config, load_config
 from mlpact.errors import ConfigError
 from mlpact.learn.prepare import prepare
 from mlpact.store import Store
+from mlpact.torch import is_torch_config
 from mlpact.tracking import track_tune
 from mlpact.training import run
 from mlpact.tune._backends import (
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from mlpact._core.progress import Progress
     from mlpact.store import Store
     from mlpact.training import TrainResult
+    from mlpact.tune.torch_trials import TorchObjective
 
 __all__ = [
     "StudySpec", "TuneResult", "step_budgets", "step_kind", "study_spec", "suggest", "trial_config", "tune",
@@ -115,20 +117,63 @@ def tune(
         MissingDependencyError: optuna (or ray, for the ray backend) is not installed.
     """
 
-    cfg = tuning_config(config, overrides)
-    _check_tunable(cfg)
+    cfg = _load(config, overrides)
+    torch_run = is_torch_config(cfg)
+    _check_tunable(cfg, torch_run)
     import_optuna()
     if backend == "ray":
         import_ray()
-    check_space(cfg)
+    if torch_run:
+        from mlpact.tune.torch_trials import check_space as check_torch_space
+
+        check_torch_space(cfg)
+    else:
+        check_space(cfg)
     db = Store.open(store)
+    params = {"backend": backend, "searched": sorted(cfg.tune.space)}
+    run_id = db.start_run(cfg.name, kind="tune", config_hash=cfg.hash(), params=params)
+    try:
+        result = _search(cfg, db, jobs=jobs, trials=trials, timeout=timeout, backend=backend, address=address,
+                         plots=plots, on_trial=on_trial)  # fmt: skip
+        if train_best:
+            result.trained = _train_best(result, db, progress or Silent())
+    except BaseException as exc:
+        db.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    _finish_run(db, run_id, result)
+    return result
+
+
+def _search(
+    cfg: Config,
+    db: Store,
+    *,
+    jobs: int | None,
+    trials: int | None,
+    timeout: float | None,
+    backend: Backend,
+    address: str | None,
+    plots: bool,
+    on_trial: OnTrial | None,
+) -> TuneResult:
+
     n_jobs = jobs or cfg.tune.jobs
+    torch_run = is_torch_config(cfg)
     if backend != "ray" and n_jobs > 1:
-        warm_workers(n_jobs - 1)  # worker processes import their libraries while the data loads
-    data = prepare(cfg)
-    spec = study_spec(cfg, db.root, task=data.task)
+        warm_workers(n_jobs - 1, torch=torch_run)  # workers import their libraries while data loads
+    objective: Objective | TorchObjective
+    if torch_run:
+        from mlpact.tune.torch_trials import TorchObjective
+
+        objective = TorchObjective(cfg, "", jobs=n_jobs)
+        task = objective.data(cfg).task  # loaded once here, reused by this process's trials
+        objective.metric = _metric(cfg, task)
+        spec = study_spec(cfg, db.root, task=task)
+    else:
+        data = prepare(cfg)
+        spec = study_spec(cfg, db.root, task=data.task)
+        objective = Objective(cfg, data, data.folds(spec.folds), _metric(cfg, data.task))
     tc = cfg.tune
-    objective = Objective(cfg, data, data.folds(spec.folds), _metric(cfg, data.task))
     flags = trials is not None or timeout is not None  # flags replace the config's whole budget
     n_trials, seconds = (trials, timeout) if flags else (tc.trials, tc.timeout)
     before = len(open_study(spec).trials)
@@ -141,9 +186,28 @@ def tune(
     result = _result(cfg, spec, objective.metric, backend=backend, before=before, plots=plots)
     if cfg.tracking.mlflow_uri:
         result.mlflow_run_id = track_tune(cfg, result)
-    if train_best:
-        result.trained = _train_best(result, db, progress or Silent())
     return result
+
+
+def _finish_run(db: Store, run_id: str, result: TuneResult) -> None:
+    """The tune run in the store's history: the study, its best config values (as key paths, like
+    a training run's params) and best value, and the version `train_best` saved."""
+    best = {f"best.{key}": value for key, value in result.best_params.items()}
+    db.log_params(run_id, {"study": result.study, "metric": result.metric, **best})
+    metrics = {
+        f"cv_{result.metric}": result.best_value,  # cross-validated on the training split, not test
+        "trials": len(result.trials),
+        "new_trials": result.new_trials,
+    }
+    version = result.trained.version.version if result.trained is not None else None
+    db.finish_run(run_id, status="succeeded", metrics=metrics, version=version)
+
+
+def _load(config: str | Path | Config | dict[str, Any], overrides: Iterable[str]) -> Config:
+    overrides = list(overrides)
+    if isinstance(config, Config):
+        return load_config(config.template(), overrides, base_dir=config.base_dir) if overrides else config
+    return load_config(config, overrides)
 
 
 def tuning_config(config: str | Path | Config | dict[str, Any], overrides: Iterable[str] = ()) -> Config:
@@ -154,8 +218,16 @@ def tuning_config(config: str | Path | Config | dict[str, Any], overrides: Itera
     return load_config(config, overrides)
 
 
-def _check_tunable(cfg: Config) -> None:
+def _check_tunable(cfg: Config, torch_run: bool) -> None:
 
+    trained = sorted(k for k in cfg.tune.space if k.startswith("train."))
+    if trained and not torch_run:
+        raise ConfigError(
+            [
+                f"tune.space: {', '.join(trained)} are PyTorch training keys; {cfg.model.type} is a "
+                "scikit-learn model (search its model.params.* and features.* keys)"
+            ]
+        )
     if not cfg.tune.space:
         raise ConfigError(
             [
@@ -168,10 +240,9 @@ def _check_tunable(cfg: Config) -> None:
 def _metric(cfg: Config, task: str) -> str:
 
     metric = cfg.tune.metric or primary_metric(task, cfg.evaluate.primary)
-    if metric not in metrics_for(task):
-        raise ConfigError(
-            [f"tune.metric: {metric!r} is not a {task} metric; expected one of {metrics_for(task)}"]
-        )
+    known = metrics_for(task, binary=True)  # positive-class metrics: binary targets (checked at training)
+    if metric not in known:
+        raise ConfigError([f"tune.metric: {metric!r} is not a {task} metric; expected one of {known}"])
     return metric
 
 
@@ -185,19 +256,31 @@ def study_spec(cfg: Config, store_root: Path, *, task: str) -> StudySpec:
     if direction == "auto":
         direction = "maximize" if higher_is_better(metric) else "minimize"
     folds = tc.cv_folds or cfg.evaluate.cv_folds or 3
+    steps = tc.steps
+    if is_torch_config(cfg):  # scored on the validation split after every epoch
+        folds, steps = 0, _most_epochs(cfg)
     ident = {
         "space": {k: v.model_dump(mode="json") for k, v in tc.space.items()},
         "metric": metric,
         "direction": direction,
         "folds": folds,
-        "steps": tc.steps,
+        "steps": steps,
         "config": cfg.hash(),
     }
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:10]
     name = f"{cfg.name}-{digest}"
     seed = cfg.seed if tc.seed is None else tc.seed
     folder = store_root / "tuning" / name
-    return StudySpec(name, folder, direction, tc.sampler, tc.pruner, seed, tc.steps, folds)
+    return StudySpec(name, folder, direction, tc.sampler, tc.pruner, seed, steps, folds)
+
+
+def _most_epochs(cfg: Config) -> int:
+    """The most epochs a trial can train (`train.epochs`, or the top of its searched range)."""
+    searched = cfg.tune.space.get("train.epochs")
+    if searched is None:
+        return cfg.train.epochs
+    values = searched.choices if searched.type == "categorical" else [searched.high]
+    return int(max(float(v) for v in values or [cfg.train.epochs] if isinstance(v, int | float)))
 
 
 # --------------------------------------------------------------------------- the outcome

@@ -17,6 +17,7 @@ from mlpact.tune._objective import suggest
 
 if TYPE_CHECKING:
     from mlpact.tune._objective import Objective
+    from mlpact.tune.torch_trials import TorchObjective
 
 OnTrial = Callable[[int, "int | None", "float | None"], None]
 
@@ -93,7 +94,7 @@ def open_study(spec: StudySpec, *, seed: int | None = None) -> Any:
 @dataclass(frozen=True)
 class _Work:
     spec: StudySpec
-    objective: Objective
+    objective: Objective | TorchObjective
     target: int | None
     timeout: float | None
     seed: int
@@ -102,7 +103,7 @@ class _Work:
 
 def run_optuna(
     spec: StudySpec,
-    objective: Objective,
+    objective: Objective | TorchObjective,
     *,
     trials: int | None,
     timeout: float | None,
@@ -133,7 +134,7 @@ def run_optuna(
         progress(study, None)
 
 
-def warm_workers(count: int) -> None:
+def warm_workers(count: int, *, torch: bool = False) -> None:
     """Start the worker processes now, importing what trials need, without waiting for them.
 
     Trials only start once the data is prepared; starting the workers first overlaps their
@@ -143,7 +144,7 @@ def warm_workers(count: int) -> None:
 
     executor = get_reusable_executor(max_workers=count)
     for _ in range(count):
-        executor.submit(_warm)
+        executor.submit(_warm_torch if torch else _warm)
 
 
 def _warm() -> None:
@@ -151,6 +152,13 @@ def _warm() -> None:
     import pandas  # noqa: F401
     import sklearn.ensemble
     import sklearn.pipeline  # noqa: F401
+
+
+def _warm_torch() -> None:
+    import optuna  # noqa: F401
+
+    import mlpact.tune.torch_trials  # noqa: F401
+    import torch  # noqa: F401
 
 
 def _optimize(work: _Work, progress: Callable[[Any, Any], None] | None) -> None:
@@ -209,7 +217,7 @@ def best_value(study: Any) -> float | None:
 # --------------------------------------------------------------------------- Ray Tune
 def run_ray(
     spec: StudySpec,
-    objective: Objective,
+    objective: Objective | TorchObjective,
     *,
     trials: int | None,
     timeout: float | None,
@@ -256,7 +264,7 @@ def run_ray(
 def _fit_ray(
     tune: Any,
     spec: StudySpec,
-    objective: Objective,
+    objective: Objective | TorchObjective,
     search: Any,
     *,
     trials: int | None,
@@ -301,7 +309,7 @@ class _Define:
         return suggest(trial, self.space)
 
 
-def _ray_trial(config: dict[str, Any], objective: Objective) -> None:
+def _ray_trial(config: dict[str, Any], objective: Objective | TorchObjective) -> None:
     """One Ray Tune trial: the same evaluation as Optuna's, reporting each step to Ray."""
     from ray import tune
 

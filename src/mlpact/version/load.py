@@ -46,7 +46,6 @@ def load(
     manifest = bundle.verify(directory)
     if record is not None:
         trust_rule.check_digest(record, directory)
-    recorded = record.trusted_types if record is not None else manifest.get("trusted_types", [])
     add_project_paths(Path.cwd())
     config = bundle.read_config(directory)
     named = trust_rule.trusted_paths(record, config)
@@ -59,7 +58,7 @@ def load(
             directory, manifest, record=record, raw_config=config, lineage=lineage, trust=trust, allowed=named
         )
     try:
-        pipeline = bundle.load_pipeline(directory, recorded, allowed=named, extra_trust=trust)
+        pipeline = bundle.load_pipeline(directory, trusted=trust_rule.extra_types(record, named, trust))
     except MlpactError:
         raise
     except Exception as exc:  # the libraries installed here cannot rebuild what was saved

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, cast
 from mlpact._core import files
 from mlpact._core.html import InlineHTML, escape, fmt
 from mlpact._core.metrics import MetricsFile, plain
-from mlpact.data.schema import Schema, coerce
-from mlpact.data.validation import CHECKS, ValidationReport, check, check_records
+from mlpact.data.schema import BOOL_TEXT, Schema, coerce, coerce_series
+from mlpact.data.sources import check_values
+from mlpact.data.validation import CHECKS, Problem, ValidationReport, check, check_records
 from mlpact.errors import DataError, InputWarning, IntegrityError, NotFoundError
 from mlpact.learn import decision
 from mlpact.store import VersionRecord
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlpact.config import Config
+    from mlpact.data.validation import ValidationReport
 
 PROBA_PREFIX = "proba_"
 
@@ -272,6 +274,138 @@ def as_frame(data: Any) -> pd.DataFrame:
     )
 
 
+# --------------------------------------------------------------------------- records fast path
+# Records (a dict or a list of dicts, as an HTTP request carries them) are common and small, and
+# building a DataFrame first and then converting every column with pandas costs more than scoring
+# one row. When every value already has its column's plain Python type and nothing would be
+# reported per value, the coerced frame is built directly from the values. Anything else (a value
+# needing pandas' conversion rules, a missing column, any per-value finding) returns None and goes
+# through `mlpact.data.validation.check`, so the result and the report are the same either way
+# (tests/workloads/test_serve.py compares both paths on generated records).
+_MISSING = object()
+
+
+def _check_records(
+    records: Sequence[Mapping[Any, Any]], schema: Schema, policy: Mapping[str, str], skip: set[str]
+) -> tuple[pd.DataFrame, ValidationReport] | None:
+    """The coerced frame and report for clean records, or None to take the general path."""
+    import pandas as pd
+
+    columns: dict[str, Any] = {}
+    for col in schema.columns:
+        values = [r.get(col.name, _MISSING) for r in records]
+        converted = _fast_column(values, col)
+        if converted is None:
+            return None
+        columns[col.name] = converted
+    report = ValidationReport(rows=len(records))
+    level = policy["extra_column"]
+    if level != "ignore":
+        known = {*schema.names, *skip}
+        for name in dict.fromkeys(k for r in records for k in r if k not in known):
+            report.problems.append(
+                Problem("extra_column", str(name), 0, level, "column is not used by the model")
+            )
+    index = pd.RangeIndex(len(records))
+    for series in columns.values():
+        if isinstance(series, pd.Series):
+            series.index = index
+    return pd.DataFrame(columns, index=index), report
+
+
+def _fast_column(values: list[Any], col: Any) -> Any:
+    """One column's coerced values when no value needs pandas and no check would report; else None."""
+    if all(v is _MISSING for v in values):
+        return None
+    values = [None if v is _MISSING or (isinstance(v, float) and v != v) else v for v in values]
+    if not col.nullable and None in values:
+        return None
+    if col.categories is not None and col.type not in ("category", "string"):
+        return None
+    converter = _FAST_CONVERTERS.get(col.type)
+    return converter(values, col) if converter is not None else None
+
+
+_NUMBER_TYPES = {int, float, type(None)}
+
+
+def _fast_numbers(values: list[Any], col: Any) -> Any:
+    import numpy as np
+
+    types = set(map(type, values))
+    if not types <= _NUMBER_TYPES or (
+        int in types and any(type(v) is int and abs(v) >= 2**53 for v in values)
+    ):
+        return None
+    numbers = np.array(values, dtype="float64")  # None becomes NaN
+    if np.isinf(numbers).any():  # the general path reports inf as unconvertible
+        return None
+    return numbers if _in_range(numbers, col) else None
+
+
+def _fast_bools(values: list[Any], col: Any) -> Any:
+    import numpy as np
+
+    out = []
+    for v in values:
+        if v is None or type(v) is bool:
+            out.append(np.nan if v is None else float(v))
+        elif type(v) is str and v.strip().lower() in BOOL_TEXT:
+            out.append(BOOL_TEXT[v.strip().lower()])
+        else:
+            return None
+    numbers = np.array(out, dtype="float64")
+    return numbers if _in_range(numbers, col) else None
+
+
+def _in_range(numbers: np.ndarray, col: Any) -> bool:
+    if col.min is None or col.max is None:
+        return True
+    present = numbers[~(numbers != numbers)]
+    return bool(((present >= col.min) & (present <= col.max)).all())
+
+
+def _fast_strings(values: list[Any], col: Any) -> Any:
+    import numpy as np
+
+    if not all(v is None or type(v) is str for v in values):
+        return None
+    if col.categories is not None:
+        allowed = set(col.categories)
+        if not all(v is None or v in allowed for v in values):
+            return None
+    import pandas as pd
+
+    fill: Any = "" if col.type == "text" else np.nan
+    out = np.empty(len(values), dtype=object)
+    out[:] = [fill if v is None else v for v in values]
+    return pd.Series(out, dtype=object, copy=False)  # an ndarray alone would become pandas' str dtype
+
+
+def _fast_datetimes(values: list[Any], col: Any) -> Any:
+    import numpy as np
+    import pandas as pd
+
+    if not all(v is None or type(v) is str for v in values):
+        return None
+    raw = pd.Series([np.nan if v is None else v for v in values], dtype=object)
+    converted = coerce_series(raw, "datetime")
+    if bool((converted.isna() & raw.notna()).any()):
+        return None
+    return converted.to_numpy()
+
+
+_FAST_CONVERTERS = {
+    "int": _fast_numbers,
+    "float": _fast_numbers,
+    "bool": _fast_bools,
+    "category": _fast_strings,
+    "string": _fast_strings,
+    "text": _fast_strings,
+    "datetime": _fast_datetimes,
+}
+
+
 @contextlib.contextmanager
 def _scoring(ref: str) -> Iterator[None]:
     """Rows that pass the schema can still break the pipeline (a finite 1e308 scaled to inf):
@@ -294,3 +428,66 @@ def _read_schema(path: Path) -> Schema:
         raise IntegrityError(
             f"{path / 'schema.json'} is not a schema mlpact writes ({type(exc).__name__}: {exc})."
         ) from None
+
+
+# --------------------------------------------------------------------------- labels
+def match_labels(y: pd.Series, model: Model) -> pd.Series:
+    """The labels in the type of the version's target: numbers for a regressor; for a
+    classifier, the type of its classes (booleans from true/false/1/0, whole numbers from text
+    that holds them, anything as text for text classes), so that metrics compare like with like.
+
+    Raises:
+        DataError: unusable labels (lists, bytes, infinite numbers), labels that cannot take that
+            type, or none that is a class of the version.
+    """
+
+    check_values(y.to_frame())
+    name, classes = str(y.name), model.classes
+    kind = _label_kind(classes if model.task == "classification" else None)
+    converted = _as_kind(y, kind)
+    bad = converted.isna().to_numpy()
+    if bad.any():
+        rows = ", ".join(str(i + 1) for i in bad.nonzero()[0][:5]) + (", ..." if bad.sum() > 5 else "")
+        raise DataError(
+            f"The target {name!r} must hold {_KIND_WORDS[kind]} for {model.ref} ({model.task}); "
+            f"{int(bad.sum())} label(s) cannot be read as one (rows {rows}).",
+            hint="Check that --target names the label column and that it holds the labels the "
+            "version was trained on.",
+        )
+    converted = converted.astype(_DTYPES[kind])
+    if classes and not converted.isin(classes).any():
+        raise DataError(
+            f"None of the {len(converted)} labels in {name!r} is a class {model.ref} knows "
+            f"({sorted(map(str, classes))!r}): every prediction would count as wrong.",
+            hint="Check that --target names the label column and that its labels are written the "
+            "way they were in training.",
+        )
+    return converted
+
+
+_KIND_WORDS = {"bool": "booleans", "int": "whole numbers", "float": "numbers", "text": "text labels"}
+
+
+_DTYPES = {"bool": "bool", "int": "int64", "float": "float64", "text": "object"}
+
+
+def _label_kind(classes: list[Any] | None) -> str:
+    if classes is None:
+        return "float"
+    if all(isinstance(c, bool) for c in classes):
+        return "bool"
+    if all(isinstance(c, int) for c in classes):
+        return "int"
+    return "float" if all(isinstance(c, int | float) for c in classes) else "text"
+
+
+def _as_kind(y: pd.Series, kind: str) -> pd.Series:
+    """Labels converted to `kind`; NaN where one cannot be."""
+    import pandas as pd
+
+    if kind == "bool":
+        return y.map(lambda v: BOOL_TEXT.get(str(v).strip().lower())).astype("float64")
+    if kind == "text":
+        return coerce_series(y, "string")  # 3.0 read from a CSV is the class "3", as in training
+    numbers = pd.to_numeric(y, errors="coerce").astype("float64")
+    return numbers.where(numbers % 1 == 0) if kind == "int" else numbers

@@ -44,6 +44,10 @@ class Job(Protocol):
     metric_names: list[str]
     decision: Decision | None
     found: Any
+    plots: bool
+    profile_on: bool
+
+    def clock(self, key: str) -> AbstractContextManager[None]: ...
 
     def folds(self, X: pd.DataFrame, y: pd.Series) -> list[Any]: ...
 
@@ -80,32 +84,39 @@ def record(directory: Path, job: Job, pipeline: Any) -> None:
     rec = job.cfg.record
     if job.decision is not None:
         decision.write(directory, job.decision)
-        plots = decision.write_plot(job.decision, directory / "reports") if job.cfg.evaluate.plots else []
+        plots = decision.write_plot(job.decision, directory / "reports") if job.plots else []
         job.metrics["decision"] = decision.summary(job.decision, plots)
     test_columns = [c for c in job.schema.names if c in job.data.frame.columns] if rec.test_rows else None
     inspection.write(
-        directory, job.data.frame, job.split.train, job.split.test, job.found, columns=test_columns
-    )
+        directory, job.data.frame, job.split.train, job.split.test, job.found, columns=test_columns,
+        features=job.data.X,
+    )  # fmt: skip
     if rec.lock:
         envlock.write(directory)
-    if rec.profile:
-        _profile(directory, job)
+    if job.profile_on:
+        with job.clock("profile"):
+            _profile(directory, job)
 
 
 def _profile(directory: Path, job: Job) -> None:
 
     train = job.data.frame.iloc[job.split.train]
-    found = profile(train, target=job.cfg.data.target, task=job.task, columns=job.schema.names)
+    text = [c.name for c in job.schema.columns if c.type == "text"]
+    found = profile(
+        train, target=job.cfg.data.target, task=job.task, columns=job.schema.names, text=text,
+        raw_text=job.cfg.record.test_rows,
+    )  # fmt: skip
     found["plots"] = (
         write_plots(found, directory / "reports", max_columns=job.cfg.record.profile_max_columns)
-        if job.cfg.evaluate.plots
+        if job.plots
         else []
     )
     job.metrics["profile"] = found
 
 
-def record_golden(directory: Path, job: Job, pipeline: Any) -> None:
-    """Predict a few test rows with the version as it will be loaded, and write golden.json."""
+def record_golden(directory: Path, job: Job, pipeline: Any, *, lineage: dict[str, Any]) -> None:
+    """Predict a few test rows with the version as it will be loaded (`lineage`: what its
+    lineage.json will hold), and write golden.json."""
     from mlpact.version.model import Model
 
     rec = job.cfg.record
@@ -115,5 +126,22 @@ def record_golden(directory: Path, job: Job, pipeline: Any) -> None:
         return
     files = {FILE: ""} if (directory / FILE).exists() else {}
     meta = {"name": job.cfg.name, "version": 0, "files": files}
-    model = Model(directory, meta, pipeline, raw_config=job.cfg.to_dict())
+    model = Model(directory, meta, pipeline, raw_config=job.cfg.to_dict(), lineage=lineage)
     golden.write(directory, model, rows, rtol=rec.golden_rtol, atol=rec.golden_atol)
+
+
+# --------------------------------------------------------------------------- PyTorch versions
+def refuse_torch_decision(cfg: Any) -> None:
+    """PyTorch versions take the most probable class; a `decision:` section is refused, not ignored.
+
+    Raises:
+        ConfigError: `decision.objective` or `decision.calibration` is set for a PyTorch model.
+    """
+
+    if cfg.decision.active or cfg.decision.calibration != "none":
+        raise ConfigError(
+            [
+                "decision: PyTorch models predict the most probable class; decisions and calibration "
+                "apply to scikit-learn classifiers only. Remove the decision section."
+            ]
+        )

@@ -17,48 +17,56 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mlpact.config import import_paths as import_paths
+from mlpact.config import training_only as training_only
 from mlpact.errors import CodeChangedWarning, IntegrityError, UntrustedTypesError
 
 # Packages whose code is part of the environment lock, not the user's project.
 LIBRARIES = frozenset({"sklearn", "numpy", "scipy", "pandas", "mlpact", "torch", "xgboost", "lightgbm"})
 
 
-def import_paths(config: Mapping[str, Any]) -> list[str]:
-    """The import paths a config (as saved, plain data) names: model.type and features.custom types.
+def describe(paths: Iterable[str], *, training: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Module, distribution, version and source sha256 of the user code behind import paths.
 
-    This is the list that extends trust when a version is loaded (its packages' types may be
-    deserialised) and the only code loading may import. Names in the standard library
-    (``os.system``, ``subprocess:Popen``, ``builtins.eval``) are left out: no estimator or
-    transformer lives there, and a config from elsewhere must not widen trust to them.
+    Paths in `training` (code only training runs) are marked ``"use": "training"``: loading a
+    version does not import them; `mlpact reproduce` compares their source hashes.
     """
-    model = config.get("model")
-    features = config.get("features")
-    paths = [model.get("type")] if isinstance(model, Mapping) else []
-    custom = features.get("custom") if isinstance(features, Mapping) else None
-    if isinstance(custom, list):
-        paths += [step.get("type") for step in custom if isinstance(step, Mapping)]
-    return [p for p in paths if isinstance(p, str) and p and not _in_stdlib(p)]
-
-
-def _in_stdlib(path: str) -> bool:
-    import sys
-
-    top = path.replace(":", ".").split(".")[0]
-    return top in sys.stdlib_module_names or top in sys.builtin_module_names
-
-
-def describe(paths: Iterable[str]) -> list[dict[str, Any]]:
-    """Module, distribution, version and source sha256 of the user code behind import paths."""
+    only = set(training)
     out = []
     for path in dict.fromkeys(paths):
         module_name = _module_of(path)
         if module_name.split(".")[0] in LIBRARIES:
             continue
         module = importlib.import_module(module_name)
-        out.append(
-            {"path": path, "module": module_name, **_distribution(module_name), "sha256": _source_sha(module)}
-        )
+        entry = {
+            "path": path,
+            "module": module_name,
+            **_distribution(module_name),
+            "sha256": _source_sha(module),
+        }
+        if path in only:
+            entry["use"] = "training"
+        out.append(entry)
     return out
+
+
+def changed(recorded: Iterable[Mapping[str, Any]]) -> list[str]:
+    """What differs between recorded code and the code importable here (one line each, sorted)."""
+    lines = []
+    for entry in recorded:
+        module_name = str(entry.get("module"))
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            lines.append(f"{entry.get('path')}: module {module_name!r} cannot be imported here")
+            continue
+        now = _source_sha(module)
+        if entry.get("sha256") and now and now != entry["sha256"]:
+            lines.append(
+                f"{entry.get('path')}: the source of {module_name} changed (sha256 "
+                f"{str(entry['sha256'])[:12]} when trained, {now[:12]} now)"
+            )
+    return sorted(lines)
 
 
 def verify(
@@ -96,6 +104,8 @@ def verify(
                 "names, recorded in the store index, and --trust)",
             )
     for entry in recorded:
+        if entry.get("use") == "training":
+            continue  # only training runs it; `mlpact reproduce` compares it
         module_name = str(entry["module"])
         try:
             module = importlib.import_module(module_name)

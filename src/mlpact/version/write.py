@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mlpact._core import files
 from mlpact._core.metrics import MetricsFile, finite_json
 from mlpact._version import __version__
+from mlpact.config import Config
 from mlpact.store import now
 from mlpact.version import bundle, usercode
 from mlpact.version.report import model_card, render_html
@@ -55,3 +56,8 @@ def finalize_version(
         "trusted_types": trusted,
         "trusted_paths": sorted({*usercode.import_paths(cfg.to_dict()), *trust}),
     }
+
+
+def _now() -> str:
+
+    return now()

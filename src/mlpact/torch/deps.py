@@ -18,6 +18,6 @@ def require(module: str, *, feature: str = "PyTorch models") -> ModuleType:
     """
     try:
         return importlib.import_module(module)
-    except ImportError as exc:
+    except ImportError:
         package = _PACKAGES.get(module.split(".")[0], module)
-        raise MissingDependencyError(package, extra="torch", feature=feature) from exc
+        raise MissingDependencyError(package, extra="torch", feature=feature) from None
