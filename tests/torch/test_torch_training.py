@@ -339,8 +339,8 @@ def test_cli_resume_flag_continues_from_the_checkpoint(shapes: Path, tmp_path: P
 def test_missing_torch_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
     import sys
 
-    from mlpact._core.remote import require
     from mlpact.errors import MissingDependencyError
+    from mlpact.torch.deps import require
 
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
     with pytest.raises(

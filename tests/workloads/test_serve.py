@@ -601,11 +601,11 @@ def _mixed_model(trained: dict[str, Any]) -> Any:
 def test_clean_records_take_the_fast_path(
     trained_mixed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlpact.data.schema
+    import mlpact.version.model
 
     model = _mixed_model(trained_mixed)
     calls: list[int] = []
-    monkeypatch.setattr(mlpact.data.schema, "check", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(mlpact.version.model, "check", lambda *a, **k: calls.append(1))
     X, report = model.check([_CLEAN, {**_CLEAN, "extra": 1}])
     assert calls == [] and report.problems == [] and list(X.columns) == model.schema.names
     assert X["day"].dtype == "datetime64[ns]" and X["flag"].tolist() == [1.0, 1.0]

@@ -297,8 +297,12 @@ def _finite_number(value: Any) -> bool:
 
 # --------------------------------------------------------------------------- plain values
 def plain(value: Any) -> Any:
-    """A NumPy scalar as the matching Python scalar (for JSON, column names and messages)."""
-    return value.item() if hasattr(value, "item") else value
+    """A NumPy scalar (or 0-d array) as the matching Python scalar (for JSON, column names and
+    messages); anything else, arrays and lists included, as it is."""
+    import numpy as np
+
+    scalar = isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0)
+    return value.item() if scalar else value
 
 
 def finite_json(value: Any) -> Any:

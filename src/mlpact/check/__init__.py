@@ -30,6 +30,7 @@ from mlpact.check.core import (
     new_categories,
     read_data,
     record_check,
+    refuse_image_retrain,
     retrain_on,
     retyped_columns,
     to_html,
@@ -95,6 +96,8 @@ def check_data(
     db = Store.open(store)
     loaded = load_model(model, db, trust)
     settings = thresholds_for(loaded.config, thresholds)
+    if retrain:
+        refuse_image_retrain(loaded)  # before any work: image versions are not retrained here
     if getattr(loaded, "takes_images", False):
         from mlpact.check.images import check_images
 

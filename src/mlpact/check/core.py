@@ -580,12 +580,7 @@ def retrain_on(
         raise DataError("Retraining needs the new data as a CSV or Parquet file, not a DataFrame.")
     db = Store.open(store)
     old = load_model(model, db, trust)
-    if getattr(old, "takes_images", False):
-        raise DataError(
-            f"--retrain trains table versions on a new file; {old.ref} is an image model.",
-            hint="Train its config on the new folder: mlpact train CONFIG --set data.source=FOLDER, "
-            "then compare with `mlpact evaluate`.",
-        )
+    refuse_image_retrain(old)
     label = target or (old.schema.target.name if old.schema.target else "target")
     cfg = _config_for(old, data, target=label, sep=sep)
     holdout = prepare(cfg)
@@ -691,3 +686,13 @@ def _drift_rows(drift: list[dict[str, Any]]) -> list[list[str]]:
 
 def _items(lines: list[str]) -> str:
     return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
+
+
+def refuse_image_retrain(model: Model) -> None:
+    """Raises DataError for an image version: `--retrain` trains table versions on a new file."""
+    if getattr(model, "takes_images", False):
+        raise DataError(
+            f"--retrain trains table versions on a new file; {model.ref} is an image model.",
+            hint="Train its config on the new folder: mlpact train CONFIG --set data.source=FOLDER, "
+            "then compare with `mlpact evaluate`.",
+        )

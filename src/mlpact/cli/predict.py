@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -128,37 +127,16 @@ def predict(
     )
 
 
-def _predict_images(loaded: Any, source: Path, output: Path, *, as_json: bool) -> None:
-    """An image model: every image under a folder (or one file) into `path, prediction, proba_*`."""
-    from mlpact._core.progress import RichProgress
-    from mlpact.torch.predicting import predict_images
-
-    err = stderr()
-    result = predict_images(loaded, source, output, progress=RichProgress(err))
-    ref = getattr(loaded, "ref", "")
+def _print_images(result: PredictResult, *, as_json: bool) -> None:
+    """An image model: every image under a folder (or one file) into `path, prediction, proba_*`;
+    images that could not be read are reported under the validation policy."""
     if as_json:
-        print_json({"model": ref, "rows": result.rows, "output": str(result.output),
+        print_json({"model": result.ref, "rows": result.rows, "output": str(result.output),
                     "seconds": result.seconds, "validation": result.report.to_dict()})  # fmt: skip
         return
     if result.report.warnings:
+        err = stderr()
         err.print("[yellow]warning[/] (the validation policy lets these through):")
         err.print(result.report.format(), highlight=False, markup=False, soft_wrap=True)
-    stdout().print(
-        f"Wrote {result.rows:,} predictions of [bold]{ref}[/] to {result.output} ({result.seconds:.1f}s)"
-    )
-
-
-def _print_images(result: PredictResult, *, as_json: bool) -> None:
-    """An image model: every image under a folder (or one file) into `path, prediction, proba_*`."""
-    if as_json:
-        print_json(
-            {
-                "model": result.ref,
-                "rows": result.rows,
-                "output": str(result.output),
-                "seconds": result.seconds,
-            }
-        )
-        return
     where = f"[bold]{result.ref}[/] to {result.output}"
     stdout().print(f"Wrote {result.rows:,} predictions of {where} ({result.seconds:.1f}s)")

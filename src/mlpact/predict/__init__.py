@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from mlpact import torch as torch_flavor
-from mlpact.data.validation import ValidationReport
 from mlpact.errors import DataError
 from mlpact.predict.local import DEFAULT_CHUNK_ROWS, PredictResult, predict_local
 from mlpact.predict.ray import predict_ray
@@ -67,11 +66,9 @@ def predict_file(
                 f"{loaded.ref} is an image model; --engine ray predicts Parquet tables.",
                 hint="Drop --engine ray: image folders are predicted by the local engine.",
             )
-        count, written, seconds = torch_flavor.predict_images(
-            loaded, Path(source), Path(output), progress=progress
-        )
+        found = torch_flavor.predict_images(loaded, Path(source), Path(output), progress=progress)
         return PredictResult(
-            count, written, ValidationReport(rows=count), seconds, images=True, ref=loaded.ref
+            found.rows, found.output, found.report, found.seconds, images=True, ref=loaded.ref
         )
     if engine == "ray":
         return predict_ray(

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mlpact._core.files import write_bytes
+from mlpact._core import files
 from mlpact.errors import IntegrityError, UntrustedTypesError
 from mlpact.store import (
     FORMAT_VERSION as FORMAT_VERSION,
@@ -202,7 +202,7 @@ def dump_pipeline(pipeline: Any, directory: Path, *, allowed: Iterable[str] = ()
                 "loads with exactly those trusted."
             )
         raise
-    write_bytes(directory / PIPELINE, data)
+    files.write_bytes(directory / PIPELINE, data)
     return sorted(sio.get_untrusted_types(data=data))
 
 
