@@ -24,8 +24,8 @@ def run() -> list[dict[str, Any]]:
     import ray
 
     import mlpact
-    from mlpact.predict import predict_file
-    from mlpact.predict.ray import predict_ray
+    from mlpact.prediction import predict_file
+    from mlpact.prediction.ray import predict_ray
 
     info = trained_model()
     src = parquet_input(ROWS)

@@ -22,6 +22,7 @@ __all__ = [
     "load",
     "load_config",
     "models",
+    "predict",
     "predict_file",
     "run",
     "runs",
@@ -38,7 +39,8 @@ _LAZY = {
     "Store": "mlpact.store",
     "TrainResult": "mlpact.training",
     "train": "mlpact.training",
-    "predict_file": "mlpact.predict",
+    "predict": "mlpact.prediction",
+    "predict_file": "mlpact.prediction",
     "evaluate_version": "mlpact.evaluate",
     "models": "mlpact.registry.frames",
     "runs": "mlpact.registry.frames",
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
     from mlpact.config import Config, load_config
     from mlpact.evaluate import evaluate_version
     from mlpact.external import run, save
-    from mlpact.predict import predict_file
+    from mlpact.prediction import predict, predict_file
     from mlpact.registry.frames import compare, models, runs
     from mlpact.store import Store
     from mlpact.training import TrainResult, train

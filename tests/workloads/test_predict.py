@@ -11,7 +11,7 @@ import pytest
 
 import mlpact
 from mlpact.errors import DataError, ExitCode, InputValidationError
-from mlpact.predict import predict_file
+from mlpact.prediction import predict_file
 
 
 @pytest.fixture

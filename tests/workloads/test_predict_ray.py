@@ -1,4 +1,4 @@
-"""mlpact.predict.ray: `predict --engine ray` gives the local engine's output, order and report."""
+"""mlpact.prediction.ray: `predict --engine ray` gives the local engine's output, order and report."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import ray
 import mlpact
 from conftest import mixed_frame, write_config
 from mlpact.errors import DataError, InputValidationError
-from mlpact.predict import predict_file
-from mlpact.predict.ray import parquet_files, predict_ray, row_groups
+from mlpact.prediction import predict_file
+from mlpact.prediction.ray import parquet_files, predict_ray, row_groups
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -20,7 +20,7 @@ from mlpact.cli._app import (
 )
 
 if TYPE_CHECKING:
-    from mlpact.predict import PredictResult
+    from mlpact.prediction import PredictResult
 
 
 @app.command()
@@ -92,11 +92,11 @@ def predict(
       mlpact predict wine s3://bucket/in.parquet -o s3://bucket/out.parquet   (needs mlpact[remote];
       credentials and endpoint from the AWS environment: AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)
     """
-    from mlpact.predict import predict_file
+    from mlpact.prediction import predict
 
     if engine not in ("local", "ray"):
         raise typer.BadParameter(f"expected local or ray, found {engine!r}", param_hint="--engine")
-    result = predict_file(
+    result = predict(
         model, source, output, keep=keep or (), chunk_rows=chunk_rows, sep=sep, engine=engine,  # type: ignore[arg-type]
         workers=workers, address=address, store=store, trust=trust or (), progress=progress(),
     )  # fmt: skip

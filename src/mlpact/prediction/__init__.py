@@ -1,8 +1,8 @@
 """Batch prediction: a file (or a folder of Parquet files) through a saved version.
 
 :func:`predict_file` chooses the engine: `local` streams a CSV or Parquet file in chunks in this
-process (`mlpact.predict.local`); `ray` sends Parquet row groups through a pool of Ray actors with
-the same output, row order and validation report (`mlpact.predict.ray`). Image models predict a
+process (`mlpact.prediction.local`); `ray` sends Parquet row groups through a pool of Ray actors with
+the same output, row order and validation report (`mlpact.prediction.ray`). Image models predict a
 folder of images (or one image) with the local engine.
 """
 
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Literal
 
 from mlpact import torch as torch_flavor
 from mlpact.errors import DataError
-from mlpact.predict.local import DEFAULT_CHUNK_ROWS, PredictResult, predict_local
-from mlpact.predict.ray import predict_ray
+from mlpact.prediction.local import DEFAULT_CHUNK_ROWS, PredictResult, predict_local
+from mlpact.prediction.ray import predict_ray
 from mlpact.version.load import load
 from mlpact.version.model import Model
 
@@ -23,12 +23,12 @@ if TYPE_CHECKING:
     from mlpact._core.progress import Progress
     from mlpact.store import Store
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "PredictResult", "predict_file"]
+__all__ = ["DEFAULT_CHUNK_ROWS", "PredictResult", "predict", "predict_file"]
 
 Engine = Literal["local", "ray"]
 
 
-def predict_file(
+def predict(
     model: str | Path | Model,
     source: str | Path,
     output: str | Path,
@@ -43,7 +43,8 @@ def predict_file(
     trust: Iterable[str] = (),
     progress: Progress | None = None,
 ) -> PredictResult:
-    """Predict every row of a file into a CSV or Parquet file (formats by extension).
+    """Predict every row of a file (or every image of a folder) into a CSV or Parquet file
+    (formats by extension): `mlpact.predict`, what `mlpact predict` runs.
 
     Args:
         model: a reference (``name``, ``name:3``, ``name@alias``), a version folder or a loaded model.
@@ -76,3 +77,6 @@ def predict_file(
             chunk_rows=chunk_rows, progress=progress,
         )  # fmt: skip
     return predict_local(loaded, source, output, keep=keep, chunk_rows=chunk_rows, sep=sep, progress=progress)
+
+
+predict_file = predict  # its first name, kept for existing scripts

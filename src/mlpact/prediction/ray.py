@@ -24,7 +24,7 @@ from mlpact._core.progress import Progress, Silent
 from mlpact.data.sources import table_format
 from mlpact.data.validation import Problem, ValidationReport
 from mlpact.errors import DataError, MissingDependencyError
-from mlpact.predict.local import DEFAULT_CHUNK_ROWS, PredictResult, Writer, check_keep, empty_input
+from mlpact.prediction.local import DEFAULT_CHUNK_ROWS, PredictResult, Writer, check_keep, empty_input
 
 if TYPE_CHECKING:
     import pandas as pd

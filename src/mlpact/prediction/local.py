@@ -58,7 +58,7 @@ def predict_local(
     progress: Progress | None = None,
 ) -> PredictResult:
     """Predict every row of a CSV/Parquet file into a CSV/Parquet file (formats by extension), in
-    this process, streamed in chunks (the `local` engine of `mlpact.predict.predict_file`).
+    this process, streamed in chunks (the `local` engine of `mlpact.prediction.predict_file`).
 
     Args:
         model: a loaded version.
