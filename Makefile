@@ -8,10 +8,10 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c const
 STAMP := $(VENV)/.installed
 # Everything the tests exercise. Heavy extras (torch, ray, mlflow) join here as their
 # features land; torch is pinned to the local CPU build by constraints.txt.
-EXTRAS := dev,serve,notebooks,tune,ray,torch,mlflow,remote
+EXTRAS := dev,serve,ui,notebooks,tune,ray,torch,mlflow,remote
 ONLY ?=
 
-.PHONY: help setup demo test fuzz lint format bench docs clean
+.PHONY: help setup demo test fuzz lint format bench docs screenshots clean
 
 help:  ## Show the targets.
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,9 +32,10 @@ demo: $(STAMP)  ## Train the wine example, save a version, predict with it, show
 test: $(STAMP)  ## Run the test suite (2 workers).
 	$(BIN)/python -m pytest -n 2 -q
 
-# Property-based fuzzing and hostile-input tests, long: thousands of generated configs, frames and
-# HTTP payloads per property, hostile files, serving security, and the server's load test for 60 s
-# (20 s in `make test`) with its alias moved 50 times. About 10 minutes on 2 cores.
+# Property-based fuzzing and hostile-input tests, long: thousands of generated configs, frames,
+# HTTP payloads and crafted skops schemas (random class names and node kinds) per property, hostile
+# files, serving security, and the server's load test for 60 s (20 s in `make test`) with its
+# alias moved 50 times. About 12 minutes on 2 cores (the skops property: ~2 of them).
 FUZZ_TESTS := tests/test_fuzz.py tests/test_untrusted.py tests/test_serve_security.py tests/test_serve_load.py
 
 fuzz: $(STAMP)  ## Fuzz configs, frames and payloads (thousands of examples); 60 s server load test.
@@ -59,6 +60,9 @@ bench: $(BENCH_STAMP)  ## Run the benchmarks into bench/results.json (ONLY=name 
 
 docs: $(STAMP)  ## Regenerate the config reference in README.md and docs/.
 	$(BIN)/python -m mlpact.docs --write
+
+screenshots: $(STAMP)  ## Write screenshots of mlpact ui's main pages to docs/img/ (needs chromium).
+	$(BIN)/python tests/ui_screenshots.py docs/img
 
 clean:  ## Remove the virtual environment, caches and demo output.
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out bench/.work

@@ -16,14 +16,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, write_results, write_summary
 
 MODULES = [
+    "bench_check",
     "bench_cli",
     "bench_predict_cold",
     "bench_batch",
     "bench_ray_batch",
     "bench_registry",
     "bench_serve",
+    "bench_text",
     "bench_torch",
+    "bench_torch_tune",
     "bench_tune",
+    "bench_ui",
+    "bench_wide",
 ]
 
 

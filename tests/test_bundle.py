@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -14,32 +15,17 @@ from mlpact import bundle
 from mlpact.errors import UntrustedTypesError
 
 
-@pytest.mark.parametrize(
-    "types, allowed, refused",
-    [
-        (["sklearn.tree._tree.Tree", "numpy.float64"], [], []),
-        (["builtins.eval", "os.system"], [], ["builtins.eval", "os.system"]),
-        (
-            ["sklearn.metrics.accuracy_score"],
-            [],
-            ["sklearn.metrics.accuracy_score"],
-        ),  # a function, not a class
-        (["mypkg.features.AddRatios"], ["mypkg.features:AddRatios"], []),
-        (["mypkg.other.Thing"], ["mypkg.features.AddRatios"], []),
-        (["otherpkg.Thing"], ["mypkg.features.AddRatios"], ["otherpkg.Thing"]),
-        (["sklearn.nope.Missing"], [], ["sklearn.nope.Missing"]),
-    ],
-)
-def test_trust_rule(types: list[str], allowed: list[str], refused: list[str]) -> None:
-    assert bundle.untrusted_by_rule(types, allowed) == refused
-
-
 def test_dump_refuses_a_pipeline_with_untrusted_types(tmp_path: Path) -> None:
     from sklearn.preprocessing import FunctionTransformer
 
-    with pytest.raises(UntrustedTypesError, match="not in the trusted list"):
+    with pytest.raises(UntrustedTypesError, match=r"names mlpact never loads.*\['posix.getcwd'\]"):
         bundle.dump_pipeline(FunctionTransformer(func=os.getcwd), tmp_path)
+    with pytest.raises(UntrustedTypesError, match=r"not in the trusted list: \['math.sqrt'\]"):
+        bundle.dump_pipeline(FunctionTransformer(func=math.sqrt), tmp_path)
     assert not (tmp_path / bundle.PIPELINE).exists()
+    assert bundle.dump_pipeline(FunctionTransformer(func=math.sqrt), tmp_path, allowed=["math:sqrt"]) == [
+        "math.sqrt"
+    ]  # named exactly (a config's model.type, mlpact.save's trust=): written, and recorded
 
 
 def test_verify_detects_each_kind_of_change(tmp_path: Path) -> None:
@@ -103,3 +89,52 @@ def test_a_poisoned_cache_is_ignored(tmp_path: Path) -> None:
         assert bundle._read_skops_cache(cache) is None, evil
     cache.write_text(json.dumps(good))
     assert _lists_in_fresh_process(tmp_path)["from_cache"] is True
+
+
+# --------------------------------------------------------------------------- vocabularies
+def _text_pipeline(rows: int = 200):  # type: ignore[no-untyped-def]
+    import numpy as np
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(500)] + ["naïve", "日本", "a\\nb", '"q"']
+    X = pd.DataFrame({c: [" ".join(rng.choice(words, 12)) for _ in range(rows)] for c in ("a", "b")})
+    y = rng.integers(0, 2, rows)
+    pre = ColumnTransformer([(c, TfidfVectorizer(token_pattern=r"\S+"), c) for c in ("a", "b")])
+    return Pipeline([("pre", pre), ("model", LogisticRegression())]).fit(X, y), X
+
+
+def test_vocabularies_are_saved_as_one_string_each_and_load_back(tmp_path: Path) -> None:
+    import zipfile
+
+    from mlpact.bundle import PIPELINE, dump_pipeline, load_pipeline
+
+    pipeline, X = _text_pipeline()
+    before = {c: dict(pipeline[0].named_transformers_[c].vocabulary_) for c in ("a", "b")}
+    trusted = dump_pipeline(pipeline, tmp_path)
+    assert {c: pipeline[0].named_transformers_[c].vocabulary_ for c in ("a", "b")} == before  # untouched
+    with zipfile.ZipFile(tmp_path / PIPELINE) as z:
+        assert len(z.namelist()) < 10  # not a file per term
+        assert "numpy.int64" not in z.read("schema.json").decode()
+    loaded = load_pipeline(tmp_path, trusted)
+    for c in ("a", "b"):
+        assert loaded[0].named_transformers_[c].vocabulary_ == before[c]
+    assert (loaded.predict_proba(X) == pipeline.predict_proba(X)).all()
+
+
+def test_a_vocabulary_that_is_not_a_list_of_terms_is_refused() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from mlpact.bundle import VOCABULARY_TERMS, restore_vocabularies
+    from mlpact.errors import IntegrityError
+
+    vectorizer = TfidfVectorizer()
+    setattr(vectorizer, VOCABULARY_TERMS, '{"not": "a list"}')
+    with pytest.raises(
+        IntegrityError, match="vocabulary of a TfidfVectorizer in pipeline.skops is not a list"
+    ):
+        restore_vocabularies(vectorizer)

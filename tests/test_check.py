@@ -59,10 +59,11 @@ def _unlabelled_flip(frame: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize(
     "make, verdict, code, reason",
     [
-        (lambda f: f, "reload", 0, "compatible with the schema, no material drift; accuracy"),
-        (_drifted, "retrain", 11, "x has drifted (PSI"),
+        (lambda f: f, "reload", 0, "compatible with the schema; no drift or performance drop beyond chance"),
+        (_drifted, "retrain", 11, "x has drifted (location-scale and KS tests: p="),
         (_unlabelled_flip, "retrain", 11, "performance: accuracy"),
         (_incompatible, "incompatible", 12, "count: column is missing (missing_column is an error"),
+        (lambda f: f.head(30), "inconclusive", 15, "30 rows are too few to judge: the check needs at least"),
     ],
 )
 def test_verdicts(version: dict[str, Any], make: Any, verdict: str, code: int, reason: str) -> None:
@@ -71,16 +72,35 @@ def test_verdicts(version: dict[str, Any], make: Any, verdict: str, code: int, r
     assert any(r.startswith(reason) for r in result.reasons), result.reasons
 
 
+def test_60_labelled_rows_of_the_training_distribution_never_say_retrain(version: dict[str, Any]) -> None:
+    verdicts = [
+        check_data(version["ref"], mixed_frame(60, seed=100 + s), store=version["store"]) for s in range(15)
+    ]
+    assert {r.verdict for r in verdicts} <= {"reload", "inconclusive"}
+    tested = [r.performance for r in verdicts if r.performance is not None]
+    assert len(tested) == 15 and all(p.test.startswith("Fisher's exact test") for p in tested)
+    assert all(p.recorded_rows == 120 and p.adjusted is not None for p in tested)
+
+
+def test_a_real_drop_on_60_rows_is_found_beyond_chance(version: dict[str, Any]) -> None:
+    result = check_data(version["ref"], _unlabelled_flip(mixed_frame(60, seed=3)), store=version["store"])
+    assert result.verdict == "retrain" and result.performance is not None
+    assert result.performance.dropped and result.performance.p_value < 1e-6
+    (reason,) = [r for r in result.reasons if r.startswith("performance")]
+    assert "on 60 labelled rows" in reason and "on the 120-row test split at training" in reason
+
+
 def test_drift_names_each_feature_and_the_predictions(version: dict[str, Any]) -> None:
     result = check_data(version["ref"], _drifted(mixed_frame(400, seed=7)), store=version["store"])
     drifted = {d.column for d in result.drift if d.drifted}
     assert drifted == {"x", "color"}
     assert {d.column: d.test for d in result.drift} == {
-        "x": "ks",
-        "count": "ks",
+        "x": "lepage+ks",
+        "count": "lepage+ks",
         "color": "chi2",
         "flag": "chi2",
     }
+    assert all(d.adjusted is not None and d.adjusted >= d.p_value for d in result.drift)
     assert result.prediction is not None and result.prediction.drifted
     assert "note: text columns are not compared for drift." in result.notes
 
@@ -125,21 +145,22 @@ def test_target_option_names_another_label_column(version: dict[str, Any]) -> No
 @pytest.mark.parametrize(
     "thresholds, verdict",
     [
-        ({"psi": 100.0, "p_value": 1e-300, "performance_drop": 1.0}, "reload"),
-        ({"min_rows": 10_000, "performance_drop": 1.0}, "reload"),  # too few rows to judge drift
-        ({"psi": 1e-9}, "retrain"),
+        ({"psi": 100.0, "performance_drop": 1.0}, "reload"),  # significant but not material
+        ({"p_value": 1e-300, "performance_drop": 1.0}, "reload"),  # nothing is beyond chance
+        ({"min_rows": 10_000, "performance_drop": 1.0}, "inconclusive"),  # too few rows to judge
+        ({"psi": 0.0, "p_value": 0.99}, "retrain"),  # a false-alarm rate of 99%
     ],
 )
 def test_thresholds_override_the_saved_section(
     version: dict[str, Any], thresholds: dict[str, Any], verdict: str
 ) -> None:
-    frame = _drifted(mixed_frame(400, seed=7)) if verdict == "reload" else mixed_frame(400, seed=7)
+    frame = mixed_frame(400, seed=7) if verdict == "retrain" else _drifted(mixed_frame(400, seed=7))
     assert check_data(version["ref"], frame, store=version["store"], thresholds=thresholds).verdict == verdict
 
 
 def test_saved_section_is_the_default_and_a_bad_override_is_a_config_error(version: dict[str, Any]) -> None:
     model = mlpact.load(version["ref"], store=version["store"])
-    assert model.config.check.psi == 0.2 and model.config.check.p_value == 0.001
+    assert model.config.check.psi == 0.1 and model.config.check.p_value == 0.01
     with pytest.raises(ConfigError, match=r"Invalid config in check thresholds: 1 problem"):
         check_data(model, mixed_frame(60), thresholds={"psi": -1})
 
@@ -175,6 +196,34 @@ def test_version_without_reference_statistics_is_still_checked(
     result = check_data(old, mixed_frame(100, seed=2))
     assert result.verdict == "reload" and result.drift == []
     assert result.notes[0].startswith("mixed:1 has no reference statistics")
+
+
+@pytest.mark.parametrize("errors, note", [
+    (True, "it is measured again from the version's recorded test predictions"),
+    (False, "it is estimated from the new rows' spread and the test split's 120 rows"),
+])  # fmt: skip
+def test_a_version_without_recorded_uncertainty_is_tested_honestly(
+    version: dict[str, Any], tmp_path: Path, errors: bool, note: str
+) -> None:
+    """A version saved before metrics.json kept `ci`: the test metric's standard error comes from its recorded test
+    predictions (errors.parquet), else from the new rows; a note says which."""
+    import shutil
+
+    model = mlpact.load(version["ref"], store=version["store"])
+    folder = tmp_path / "old"
+    shutil.copytree(model.path, folder)
+    metrics = {k: v for k, v in model.metrics.items() if k != "ci"}
+    metrics["primary"] = "f1_macro"
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    manifest = dict(model.manifest)
+    if not errors:
+        manifest["files"] = {k: v for k, v in manifest["files"].items() if k != "errors.parquet"}
+    old = mlpact.Model(folder, manifest, model.pipeline, raw_config=model._raw_config)
+    result = check_data(old, mixed_frame(300, seed=2))
+    perf = result.performance
+    assert perf is not None and perf.metric == "f1_macro" and perf.recorded_se is not None and perf.now_se
+    assert perf.test.startswith("z-test with bootstrap standard errors")
+    assert any(note in n for n in result.notes), result.notes
 
 
 # --------------------------------------------------------------------------- retraining
@@ -215,7 +264,12 @@ def test_retrain_needs_a_file(version: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- CLI
 @pytest.mark.parametrize(
     "make, code",
-    [(lambda f: f, ExitCode.OK), (_drifted, ExitCode.RETRAIN), (_incompatible, ExitCode.INCOMPATIBLE)],
+    [
+        (lambda f: f, ExitCode.OK),
+        (_drifted, ExitCode.RETRAIN),
+        (_incompatible, ExitCode.INCOMPATIBLE),
+        (lambda f: f.head(20), ExitCode.INCONCLUSIVE),
+    ],
 )
 def test_cli_exit_codes_and_json(version: dict[str, Any], tmp_path: Path, make: Any, code: ExitCode) -> None:
     path = tmp_path / "new.csv"
@@ -225,8 +279,9 @@ def test_cli_exit_codes_and_json(version: dict[str, Any], tmp_path: Path, make: 
     )
     assert result.exit_code == int(code), result.output
     body = json.loads(result.stdout)
-    assert body["exit_code"] == int(code) and body["verdict"] in ("reload", "retrain", "incompatible")
-    assert body["thresholds"]["psi"] == 0.2
+    assert body["exit_code"] == int(code)
+    assert body["verdict"] in ("reload", "retrain", "incompatible", "inconclusive")
+    assert body["thresholds"]["psi"] == 0.1 and body["thresholds"]["p_value"] == 0.01
 
 
 def test_cli_table_html_and_flags(version: dict[str, Any], tmp_path: Path) -> None:
@@ -240,12 +295,58 @@ def test_cli_table_html_and_flags(version: dict[str, Any], tmp_path: Path) -> No
         and "Drift against the training split" in table.stdout
     )
     page = tmp_path / "check.html"
-    html = runner.invoke(
-        app, [*base, "--format", "html", "-o", str(page), "--psi", "50", "--p-value", "1e-300"]
-    )
-    assert html.exit_code == 11  # the performance drop remains
+    html = runner.invoke(app, [*base, "--format", "html", "-o", str(page), "--psi", "50"])
+    assert html.exit_code == 11  # drift is no longer material; the performance drop remains
     assert page.read_text().startswith("<!doctype html>") and "<h1>mixed:1: retrain</h1>" in page.read_text()
     bad = runner.invoke(app, [*base, "--promote", "production"])
     assert bad.exit_code == 2 and "--promote needs --retrain" in bad.output
     wrong = runner.invoke(app, [*base, "--format", "xml"])
     assert wrong.exit_code == 2 and "expected table, json or html, got 'xml'" in wrong.output
+
+
+def test_retrain_with_refit_all_scores_the_new_version_before_its_refit(tmp_path: Path) -> None:
+    frame = mixed_frame(300, seed=0)
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    config = write_config(
+        tmp_path,
+        {
+            "name": "refit",
+            "data": {"source": "train.csv", "target": "label", "drop": ["id"]},
+            "model": {"type": "sklearn.linear_model.LogisticRegression"},
+            "evaluate": {"cv_folds": 0, "plots": False, "leakage": False, "baseline": False},
+            "train": {"refit": "all"},
+        },
+    )
+    store = tmp_path / "store"
+    first = mlpact.train(config, store=store)
+    again = retrain_on(first.ref, tmp_path / "train.csv", store=store)
+    new = mlpact.load(again.ref, store=store)
+    assert again.new == new.metrics["test"][new.metrics["primary"]]  # the holdout was never seen
+    assert again.holdout_rows == new.metrics["rows"]["test"]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "code", "expected"),
+    [
+        ("color", b"red\xff", ExitCode.INCOMPATIBLE, "color: 40 values cannot be converted to category"),
+        ("x", [1.0], ExitCode.INCOMPATIBLE, "x: 40 values cannot be converted to float"),
+        ("label", [1], ExitCode.INPUT, "'label': 40 lists (rows 1, 2, 3, 4, 5, ...)"),
+        ("label", True, ExitCode.INPUT, "None of the 40 labels in 'label' is a class"),
+    ],
+)
+def test_check_answers_crafted_values_without_a_crash(
+    trained_mixed: dict[str, Any], tmp_path: Path, column: str, value: Any, code: int, expected: str
+) -> None:
+    frame = trained_mixed["frame"].head(40).copy()
+    frame[column] = [value] * len(frame)
+    frame.to_parquet(tmp_path / "new.parquet", index=False)
+    args = [
+        "check",
+        trained_mixed["ref"],
+        str(tmp_path / "new.parquet"),
+        "--store",
+        str(trained_mixed["store"]),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == code, result.output
+    assert expected in " ".join(result.output.split()) and "Traceback" not in result.output

@@ -275,3 +275,11 @@ def test_runs_list_show_compare(two_versions: dict[str, Path]) -> None:
         invoke("runs", "compare", runs[0]["id"], "--plot", plot, "--store", store).exit_code == ExitCode.USAGE
     )
     assert invoke("runs", "show", "nope", "--store", store).exit_code == ExitCode.NOT_FOUND
+
+
+def test_the_exit_code_table_in_the_docs_is_the_code() -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    documented = {int(code): name for code, name in re.findall(r"^\| (\d+) \| ([A-Z_]+) \|", text, re.M)}
+    assert documented == {int(code): code.name for code in ExitCode}

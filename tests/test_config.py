@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -240,6 +241,36 @@ def test_extends_merges_layers_and_overrides_win(tmp_path: Path) -> None:
     cfg = load_config(tmp_path / "dev.yaml", ["seed=3"])
     assert cfg.model.params == {"C": 0.5, "max_iter": 200}
     assert (cfg.seed, cfg.evaluate.cv_folds, cfg.name) == (3, 2, "dev")
+
+
+@pytest.mark.parametrize(
+    "child, params, cv_folds",
+    [
+        ({"model": {"params": None}}, {}, 5),  # the whole inherited mapping
+        ({"model": {"params": {"max_iter": None}}}, {"C": 1.0}, 5),  # one key, `~` in YAML
+        ({"evaluate": {"cv_folds": None}}, {"C": 1.0, "max_iter": 200}, 5),  # back to the default
+        ({"model": {"params": {"C": None, "tol": 0.01}}}, {"max_iter": 200, "tol": 0.01}, 5),
+    ],
+)
+def test_extends_null_removes_an_inherited_key(
+    tmp_path: Path, child: dict[str, Any], params: dict[str, Any], cv_folds: int
+) -> None:
+    base = {
+        "data": {"source": "sklearn:wine"},
+        "model": {"type": "sklearn.linear_model.LogisticRegression", "params": {"C": 1.0, "max_iter": 200}},
+        "evaluate": {"cv_folds": 2},
+    }
+    write_config(tmp_path, base, "base.yaml")
+    write_config(tmp_path, {"extends": "base.yaml", **child}, "child.yaml")
+    cfg = load_config(tmp_path / "child.yaml")
+    assert cfg.model.params == params
+    assert cfg.evaluate.cv_folds == (cv_folds if "evaluate" in child else 2)
+
+
+def test_null_without_an_inherited_key_is_the_value_itself(tmp_path: Path) -> None:
+    write_config(tmp_path, {"data": {"source": "sklearn:wine"}, "model": {"type": "x.Y"}}, "base.yaml")
+    write_config(tmp_path, {"extends": "base.yaml", "model": {"params": {"max_depth": None}}}, "c.yaml")
+    assert load_config(tmp_path / "c.yaml").model.params == {"max_depth": None}
 
 
 def test_a_typo_in_a_base_layer_names_that_file(tmp_path: Path) -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import mixed_frame, wine_config
+from conftest import mixed_frame, wine_config, write_config
 from mlpact.config import load_config
 from mlpact.data import (
+    classification_target,
     fingerprint,
     infer_task,
     load_frame,
@@ -19,7 +22,7 @@ from mlpact.data import (
     split_rows,
     table_format,
 )
-from mlpact.errors import DataError
+from mlpact.errors import DataError, ExitCode
 
 
 @pytest.mark.parametrize(
@@ -167,3 +170,237 @@ def test_fingerprint_depends_on_values_not_on_index_or_file() -> None:
     changed.loc[3, "count"] = 99
     assert fingerprint(frame) != fingerprint(changed)
     assert fingerprint(frame) != fingerprint(frame.rename(columns={"x": "y"}))
+
+
+# --------------------------------------------------------------------------- data no model can use
+ROWS = 120
+
+
+def _frame(seed: int = 0, **columns: Any) -> pd.DataFrame:
+    """Two numeric features and a text class that follows x; `columns` replaces or adds columns."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=ROWS)
+    frame = pd.DataFrame({"x": x, "z": rng.normal(size=ROWS), "y": np.where(x > 0, "yes", "no")})
+    for name, values in columns.items():
+        frame[name] = values(frame) if callable(values) else values
+    return frame
+
+
+def _at(column: str, rows: slice | int, value: Any) -> Any:
+    def put(frame: pd.DataFrame) -> pd.Series:
+        values = frame[column].astype(object if isinstance(value, str) else frame[column].dtype).copy()
+        values.iloc[rows] = value
+        return values
+
+    return put
+
+
+def _write(frame: pd.DataFrame, folder: Path, fmt: str) -> Path:
+    path = folder / f"data.{fmt}"
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+def _write_duplicates(folder: Path, fmt: str, names: list[str]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(1)
+    columns = [rng.normal(size=ROWS) for _ in names[:-1]] + [np.where(np.arange(ROWS) % 2, "yes", "no")]
+    path = folder / f"data.{fmt}"
+    if fmt == "csv":
+        lines = [",".join(names)] + [",".join(str(c[i]) for c in columns) for i in range(ROWS)]
+        path.write_text("\n".join(lines) + "\n")
+    else:
+        pq.write_table(pa.table([pa.array(c) for c in columns], names=names), path)
+    return path
+
+
+def _train_cli(folder: Path, source: Path, monkeypatch: pytest.MonkeyPatch, **data: Any) -> Any:
+    """`mlpact train` on `source`, with every fit (and the leakage probes) made to fail loudly."""
+    from sklearn.pipeline import Pipeline
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    def fitted(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("something was fitted before the data was refused")
+
+    monkeypatch.setattr(Pipeline, "fit", fitted)
+    monkeypatch.setattr("mlpact.leakage.check_split", fitted)
+    config = write_config(folder, {**wine_config(), "data": {"source": str(source), "target": "y", **data}})
+    return CliRunner().invoke(app, ["train", str(config), "--store", str(folder / "store")])
+
+
+UNUSABLE = [  # (case, formats, frame, expected message)
+    ("inf feature", ["csv", "parquet"], _frame(x=_at("x", 3, np.inf)), r"'x': 1 infinite number \(row 4\)"),
+    ("-inf feature", ["csv", "parquet"], _frame(z=_at("z", [0, 9], -np.inf)),
+     r"'z': 2 infinite numbers \(rows 1, 10\)"),
+    ("1e308 feature", ["csv", "parquet"], _frame(x=_at("x", 3, 1e308)),
+     r"'x': 1 number beyond ±3\.4e\+38 \(row 4\)"),
+    ("huge in two columns", ["csv", "parquet"], _frame(x=_at("x", slice(3, 11), 1e308), z=_at("z", slice(11, 21), -1e39)),
+     r"'x': 8 numbers beyond ±3\.4e\+38 \(rows 4, 5, 6, 7, 8, \.\.\.\)\n  - 'z': 10 numbers beyond ±3\.4e\+38 "
+     r"\(rows 12, 13, 14, 15, 16, \.\.\.\)\nExpected in every cell a number within ±3\.4e\+38"),
+    ("1e308 regression target", ["csv", "parquet"], _frame(y=lambda f: f["x"] * 3 + 1).assign(y=_at("y", 3, 1e308)), r"'y': 1 number beyond ±3\.4e\+38 \(row 4\)"),
+    ("inf regression target", ["csv", "parquet"], _frame(y=lambda f: f["x"] * 3).assign(y=_at("y", 7, np.inf)),
+     r"'y': 1 infinite number \(row 8\)"),
+    ("list column", ["parquet"], _frame(tags=[[1, 2, i] for i in range(ROWS)]), r"'tags': 120 lists \(rows 1, 2, 3, 4, 5, \.\.\.\)"),
+    ("struct column", ["parquet"], _frame(info=[{"a": i} for i in range(ROWS)]), r"'info': 120 mappings \(rows 1, 2"),
+    ("binary column", ["parquet"], _frame(blob=[bytes([i % 256, 0, 255]) for i in range(ROWS)]),
+     r"'blob': 120 bytes values \(rows 1, 2"),
+    ("some binary values", ["parquet"], _frame(blob=[b"\xff" if i in (5, 50) else None for i in range(ROWS)]),
+     r"'blob': 2 bytes values \(rows 6, 51\)"),
+    ("list target", ["parquet"], _frame(y=[[i % 2] for i in range(ROWS)]), r"'y': 120 lists"),
+    ("binary target", ["parquet"], _frame(y=[b"yes" if i % 2 else b"no" for i in range(ROWS)]), r"'y': 120 bytes values"),
+    ("one class", ["csv", "parquet"], _frame(y="only"),
+     r"The target 'y' has 1 class \('only'\) in 120 rows: a classifier needs at least two classes\."),
+    ("an identifier as target", ["csv", "parquet"], _frame(y=[f"id-{i}" for i in range(ROWS)]),
+     r"The target 'y' has 120 classes in 120 rows: a classifier needs at least two rows per class"),
+    ("more classes than half the rows", ["csv"], _frame(y=[f"c{i % 61}" for i in range(ROWS)]),
+     r"The target 'y' has 61 classes in 120 rows"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "fmt", "frame", "message"),
+    [pytest.param(c, fmt, f, m, id=f"{c}-{fmt}") for c, formats, f, m in UNUSABLE for fmt in formats],
+)
+def test_training_refuses_data_no_model_can_use_before_fitting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str, fmt: str, frame: pd.DataFrame, message: str
+) -> None:
+    result = _train_cli(tmp_path, _write(frame, tmp_path, fmt), monkeypatch)
+    assert result.exit_code == ExitCode.INPUT, result.output
+    assert re.search(message, result.output), result.output
+    assert "Hint: " in result.output and "Traceback" not in result.output
+    assert not list((tmp_path / "store" / "models").glob("*/*"))  # no version
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    ("names", "found"),
+    [(["x", "x", "z", "y"], "'x' (2 columns)"), (["x", "y", "y"], "'y' (2 columns)"),
+     (["a", "a", "b", "b", "b", "y"], "'a' (2 columns), 'b' (3 columns)")],
+)  # fmt: skip
+def test_duplicate_column_names_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, names: list[str], found: str
+) -> None:
+    source = _write_duplicates(tmp_path, fmt, names)
+    result = _train_cli(tmp_path, source, monkeypatch)
+    assert result.exit_code == ExitCode.INPUT, result.output
+    assert f"has duplicate column names: {found}. Expected every column name once" in result.output
+    assert "Hint: Rename or remove the duplicate columns in the file." in result.output
+
+
+def test_a_csv_column_really_named_like_a_renamed_duplicate_is_fine(tmp_path: Path) -> None:
+    frame = _frame()
+    frame["x.1"] = frame["x"] * 2  # looks like pandas' name for a second `x`, but is written so
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    assert list(read_table(tmp_path / "data.csv").columns) == ["x", "z", "y", "x.1"]
+
+
+@pytest.mark.parametrize(
+    ("model", "y", "task", "message", "code"),
+    [
+        ("sklearn.linear_model.LogisticRegression", lambda f: f["x"] * 10, "auto",
+         "model.type: sklearn.linear_model.LogisticRegression is a classifier, but target 'y' is a regression "
+         "task (inferred: its values are numbers, not a few whole classes). Choose a regressor, or set "
+         "data.task: classification if that is what the target means.", ExitCode.CONFIG),
+        ("sklearn.linear_model.Ridge", None, "auto",
+         "model.type: sklearn.linear_model.Ridge is a regressor, but target 'y' is a classification task "
+         "(inferred: its values are text, booleans or a few whole numbers). Choose a classifier.", ExitCode.CONFIG),
+        ("sklearn.linear_model.Ridge", lambda f: (f["x"] > 0).astype(int), "classification",
+         "is a classification task (data.task says so). Choose a classifier, or set data.task: regression",
+         ExitCode.CONFIG),
+        ("sklearn.linear_model.LogisticRegression", lambda f: np.where(f["x"] > 0, 1.0, 2.5), "classification",
+         "The target 'y' holds numbers that are not whole (2 distinct values): scikit-learn's classifiers "
+         "take integers, text or booleans as class labels.", ExitCode.INPUT),
+    ],
+)  # fmt: skip
+def test_a_model_that_cannot_fit_the_target_is_refused_before_fitting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str, y: Any, task: str, message: str, code: int
+) -> None:
+    frame = _frame(**({"y": y} if y is not None else {}))
+    source = _write(frame, tmp_path, "csv")
+    config = {**wine_config(), "model": {"type": model}}
+    config["data"] = {"source": str(source), "target": "y", "task": task}
+    from sklearn.pipeline import Pipeline
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    monkeypatch.setattr(Pipeline, "fit", lambda *a, **k: pytest.fail("fitted"))
+    result = CliRunner().invoke(
+        app, ["train", str(write_config(tmp_path, config)), "--store", str(tmp_path / "s")]
+    )
+    assert result.exit_code == code, result.output
+    assert message in " ".join(result.output.split())
+
+
+def test_a_list_column_left_out_with_data_drop_trains(tmp_path: Path) -> None:
+    import mlpact
+
+    frame = _frame(tags=[[1, 2, i] for i in range(ROWS)])
+    source = _write(frame, tmp_path, "parquet")
+    config = {**wine_config(), "data": {"source": str(source), "target": "y", "drop": ["tags"]}}
+    result = mlpact.train(config, store=tmp_path / "store")
+    assert "tags" not in result.schema.names and result.metrics["test"]["accuracy"] > 0.8
+
+
+# --------------------------------------------------------------------------- class targets that train
+FAST = {"cv_folds": 2, "plots": False, "leakage": False, "baseline": False, "importance_repeats": 0}
+
+
+def _bool_with_missing(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series([None if i % 17 == 0 else bool(v > 0) for i, v in enumerate(frame["x"])], dtype=object)
+
+
+CLASS_TARGETS = [  # (case, formats, target values, expected classes)
+    ("booleans with missing values", ["csv", "parquet"], _bool_with_missing, [False, True]),
+    ("True/False in a CSV: booleans", ["csv"], lambda f: np.where(f["x"] > 0, "True", "False"), [False, True]),
+    ("True/False as Parquet text: text", ["parquet"], lambda f: np.where(f["x"] > 0, "True", "False"), ["False", "True"]),
+    ("numbers as text mixed with text", ["csv", "parquet"],
+     lambda f: np.where(f["x"] > 0.5, "1", np.where(f["x"] > 0, "2", "yes")), ["1", "2", "yes"]),
+    ("None and NaN in text", ["csv", "parquet"],
+     lambda f: [None if i % 9 == 0 else ("yes" if v > 0 else "no") for i, v in enumerate(f["x"])], ["no", "yes"]),
+    ("unicode and spaces", ["csv", "parquet"], lambda f: np.where(f["x"] > 1, " ja ✓", np.where(f["x"] > 0, "ja ✓", "нет")),
+     [" ja ✓", "ja ✓", "нет"]),
+    ("a category with an unused category", ["parquet"],
+     lambda f: pd.Categorical(np.where(f["x"] > 0, "a", "b"), categories=["a", "b", "c"]), ["a", "b"]),
+    ("more classes than test rows", ["csv"], lambda f: [f"c{i % 40}" for i in range(ROWS)], [f"c{i}" for i in range(40)]),
+]  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::mlpact.model.InputWarning")  # rows outside the training split's range
+@pytest.mark.parametrize(
+    ("case", "fmt", "y", "classes"),
+    [pytest.param(c, fmt, y, k, id=f"{c}-{fmt}") for c, formats, y, k in CLASS_TARGETS for fmt in formats],
+)
+def test_class_targets_of_every_kind_train(
+    tmp_path: Path, case: str, fmt: str, y: Any, classes: list[Any]
+) -> None:
+    import mlpact
+
+    source = _write(_frame(y=y), tmp_path, fmt)
+    config = {**wine_config(), "data": {"source": str(source), "target": "y"}, "evaluate": FAST}
+    result = mlpact.train(config, store=tmp_path / "store")
+    assert result.schema.target is not None
+    assert sorted(result.schema.target.classes, key=str) == sorted(classes, key=str)
+    model = mlpact.load(result.ref, store=tmp_path / "store")
+    assert set(model.predict(_frame().drop(columns="y"))) <= set(classes)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([True, False, None, True], [True, False, True]),  # bools read as objects
+        (["yes", 1, 2.5, "no"], ["yes", "1", "2.5", "no"]),  # a mix of types: all text
+        ([1, 2.0, 3, 1], [1.0, 2.0, 3.0, 1.0]),  # ints and floats read as objects: numbers
+        ([np.int64(1), "a", "a", np.int64(1)], ["1", "a", "a", "1"]),
+    ],
+)
+def test_classification_target_gives_one_plain_type(values: list[Any], expected: list[Any]) -> None:
+    y = pd.Series(values * 3, name="y", dtype=object).dropna()  # objects, as a Python frame may hold
+    assert classification_target(y, rows=len(y)).tolist() == expected * 3

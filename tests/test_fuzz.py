@@ -272,7 +272,10 @@ def client(trained_mixed: dict[str, Any]) -> Any:
     from mlpact.serve import create_app
 
     limits = {"max_rows": 20, "max_bytes": 50_000}
-    return TestClient(create_app(trained_mixed["ref"], store=trained_mixed["store"], overrides=limits))
+    return TestClient(
+        create_app(trained_mixed["ref"], store=trained_mixed["store"], overrides=limits),
+        base_url="http://localhost",
+    )
 
 
 JSON = st.recursive(

@@ -104,6 +104,37 @@ def test_cli_verify_exits_14_on_behaviour_and_0_with_files_only(
     assert ok.exit_code == 0, ok.output
 
 
+def test_cli_verify_of_a_version_whose_load_is_refused_reports_the_refusal_with_exit_6(
+    iris: dict[str, Any], tmp_path: Path
+) -> None:
+    """Files and index digest agree (rewritten together), but the pipeline names a class off the
+    allowlist: the version is refused, which is an integrity failure, not a behaviour change."""
+    import shutil
+    import sqlite3
+    import zipfile
+
+    from mlpact import bundle
+
+    store = tmp_path / "store"
+    shutil.copytree(iris["store"], store)
+    folder = Path(str(iris["path"]).replace(str(iris["store"]), str(store)))
+    with zipfile.ZipFile(folder / bundle.PIPELINE, "w") as zf:
+        node = {"__class__": "Evil", "__module__": "zz_nowhere", "__loader__": "ObjectNode"}
+        zf.writestr("schema.json", json.dumps({**node, "protocol": 2}))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"] = bundle.hash_files(folder)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with sqlite3.connect(store / "mlpact.db") as db:
+        db.execute("UPDATE versions SET digest = ?", (bundle.manifest_digest(folder),))
+    result = CliRunner().invoke(app, ["models", "verify", "--store", str(store), "--json"])
+    assert result.exit_code == ExitCode.INTEGRITY == 6, result.output
+    (check,) = json.loads(result.output)["versions"]
+    assert check["behaviour"] == "refused" and "zz_nowhere.Evil" in check["problem"]
+    assert "not in the trusted list" in check["problem"] and "golden" not in check["problem"]
+    table = CliRunner().invoke(app, ["models", "verify", "--store", str(store)])
+    assert table.exit_code == 6 and "not loaded" in table.output and "differ" not in table.output
+
+
 def test_import_refuses_a_bundle_that_predicts_differently_here(
     iris: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -130,6 +130,42 @@ def test_check_split_runs_every_guard_that_applies(wine: pd.DataFrame) -> None:
     assert clean == []
 
 
+def _described(rows: int = 240, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """A free-text description that names the label in the middle of ordinary words, and one that does not."""
+    rng = np.random.default_rng(seed)
+    y = pd.Series(rng.choice(["spam", "ham", "eggs"], rows))
+    words = np.array(["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa"])
+    told = [" ".join(rng.choice(words, 5)) + f" filed under {v} on receipt" for v in y]
+    noise = [" ".join(rng.choice(words, 9)) for _ in y]
+    return pd.DataFrame({"description": told, "remarks": noise}), y
+
+
+def test_a_text_column_that_contains_the_label_is_found() -> None:
+    X, y = _described()
+    found = single_column_leaks(
+        X, y, task="classification", columns=["description", "remarks"], text=["description", "remarks"]
+    )
+    assert found is not None and found.columns == ("description",)
+    assert "'description' (balanced accuracy 1.000)" in found.message
+    # without the text model the column is skipped, as it was before
+    assert single_column_leaks(X, y, task="classification", columns=["description"]) is None
+
+
+def test_training_warns_about_a_leaky_text_column(tmp_path: Path) -> None:
+    X, y = _described()
+    X.assign(label=y, size=np.arange(len(y)) % 7).to_csv(tmp_path / "t.csv", index=False)
+    cfg = {
+        "name": "told",
+        "data": {"source": "t.csv", "target": "label"},
+        "features": {"text": {"columns": ["description", "remarks"]}},
+        "model": {"type": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 1000}},
+        "evaluate": {"cv_folds": 0, "plots": False, "baseline": False},
+    }
+    result = mlpact.train(write_config(tmp_path, cfg), store=tmp_path / "s")
+    (leak,) = [f for f in result.metrics["leakage"] if f["check"] == "single_column"]
+    assert leak["columns"] == ["description"]
+
+
 def test_training_warns_about_a_leaky_column_in_output_metrics_and_report(tmp_path: Path) -> None:
     frame = mixed_frame(200)
     frame["refund_issued"] = (frame["label"] == "yes").astype(int) * 5 + 1
@@ -167,6 +203,21 @@ def test_time_split_with_a_group_column_warns_about_shared_groups(tmp_path: Path
     assert [f["check"] for f in result.metrics["leakage"]] == ["shared_groups"]
 
 
+def test_inference_never_uses_an_id_like_column_without_saying_so(tmp_path: Path) -> None:
+    frame = mixed_frame(100).assign(n=range(100))
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    cfg = wine_config(
+        name="ids", data={"source": "d.csv", "target": "label"}, evaluate={"cv_folds": 0, "plots": False}
+    )
+    result = mlpact.train(write_config(tmp_path, cfg), store=tmp_path / "s")
+    assert "n" not in result.schema.names
+    said = [w for w in result.warnings if w.startswith("Column 'n' is not used")]
+    assert said and "looks like a row id (unique integers in row order" in said[0]
+    assert any(
+        "Column 'day' (a date) is used as a feature" in w and "time_column: day" in w for w in result.warnings
+    )
+
+
 def test_clean_training_has_no_leakage_warning(trained_wine: dict[str, object]) -> None:
     result = trained_wine["result"]
     assert not [w for w in result.warnings if "leakage" in w]  # type: ignore[attr-defined]
@@ -180,6 +231,7 @@ def test_leakage_checks_can_be_turned_off(tmp_path: Path, enabled: bool, checks:
     cfg = wine_config(
         name="off",
         data={"source": "d.csv", "target": "label", "drop": ["id"]},
+        features={"numeric": {"columns": ["x", "count", "n"]}},  # listed: the id-like n is used
         evaluate={"cv_folds": 0, "plots": False, "leakage": enabled},
     )
     result = mlpact.train(write_config(tmp_path, cfg), store=tmp_path / "s")

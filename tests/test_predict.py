@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import mlpact
-from mlpact.errors import DataError, InputValidationError
+from mlpact.errors import DataError, ExitCode, InputValidationError
 from mlpact.predict import predict_file
 
 
@@ -117,3 +117,93 @@ def test_empty_input_writes_an_empty_table_with_the_output_columns(
         "proba_1",
         "proba_2",
     ]
+
+
+# --------------------------------------------------------------------------- values no model can use
+def _put(column: str, rows: Any, value: Any) -> Any:
+    def change(frame: pd.DataFrame) -> None:
+        frame[column] = frame[column].astype(object)
+        for row in [rows] if isinstance(rows, int) else rows:
+            frame.at[row, column] = value
+
+    return change
+
+
+def _whole(column: str, value: Any) -> Any:
+    def change(frame: pd.DataFrame) -> None:
+        frame[column] = [value] * len(frame)
+
+    return change
+
+
+CRAFTED = [  # (case, formats, change to 30 good rows of the mixed data, expected error line)
+    ("inf", ["csv", "parquet"], _put("x", 2, np.inf), "x: 1 value cannot be converted to float (row 3)"),
+    ("-inf and 1e308", ["csv", "parquet"], _put("x", [2, 5], -1e308),
+     "x: 2 values cannot be converted to float (rows 3, 6)"),
+    ("1e39", ["csv", "parquet"], _put("count", 7, 1e39), "count: 1 value cannot be converted to int (row 8)"),
+    ("lists in a number column", ["parquet"], _whole("x", [1.0, 2.0]),
+     "x: 30 values cannot be converted to float (rows 1, 2, 3, 4, 5, ...)"),
+    ("bytes in a category column", ["parquet"], _whole("color", b"red\xff"),
+     "color: 30 values cannot be converted to category (rows 1, 2, 3, 4, 5, ...)"),
+    ("mappings in a text column", ["parquet"], _whole("note", {"a": 1}),
+     "note: 30 values cannot be converted to text (rows 1, 2, 3, 4, 5, ...)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "fmt", "change", "expected"),
+    [pytest.param(c, fmt, ch, e, id=f"{c}-{fmt}") for c, formats, ch, e in CRAFTED for fmt in formats],
+)
+def test_predict_refuses_values_no_model_can_use(
+    trained_mixed: dict[str, Any], tmp_path: Path, case: str, fmt: str, change: Any, expected: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    frame = trained_mixed["frame"].drop(columns="label").head(30).copy()
+    change(frame)
+    source = tmp_path / f"input.{fmt}"
+    frame.to_csv(source, index=False) if fmt == "csv" else frame.to_parquet(source, index=False)
+    out = tmp_path / "out.csv"
+    args = [
+        "predict",
+        trained_mixed["ref"],
+        str(source),
+        "-o",
+        str(out),
+        "--store",
+        str(trained_mixed["store"]),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == ExitCode.INPUT, result.output
+    assert f"error: {expected}" in result.output
+    assert not out.exists() and "Traceback" not in result.output
+
+
+def test_a_list_column_the_model_does_not_use_is_ignored(
+    trained_mixed: dict[str, Any], tmp_path: Path
+) -> None:
+    frame = trained_mixed["frame"].drop(columns="label").head(30).assign(tags=[[1, 2]] * 30)
+    frame.to_parquet(tmp_path / "input.parquet", index=False)
+    model = mlpact.load(trained_mixed["ref"], store=trained_mixed["store"])
+    result = predict_file(model, tmp_path / "input.parquet", tmp_path / "out.csv")
+    assert result.rows == 30 and len(pd.read_csv(tmp_path / "out.csv")) == 30
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_predict_refuses_duplicate_column_names(wine_model: Any, tmp_path: Path, fmt: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    X = wine_model.schema.names
+    values = np.ones((5, len(X) + 1))
+    source = tmp_path / f"input.{fmt}"
+    names = [*X, X[0]]
+    if fmt == "csv":
+        source.write_text(",".join(names) + "\n" + "\n".join(",".join(map(str, r)) for r in values) + "\n")
+    else:
+        pq.write_table(pa.table([pa.array(c) for c in values.T], names=names), source)
+    with pytest.raises(DataError, match=rf"has duplicate column names: '{X[0]}' \(2 columns\)"):
+        predict_file(wine_model, source, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()

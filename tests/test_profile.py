@@ -87,3 +87,27 @@ def test_profile_can_be_turned_off(tmp_path: Path) -> None:
     }
     result = mlpact.train(write_config(tmp_path, cfg), store=tmp_path / "store")
     assert "profile" not in result.metrics and not (result.path / "requirements.lock").exists()
+
+
+def test_text_columns_show_lengths_and_frequent_terms_not_the_text() -> None:
+    notes = ["the engine failed again today", "engine noise at speed", "", "brakes and engine checked", None]
+    frame = pd.DataFrame({"note": notes * 4, "y": [0, 1] * 10})
+    found = profile(frame, target="y", task="classification", columns=["note"], text=["note"])
+    note = found["columns"]["note"]
+    assert note["kind"] == "text" and note["empty"] == 4 and note["max"] == 5.0 and note["median"] == 4.0
+    assert (
+        next(iter(note["terms"])) == "engine" and note["terms"]["engine"] == 12 and "the" not in note["terms"]
+    )
+    assert "top" not in note  # no training text
+    shown = profile(frame, target="y", task="classification", columns=["note"], text=["note"], raw_text=True)
+    assert shown["columns"]["note"]["top"]["engine noise at speed"] == 4
+
+
+def test_the_report_never_shows_training_text_unless_allowed(mixed: Any) -> None:
+    note = mixed.metrics["profile"]["columns"]["note"]
+    assert note["kind"] == "text" and "top" not in note and note["terms"]
+    page = (mixed.path / "report.html").read_text()
+    card = (mixed.path / "card.md").read_text()
+    example = mixed_frame()["note"].iloc[0]
+    assert example not in page and example not in card
+    assert "words per value median" in card

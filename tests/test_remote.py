@@ -402,7 +402,9 @@ def test_serving_from_a_team_store_follows_an_alias_moved_on_another_machine(
     holder = ModelHolder("wine@production", store=tmp_path / "b")
     assert holder.model.version == 1
     records = _wine().drop(columns="target").head(2).to_dict(orient="records")
-    response = TestClient(create_app("wine@production", store=tmp_path / "b")).post("/predict", json=records)
+    response = TestClient(
+        create_app("wine@production", store=tmp_path / "b"), base_url="http://localhost"
+    ).post("/predict", json=records)
     assert response.status_code == 200, response.text
     registry.promote("wine:2", "production", store=a)
     assert holder.refresh() is True and holder.model.version == 2

@@ -100,7 +100,12 @@ def test_report_and_plots_are_hashed_with_the_version(sliced: Any) -> None:
 
 def test_model_card_has_baseline_slices_plots_and_schema(sliced: Any) -> None:
     card = (sliced.path / "card.md").read_text()
-    assert "| metric | CV mean ± std | test | baseline CV | baseline test |" in card
+    assert "| metric | CV mean ± std | test | test 95% CI | baseline CV | baseline test |" in card
+    ci = sliced.metrics["ci"]["test"]["accuracy"]
+    accuracy = sliced.metrics["test"]["accuracy"]
+    assert "| accuracy | " in card and f"| [{ci['low']:.3f}, {ci['high']:.3f}] |" in card
+    assert ci["low"] <= accuracy <= ci["high"] and ci["method"] == "exact"
+    assert "95% CI on the 36 test rows: stratified bootstrap (1000 resamples, seed" in card
     assert "### Test metrics per value of `region`" in card
     assert "![confusion_matrix.png](reports/confusion_matrix.png)" in card
     assert "| alcohol | float | no |" in card

@@ -159,3 +159,22 @@ def test_cli_reproduce_json_and_exit_codes(trained: dict[str, Any]) -> None:
     assert stopped.exit_code == 13 and "its data changed since it was trained" in stopped.output
     differs = runner.invoke(app, [*args, "--allow-data-change"])
     assert differs.exit_code == 13 and json.loads(differs.stdout)["verdict"] == "differs"
+
+
+def test_a_refit_version_reproduces_and_says_what_was_compared(tmp_path: Path) -> None:
+    mixed_frame(200, seed=1).to_csv(tmp_path / "data.csv", index=False)
+    config = write_config(
+        tmp_path,
+        {
+            "name": "refit",
+            "data": {"source": "data.csv", "target": "label", "drop": ["id"]},
+            "model": {"type": "sklearn.linear_model.LogisticRegression"},
+            "evaluate": {"cv_folds": 2, "plots": False, "leakage": False},
+            "train": {"refit": "all"},
+        },
+    )
+    first = mlpact.train(config, store=tmp_path / "store")
+    result = reproduce(first.ref, store=tmp_path / "store")
+    assert result.verdict == "reproduced", result.reasons
+    assert result.split["refit"]["identical"] and result.split["refit"]["recorded"]
+    assert any("fits before the refit" in note for note in result.notes)

@@ -98,7 +98,7 @@ def test_the_server_answers_with_the_pipelines_numbers(tmp_path: Path) -> None:
     records[2]["color"] = "purple"  # goes through sklearn; the others through the fast path
     with pytest.warns(InputWarning, match="color"):
         expected = model.predict_proba(records)
-    with TestClient(create_app("fast:1", store=tmp_path / "store")) as client:
+    with TestClient(create_app("fast:1", store=tmp_path / "store"), base_url="http://localhost") as client:
         for i, record in enumerate(records):
             body = client.post("/predict", json=[record]).json()
             got = body["probabilities"][0]

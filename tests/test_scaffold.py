@@ -92,7 +92,7 @@ def test_starter_config_from_data_writes_the_inferred_schema(tmp_path: Path) -> 
     text = out.read_text()
     assert text.startswith("# Starter config for customers.csv")
     raw = yaml.safe_load(text)
-    assert raw["data"] == {"source": "../data/customers.csv", "target": "label"}
+    assert raw["data"] == {"source": "../data/customers.csv", "target": "label", "drop": ["id", "day"]}
     cols = raw["schema"]["columns"]
     assert cols["color"]["type"] == "category" and cols["color"]["categories"] == ["blue", "green", "red"]
     assert cols["count"] == {"type": "int", "nullable": False, "min": 0.0, "max": 9.0}
@@ -101,7 +101,7 @@ def test_starter_config_from_data_writes_the_inferred_schema(tmp_path: Path) -> 
         and cols["day"]["type"] == "datetime"
         and cols["id"]["type"] == "string"
     )
-    assert raw["model"]["type"] == "sklearn.ensemble.RandomForestClassifier"
+    assert raw["model"]["type"] == "sklearn.linear_model.LogisticRegression"  # it has free text
     cfg = load_config(out)
     assert cfg.schema_.columns["color"].categories == ["blue", "green", "red"]
     with pytest.raises(DataError, match="already exists"):

@@ -34,7 +34,9 @@ from fastapi.testclient import TestClient
 
 
 def client_for(ref: str, store: Path, **kwargs: Any) -> TestClient:
-    return TestClient(create_app(ref, store=store, settings=ServeConfig(**kwargs)))
+    return TestClient(
+        create_app(ref, store=store, settings=ServeConfig(**kwargs)), base_url="http://localhost"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -292,7 +294,9 @@ def test_input_the_pipeline_cannot_score_is_422_not_500(
             raise ValueError("Input X contains something this estimator rejects")
 
     holder.model.pipeline = Picky()
-    response = TestClient(build_app(holder, ServeConfig())).post("/predict", json=wine["records"][:1])
+    response = TestClient(build_app(holder, ServeConfig()), base_url="http://localhost").post(
+        "/predict", json=wine["records"][:1]
+    )
     assert response.status_code == 422
     assert response.json()["error"].startswith(
         "The model could not score this input (ValueError in the pipeline), although it passed the schema checks"
@@ -311,7 +315,7 @@ def test_an_unexpected_failure_is_500_logged_with_the_request_id_only(
             raise RuntimeError("SECRET internal detail")
 
     holder.model.pipeline = Broken()
-    client = TestClient(build_app(holder, ServeConfig()))
+    client = TestClient(build_app(holder, ServeConfig()), base_url="http://localhost")
     with caplog.at_level(logging.ERROR, logger="mlpact.serve"):
         response = client.post("/predict", json=wine["records"][:1], headers={"X-Request-ID": "req-500"})
     assert response.status_code == 500
@@ -404,7 +408,7 @@ def test_serving_an_alias_follows_it_when_it_moves(
     store = mlpact.Store.open(two_versions["store"])
     store.set_alias("wine", "prod", 1)
     holder = ModelHolder("wine@prod", store=two_versions["store"])
-    client = TestClient(build_app(holder, ServeConfig()))
+    client = TestClient(build_app(holder, ServeConfig()), base_url="http://localhost")
     assert client.post("/predict", json=wine["records"]).json()["model"] == "wine:1"
     in_flight = holder.model
     store.set_alias("wine", "prod", 2)
@@ -477,7 +481,7 @@ def test_several_workers_build_the_app_from_the_environment(
         trained_wine["ref"], str(trained_wine["store"]), [], ServeConfig(max_rows=7)
     )
     monkeypatch.setenv(ENV_VAR, options)
-    client = TestClient(app_from_environment())
+    client = TestClient(app_from_environment(), base_url="http://localhost")
     assert client.get("/metadata").json()["limits"]["max_rows"] == 7
 
 
@@ -527,7 +531,11 @@ def test_the_cli_does_not_import_fastapi_or_uvicorn() -> None:
 def test_openapi_contract_never_gives_a_server_error(
     trained_mixed: dict[str, Any], path: str, method: str
 ) -> None:
-    app = create_app(trained_mixed["ref"], store=trained_mixed["store"], settings=ServeConfig(max_rows=20))
+    app = create_app(
+        trained_mixed["ref"],
+        store=trained_mixed["store"],
+        settings=ServeConfig(max_rows=20, allowed_hosts=["testserver"]),
+    )
     operation = schemathesis.openapi.from_asgi("/openapi.json", app)[path][method]
 
     @given(operation.as_strategy())

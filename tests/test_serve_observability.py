@@ -55,7 +55,7 @@ def _metric(text: str, metric: str, **labels: str) -> float:
 
 # --------------------------------------------------------------------------- header and metrics
 def test_every_model_response_names_the_version(holder: ModelHolder, rows: list[dict[str, Any]]) -> None:
-    client = TestClient(build_app(holder, ServeConfig(max_rows=5)))
+    client = TestClient(build_app(holder, ServeConfig(max_rows=5)), base_url="http://localhost")
     for response in (
         client.post("/predict", json=rows[:2]),
         client.post("/predict", json=[{**rows[0], "alcohol": "x"}]),  # 422
@@ -74,7 +74,7 @@ def test_every_model_response_names_the_version(holder: ModelHolder, rows: list[
 def test_metrics_count_requests_failures_rows_and_the_version(
     holder: ModelHolder, rows: list[dict[str, Any]]
 ) -> None:
-    client = TestClient(build_app(holder, ServeConfig(max_rows=5)))
+    client = TestClient(build_app(holder, ServeConfig(max_rows=5)), base_url="http://localhost")
     client.post("/predict", json=rows[:3])
     client.post("/predict", json=rows[:2])
     client.post("/predict", json=[{**rows[0], "alcohol": "x", "hue": "y"}])
@@ -101,7 +101,9 @@ def test_metrics_count_requests_failures_rows_and_the_version(
 
 
 def test_each_app_has_its_own_registry(holder: ModelHolder, rows: list[dict[str, Any]]) -> None:
-    first, second = (TestClient(build_app(holder, ServeConfig())) for _ in range(2))
+    first, second = (
+        TestClient(build_app(holder, ServeConfig()), base_url="http://localhost") for _ in range(2)
+    )
     first.post("/predict", json=rows[:1])
     assert _metric(second.get("/metrics").text, "mlpact_rows_predicted_total") == 0
 
@@ -116,7 +118,9 @@ def test_the_prediction_log_is_what_check_reads(
         store=trained_wine["store"],
         overrides={"prediction_log": {"path": str(folder), "flush_rows": 50}},
     )
-    with TestClient(app) as client:  # the lifespan starts the writer and, at exit, finishes the file
+    with TestClient(
+        app, base_url="http://localhost"
+    ) as client:  # the lifespan starts the writer and, at exit, finishes the file
         for start in range(0, 160, 20):
             response = client.post(
                 "/predict", json=rows[start : start + 20], headers={"X-Request-ID": f"r{start}"}
@@ -141,7 +145,13 @@ def test_the_prediction_log_is_what_check_reads(
     assert log["mlpact_request_id"].tolist()[::20] == [f"r{i}" for i in range(0, 160, 20)]
     assert set(log["mlpact_model"]) == {"wine:1"} and str(log["mlpact_time"].dtype).startswith("datetime64")
     result = check_data(trained_wine["ref"], folder, store=trained_wine["store"])
-    assert (result.verdict, result.rows) == ("reload", 160), result.reasons
+    # 160 rows cannot rule out a half-sd shift against wine's 142-row training split
+    assert (result.verdict, result.rows) == ("inconclusive", 160), result.reasons
+    assert result.rows_needed is not None and result.rows_needed > 160
+    sized_by_min_rows = check_data(
+        trained_wine["ref"], folder, store=trained_wine["store"], thresholds={"shift": None}
+    )
+    assert sized_by_min_rows.verdict == "reload", sized_by_min_rows.reasons
     named = {p.column for p in result.validation.problems}
     assert named <= set(X.columns)  # the log's own columns are not the model's concern
 
@@ -157,12 +167,13 @@ def test_check_on_a_log_from_the_cli(
     served = create_app(
         trained_wine["ref"], store=trained_wine["store"], overrides={"prediction_log": {"path": str(folder)}}
     )
-    with TestClient(served) as client:
+    with TestClient(served, base_url="http://localhost") as client:
         client.post("/predict", json=rows[:160])
     args = ["check", trained_wine["ref"], str(folder), "--store", str(trained_wine["store"]), "--json"]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["verdict"] == "reload"
+    # inconclusive, as in test_the_prediction_log_is_what_check_reads
+    assert result.exit_code == 15, result.output
+    assert json.loads(result.output)["verdict"] == "inconclusive"
     empty = CliRunner().invoke(app, [*args[:2], str(tmp_path), *args[3:]])
     assert empty.exit_code != 0 and "has no .parquet files" in empty.output
 
@@ -239,7 +250,7 @@ def test_a_server_starts_from_the_versions_serve_section_and_flags_override_it(
     assert settings_for(model).max_rows == 3
     merged = settings_for(model, {"max_rows": 7, "max_bytes": None, "cors": {"origins": None}})
     assert (merged.max_rows, merged.poll_interval, merged.cors.origins) == (7, 0.5, ["https://a.example"])
-    client = TestClient(create_app(result.ref, store=tmp_path / "store"))
+    client = TestClient(create_app(result.ref, store=tmp_path / "store"), base_url="http://localhost")
     assert client.post("/predict", json=rows[:4]).status_code == 413
     assert client.get("/metadata").json()["limits"]["max_rows"] == 3
     with pytest.raises(ConfigError, match="serve.max_rows"):

@@ -41,6 +41,36 @@ def make_shapes(
     return root
 
 
+def make_digits(
+    root: Path,
+    *,
+    classes: tuple[int, ...] = (0, 1, 2),
+    per_class: int = 30,
+    test_per_class: int = 10,
+    size: int = 16,
+) -> Path:
+    """scikit-learn's handwritten digits (real scans, 8x8) as PNG files in train/ and test/ class
+    folders, upscaled to `size` pixels (grayscale, as PIL saves them)."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    for label in classes:
+        images = digits.images[digits.target == label]
+        for split, chosen in (
+            ("train", images[:per_class]),
+            ("test", images[per_class : per_class + test_per_class]),
+        ):
+            folder = root / split / str(label)
+            folder.mkdir(parents=True, exist_ok=True)
+            for i, image in enumerate(chosen):
+                pixels = (image * (255 / 16)).astype(np.uint8)
+                Image.fromarray(pixels, mode="L").resize((size, size), Image.Resampling.NEAREST).save(
+                    folder / f"{i:03d}.png"
+                )
+    return root
+
+
 # --------------------------------------------------------------------------- folders
 def _cfg(root: Path, **train: object) -> object:
     from mlpact.config import load_config
@@ -126,7 +156,7 @@ def test_unreadable_image_is_a_data_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not an image")
     with pytest.raises(DataError, match="Cannot read image"):
         read_image(bad)
-    with pytest.raises(DataError, match="Cannot read upload as an image"):
+    with pytest.raises(DataError, match="Cannot read upload as an image: not an image file PIL can read"):
         decode_bytes(b"nope")
 
 

@@ -207,6 +207,23 @@ def test_model_json_naming_another_class_is_untrusted(trained: Any) -> None:
         trusted_module_type({"type": "evil.mod:Net"}, TINYVGG, [])
     assert trusted_module_type({"type": "evil.mod:Net"}, TINYVGG, ["evil.mod:Net"]) == "evil.mod:Net"
     assert trusted_module_type({"type": "my.pkg:Net"}, "my.pkg.Net", []) == "my.pkg:Net"
+    assert (
+        trusted_module_type({"type": "mlpact.torch.models:MLP"}, "my.pkg.Net", [])
+        == "mlpact.torch.models:MLP"
+    )
+    with pytest.raises(UntrustedTypesError, match="mlpact.torch.models.evil:Net"):  # exact names, no prefix
+        trusted_module_type({"type": "mlpact.torch.models.evil:Net"}, TINYVGG, [])
+
+
+def test_model_json_naming_a_reexported_class_is_untrusted_even_when_trusted(tmp_path: Path) -> None:
+    from mlpact.errors import UntrustedTypesError
+    from mlpact.torch.saving import MODEL_JSON, load_module
+
+    (tmp_path / MODEL_JSON).write_text(json.dumps({"type": "torch.nn:Linear", "kwargs": {}}))
+    with pytest.raises(
+        UntrustedTypesError, match=r"\['torch.nn:Linear'\]"
+    ):  # it is torch.nn.modules.linear's
+        load_module(tmp_path, "torch.nn:Linear")
 
 
 def test_cli_predict_writes_class_and_probabilities_per_image(
@@ -253,7 +270,7 @@ def test_serve_accepts_image_uploads(trained: Any, shapes: Path) -> None:
     from mlpact.serve import create_app
 
     result, store = trained
-    client = TestClient(create_app(result.ref, store=store))
+    client = TestClient(create_app(result.ref, store=store), base_url="http://localhost")
     image = sorted((shapes / "test" / "square").glob("*.png"))[0]
     files = [
         ("file", ("a.png", image.read_bytes(), "image/png")),
@@ -265,7 +282,8 @@ def test_serve_accepts_image_uploads(trained: Any, shapes: Path) -> None:
     assert body["files"] == ["a.png", "b.png"] and len(body["predictions"]) == 2
     assert set(body["probabilities"][0]) == {"circle", "square", "triangle"}
     bad = client.post("/predict/image", files=[("file", ("x.png", b"nope", "image/png"))])
-    assert bad.status_code == 422 and "Cannot read upload as an image" in bad.json()["error"]
+    assert bad.status_code == 200 and bad.json()["predictions"] == [None]  # unreadable_image: warn
+    assert "'x.png'" in bad.json()["warnings"][0]["message"]
     assert client.post("/predict/image", json=[{"a": 1}]).status_code == 415
 
 

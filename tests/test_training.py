@@ -261,7 +261,7 @@ def test_no_fit_ever_sees_a_test_row(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "name": "spy",
         "data": {"source": str(tmp_path / "w.csv")},
         "model": {"type": "sklearn.linear_model.LogisticRegression"},
-        "features": {"numeric": {"scale": "none"}},
+        "features": {"numeric": {"scale": "none", "columns": [str(c) for c in frame.columns[:-1]]}},
         "evaluate": {"cv_folds": 3, "plots": False},
     }
     spy = _fit_spy()
@@ -275,3 +275,131 @@ def test_no_fit_ever_sees_a_test_row(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert all(not (rows & test_rows) for rows in spy.seen)
     assert all(len(rows) > 50 for rows in spy.seen)
     assert result.metrics["test_scored"] == 1
+
+
+def test_refit_all_sees_every_row_once_scored_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    from sklearn.datasets import load_wine
+
+    import mlpact.pipeline
+
+    frame = load_wine(as_frame=True).frame
+    frame.insert(0, "row", np.arange(len(frame), dtype=float))
+    frame.to_csv(tmp_path / "w.csv", index=False)
+    cfg = {
+        "name": "spy",
+        "data": {"source": str(tmp_path / "w.csv")},
+        "model": {"type": "sklearn.linear_model.LogisticRegression"},
+        "features": {"numeric": {"scale": "none", "columns": [str(c) for c in frame.columns[:-1]]}},
+        "evaluate": {"cv_folds": 3, "plots": False},
+        "train": {"refit": "all"},
+    }
+    spy = _fit_spy()
+    spy.seen.clear()
+    monkeypatch.setattr(mlpact.pipeline, "make_estimator", lambda spec, seed: spy())
+    monkeypatch.setattr(mlpact.bundle, "dump_pipeline", lambda pipeline, directory, allowed=(): [])
+    result = mlpact.train(cfg, store=tmp_path / "s")
+    assert [len(rows) for rows in spy.seen][-2:] == [142, 178]  # the scored fit, then every row
+    assert result.metrics["refit"]["rows"] == 178 and "before the refit" in result.metrics["refit"]["note"]
+    lineage = json.loads((result.path / "lineage.json").read_text())
+    assert lineage["refit"]["evaluated"]["fingerprint"] == lineage["data"]["train_fingerprint"]
+    assert lineage["refit"]["saved"]["rows"] == 178 and lineage["timings_s"]["refit"] > 0
+    assert "before the refit" in (result.path / "card.md").read_text()
+    assert json.loads((result.path / "reference.json").read_text())["rows"] == 178
+
+
+def test_refit_all_saves_a_model_that_predicts_like_a_fit_on_every_row(tmp_path: Path) -> None:
+    from sklearn.base import clone
+
+    from mlpact.config import load_config
+    from mlpact.dataset import prepare
+    from mlpact.pipeline import build_pipeline
+
+    cfg = wine_config(train={"refit": "all"}, evaluate={"cv_folds": 2, "plots": False})
+    result = mlpact.train(cfg, store=tmp_path)
+    data = prepare(load_config(cfg))
+    by_hand = clone(build_pipeline(load_config(cfg), data.plan)).fit(data.X, data.y)
+    model = mlpact.load(result.ref, store=tmp_path)
+    assert (model.predict_proba(data.X).to_numpy() == by_hand.predict_proba(data.X)).all()
+
+
+def test_refit_is_refused_for_torch_models() -> None:
+    pytest.importorskip("torch")
+    cfg = wine_config(model={"type": "mlpact.torch.models:MLP"}, train={"refit": "all"})
+    with pytest.raises(ConfigError, match="train.refit: all refits scikit-learn pipelines"):
+        mlpact.train(cfg)
+
+
+def test_quick_profile_skips_plots_importance_profile_and_baseline(tmp_path: Path) -> None:
+    result = mlpact.train(wine_config(evaluate={"cv_folds": 2, "profile": "quick"}), store=tmp_path)
+    assert not (result.path / "reports").exists()
+    for key in ("baseline", "importance", "profile"):
+        assert key not in result.metrics, key
+    assert set(result.timings) >= {"load", "cv", "fit", "test", "save", "save_pipeline"}
+    assert not set(result.timings) & {"baseline", "importance", "plots", "profile"}
+
+
+def test_importance_does_not_depend_on_plots(tmp_path: Path) -> None:
+    result = mlpact.train(wine_config(evaluate={"cv_folds": 0, "plots": False}), store=tmp_path)
+    assert result.metrics["importance"]["columns"] and not (result.path / "reports").exists()
+
+
+def test_every_step_is_timed_in_the_lineage_and_the_report(trained_wine: dict[str, Any]) -> None:
+    path = trained_wine["result"].path
+    timings = json.loads((path / "lineage.json").read_text())["timings_s"]
+    steps = {"load", "leakage", "cv", "fit", "test", "baseline", "importance", "plots", "profile",
+             "save_records", "save_pipeline", "save_reference", "save_golden", "save"}  # fmt: skip
+    assert steps <= set(timings)
+    assert timings["save"] >= timings["save_pipeline"] + timings["save_golden"]
+    assert "save_pipeline" in (path / "report.html").read_text()
+
+
+def test_cli_quick_flag(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    config = write_config(tmp_path, wine_config(evaluate={"cv_folds": 2}))
+    result = CliRunner().invoke(
+        app, ["train", str(config), "--quick", "--store", str(tmp_path / "s"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "baseline" not in json.loads(result.stdout)["metrics"]
+
+
+def test_train_output_and_models_show_say_the_test_metrics_are_pre_refit() -> None:
+    from rich.console import Console
+
+    from mlpact.cli._tables import metrics_table
+
+    metrics = {"task": "classification", "primary": "accuracy", "cv": {"folds": 0, "metrics": {}},
+               "test": {"accuracy": 0.9}, "refit": {"rows": 178, "note": "..."}}  # fmt: skip
+    console = Console(record=True, width=200)
+    console.print(metrics_table(metrics, title="t"))
+    said = " ".join(console.export_text().split())  # the caption wraps to the table's width
+    assert "Then refit on all 178 rows: the test column is the pre-refit fit's." in said
+
+
+def test_bounded_permutation_importance_is_said_in_the_output_and_recorded(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mlpact.cli import app
+
+    config = write_config(tmp_path, wine_config(evaluate={"cv_folds": 0, "importance_max_columns": 4}))
+    out = CliRunner().invoke(app, ["train", str(config), "--store", str(tmp_path / "store")])
+    assert out.exit_code == 0, out.output
+    said = " ".join(out.output.split())
+    assert (
+        "warning: Permutation importance scored 4 of 13 input columns (evaluate.importance_max_columns: 4): "
+        "it shuffled neighbouring columns in blocks (4 groups of up to 4), kept the blocks whose shuffling "
+        "cost accuracy most, and scored their columns one by one." in said
+    )
+    version = Store.open(tmp_path / "store").resolve("wine")
+    importance = json.loads((version.path / "metrics.json").read_text())["importance"]
+    assert len(importance["columns"]) == 4
+    assert importance["bound"] == {
+        "columns": 13, "scored": 4, "max_columns": 4, "rounds": [{"groups": 4, "group_size": 4, "kept": 4}]
+    }  # fmt: skip
+    assert "Permutation importance scored 4 of 13" in (version.path / "report.html").read_text()

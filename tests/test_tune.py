@@ -439,3 +439,53 @@ def test_ray_backend_lands_in_the_same_study_and_best_yaml(tmp_path: Path) -> No
     assert ray_run.best_yaml == optuna_run.best_yaml
     best = yaml.safe_load(ray_run.best_yaml.read_text())
     assert best["model"]["params"]["C"] == ray_run.best_params["model.params.C"]
+
+
+# --------------------------------------------------------------------------- across model families
+FAMILIES = {
+    "model.type": {
+        "type": "categorical",
+        "choices": ["sklearn.linear_model.LogisticRegression", "sklearn.naive_bayes.GaussianNB"],
+    },
+    "model.params.C": {
+        "type": "float", "low": 0.01, "high": 10, "log": True,
+        "when": {"model.type": "sklearn.linear_model.LogisticRegression"},
+    },
+    "model.params.var_smoothing": {
+        "type": "float", "low": 1e-10, "high": 1e-6, "log": True,
+        "when": {"model.type": "sklearn.naive_bayes.GaussianNB"},
+    },
+}  # fmt: skip
+
+
+def test_the_space_can_search_model_families_with_their_own_parameters(tmp_path: Path) -> None:
+    cfg = wine_config(tune={"space": FAMILIES, "trials": 4})
+    cfg["model"] = {"type": "sklearn.linear_model.LogisticRegression"}
+    result = tune(cfg, store=tmp_path, plots=False)
+    done = [t for t in result.trials if t["state"] == "COMPLETE"]
+    assert len(done) == 4
+    for trial in done:
+        params = trial["params"]
+        own = (
+            "model.params.C"
+            if params["model.type"].endswith("LogisticRegression")
+            else "model.params.var_smoothing"
+        )
+        assert set(params) == {"model.type", own}
+
+
+def test_a_parameter_of_the_wrong_family_still_fails_before_any_trial(tmp_path: Path) -> None:
+    space = {**FAMILIES, "model.params.alpha": {**FAMILIES["model.params.C"]}}  # when: LogisticRegression
+    cfg = wine_config(tune={"space": space, "trials": 2})
+    cfg["model"] = {"type": "sklearn.linear_model.LogisticRegression"}
+    with pytest.raises(ConfigError, match="model.params.alpha: not a parameter of LogisticRegression"):
+        tune(cfg, store=tmp_path)
+    assert not (tmp_path / "tuning").exists()
+
+
+def test_config_params_that_another_family_lacks_are_named_before_any_trial(tmp_path: Path) -> None:
+    cfg = wine_config(tune={"space": FAMILIES, "trials": 2})  # its model.params has max_iter: 500
+    with pytest.raises(
+        ConfigError, match=r"max_iter: not a parameter of GaussianNB \(in a trial with model.type"
+    ):
+        tune(cfg, store=tmp_path)

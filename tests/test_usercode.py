@@ -12,7 +12,8 @@ import pytest
 
 import mlpact
 from conftest import wine_config
-from mlpact.errors import ConfigError, IntegrityError
+from mlpact.errors import ConfigError, IntegrityError, UntrustedTypesError
+from mlpact.store import Store
 from mlpact.usercode import CodeChangedWarning, import_paths
 
 FEATURES = '''
@@ -46,6 +47,22 @@ class NotAFrame(TransformerMixin, BaseEstimator):
 
 def helper(x):
     return x
+
+
+class Rule:
+    """A helper object a custom step keeps inside the fitted pipeline."""
+
+    def __init__(self, factor):
+        self.factor = factor
+
+
+class Scaled(TransformerMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        self.rule_ = Rule(2.0)
+        return self
+
+    def transform(self, X):
+        return X * self.rule_.factor
 '''
 
 
@@ -128,3 +145,53 @@ def test_import_paths() -> None:
         "c.d:E",
     ]
     assert import_paths({}) == []
+
+
+def _scaled(**code: object) -> dict[str, object]:
+    return wine_config(
+        features={"custom": [{"type": "winefeats.features:Scaled"}]}, evaluate={"cv_folds": 0}, code=code
+    )
+
+
+def test_classes_your_steps_keep_must_be_named_exactly_in_code_trust(package: Path, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    with pytest.raises(UntrustedTypesError, match=r"\['winefeats.features.Rule'\]") as caught:
+        mlpact.train(_scaled(), store=store)
+    assert caught.value.hint is not None and "`code.trust`" in caught.value.hint
+    assert Store(store).versions() == []
+    result = mlpact.train(_scaled(trust=["winefeats.features:Rule"]), store=store)
+    assert {"winefeats.features:Rule", "winefeats.features:Scaled"} <= set(result.version.trusted_paths or ())
+    from sklearn.datasets import load_wine
+
+    X = load_wine(as_frame=True).data.head(3)
+    assert mlpact.load(result.ref, store=store).predict(X).shape == (3,)
+    copy = _copy(result.version.path, tmp_path)  # outside the store: its config cannot vouch for itself
+    with pytest.raises(UntrustedTypesError, match="winefeats.features.Rule"):
+        mlpact.load(copy)
+    assert mlpact.load(copy, trust=["winefeats.features.Scaled", "winefeats.features.Rule"]).ref == result.ref
+
+
+def _copy(folder: Path, tmp_path: Path, name: str = "copy") -> Path:
+    import shutil
+
+    return Path(shutil.copytree(folder, tmp_path / name))
+
+
+@pytest.mark.parametrize(
+    "trust, message",
+    [
+        (["winefeats.features"], r"code\.trust\.0: 'winefeats\.features' is not a class or function"),
+        (["winefeats"], r"code\.trust: .*expected import paths like 'mypkg\.module:Name'"),
+        (["winefeats/features:Rule"], r"code\.trust: .*expected import paths"),
+        (["winefeats.nope:Rule"], r"code\.trust\.0: cannot import module 'winefeats\.nope'"),
+        (
+            ["winefeats.features:Nope"],
+            r"code\.trust\.0: module 'winefeats\.features' has no attribute 'Nope'",
+        ),
+    ],
+)
+def test_bad_code_trust_entries_are_config_errors(
+    package: Path, tmp_path: Path, trust: list[str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        mlpact.train(_scaled(trust=trust), store=tmp_path / "s")

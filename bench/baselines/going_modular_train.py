@@ -25,7 +25,9 @@ from torch.utils.data import DataLoader, Dataset
 class ImageFolder(Dataset):  # data_setup.py
     def __init__(self, root: Path, size: int) -> None:
         self.classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-        self.items = [(p, i) for i, c in enumerate(self.classes) for p in sorted((root / c).glob("*.png"))]
+        self.items = [
+            (p, i) for i, c in enumerate(self.classes) for p in sorted((root / c).glob("*.[pj][np]g"))
+        ]
         self.size = size
 
     def __len__(self) -> int:
@@ -65,14 +67,15 @@ def train_step(model, loader, loss_fn, optimizer, device):  # engine.py
         optimizer.step()
 
 
-def predict_all(model, loader, device) -> int:
+def predict_all(model, loader, device) -> tuple[int, int]:
     model.eval()
-    n = 0
+    n = right = 0
     with torch.inference_mode():
-        for X, _ in loader:
-            torch.softmax(model(X.to(device)), dim=1).cpu()
+        for X, y in loader:
+            proba = torch.softmax(model(X.to(device)), dim=1).cpu()
+            right += int((proba.argmax(dim=1) == y).sum())
             n += len(X)
-    return n
+    return n, right
 
 
 def main() -> None:  # train.py
@@ -98,12 +101,13 @@ def main() -> None:  # train.py
         train_step(model, train_loader, loss_fn, optimizer, device)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
-    n = predict_all(model, test_loader, device)
+    n, right = predict_all(model, test_loader, device)
     infer_s = time.perf_counter() - start
     torch.save(model.state_dict(), Path(args.data) / "going_modular.pth")
     out = {
         "train_images_per_s": len(train_data) * args.num_epochs / train_s,
         "infer_images_per_s": n / infer_s,
+        "test_accuracy": right / n,
     }
     print(json.dumps(out))
 

@@ -2,11 +2,13 @@
 
 A version directory holds manifest.json (the sha256 of every other file), pipeline.skops,
 schema.json, metrics.json, config.yaml, lineage.json and card.md. Hashes are checked before
-anything is deserialised, and skops loads only types on the version's trusted list.
+anything is deserialised; skops rebuilds a pipeline only when every name in it passes the
+allowlist (`mlpact.allowlist`), and its trees are checked before first use (`mlpact.treecheck`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import io
@@ -14,18 +16,20 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib import metadata
+from numbers import Integral
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mlpact import allowlist, treecheck
 from mlpact.errors import IntegrityError, UntrustedTypesError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 PIPELINE = "pipeline.skops"
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "mlpact.")
 
 
 # --------------------------------------------------------------------------- skops
@@ -178,45 +182,125 @@ def _json_default(value: Any) -> Any:
 
 
 def dump_pipeline(pipeline: Any, directory: Path, *, allowed: Iterable[str] = ()) -> list[str]:
-    """Write the pipeline with skops; return the types it needs trusted beyond skops' defaults.
+    """Write the pipeline with skops; return the types it needs beyond skops' defaults.
+
+    Args:
+        allowed: exact names beyond mlpact's allowlist that the pipeline may hold: the classes
+            the config names (``model.type``, ``features.custom``) and ``trust=``.
 
     Raises:
-        UntrustedTypesError: the pipeline holds types outside mlpact's trust rule.
+        UntrustedTypesError: the pipeline holds a name that loading it would refuse.
     """
     sio = import_skops()
-    data = sio.dumps(pipeline)
-    needed = sorted(sio.get_untrusted_types(data=data))
-    refused = untrusted_by_rule(needed, allowed)
-    if refused:
-        raise UntrustedTypesError(refused, file=PIPELINE)
-    write_bytes(directory / PIPELINE, data)
-    return needed
-
-
-def untrusted_by_rule(types: Iterable[str], allowed: Iterable[str] = ()) -> list[str]:
-    """The type names the trust rule rejects.
-
-    Trusted: classes from scikit-learn, NumPy, SciPy and mlpact; anything within a package
-    named in the version's config (`allowed`, e.g. ``mypkg.features``); names passed explicitly.
-    """
-    roots = {a.replace(":", ".") for a in allowed}
-    packages = {r.split(".")[0] + "." for r in roots}
-    refused = []
-    for name in types:
-        if name in roots or any(name.startswith(p) for p in packages):
-            continue
-        if name.startswith(TRUSTED_PREFIXES) and _is_class(name):
-            continue
-        refused.append(name)
-    return sorted(refused)
-
-
-def _is_class(name: str) -> bool:
-    module, _, attr = name.rpartition(".")
+    with compact_vocabularies(pipeline):
+        data = sio.dumps(pipeline)
+    found = allowlist.needed(allowlist.read_schema(io.BytesIO(data), label=PIPELINE), file=PIPELINE)
     try:
-        return isinstance(getattr(importlib.import_module(module), attr), type)
-    except (ImportError, AttributeError):
-        return False
+        allowlist.check(found, allowed_names().widened(allowed), file=PIPELINE)
+    except UntrustedTypesError as exc:
+        if not any(allowlist.denied(t) for t in exc.types):
+            exc.hint = (
+                "If these are your own classes or functions, kept by your custom steps, name each "
+                "exactly in the config's `code.trust` (mlpact.save: trust=[...]); the version then "
+                "loads with exactly those trusted."
+            )
+        raise
+    write_bytes(directory / PIPELINE, data)
+    return sorted(sio.get_untrusted_types(data=data))
+
+
+@functools.cache
+def allowed_names() -> allowlist.Allowlist:
+    """mlpact's own allowlist for the installed libraries (see `mlpact.allowlist.builtin`)."""
+    import_skops()
+    lists = sys.modules[_SKOPS_TRUSTED]
+    return allowlist.builtin({key: list(getattr(lists, key)) for key in _SKOPS_LISTS})
+
+
+# skops writes a dict value by value (a state object each: a 20,000-term TF-IDF vocabulary took
+# seconds and megabytes, one file per term when the values were numpy integers). A fitted
+# vectorizer's vocabulary maps each term to its column, 0..n-1, so the terms in column order say
+# it all: they are saved as one JSON string under this attribute, and rebuilt on load.
+VOCABULARY_TERMS = "_mlpact_vocabulary_terms"
+
+
+@contextmanager
+def compact_vocabularies(obj: Any) -> Iterator[None]:
+    """Within the block, every fitted vectorizer in `obj` holds its vocabulary as one JSON string
+    of terms in column order (plain builtins: no new types to trust); restored afterwards."""
+    swapped = []
+    for est in _vectorizers(obj):
+        terms = _terms_in_order(est.vocabulary_)
+        if terms is not None:
+            swapped.append((est, est.__dict__.pop("vocabulary_")))
+            setattr(est, VOCABULARY_TERMS, json.dumps(terms, ensure_ascii=False))
+    try:
+        yield
+    finally:
+        for est, vocabulary in swapped:
+            est.__dict__.pop(VOCABULARY_TERMS, None)
+            est.vocabulary_ = vocabulary
+
+
+def restore_vocabularies(obj: Any) -> Any:
+    """Rebuild the vocabularies `compact_vocabularies` saved as strings; returns `obj`.
+
+    Raises:
+        IntegrityError: a saved vocabulary is not a JSON list of strings.
+    """
+    for est in _estimators(obj):
+        text = est.__dict__.pop(VOCABULARY_TERMS, None)
+        if text is None:
+            continue
+        try:
+            terms = json.loads(text)
+        except (TypeError, ValueError):
+            terms = None
+        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+            raise IntegrityError(
+                f"The vocabulary of a {type(est).__name__} in {PIPELINE} is not a list of terms."
+            )
+        est.vocabulary_ = {term: i for i, term in enumerate(terms)}
+    return obj
+
+
+def _terms_in_order(vocabulary: Any) -> list[str] | None:
+    """The terms by column when the vocabulary maps str terms to exactly 0..n-1; else None."""
+    if not isinstance(vocabulary, dict) or not all(isinstance(t, str) for t in vocabulary):
+        return None
+    terms: list[str | None] = [None] * len(vocabulary)
+    for term, column in vocabulary.items():
+        index = int(column) if isinstance(column, Integral) else -1
+        if not 0 <= index < len(terms) or terms[index] is not None:
+            return None
+        terms[index] = term
+    return terms  # type: ignore[return-value]
+
+
+def _vectorizers(obj: Any) -> Iterator[Any]:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    return (e for e in _estimators(obj) if isinstance(e, CountVectorizer) and "vocabulary_" in e.__dict__)
+
+
+def _estimators(obj: Any) -> Iterator[Any]:
+    """Every scikit-learn estimator reachable from `obj` (pipelines, column transformers, wrappers)."""
+    from sklearn.base import BaseEstimator
+
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, BaseEstimator):
+            yield item
+            stack.extend(item.__dict__.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
 
 
 def sha256_file(path: Path) -> str:
@@ -333,35 +417,29 @@ def read_config(directory: Path) -> dict[str, Any]:
     return config
 
 
-def load_pipeline(
-    directory: Path,
-    recorded: Iterable[str],
-    *,
-    allowed: Iterable[str] = (),
-    extra_trust: Iterable[str] = (),
-) -> Any:
-    """Load pipeline.skops, allowing only recorded types the trust rule accepts, plus `extra_trust`.
+def load_pipeline(directory: Path, *, trusted: Iterable[str] = ()) -> Any:
+    """Load pipeline.skops: every name it would import is checked against the allowlist first,
+    and its decision trees after it is rebuilt, before anything uses it.
 
     Args:
         directory: the version directory (already verified).
-        recorded: the types recorded as needed when the version was saved.
-        allowed: import paths named in the version's config.
-        extra_trust: type names the user explicitly trusts (``--trust``).
+        trusted: exact names beyond mlpact's allowlist: what the store's index recorded when the
+            version was saved, plus ``--trust``; never what the bundle itself says.
 
     Raises:
-        UntrustedTypesError: the file needs a type outside the trusted list.
+        IntegrityError: not a skops file mlpact can read, or a malformed tree.
+        UntrustedTypesError: the file names a type that is denied or not allowed (nothing has
+            been imported or built at that point).
     """
     sio = import_skops()
     path = directory / PIPELINE
-    try:
-        needed = set(sio.get_untrusted_types(file=path))
-    except Exception as exc:  # not a zip, no schema.json inside, malformed JSON tree ...
-        raise IntegrityError(
-            f"{path} is not a readable skops file ({type(exc).__name__}: {exc}). Refusing to load it."
-        ) from None
-    recorded = set(recorded)
-    trusted = (recorded - set(untrusted_by_rule(recorded, allowed))) | set(extra_trust)
-    refused = sorted(needed - trusted)
-    if refused:
-        raise UntrustedTypesError(refused, file=str(path))
-    return sio.load(path, trusted=sorted(needed))
+    found = allowlist.needed(allowlist.read_schema(path), file=str(path))
+    approved = allowlist.check(found, allowed_names().widened(trusted), file=str(path))
+    pipeline = restore_vocabularies(sio.load(path, trusted=approved))
+    treecheck.check(pipeline, file=str(path))
+    return pipeline
+
+
+def skops_types(directory: Path) -> list[str]:
+    """The types pipeline.skops needs beyond skops' defaults (what the index records)."""
+    return sorted(import_skops().get_untrusted_types(file=directory / PIPELINE))

@@ -1,11 +1,15 @@
-"""Is a saved version still right for new data? `reload`, `retrain` or `incompatible`, and why.
+"""Is a saved version still right for new data? `reload`, `retrain`, `inconclusive` or
+`incompatible`, and why.
 
 :func:`check_data` applies the version's one validation policy through `Model.check` (the same
 call predict, batch predict and serving make): an error under that policy makes the data
-`incompatible`, warnings become reasons. Compatible data is then compared with the reference
-statistics saved with the version (drift per feature and of the predictions) and, when labels
-are present, scored against the recorded test metrics. Drift or a performance drop beyond the
-version's `check:` thresholds means `retrain`; otherwise `reload`.
+`incompatible`, warnings become reasons. Compatible data is then tested against the reference
+statistics saved with the version (drift per feature and of the predictions, `mlpact.drift`)
+and, when labels are present, its primary metric against the recorded test metric
+(`mlpact.bootstrap.performance_test`). All of these tests form one family decided by
+`mlpact.verdict.decide` at the version's `check.p_value` false-alarm rate: a material change
+beyond chance means `retrain`; nothing found on too few rows to rule a change out means
+`inconclusive`; otherwise `reload`.
 
 :func:`retrain_on` trains the recorded config on the new data, scores the old and the new
 version on the same holdout (the new data's test split) and moves an alias only when the new
@@ -28,24 +32,28 @@ if TYPE_CHECKING:
 
     from mlpact.config import Config
     from mlpact.config._check import CheckConfig
+    from mlpact.drift import Drift
+    from mlpact.evaluate import Predictions
     from mlpact.model import Model
     from mlpact.progress import Progress
-    from mlpact.reference import Drift
     from mlpact.schema import ValidationReport
     from mlpact.store import Store
+    from mlpact.verdict import Hypothesis
 
-Verdict = Literal["reload", "retrain", "incompatible"]
+Verdict = Literal["reload", "retrain", "inconclusive", "incompatible"]
 EXIT_CODES: dict[str, ExitCode] = {
     "reload": ExitCode.OK,
     "retrain": ExitCode.RETRAIN,
     "incompatible": ExitCode.INCOMPATIBLE,
+    "inconclusive": ExitCode.INCONCLUSIVE,
 }
 _FAMILY = {"int": "number", "float": "number", "bool": "bool", "datetime": "datetime"}
 
 
 @dataclass
 class Performance:
-    """The version's metrics on the new labelled rows beside those recorded on its test split."""
+    """The version's metrics on the new labelled rows beside those recorded on its test split,
+    and the test of a drop (`p_value`; `adjusted`: Holm-adjusted over the whole check)."""
 
     metric: str
     recorded: float | None
@@ -54,6 +62,12 @@ class Performance:
     rows: int
     metrics: dict[str, float]
     dropped: bool = False
+    recorded_rows: int = 0
+    test: str = ""
+    p_value: float = 1.0
+    adjusted: float | None = None
+    recorded_se: float | None = None
+    now_se: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from mlpact.metrics import finite_json
@@ -98,10 +112,12 @@ class CheckResult:
     prediction: Drift | None = None
     performance: Performance | None = None
     retrained: Retrained | None = None
+    tests: int = 0
+    rows_needed: int | None = None
 
     @property
     def exit_code(self) -> ExitCode:
-        """0 for reload, 11 for retrain, 12 for incompatible (docs/cli.md)."""
+        """0 reload, 11 retrain, 12 incompatible, 15 inconclusive (docs/cli.md)."""
         return EXIT_CODES[self.verdict]
 
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +131,8 @@ class CheckResult:
                 "reasons": self.reasons,
                 "notes": self.notes,
                 "rows": self.rows,
+                "rows_needed": self.rows_needed,
+                "tests": self.tests,
                 "schema": {
                     "problems": [p.to_dict() for p in self.validation.problems],
                     "retyped": self.retyped,
@@ -140,11 +158,13 @@ def check_data(
     sep: str = ",",
     trust: Iterable[str] = (),
 ) -> CheckResult:
-    """Judge new data against a saved version: reload, retrain or incompatible, with reasons.
+    """Judge new data against a saved version: reload, retrain, inconclusive or incompatible, with reasons.
 
     Args:
         model: a reference (``name``, ``name:3``, ``name@alias``), a version folder or a loaded model.
-        data: a CSV or Parquet file, or a DataFrame.
+        data: a CSV or Parquet file, or a DataFrame. Image models: a folder of images (of class
+            folders named like the version's classes, for performance too); see
+            `mlpact.torch.checking`.
         target: the label column; default: the version's target, when the data has it. With
             labels, performance is compared with the recorded test metrics.
         thresholds: overrides of the version's `check:` section (e.g. ``{"psi": 0.1}``).
@@ -155,8 +175,45 @@ def check_data(
     """
     loaded = _load(model, store, trust)
     settings = thresholds_for(loaded.config, thresholds)
+    if getattr(loaded, "takes_images", False):
+        from mlpact.torch.checking import check_images
+
+        return check_images(loaded, data, settings)  # type: ignore[arg-type]
     frame = _read(data, sep=sep)
-    return _check(loaded, frame, settings, target=target)
+    result = _check(loaded, frame, settings, target=target)
+    _record(loaded, result, data)
+    return result
+
+
+def _record(model: Model, result: CheckResult, data: str | Path | pd.DataFrame) -> None:
+    """A check of a store's version joins that store's run history (kind `check`, like
+    `reproduce`), so `mlpact runs list` and `mlpact ui` show it; a store that cannot be written
+    (read-only) leaves a note instead of failing the check."""
+    import sqlite3
+
+    from mlpact.errors import StoreError
+    from mlpact.store import Store
+
+    if model.record is None:
+        return
+    label = (
+        data
+        if isinstance(data, str)
+        else str(Path(data).resolve())
+        if isinstance(data, Path)
+        else "DataFrame"
+    )
+    metrics: dict[str, Any] = {"verdict": result.verdict, "rows": result.rows}
+    metrics["drifted"] = sum(1 for d in result.drift if d.drifted)
+    if result.performance is not None and result.performance.now is not None:
+        metrics[result.performance.metric] = result.performance.now
+    metrics["reasons"] = list(result.reasons)
+    try:
+        st = Store.open(model.record.path.parents[2])  # models/NAME/VERSION lies in the store's root
+        run_id = st.start_run(model.name, kind="check", params={"checks": model.ref, "data": label})
+        st.finish_run(run_id, status="succeeded", metrics=metrics)
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        result.notes.append(f"This check was not recorded in the store's run history: {exc}")
 
 
 def thresholds_for(cfg: Config, overrides: Mapping[str, Any] | None = None) -> CheckConfig:
@@ -219,24 +276,82 @@ def _label(model: Model, frame: pd.DataFrame, target: str | None) -> str | None:
 
 
 def _judge(model: Model, result: CheckResult, X: pd.DataFrame, y: pd.Series | None) -> None:
-    """Drift and performance of compatible data, and the verdict they give."""
+    """Drift and performance of compatible data, and the verdict they give together."""
     from mlpact.evaluate import predictions
 
     found = predictions(model.pipeline, X, y, decision=model.decision) if len(X) else None
+    judge(model, result, X, found, y)
+
+
+def judge(
+    model: Model, result: CheckResult, X: pd.DataFrame, found: Predictions | None, y: pd.Series | None
+) -> None:
+    """The verdict on measurements of new data: `X` has the columns the version's reference
+    statistics summarise (a table's inputs, or an image version's image statistics), `found` the
+    version's predictions on it and `y` the labels, when known."""
     reference = _reference(model, result)
     if reference is not None:
-        result.drift = [_drift(name, ref, X[name], result) for name, ref in reference["features"].items()]
+        from mlpact.reference import compare
+
+        level = _drift_level(reference, result.thresholds, labelled=y is not None and bool(y.notna().any()))
+        features = reference["features"].items()
+        result.drift = [compare(name, ref, X[name], level=level) for name, ref in features]
         if found is not None and reference.get("prediction"):
             import pandas as pd
 
-            result.prediction = _drift("prediction", reference["prediction"], pd.Series(found.pred), result)
+            prediction = pd.Series(found.pred)
+            result.prediction = compare("prediction", reference["prediction"], prediction, level=level)
     if found is not None and y is not None:
-        result.performance = _performance(model, found, y, result.thresholds)
-    result.reasons = _reasons(result)
-    if result.reasons:
-        result.verdict = "retrain"
-    else:
-        result.reasons = ["compatible with the schema, no material drift" + _perf_text(result.performance)]
+        result.performance = _performance(model, found, y, result)
+    _decide(result, reference)
+
+
+def _drift_level(reference: Mapping[str, Any], settings: CheckConfig, *, labelled: bool) -> float:
+    """The level each drift test is judged at first (Bonferroni's share of `check.p_value`; a
+    performance test takes half when there are labels): tail p-values near it are made exact."""
+    tests = len(reference["features"]) + (1 if reference.get("prediction") else 0)
+    return settings.p_value / max(1, tests) / (2 if labelled else 1)
+
+
+def _decide(result: CheckResult, reference: Mapping[str, Any] | None) -> None:
+    """One family of tests (drift per column and of the predictions, a performance drop), one
+    false-alarm rate: `check.p_value` (docs/check.md)."""
+    from mlpact.verdict import decide
+
+    settings = result.thresholds
+    drifts = [*result.drift, *([result.prediction] if result.prediction else [])]
+    keys = [f"column {d.column}" for d in result.drift] + (["predictions"] if result.prediction else [])
+    hypotheses = [_drift_hypothesis(key, d, settings) for key, d in zip(keys, drifts, strict=True)]
+    perf = result.performance
+    if perf is not None and perf.drop is not None:
+        hypotheses.append(_performance_hypothesis(perf, settings, weight=max(1, len(drifts))))
+    result.tests = len(hypotheses)
+    result.rows_needed = _rows_needed(result, reference, hypotheses)
+    judged = decide(
+        hypotheses, alpha=settings.p_value, rows=result.rows, min_rows=settings.min_rows,
+        rows_needed=result.rows_needed if settings.shift is not None else settings.min_rows,
+    )  # fmt: skip
+    for key, d in zip(keys, drifts, strict=True):
+        d.adjusted = judged.adjusted.get(key)
+        d.judged = result.rows >= settings.min_rows
+        d.drifted = key in judged.rejected
+    if perf is not None:
+        perf.adjusted = judged.adjusted.get("performance")
+        perf.dropped = "performance" in judged.rejected
+    result.verdict = judged.verdict
+    result.reasons = [_drift_reason(d, settings) for d in drifts if d.drifted]
+    if perf is not None and perf.dropped:
+        result.reasons.append(_performance_reason(perf, settings))
+    if judged.verdict == "inconclusive":
+        result.reasons = [_inconclusive_reason(result, reference) + _perf_text(perf)]
+    elif judged.verdict == "reload":
+        result.reasons = [
+            f"compatible with the schema; no drift or performance drop beyond chance "
+            f"({result.tests} tests, false-alarm rate {settings.p_value:g})" + _perf_text(perf)
+        ]
+    by_key = dict(zip(keys, drifts, strict=True))
+    for key in judged.immaterial:
+        result.notes.append(_immaterial_note(by_key.get(key), perf, settings))
 
 
 def _reference(model: Model, result: CheckResult) -> dict[str, Any] | None:
@@ -255,37 +370,164 @@ def _reference(model: Model, result: CheckResult) -> dict[str, Any] | None:
     return data
 
 
-def _drift(name: str, reference: Mapping[str, Any], values: pd.Series, result: CheckResult) -> Drift:
-    from mlpact.reference import compare
+def _drift_hypothesis(key: str, d: Drift, settings: CheckConfig) -> Hypothesis:
+    from mlpact.verdict import Hypothesis
 
-    found = compare(name, reference, values)
+    return Hypothesis(key, d.p_value, material=d.psi >= settings.psi)
+
+
+def _performance_hypothesis(perf: Performance, settings: CheckConfig, *, weight: int) -> Hypothesis:
+    """A drop in performance gets half the false-alarm rate (`weight` equal to all drift tests)."""
+    from mlpact.verdict import Hypothesis
+
+    material = perf.drop is not None and perf.drop > settings.performance_drop
+    return Hypothesis("performance", perf.p_value, material=material, weight=weight)
+
+
+def _rows_needed(
+    result: CheckResult, reference: Mapping[str, Any] | None, hypotheses: list[Hypothesis]
+) -> int | None:
+    """Rows the check needs to catch `check.shift` in one numeric column with `check.power`;
+    `check.min_rows` when no numeric column is compared."""
+    from mlpact.verdict import rows_needed
+
     settings = result.thresholds
-    found.judged = found.rows >= settings.min_rows
-    found.drifted = found.judged and (found.psi >= settings.psi or found.p_value < settings.p_value)
-    return found
+    numeric = [d for d in result.drift if d.kind == "numeric"]
+    if settings.shift is None or not numeric or reference is None:
+        return settings.min_rows
+    counts = [int(reference["features"][d.column]["count"]) for d in numeric]
+    weight = sum(h.weight for h in hypotheses)
+    level = settings.p_value / weight / 2  # one of two tests of one column (location-scale, KS)
+    needed = rows_needed(reference_rows=max(1, min(counts)), level=level, shift=settings.shift,
+                         power=settings.power)  # fmt: skip
+    return None if needed is None else max(needed, settings.min_rows)
 
 
-def _performance(model: Model, found: Any, y: pd.Series, settings: CheckConfig) -> Performance | None:
-    from mlpact.metrics import compute_metrics, metrics_for, primary_metric
+def _inconclusive_reason(result: CheckResult, reference: Mapping[str, Any] | None) -> str:
+    settings = result.thresholds
+    needed = result.rows_needed
+    if result.rows < settings.min_rows:
+        return (
+            f"{result.rows} rows are too few to judge: the check needs at least {needed or settings.min_rows}"
+        )
+    numeric = sum(d.kind == "numeric" for d in result.drift)
+    sized = (
+        f"to catch a shift of {settings.shift:g} standard deviations in any one of {numeric} numeric "
+        f"columns {settings.power:.0%} of the time at a false-alarm rate of {settings.p_value:g}"
+    )
+    if needed is None:
+        train = int((reference or {}).get("rows", 0))
+        return (
+            f"nothing found, but no batch is large enough {sized} against a training split of {train} "
+            "rows; retrain on more data, or set check.shift larger or check.power lower"
+        )
+    return (
+        f"nothing found, but {result.rows} rows are too few to rule out a change: the check needs "
+        f"{needed} rows {sized}"
+    )
+
+
+def _immaterial_note(d: Drift | None, perf: Performance | None, settings: CheckConfig) -> str:
+    if d is None and perf is not None and perf.drop is not None:
+        return (
+            f"performance: {perf.metric} is lower beyond chance (adjusted p={perf.adjusted:.2g}) but "
+            f"only {perf.drop:.1%} worse (check.performance_drop {settings.performance_drop:.1%})"
+        )
+    assert d is not None
+    return (
+        f"{d.column} differs beyond chance (adjusted p={d.adjusted:.2g}) but PSI {d.psi:.3f} < "
+        f"{settings.psi:g}: too small to matter"
+    )
+
+
+def _performance(model: Model, found: Any, y: pd.Series, result: CheckResult) -> Performance | None:
+    from mlpact.bootstrap import performance_test
+    from mlpact.evaluate import match_labels
+    from mlpact.metrics import LOWER_IS_BETTER, compute_metrics, metrics_for, positive_class, primary_metric
 
     mask = y.notna().to_numpy()
     if not mask.any():
         return None
-    labels = y[mask]
-    if model.task == "classification" and not _numeric(labels):
-        labels = labels.astype(object)
+    labels = match_labels(y[mask], model)  # the version's label type; unusable labels: DataError
     proba = found.proba[mask] if found.proba is not None else None
     pred, classes = found.pred[mask], found.classes
-    if classes is not None:  # class codes: scikit-learn's metrics sort object labels slowly
-        labels, pred, classes = _codes(labels, classes), _codes(pred, classes), list(range(len(classes)))
-    names = metrics_for(model.task, model.config.evaluate.metrics)
-    metrics = compute_metrics(names, labels, pred, proba, classes)
+    positive = positive_class(model.metrics, classes)
+    names = metrics_for(model.task, model.config.evaluate.metrics, binary=positive is not None)
+    metrics = compute_metrics(names, labels, pred, proba, classes, positive=positive)
     primary = str(model.metrics.get("primary") or primary_metric(model.task, model.config.evaluate.primary))
     recorded = (model.metrics.get("test") or {}).get(primary)
     now = metrics.get(primary)
-    drop = metric_drop(primary, recorded, now)
-    dropped = drop is not None and drop > settings.performance_drop
-    return Performance(primary, recorded, now, drop, int(mask.sum()), metrics, dropped)
+    perf = Performance(primary, recorded, now, metric_drop(primary, recorded, now), int(mask.sum()), metrics)
+    if perf.drop is None or recorded is None or now is None:
+        return perf
+    perf.recorded_rows = int((model.metrics.get("rows") or {}).get("test") or 0)
+    if primary != "accuracy":  # accuracy is tested exactly on its counts
+        perf.now_se = _batch_se(model, primary, labels, pred, proba, classes, positive)
+        perf.recorded_se = _recorded_se(model, primary, perf, result)
+    tested = performance_test(
+        primary, recorded=recorded, recorded_rows=perf.recorded_rows, recorded_se=perf.recorded_se,
+        now=now, now_rows=perf.rows, now_se=perf.now_se, lower_is_better=primary in LOWER_IS_BETTER,
+    )  # fmt: skip
+    perf.test, perf.p_value = tested.method, tested.p_value
+    return perf
+
+
+def _batch_se(
+    model: Model, metric: str, y: Any, pred: Any, proba: Any, classes: Any, positive: Any
+) -> float | None:
+    from mlpact.bootstrap import intervals, scored, standard_error
+
+    data = scored(model.task, y, pred, proba, classes, positive)
+    found = intervals([metric], data, stratify=model.task == "classification", seed=model.config.seed)
+    return standard_error(found, metric)
+
+
+def _recorded_se(model: Model, metric: str, perf: Performance, result: CheckResult) -> float | None:
+    """The test metric's bootstrap standard error as recorded; for a version saved before mlpact
+    kept it, from its recorded test predictions, else scaled from the new rows (said in a note)."""
+    from mlpact.bootstrap import standard_error
+
+    recorded = standard_error(model.metrics.get("ci"), metric)
+    if recorded is not None or metric == "accuracy":
+        return recorded
+    from_errors = _se_from_test_predictions(model, metric)
+    if from_errors is not None:
+        result.notes.append(
+            f"{model.ref} has no recorded uncertainty of its test {metric} (saved before mlpact kept "
+            "it): it is measured again from the version's recorded test predictions."
+        )
+        return from_errors
+    if perf.now_se is None or not perf.recorded_rows:
+        result.notes.append(
+            f"{model.ref} has no recorded uncertainty of its test {metric}: a drop is not tested."
+        )
+        return None
+    result.notes.append(
+        f"{model.ref} has no recorded uncertainty of its test {metric} (saved before mlpact kept it): "
+        f"it is estimated from the new rows' spread and the test split's {perf.recorded_rows} rows."
+    )
+    return perf.now_se * math.sqrt(perf.rows / perf.recorded_rows)
+
+
+def _se_from_test_predictions(model: Model, metric: str) -> float | None:
+    """The bootstrap standard error of a test metric from the version's errors.parquet."""
+    from mlpact.inspection import ERRORS
+
+    if ERRORS not in (model.manifest.get("files") or {}):
+        return None
+    import pandas as pd
+
+    from mlpact.bootstrap import intervals, scored, standard_error
+    from mlpact.metrics import positive_class
+
+    table = pd.read_parquet(model.path / ERRORS)
+    proba_columns = [c for c in table.columns if str(c).startswith("proba_")]
+    classes = list(model.schema.target.classes or []) if model.schema.target else []
+    proba = table[proba_columns].to_numpy(dtype=float) if proba_columns and classes else None
+    data = scored(model.task, table["truth"], table["prediction"], proba, classes or None,
+                  positive_class(model.metrics, classes or None))  # fmt: skip
+    found = intervals([metric], data, stratify=model.task == "classification", seed=model.config.seed)
+    return standard_error(found, metric)
 
 
 def _codes(values: Any, classes: list[Any]) -> Any:
@@ -311,31 +553,22 @@ def _numeric(y: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(y)) and not pd.api.types.is_bool_dtype(y)
 
 
-def _reasons(result: CheckResult) -> list[str]:
-    settings = result.thresholds
-    reasons = [
-        _drift_reason(d, settings)
-        for d in [*result.drift, *([result.prediction] if result.prediction else [])]
-        if d.drifted
-    ]
-    perf = result.performance
-    if perf is not None and perf.dropped and perf.drop is not None:
-        reasons.append(
-            f"performance: {perf.metric} {perf.now:.4f} on {perf.rows} labelled rows, "
-            f"{perf.recorded:.4f} on the test split at training ({perf.drop:.1%} worse; "
-            f"threshold {settings.performance_drop:.1%})"
-        )
-    return reasons
-
-
 def _drift_reason(d: Drift, settings: CheckConfig) -> str:
-    test = "KS" if d.test == "ks" else "chi-squared"
-    why = [f"PSI {d.psi:.3f}" + (f" >= {settings.psi:g}" if d.psi >= settings.psi else "")]
-    why.append(
-        f"{test} p={d.p_value:.2g}" + (f" < {settings.p_value:g}" if d.p_value < settings.p_value else "")
-    )
+    test = {"lepage+ks": "location-scale and KS tests", "chi2": "chi-squared test"}.get(d.test, d.test)
     what = "the predictions have" if d.column == "prediction" else f"{d.column} has"
-    return f"{what} drifted ({'; '.join(why)})" + (f": {d.detail}" if d.detail else "")
+    adjusted = "-" if d.adjusted is None else f"{d.adjusted:.2g}"
+    return (
+        f"{what} drifted ({test}: p={d.p_value:.2g}, adjusted p={adjusted} <= {settings.p_value:g}; "
+        f"PSI {d.psi:.3f} >= {settings.psi:g})" + (f": {d.detail}" if d.detail else "")
+    )
+
+
+def _performance_reason(perf: Performance, settings: CheckConfig) -> str:
+    return (
+        f"performance: {perf.metric} {perf.now:.4f} on {perf.rows} labelled rows, {perf.recorded:.4f} "
+        f"on the {perf.recorded_rows}-row test split at training ({perf.drop:.1%} worse > "
+        f"{settings.performance_drop:.1%}; {perf.test}: p={perf.p_value:.2g})"
+    )
 
 
 def _perf_text(perf: Performance | None) -> str:
@@ -386,7 +619,8 @@ def retrain_on(
     """Train the version's recorded config on new labelled data and compare old and new.
 
     Both versions are scored on the same holdout, the new data's test split (the rows the new
-    version never saw). The alias named by `promote` moves to the new version only when its
+    version never saw; with `train.refit: all`, the new version's score is that of its fit before
+    the refit, which never saw them). The alias named by `promote` moves to the new version only when its
     primary metric there is strictly better.
 
     Raises:
@@ -401,6 +635,12 @@ def retrain_on(
         raise DataError("Retraining needs the new data as a CSV or Parquet file, not a DataFrame.")
     db = Store.open(store)
     old = _load(model, db, trust)
+    if getattr(old, "takes_images", False):
+        raise DataError(
+            f"--retrain trains table versions on a new file; {old.ref} is an image model.",
+            hint="Train its config on the new folder: mlpact train CONFIG --set data.source=FOLDER, "
+            "then compare with `mlpact evaluate`.",
+        )
     label = target or (old.schema.target.name if old.schema.target else "target")
     cfg = _config_for(old, data, target=label, sep=sep)
     holdout = prepare(cfg)
@@ -408,7 +648,13 @@ def retrain_on(
     new = _load(trained.ref, db, trust)
     primary = str(old.metrics.get("primary") or trained.metrics["primary"])
     rows = holdout.frame.iloc[holdout.split.test]
-    before, after = _holdout_score(old, rows, label, primary), _holdout_score(new, rows, label, primary)
+    before = _holdout_score(old, rows, label, primary)
+    # train.refit: all saved a model that saw the holdout; its pre-refit fit was scored on it once
+    after = (
+        trained.metrics["test"].get(primary)
+        if "refit" in trained.metrics
+        else _holdout_score(new, rows, label, primary)
+    )
     drop = metric_drop(primary, before, after)
     result = Retrained(new.ref, primary, before, after, len(rows), drop is not None and drop < 0, promote)
     result.reason = _retrain_reason(old.ref, result)
@@ -470,6 +716,7 @@ def to_html(result: CheckResult) -> str:
     rows = "".join(
         f"<tr><td>{e(d['column'])}</td><td>{e(d['kind'])}</td><td>{d['psi']:.4f}</td>"
         f"<td>{e(d['test'])} {_num(d['statistic'])}</td><td>{_num(d['p_value'])}</td>"
+        f"<td>{_num(d['adjusted'])}</td>"
         f"<td>{'drifted' if d['drifted'] else ('ok' if d['judged'] else 'not judged')}</td>"
         f"<td>{e(d['detail'])}</td></tr>"
         for d in [*data["drift"], *([data["prediction_drift"]] if data["prediction_drift"] else [])]
@@ -485,7 +732,9 @@ def to_html(result: CheckResult) -> str:
         "<h2>Schema</h2><table><tr><th>column</th><th>check</th><th>severity</th><th>detail</th></tr>"
         + problems
         + "</table>",
-        "<h2>Drift</h2><table><tr><th>column</th><th>kind</th><th>PSI</th><th>test</th><th>p-value</th>"
+        f"<h2>Drift</h2><p>{result.tests} tests together at a false-alarm rate of "
+        f"{result.thresholds.p_value:g} (Holm); drift also needs PSI &gt;= {result.thresholds.psi:g}.</p>"
+        "<table><tr><th>column</th><th>kind</th><th>PSI</th><th>test</th><th>p-value</th><th>adjusted</th>"
         "<th>state</th><th>detail</th></tr>" + rows + "</table>",
         "<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in result.notes) + "</ul>",
     ]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -50,10 +53,52 @@ def read_table(
             raise DataError(f"Data file {str(path)!r} does not exist.", hint="Check data.source.")
     try:
         if kind == "parquet":
-            return pd.read_parquet(where, storage_options=options)
-        return pd.read_csv(where, sep=sep, low_memory=False, storage_options=options)
+            frame = pd.read_parquet(where, storage_options=options)
+            refuse_duplicate_columns(list(map(str, frame.columns)), path)
+            return frame
+        frame = pd.read_csv(where, sep=sep, low_memory=False, storage_options=options)
+    except DataError:
+        raise
     except Exception as exc:  # parsers raise many types; all mean the same to a user
+        if kind == "parquet":
+            refuse_duplicate_columns(_parquet_names(where, options), path)
         raise DataError(f"Failed while reading {kind.upper()} file {str(path)!r}.\n{exc}") from exc
+    if any(_MANGLED.fullmatch(str(c)) for c in frame.columns):  # pandas renames a 2nd `x` to `x.1`
+        header = pd.read_csv(where, sep=sep, header=None, nrows=1, dtype=str, storage_options=options)
+        refuse_duplicate_columns([str(v) for v in header.iloc[0]], path)
+    return frame
+
+
+_MANGLED = re.compile(r".+\.\d+")
+
+
+def _parquet_names(where: str | Path, options: dict[str, Any] | None) -> list[str]:
+    """The column names in a Parquet file's footer (empty when it cannot be read)."""
+    import pyarrow.parquet as pq
+
+    try:
+        if options is None:
+            return list(pq.read_schema(where).names)
+        from mlpact import remote
+
+        fs, inner = remote.filesystem(str(where), options)
+        with fs.open(inner, "rb") as handle:
+            return list(pq.read_schema(handle).names)
+    except Exception:  # not Parquet at all: the caller's error says so
+        return []
+
+
+def refuse_duplicate_columns(names: list[str], path: str | Path) -> None:
+    """Raise DataError naming every column name a file gives more than once."""
+    counts = Counter(names)
+    twice = sorted(n for n, k in counts.items() if k > 1)
+    if twice:
+        found = ", ".join(f"{n!r} ({counts[n]} columns)" for n in twice)
+        raise DataError(
+            f"Data file {str(path)!r} has duplicate column names: {found}. Expected every column "
+            "name once: which column a config, a schema or a request means must be unambiguous.",
+            hint="Rename or remove the duplicate columns in the file.",
+        )
 
 
 def _read_parquet_folder(path: Path) -> pd.DataFrame:
@@ -127,6 +172,132 @@ def select_columns(frame: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
     return frame
 
 
+# --------------------------------------------------------------------------- values no model can use
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_values(frame: pd.DataFrame, *, skip: Iterable[str] = ()) -> None:
+    """Refuse cells no model can use, naming each column with a count and the first rows:
+    lists, mappings and bytes (e.g. Parquet list, struct or binary columns), and numbers that are
+    infinite or beyond ±3.4e38 (float32's range: scikit-learn's trees compute in float32, and
+    larger values overflow scalers and metrics).
+
+    Raises:
+        DataError: some column holds such values (rows count data rows from 1).
+    """
+    ignored = set(skip)
+    found = [(name, *f) for name in frame.columns if name not in ignored for f in _unusable(frame[name])]
+    if not found:
+        return
+    lines = [
+        f"  - {name!r}: {count} {kind[count != 1]} ({_rows(rows, count)})"
+        for name, kind, count, rows in found
+    ]
+    numbers = any("number" in kind[0] for _, kind, _, _ in found)
+    raise DataError(
+        "Columns hold values no model can use:\n" + "\n".join(lines) + "\nExpected in every cell a "
+        f"number within ±{FLOAT32_MAX:.2g}, a boolean, a date or text (an empty cell for a missing value).",
+        hint=(
+            "Write infinite or sentinel numbers (such as 1e308 for 'unknown') as missing values, which "
+            "the pipeline imputes, or clip them. "
+            if numbers
+            else ""
+        )
+        + "Leave such a column out (data.drop, for training), or turn it into plain columns "
+        "(one column per list element or mapping key; bytes decoded to text).",
+    )
+
+
+_INFINITE = ("infinite number", "infinite numbers")
+_HUGE = (f"number beyond ±{FLOAT32_MAX:.2g}", f"numbers beyond ±{FLOAT32_MAX:.2g}")
+_NESTED = {list: "list", tuple: "list", np.ndarray: "list", dict: "mapping", set: "set", frozenset: "set",
+           bytes: "bytes value", bytearray: "bytes value"}  # fmt: skip
+
+
+def _unusable(series: pd.Series) -> list[tuple[tuple[str, str], int, np.ndarray]]:
+    """((singular, plural), count, row positions) for each kind of unusable value in a column."""
+    if pd.api.types.is_float_dtype(series):
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            masks = [
+                (_INFINITE, np.isinf(values)),
+                (_HUGE, np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)),
+            ]
+        return [(kind, int(mask.sum()), np.flatnonzero(mask)) for kind, mask in masks if mask.any()]
+    kinds = nested_kinds(series)
+    if kinds is None:
+        return []
+    out = []
+    for kind in sorted(set(kinds) - {""}):
+        mask = kinds == kind
+        out.append(((kind, f"{kind}s"), int(mask.sum()), np.flatnonzero(mask)))
+    return out
+
+
+def nested_kinds(series: pd.Series) -> np.ndarray | None:
+    """Per value, "list", "mapping", "set", "bytes value" or "" (a plain value); None when the
+    column holds plain values only (decided without a Python loop for plain columns)."""
+    if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) in _PLAIN:
+        return None
+    kinds = series.map(lambda v: _NESTED.get(type(v), "")).to_numpy()
+    return kinds if (kinds != "").any() else None
+
+
+_PLAIN = frozenset({"string", "integer", "floating", "boolean", "mixed-integer-float", "decimal", "empty",
+                    "datetime", "datetime64", "date", "time", "timedelta", "timedelta64"})  # fmt: skip
+
+
+def _rows(rows: np.ndarray, count: int) -> str:
+    shown = ", ".join(str(int(r) + 1) for r in rows[:5])
+    return f"row{'s' if count > 1 else ''} {shown}{', ...' if count > 5 else ''}"
+
+
+def classification_target(y: pd.Series, *, rows: int) -> pd.Series:
+    """The labels of a classification target, checked and in one plain type: booleans (with
+    missing values read as objects) become a bool column, a mix of types becomes text.
+
+    Raises:
+        DataError: fewer than two classes, or more classes than half the rows (an identifier or
+            a continuous number: no class could be both learned and tested).
+    """
+    values = y.dropna()
+    types = set(map(type, values.array)) if y.dtype == object else set()
+    if types and types <= {bool, np.bool_}:
+        y = y.astype(bool)
+    elif len(types) > 1 and not any(issubclass(t, str | bytes | bool) for t in types):
+        y = pd.to_numeric(y)  # ints and floats read as objects
+    elif len(types) > 1:
+        y = y.map(lambda v: v if pd.isna(v) else _label_text(v))  # text and numbers: all text
+    name = str(y.name)
+    if pd.api.types.is_float_dtype(y) and not bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0)):
+        raise DataError(
+            f"The target {name!r} holds numbers that are not whole ({values.nunique()} distinct values): "
+            "scikit-learn's classifiers take integers, text or booleans as class labels.",
+            hint="Set data.task: regression if the target is a quantity; write the labels as text or "
+            "integers if they are classes.",
+        )
+    classes = y.nunique()
+    if classes < 2:
+        only = f" ({values.iloc[0]!r})" if len(values) else ""
+        raise DataError(
+            f"The target {name!r} has {classes} class{only} in {rows} rows: a classifier needs at "
+            "least two classes.",
+            hint="Check data.target, or that filtering the data left more than one class.",
+        )
+    if classes > rows / 2:
+        raise DataError(
+            f"The target {name!r} has {classes} classes in {rows} rows: a classifier needs at least "
+            "two rows per class on average, to learn each class and to test it.",
+            hint="If the target is a number, set data.task: regression; if it is an identifier or "
+            "free text, choose another data.target.",
+        )
+    return y
+
+
+def _label_text(value: Any) -> str:
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
 def infer_task(y: pd.Series, requested: str = "auto") -> Task:
     """Classification for text, bool, category or few-valued integral targets; else regression."""
     if requested in ("classification", "regression"):
@@ -163,6 +334,14 @@ def split_rows(frame: pd.DataFrame, cfg: Config, task: Task) -> Split:
         n_test = max(1, round(len(frame) * spec.test_size))
         return Split(np.sort(order[:-n_test]), np.sort(order[-n_test:]), "time")
     if spec.group_column:
+        groups = frame[spec.group_column].dropna().unique()
+        if len(groups) < 2:
+            found = f"{len(groups)}" + (f" ({groups[0]!r})" if len(groups) else "")
+            raise DataError(
+                f"Expected at least 2 values of data.split.group_column {spec.group_column!r} to split by; "
+                f"found {found}, so one split would be empty.",
+                hint="Name a column that groups rows (a customer or patient id), or remove group_column.",
+            )
         splitter = GroupShuffleSplit(n_splits=1, test_size=spec.test_size, random_state=cfg.seed)
         train, test = next(splitter.split(positions, groups=frame[spec.group_column]))
         return Split(np.sort(train), np.sort(test), "group")
@@ -170,11 +349,18 @@ def split_rows(frame: pd.DataFrame, cfg: Config, task: Task) -> Split:
     stratify = None
     if task == "classification" and spec.stratify:
         counts = frame[cfg.data.target].value_counts()
-        if counts.min() >= 2:
-            stratify = frame[cfg.data.target]
-        else:
+        counts = counts[counts > 0]  # a categorical column lists categories no row has
+        n_test = math.ceil(len(frame) * spec.test_size)
+        if counts.min() < 2:
             rare = sorted(map(str, counts[counts < 2].index))
             warnings.append(f"Split not stratified: classes with a single row: {rare}.")
+        elif min(n_test, len(frame) - n_test) < len(counts):
+            warnings.append(
+                f"Split not stratified: {len(counts)} classes do not fit in {n_test} test rows "
+                "(a stratified split puts every class in both splits)."
+            )
+        else:
+            stratify = frame[cfg.data.target]
     train, test = train_test_split(
         positions, test_size=spec.test_size, random_state=cfg.seed, stratify=stratify
     )
@@ -192,8 +378,21 @@ def fingerprint(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256()
     for name in frame.columns:
         digest.update(f"{name}\0{frame[name].dtype}\0".encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest.update(hash_rows(frame).tobytes())
     return digest.hexdigest()
+
+
+def hash_rows(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's values, not its index (pandas' ``hash_pandas_object``)."""
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=False)
+    except TypeError:  # lists or mappings, in a column left out with data.drop: hash their text
+        hashed = pd.util.hash_pandas_object(frame.apply(_hashable), index=False)
+    return np.asarray(hashed, dtype="uint64")
+
+
+def _hashable(column: pd.Series) -> pd.Series:
+    return column.map(repr) if column.dtype == object else column
 
 
 def file_sha256(path: str | Path, *, storage_options: Mapping[str, Any] | None = None) -> str:

@@ -75,9 +75,10 @@ def prepare(cfg: Config) -> Prepared:
 
 
 def _load(cfg: Config) -> tuple[pd.DataFrame, dict[str, Any]]:
-    from mlpact.data import file_sha256, fingerprint, load_frame
+    from mlpact.data import check_values, file_sha256, fingerprint, load_frame
 
     frame = load_frame(cfg)
+    check_values(frame, skip=cfg.data.drop)  # before anything fits: a clear input error
     path = cfg.source_url() or cfg.source_path()
     lineage = {
         "source": cfg.public("data.source"),
@@ -89,14 +90,17 @@ def _load(cfg: Config) -> tuple[pd.DataFrame, dict[str, Any]]:
         "fingerprint": fingerprint(frame),
         "rows": len(frame),
         "columns": list(map(str, frame.columns)),
+        "dtypes": {str(c): str(t) for c, t in frame.dtypes.items()},  # what the data held (exports)
     }
     return frame, lineage
 
 
 def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepared:
-    from mlpact.data import fingerprint, infer_task, split_rows
+    import pandas as pd
+
+    from mlpact.data import classification_target, fingerprint, infer_task, split_rows
     from mlpact.pipeline import plan_features, retype_for_plan
-    from mlpact.schema import coerce, infer_schema
+    from mlpact.schema import coerce, id_like, infer_schema
 
     warnings: list[str] = []
     target = cfg.data.target
@@ -105,6 +109,8 @@ def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepa
         warnings.append(f"Dropped {missing_target} rows whose target {target!r} is missing.")
         frame = frame[frame[target].notna()].reset_index(drop=True)
     task = infer_task(frame[target], cfg.data.task)
+    if task == "classification":
+        frame = frame.assign(**{target: classification_target(frame[target], rows=len(frame))})
     split = split_rows(frame, cfg, task)
     warnings += split.warnings
     group = cfg.data.split.group_column
@@ -116,14 +122,17 @@ def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepa
         target=target,
         task=task,
     )
-    plan = plan_features(inferred, cfg.features, drop=[])
+    train_rows = frame.iloc[split.train]
+    ids = {c: why for c in inferred.names if (why := id_like(train_rows[c])) is not None}
+    plan = plan_features(inferred, cfg.features, drop=[], ids=ids)
     warnings += [
         f"Column {name!r} is not used as a feature: {reason}." for name, reason in plan.unused.items()
     ]
+    warnings += _time_notes(plan, cfg)
     schema = retype_for_plan(inferred, plan)
     y = frame[target]
-    if task == "classification" and not _is_numeric(y):
-        y = y.astype(object)
+    if task == "classification" and not _is_numeric(y) and not pd.api.types.is_bool_dtype(y):
+        y = y.astype(object)  # text labels as Python strings (sklearn reads bools as binary as they are)
     lineage = {
         **lineage,
         "train_rows": len(split.train),
@@ -140,6 +149,21 @@ def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepa
         plan, added = extend_plan(plan, cfg, X.iloc[split.train])
         lineage["custom_columns"] = added
     return Prepared(cfg, frame, X, y, task, split, schema, plan, groups, lineage, warnings)
+
+
+def _time_notes(plan: FeaturePlan, cfg: Config) -> list[str]:
+    """Datetime columns used as features while the split is random: say what that risks."""
+    if cfg.data.split.time_column or not plan.datetime:
+        return []
+    listed = set(cfg.features.datetime.columns or [])
+    return [
+        f"Column {name!r} (a date) is used as a feature ({', '.join(cfg.features.datetime.parts)}) "
+        "while the split is random: if when a row was made relates to its target, the model learns "
+        f"from rows later than those it is tested on. Set data.split.time_column: {name} to test on "
+        "the latest rows, or add it to data.drop."
+        for name in plan.datetime
+        if name not in listed
+    ]
 
 
 def _is_numeric(y: pd.Series) -> bool:

@@ -30,6 +30,16 @@ class ExitCode(enum.IntEnum):
     INCOMPATIBLE = 12
     DIFFERS = 13
     BEHAVIOUR = 14
+    INCONCLUSIVE = 15
+
+
+def shorten(value: object, limit: int = 200) -> str:
+    """`value` as text cut to `limit` characters, saying how many were left out: for echoing
+    what a file or a client sent (a 1 GiB name must not become a 1 GiB error line)."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 class MlpactError(Exception):
@@ -53,13 +63,15 @@ class ConfigError(MlpactError, ValueError):
 
     exit_code = ExitCode.CONFIG
 
-    def __init__(self, problems: Iterable[str], *, source: str | None = None) -> None:
+    def __init__(
+        self, problems: Iterable[str], *, source: str | None = None, hint: str | None = None
+    ) -> None:
         self.problems = list(problems)
         where = f" in {source}" if source else ""
         noun = "problem" if len(self.problems) == 1 else "problems"
         lines = [f"Invalid config{where}: {len(self.problems)} {noun}."]
         lines += [f"  - {p}" for p in self.problems]
-        super().__init__("\n".join(lines))
+        super().__init__("\n".join(lines), hint=hint)
 
 
 class DataError(MlpactError, ValueError):
@@ -93,11 +105,19 @@ class IntegrityError(MlpactError):
 class UntrustedTypesError(IntegrityError, TypeError):
     """A serialised pipeline contains types mlpact did not write and was not told to trust."""
 
-    def __init__(self, types: Iterable[str], *, file: str) -> None:
+    def __init__(
+        self,
+        types: Iterable[str],
+        *,
+        file: str,
+        reason: str = "types that are not in the trusted list",
+        hint: str | None = None,
+    ) -> None:
         self.types = sorted(set(types))
         super().__init__(
-            f"Refusing to load {file}: it contains types that are not in the trusted list: {self.types!r}.",
-            hint="If you know where this file came from and trust it, pass these names with "
+            f"Refusing to load {file}: it contains {reason}: {self.types!r}.",
+            hint=hint
+            or "If you know where this file came from and trust it, pass these names with "
             "--trust (Python: trust=[...]).",
         )
 
@@ -136,6 +156,13 @@ class NotebookError(MlpactError):
     """A notebook cannot be read, run or exported, or its check found problems."""
 
     exit_code = ExitCode.NOTEBOOK
+
+
+class UserCodeError(MlpactError):
+    """Your own code (a module, transform, loss or callback a config or call names) failed while
+    mlpact ran it: reported as your code's error, with what it was given, not as a bug in mlpact."""
+
+    exit_code = ExitCode.CONFIG
 
 
 class NotReproducibleError(MlpactError):

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlpact._external_flavors import External, SklearnExternal, TorchExternal, is_torch_module
 from mlpact.errors import DataError
@@ -140,8 +140,11 @@ def save(
     fitted: Any,
     name: str,
     *,
-    train_data: Any,
+    train_data: Any = None,
     test_data: Any = None,
+    kind: Literal["table", "image"] = "table",
+    transforms: Sequence[Mapping[str, Any] | str] | None = None,
+    example_input: Any = None,
     target: str | None = None,
     metrics: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
@@ -153,14 +156,31 @@ def save(
 ) -> VersionRecord:
     """Save a model you trained yourself as a new version (recorded as an external run).
 
+    Example (an image CNN from your own loop)::
+
+        mlpact.save(model, "food", kind="image", classes=["pizza", "steak", "sushi"],
+                    transforms=[{"type": "resize", "size": 64}, {"type": "to_tensor"}],
+                    init_kwargs={"hidden_units": 10}, test_data="data/test")
+
     Args:
         fitted: a fitted scikit-learn estimator or pipeline (taking the input columns), or a
-            `torch.nn.Module` whose forward takes a float tensor of the (preprocessed) columns.
+            `torch.nn.Module` whose forward takes a float tensor of the (preprocessed) columns,
+            or (``kind="image"``) a batch of images (N x C x H x W, after `transforms`).
         name: the model name in the store.
         train_data: the data it was trained on, target included: a DataFrame with a `target`
             column, or an ``(X, y)`` pair (X a DataFrame or a 2-D array, whose columns are then
-            named x0, x1, ...). The input schema is inferred from it.
-        test_data: held-out data in the same form, scored once with mlpact's metrics.
+            named x0, x1, ...). The input schema is inferred from it. Required for tables.
+            Images: optional, a folder of class folders (fingerprinted, and summarised for
+            `mlpact check`).
+        test_data: held-out data in the same form (images: a folder of class folders), scored
+            once with mlpact's metrics.
+        kind: ``table`` (rows of columns) or ``image`` (a classifier of image files).
+        transforms: (images) the steps that turn an image file into the module's input, as
+            `train.transforms` entries (``{"type": "resize", "size": 64}``, ``"to_tensor"``,
+            ``{"type": "normalize", "mean": [...], "std": [...]}``, your own by import path with
+            ``random: false``); what predicting and serving apply. Random steps are refused.
+        example_input: (images) one input as the module takes it (C x H x W, or a batch):
+            checked against what `transforms` make of a real image.
         target: the target column (required with DataFrames; default name for ``(X, y)``: ``target``).
         metrics: metrics you computed (name -> number); the version's test metrics when no
             `test_data` is given, kept beside them (as ``given``) otherwise.
@@ -188,7 +208,7 @@ def save(
         return current.save(
             fitted, train_data=train_data, test_data=test_data, target=target, metrics=metrics,
             config=config, trust=trust, init_kwargs=init_kwargs, classes=classes,
-            preprocessor=preprocessor,
+            preprocessor=preprocessor, kind=kind, transforms=transforms, example_input=example_input,
         )  # fmt: skip
 
 
@@ -198,7 +218,7 @@ def _save(
     fitted: Any,
     *,
     run_id: str,
-    train_data: Any,
+    train_data: Any = None,
     test_data: Any = None,
     target: str | None = None,
     metrics: Mapping[str, Any] | None = None,
@@ -207,8 +227,24 @@ def _save(
     init_kwargs: Mapping[str, Any] | None = None,
     classes: Iterable[Any] | None = None,
     preprocessor: Any = None,
+    kind: str = "table",
+    transforms: Sequence[Mapping[str, Any] | str] | None = None,
+    example_input: Any = None,
 ) -> VersionRecord:
     torch_module = is_torch_module(fitted)
+    if kind not in ("table", "image"):
+        raise DataError(f"kind: expected 'table' or 'image', got {kind!r}.")
+    if kind == "image":
+        return _save_image(store, name, fitted, run_id=run_id, transforms=transforms, classes=classes,
+                           init_kwargs=init_kwargs, example_input=example_input, train_data=train_data,
+                           test_data=test_data, metrics=metrics, config=config)  # fmt: skip
+    if transforms is not None or example_input is not None:
+        raise DataError("transforms= and example_input= are for kind='image'; this saves a table model.")
+    if train_data is None:
+        raise DataError(
+            "train_data is required for a table model: the input schema is inferred from it.",
+            hint="Pass train_data=(X, y) or a DataFrame with target=...; for an image model, kind='image'.",
+        )
     if not torch_module and not hasattr(fitted, "predict"):
         raise DataError(
             f"Expected a fitted scikit-learn estimator or pipeline, or a torch.nn.Module; "
@@ -272,6 +308,23 @@ def _write(
         )  # fmt: skip
 
     return store.register(cfg.name, tmp, finalize, flavor=job.flavor, run_id=run_id, origin=ORIGIN)
+
+
+def _save_image(
+    store: Store, name: str, fitted: Any, *, metrics: Mapping[str, Any] | None, **kwargs: Any
+) -> VersionRecord:
+    if not is_torch_module(fitted):
+        raise DataError(
+            f"kind='image' saves a torch.nn.Module; got {type(fitted).__module__}."
+            f"{type(fitted).__qualname__}."
+        )
+    from mlpact.torch.external import save_image_model
+
+    record = save_image_model(store, name, fitted, metrics=_given_metrics(metrics), **kwargs)
+    store.log_params(
+        kwargs["run_id"], {"model.type": f"{type(fitted).__module__}:{type(fitted).__qualname__}"}
+    )
+    return record
 
 
 # --------------------------------------------------------------------------- data and config
@@ -378,7 +431,7 @@ def _lineage(
     data: dict[str, Any] = {
         "source": cfg.data.source, "fingerprint": fingerprint(X.assign(**{cfg.data.target: y})),
         "rows": len(X) + (len(test[0]) if test else 0), "split": "given", "train_rows": len(X),
-        "test_rows": len(test[0]) if test else 0,
+        "test_rows": len(test[0]) if test else 0, "dtypes": {str(c): str(t) for c, t in X.dtypes.items()},
     }  # fmt: skip
     if test is not None:
         data["test_fingerprint"] = fingerprint(test[0].assign(**{cfg.data.target: test[1]}))

@@ -7,7 +7,6 @@ every finding becomes a warning in the output, in metrics.json and in the report
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|idx|row|rowid)$|^(id|uuid|guid)[_\W]", re.IGNORECASE)
 MAX_PROBE_ROWS = 5000
 
 
@@ -74,14 +72,26 @@ def single_column_leaks(
     columns: Sequence[str],
     threshold: float = 0.98,
     seed: int = 0,
+    text: Sequence[str] = (),
 ) -> Finding | None:
-    """Columns that alone predict the target almost perfectly (cross-validated on `X`)."""
+    """Columns that alone predict the target almost perfectly (cross-validated on `X`).
+
+    A column in `text` (free text) is scored with its own TF-IDF and a linear model; any other
+    with a small decision tree.
+    """
     if len(X) < 10:
         return None
     if len(X) > MAX_PROBE_ROWS:
         X = X.sample(MAX_PROBE_ROWS, random_state=seed)
         y = y.loc[X.index]
-    scores = {c: _alone_score(X[c], y, task=task, seed=seed) for c in columns if c in X.columns}
+    folds = _probe_folds(y, task=task, seed=seed)  # the folds depend on y only: made once
+    scores = {
+        c: _text_score(X[c], y, task=task, folds=folds)
+        if c in text
+        else _alone_score(X[c], y, task=task, seed=seed, folds=folds)
+        for c in columns
+        if c in X.columns
+    }
     leaks = sorted(c for c, s in scores.items() if s is not None and s >= threshold)
     if not leaks:
         return None
@@ -96,35 +106,77 @@ def single_column_leaks(
     )
 
 
-def _alone_score(column: pd.Series, y: pd.Series, *, task: str, seed: int) -> float | None:
-    """Cross-validated score of a small tree that sees only this column."""
+def _probe_folds(y: pd.Series, *, task: str, seed: int) -> list[tuple[Any, Any]]:
+    """Three shuffled folds, stratified when every class has three rows."""
+    import numpy as np
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    folds: Any = KFold(3, shuffle=True, random_state=seed)
+    if task == "classification" and y.value_counts().min() >= 3:
+        folds = StratifiedKFold(3, shuffle=True, random_state=seed)
+    return list(folds.split(np.zeros((len(y), 1)), y.to_numpy()))
+
+
+def _alone_score(
+    column: pd.Series, y: pd.Series, *, task: str, seed: int, folds: list[tuple[Any, Any]]
+) -> float | None:
+    """Cross-validated score of a small tree that sees only this column (what
+    `cross_val_predict` gives, without its per-call overhead: thousands of columns call it)."""
     import warnings
 
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    import numpy as np
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     values = _as_number(column)
     if values is None:
         return None
-    x = values.to_numpy().reshape(-1, 1)
-    classify = task == "classification"
-    tree: Any = (DecisionTreeClassifier if classify else DecisionTreeRegressor)(
-        min_samples_leaf=2, random_state=seed
-    )
-    folds: Any = KFold(3, shuffle=True, random_state=seed)
-    if classify and y.value_counts().min() >= 3:
-        folds = StratifiedKFold(3, shuffle=True, random_state=seed)
+    x, target = values.to_numpy().reshape(-1, 1), y.to_numpy()
+    kind: Any = DecisionTreeClassifier if task == "classification" else DecisionTreeRegressor
+    parts = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pred = cross_val_predict(tree, x, y.to_numpy(), cv=folds)
+        for train, test in folds:
+            tree = kind(min_samples_leaf=2, random_state=seed).fit(x[train], target[train])
+            parts.append((test, tree.predict(x[test])))
+    pred = np.empty(len(target), dtype=parts[0][1].dtype)
+    for test, found in parts:
+        pred[test] = found
+    return _agreement(y, pred, classify=task == "classification")
+
+
+def _text_score(column: pd.Series, y: pd.Series, *, task: str, folds: list[tuple[Any, Any]]) -> float | None:
+    """Cross-validated score of TF-IDF and a linear model that see only this text column."""
+    import warnings
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.pipeline import make_pipeline
+
+    classify = task == "classification"
+    linear: Any = LogisticRegression(max_iter=1000) if classify else Ridge()
+    model = make_pipeline(TfidfVectorizer(max_features=20000, ngram_range=(1, 2), sublinear_tf=True), linear)
+    text = column.fillna("").astype(str).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pred = cross_val_predict(model, text, y.to_numpy(), cv=folds)
+        except ValueError:  # an empty vocabulary: nothing in the text to learn from
+            return None
     return _agreement(y, pred, classify=classify)
 
 
 def _agreement(y: pd.Series, pred: Any, *, classify: bool) -> float:
-    from sklearn.metrics import balanced_accuracy_score, r2_score
+    """Balanced accuracy (the mean recall of the classes in `y`, as scikit-learn computes it,
+    without its input validation: thousands of columns call this) or R²."""
+    import numpy as np
+    from sklearn.metrics import r2_score
 
     if classify:
-        return float(balanced_accuracy_score(y.to_numpy(), pred))
+        truth = y.to_numpy()
+        classes, codes = np.unique(truth, return_inverse=True)
+        hits = np.bincount(codes, weights=(pred == truth), minlength=len(classes))
+        return float(np.mean(hits / np.bincount(codes, minlength=len(classes))))
     return float(r2_score(y.to_numpy(), pred))
 
 
@@ -164,20 +216,9 @@ def id_like_columns(X: pd.DataFrame, *, columns: Sequence[str]) -> Finding | Non
 
 
 def _looks_like_id(column: pd.Series) -> bool:
-    import pandas as pd
+    from mlpact.schema import id_like
 
-    values = column.dropna()
-    if len(values) < 10 or pd.api.types.is_bool_dtype(values):
-        return False
-    unique_ratio = values.nunique() / len(values)
-    if ID_NAME.search(str(column.name)) and unique_ratio >= 0.9:
-        return True
-    if not pd.api.types.is_integer_dtype(values) and not (
-        pd.api.types.is_float_dtype(values) and bool((values % 1 == 0).all())
-    ):
-        return False
-    span = float(values.max()) - float(values.min()) + 1
-    return unique_ratio == 1.0 and len(values) >= 20 and span <= 2 * len(values)
+    return id_like(column) is not None
 
 
 # --------------------------------------------------------------------------- groups, time
@@ -235,12 +276,22 @@ def check_split(
     time_column: str | None = None,
     threshold: float = 0.98,
     seed: int = 0,
+    text: Sequence[str] = (),
 ) -> list[Finding]:
-    """Run every guard that applies to a train/test split of raw frames (target included)."""
+    """Run every guard that applies to a train/test split of raw frames (target included).
+
+    `text`: the free-text features, each scored alone with its own TF-IDF and linear model.
+    """
     found = [
         duplicate_rows(train, test, columns=features),
         single_column_leaks(
-            train[list(features)], train[target], task=task, columns=features, threshold=threshold, seed=seed
+            train[list(features)],
+            train[target],
+            task=task,
+            columns=features,
+            threshold=threshold,
+            seed=seed,
+            text=text,
         ),
         id_like_columns(train, columns=features),
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,20 +24,46 @@ CLASSIFICATION_METRICS = (
     "roc_auc_ovr",
     "log_loss",
 )
+# Binary classification only: about the positive class (metrics.json names it).
+BINARY_METRICS = ("precision", "recall", "f1", "average_precision", "brier")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
-METRIC_NAMES = CLASSIFICATION_METRICS + REGRESSION_METRICS
-LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae", "mape"})
-NEEDS_PROBA = frozenset({"roc_auc_ovr", "log_loss"})
+METRIC_NAMES = CLASSIFICATION_METRICS + BINARY_METRICS + REGRESSION_METRICS
+LOWER_IS_BETTER = frozenset({"log_loss", "brier", "rmse", "mae", "mape"})
+NEEDS_PROBA = frozenset({"roc_auc_ovr", "log_loss", "average_precision", "brier"})
 
 FoldProgress = Callable[[int, int], None]
 
 
-def metrics_for(task: str, requested: Sequence[str] | None = None) -> list[str]:
-    """The metrics computed for a task: the requested ones that apply, or all of the task's."""
-    own = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+def metrics_for(task: str, requested: Sequence[str] | None = None, *, binary: bool = False) -> list[str]:
+    """The metrics computed for a task: the requested ones that apply, or all of the task's
+    (with `binary`, the positive-class metrics too)."""
+    own = (
+        (CLASSIFICATION_METRICS + (BINARY_METRICS if binary else ()))
+        if task == "classification"
+        else REGRESSION_METRICS
+    )
     if requested is None:
         return list(own)
     return [m for m in requested if m in own]
+
+
+def task_of_metric(name: str) -> str:
+    """`classification`, `binary` (a positive-class metric) or `regression`."""
+    if name in BINARY_METRICS:
+        return "binary"
+    return "classification" if name in CLASSIFICATION_METRICS else "regression"
+
+
+def positive_class(metrics: Mapping[str, Any] | None, classes: Sequence[Any] | None) -> Any:
+    """The positive class of a binary classifier: as recorded in metrics.json, else the second
+    class in sorted order (scikit-learn's convention); None unless there are two classes."""
+    if classes is None or len(classes) != 2:
+        return None
+    recorded = (metrics or {}).get("positive_class")
+    for value in classes:
+        if recorded is not None and (value == recorded or str(value) == str(recorded)):
+            return value
+    return classes[1]
 
 
 def primary_metric(task: str, requested: str | None = None) -> str:
@@ -53,22 +79,31 @@ def compute_metrics(
     y_pred: Any,
     proba: np.ndarray | None = None,
     classes: Sequence[Any] | None = None,
+    *,
+    positive: Any = None,
 ) -> dict[str, float]:
-    """Compute named metrics; a metric that cannot be computed on this data is NaN."""
+    """Compute named metrics; a metric that cannot be computed on this data is NaN.
+
+    Metrics that need probabilities are left out when `proba` is None (an estimator without
+    `predict_proba`: `metrics.json` says so under `not_available`); positive-class metrics need
+    `positive` (default: the second of two `classes`).
+    """
+    if positive is None and classes is not None and len(classes) == 2:
+        positive = classes[1]
     out = {}
     for name in names:
-        if name in NEEDS_PROBA and proba is None:
+        if (name in NEEDS_PROBA and proba is None) or (name in BINARY_METRICS and positive is None):
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                out[name] = float(_METRICS[name](y_true, y_pred, proba, classes))
+                out[name] = float(_METRICS[name](y_true, y_pred, proba, classes, positive))
         except ValueError:
             out[name] = math.nan
     return out
 
 
-def _roc_auc(y: Any, _pred: Any, proba: np.ndarray, classes: Sequence[Any]) -> float:
+def _roc_auc(y: Any, _pred: Any, proba: np.ndarray, classes: Sequence[Any], _pos: Any) -> float:
     from sklearn.metrics import roc_auc_score
 
     if len(classes) == 2:
@@ -78,19 +113,43 @@ def _roc_auc(y: Any, _pred: Any, proba: np.ndarray, classes: Sequence[Any]) -> f
 
 def _metric_table() -> dict[str, Callable[..., float]]:
     def sk(fn_name: str, **kw: Any) -> Callable[..., float]:
-        def metric(y: Any, pred: Any, _proba: Any, _classes: Any) -> float:
+        def metric(y: Any, pred: Any, _proba: Any, _classes: Any, _pos: Any) -> float:
             import sklearn.metrics as m
 
             return float(getattr(m, fn_name)(y, pred, **kw))
 
         return metric
 
-    def log_loss(y: Any, _pred: Any, proba: Any, classes: Any) -> float:
+    def binary(fn_name: str) -> Callable[..., float]:
+        def metric(y: Any, pred: Any, _proba: Any, _classes: Any, pos: Any) -> float:
+            import sklearn.metrics as m
+
+            return float(getattr(m, fn_name)(y, pred, pos_label=pos, average="binary", zero_division=0))
+
+        return metric
+
+    def log_loss(y: Any, _pred: Any, proba: Any, classes: Any, _pos: Any) -> float:
         from sklearn.metrics import log_loss as ll
 
         return float(ll(y, proba, labels=list(classes)))
 
-    def rmse(y: Any, pred: Any, _p: Any, _c: Any) -> float:
+    def positive_proba(proba: Any, classes: Any, pos: Any) -> Any:
+        return proba[:, [str(c) for c in classes].index(str(pos))]
+
+    def average_precision(y: Any, _pred: Any, proba: Any, classes: Any, pos: Any) -> float:
+        import numpy as np
+        from sklearn.metrics import average_precision_score
+
+        truth = np.asarray([v == pos or str(v) == str(pos) for v in y])
+        return float(average_precision_score(truth, positive_proba(proba, classes, pos)))
+
+    def brier(y: Any, _pred: Any, proba: Any, classes: Any, pos: Any) -> float:
+        import numpy as np
+
+        truth = np.asarray([v == pos or str(v) == str(pos) for v in y], dtype=float)
+        return float(np.mean((positive_proba(proba, classes, pos) - truth) ** 2))
+
+    def rmse(y: Any, pred: Any, _p: Any, _c: Any, _pos: Any) -> float:
         from sklearn.metrics import mean_squared_error
 
         return math.sqrt(float(mean_squared_error(y, pred)))
@@ -102,7 +161,12 @@ def _metric_table() -> dict[str, Callable[..., float]]:
         "f1_weighted": sk("f1_score", average="weighted", zero_division=0),
         "precision_macro": sk("precision_score", average="macro", zero_division=0),
         "recall_macro": sk("recall_score", average="macro", zero_division=0),
+        "precision": binary("precision_score"),
+        "recall": binary("recall_score"),
+        "f1": binary("f1_score"),
         "roc_auc_ovr": _roc_auc,
+        "average_precision": average_precision,
+        "brier": brier,
         "log_loss": log_loss,
         "rmse": rmse,
         "mae": sk("mean_absolute_error"),
@@ -114,14 +178,24 @@ def _metric_table() -> dict[str, Callable[..., float]]:
 _METRICS = _metric_table()
 
 
-def score(pipeline: Any, X: pd.DataFrame, y: pd.Series, names: Sequence[str]) -> dict[str, float]:
+def score(
+    pipeline: Any, X: pd.DataFrame, y: pd.Series, names: Sequence[str], *, positive: Any = None
+) -> dict[str, float]:
     """Score a fitted pipeline on labelled rows."""
     pred = pipeline.predict(X)
     proba = None
     classes = getattr(pipeline, "classes_", None)
-    if classes is not None and hasattr(pipeline, "predict_proba") and NEEDS_PROBA & set(names):
+    if classes is not None and has_proba(pipeline) and NEEDS_PROBA & set(names):
         proba = pipeline.predict_proba(X)
-    return compute_metrics(names, y, pred, proba, classes)
+    return compute_metrics(names, y, pred, proba, classes, positive=positive)
+
+
+def has_proba(estimator: Any) -> bool:
+    """Whether an estimator (or pipeline) gives class probabilities (`predict_proba`)."""
+    try:
+        return hasattr(estimator, "predict_proba")
+    except Exception:  # scikit-learn's available_if raises the wrapped estimator's error
+        return False
 
 
 def per_class_report(pipeline: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:

@@ -19,6 +19,7 @@ model's ``metadata``.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +90,8 @@ def write_mlflow_model(model: Model, out: Path) -> Path:
     import_mlflow()
     import mlflow.sklearn
 
-    signature, example = signature_for(model.schema, model), example_rows(model.schema)
+    dtypes = (model.lineage.get("data") or {}).get("dtypes")
+    signature, example = signature_for(model.schema, dtypes), example_rows(model.schema)
     metadata = {"mlpact": {"ref": model.ref, "digest": _digest(model), "schema": model.schema.to_dict()}}
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -154,18 +156,57 @@ def _requirements(model: Model) -> list[str]:
 
 
 # --------------------------------------------------------------------------- signature
-def signature_for(schema: Schema, model: Model | None = None) -> Any:
-    """An MLflow ModelSignature from an mlpact schema: column names, types, required columns."""
+def signature_for(schema: Schema, dtypes: Mapping[str, str] | None = None) -> Any:
+    """An MLflow ModelSignature from an mlpact schema: column names, types, required columns.
+
+    A column's type is what the training data held (`dtypes`, the pandas dtypes lineage.json
+    records), because MLflow refuses anything it cannot cast safely: integral floats are
+    `double`, not `long`. Where MLflow has no type for what the data held or mlpact accepts (an int
+    or bool column with missing values: floats with NaN, pandas' Int64 or boolean, objects; a
+    category dtype; dates written as text; time zones) the column is `any`, and mlpact's own
+    schema (in the model's metadata) checks it when the pyfunc predicts. Without recorded dtypes
+    (older versions) the schema's types decide.
+    """
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec
     from mlflow.types.schema import Schema as MlflowSchema
 
-    inputs = MlflowSchema([ColSpec(_column_type(c), c.name, required=not c.nullable) for c in schema.columns])
+    inputs = MlflowSchema(
+        [
+            ColSpec(_column_type(c, (dtypes or {}).get(c.name)), c.name, required=not c.nullable)
+            for c in schema.columns
+        ]
+    )
     return ModelSignature(inputs=inputs, outputs=MlflowSchema([ColSpec(_output_type(schema), "prediction")]))
 
 
-def _column_type(col: Any) -> str:
-    return "double" if col.type == "int" and col.nullable else _MLFLOW_TYPES[col.type]
+def _column_type(col: Any, dtype: str | None) -> Any:
+    from mlflow.types import schema as mlflow_types
+
+    AnyType: Any = mlflow_types.AnyType  # untyped in mlflow
+    if dtype is None:
+        return "double" if col.type == "int" and col.nullable else _MLFLOW_TYPES[col.type]
+    found = _numpy_kind(dtype)
+    if col.nullable and col.type in ("int", "bool"):
+        return AnyType()  # MLflow has no nullable integer or boolean (floats with NaN, Int64, objects)
+    if col.type == "datetime":
+        return "datetime" if found == "M" else AnyType()
+    by_kind = {"i": "long", "u": "long", "f": "double", "b": "boolean"}
+    if found in by_kind:
+        return by_kind[found]
+    if found == "O" or dtype in ("string", "str"):
+        return "boolean" if col.type == "bool" else "string"
+    return AnyType()
+
+
+def _numpy_kind(dtype: str) -> str | None:
+    """The numpy kind of a recorded dtype name; None for pandas' own (Int64, category, ...)."""
+    import numpy as np
+
+    try:
+        return str(np.dtype(dtype).kind)
+    except TypeError:
+        return None
 
 
 def _output_type(schema: Schema) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact import bundle
-from mlpact.errors import DataError, IntegrityError
+from mlpact.errors import DataError, IntegrityError, shorten
 from mlpact.schema import Schema
 from mlpact.store import Store, VersionRecord
 
@@ -437,7 +437,6 @@ def load(
     manifest = bundle.verify(directory)
     if record is not None:
         trust_rule.check_digest(record, directory)
-    recorded = record.trusted_types if record is not None else manifest.get("trusted_types", [])
     usercode.add_project_paths(Path.cwd())
     config = bundle.read_config(directory)
     named = trust_rule.trusted_paths(record, config)
@@ -454,7 +453,7 @@ def load(
     from mlpact.errors import MlpactError
 
     try:
-        pipeline = bundle.load_pipeline(directory, recorded, allowed=named, extra_trust=trust)
+        pipeline = bundle.load_pipeline(directory, trusted=trust_rule.extra_types(record, named, trust))
     except MlpactError:
         raise
     except Exception as exc:  # the libraries installed here cannot rebuild what was saved
@@ -499,12 +498,20 @@ class LibraryVersionError(IntegrityError):
 
         self.model = saved
         packages = (saved.lineage.get("environment") or {}).get("packages") or {}
-        was = packages.get("scikit-learn") or "an unrecorded version"
+        was = shorten(packages.get("scikit-learn") or "an unrecorded version", 40)
         now = package_versions(("scikit-learn",))["scikit-learn"] or "none"
+        if was == now:  # same library: the file, not the environment, is what is wrong
+            super().__init__(
+                f"Cannot load {saved.ref}: its pipeline cannot be rebuilt although it was saved with "
+                f"the scikit-learn installed here ({now}) ({type(cause).__name__}: {shorten(cause)}). "
+                "It was not written by mlpact from a fitted model, or it is damaged.",
+                hint="Restore the version from a backup, or export it again from its original store.",
+            )
+            return
         super().__init__(
             f"Cannot load {saved.ref}: its pipeline was saved with scikit-learn {was} and this "
             f"environment has scikit-learn {now}; deserialising it failed "
-            f"({type(cause).__name__}: {cause}).",
+            f"({type(cause).__name__}: {shorten(cause)}).",
             hint=f"Install scikit-learn=={was} to use it as it is, or retrain it here from its "
             f"recorded config and data and compare with the original: `mlpact reproduce {saved.ref}`.",
         )

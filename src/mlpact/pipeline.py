@@ -7,6 +7,7 @@ import importlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact.errors import ConfigError
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
 
-    from mlpact.config import Config, FeaturesConfig, ModelConfig
+    from mlpact.config import Config, FeaturesConfig, ModelConfig, TextFeatures
     from mlpact.schema import Schema
 
 KINDS = ("numeric", "categorical", "text", "datetime")
@@ -48,8 +49,13 @@ class FeaturePlan:
         return {k: getattr(self, k) for k in (*KINDS, "unused")}
 
 
-def plan_features(schema: Schema, features: FeaturesConfig, drop: list[str]) -> FeaturePlan:
+def plan_features(
+    schema: Schema, features: FeaturesConfig, drop: list[str], *, ids: Mapping[str, str] | None = None
+) -> FeaturePlan:
     """Assign every schema column to a kind: listed columns first, then inferred ones.
+
+    `ids` names columns that look like row identifiers (see `schema.id_like`) and why: inference
+    leaves them out, saying so; listing one under a kind's `columns` uses it.
 
     Raises:
         ConfigError: a listed column is not in the data, or is listed under two kinds.
@@ -75,6 +81,12 @@ def plan_features(schema: Schema, features: FeaturesConfig, drop: list[str]) -> 
             continue
         chosen = listed.get(col.name)
         inferred = _KIND_OF_TYPE.get(col.type)
+        if chosen is None and inferred and col.name in (ids or {}):
+            unused[col.name] = (
+                f"it looks like a row id ({ids[col.name]}); list it under "  # type: ignore[index]
+                f"features.{inferred}.columns to use it, or add it to data.drop"
+            )
+            continue
         if chosen is None and inferred and features.infer and getattr(features, inferred).columns is None:
             chosen = inferred
         if chosen is not None:
@@ -90,11 +102,12 @@ def retype_for_plan(schema: Schema, plan: FeaturePlan) -> Schema:
     """The schema of the used columns, with types matching the kind each column was given."""
     from dataclasses import replace
 
+    kind_of = {name: kind for kind in KINDS for name in getattr(plan, kind)}  # not a list scan per column
     columns = []
     for col in schema.columns:
-        if col.name not in plan.used:
+        kind = kind_of.get(col.name)
+        if kind is None:
             continue
-        kind = next(k for k in KINDS if col.name in getattr(plan, k))
         if kind == "numeric" and col.type not in ("int", "float", "bool"):
             col = replace(col, type="float", categories=None)
         elif kind != "numeric" and col.type != _TYPE_OF_KIND[kind]:
@@ -106,7 +119,6 @@ def retype_for_plan(schema: Schema, plan: FeaturePlan) -> Schema:
 def build_preprocessor(plan: FeaturePlan, features: FeaturesConfig) -> Any:
     """A ColumnTransformer with one branch per kind of column present in the plan."""
     from sklearn.compose import ColumnTransformer
-    from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import (
@@ -147,16 +159,7 @@ def build_preprocessor(plan: FeaturePlan, features: FeaturesConfig) -> Any:
             else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
         )
         branches.append(("categorical", make_pipeline(imputer, encoder), plan.categorical))
-    for name in plan.text:
-        txt = features.text
-        vectorizer = TfidfVectorizer(
-            max_features=txt.max_features,
-            ngram_range=(1, txt.ngram_max),
-            min_df=txt.min_df,
-            lowercase=txt.lowercase,
-            dtype=_float32(),
-        )
-        branches.append((f"text_{name}", vectorizer, name))
+    branches += text_branches(plan.text, features.text)
     if plan.datetime:
         dt = features.datetime
         steps = [DatetimeParts(parts=tuple(dt.parts)), SimpleImputer(strategy="median"), StandardScaler()]
@@ -164,6 +167,62 @@ def build_preprocessor(plan: FeaturePlan, features: FeaturesConfig) -> Any:
     if not branches:
         raise ConfigError(["features: no column is used as a feature; list columns under features"])
     return ColumnTransformer(branches, remainder="drop", sparse_threshold=0.3 if plan.text else 0.0)
+
+
+def text_groups(columns: list[str], text: TextFeatures) -> dict[str, list[str]]:
+    """Which text columns share a TF-IDF, by branch name: `text` for all of them (`combine: true`),
+    `text_GROUP` per named group, `text_COLUMN` for a column on its own."""
+    if text.combine is True and len(columns) > 1:
+        return {"text": list(columns)}
+    groups = text.combine if isinstance(text.combine, dict) else {}
+    out: dict[str, list[str]] = {}
+    for group, members in groups.items():
+        used = [c for c in members if c in columns]
+        if used:
+            out[f"text_{group}"] = used
+    grouped = {c for members in out.values() for c in members}
+    out.update({f"text_{c}": [c] for c in columns if c not in grouped})
+    return out
+
+
+def text_branches(columns: list[str], text: TextFeatures) -> list[tuple[str, Any, Any]]:
+    """One ColumnTransformer branch per TF-IDF: a column alone, or columns joined by `separator`."""
+    from sklearn.pipeline import make_pipeline
+
+    from mlpact.transformers import JoinText
+
+    branches: list[tuple[str, Any, Any]] = []
+    for name, cols in text_groups(columns, text).items():
+        if len(cols) == 1:
+            branches.append((name, make_vectorizer(text), cols[0]))
+        else:
+            branches.append(
+                (name, make_pipeline(JoinText(separator=text.separator), make_vectorizer(text)), cols)
+            )
+    return branches
+
+
+def make_vectorizer(text: TextFeatures) -> Any:
+    """The TF-IDF vectorizer the `features.text` options describe (float32, like every branch)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    stop_words = (
+        text.stop_words
+        if text.stop_words is None or isinstance(text.stop_words, str)
+        else list(text.stop_words)
+    )
+    return TfidfVectorizer(
+        analyzer=text.analyzer,
+        ngram_range=(text.ngram_min, text.ngram_max),
+        max_features=text.max_features,
+        min_df=text.min_df,
+        max_df=text.max_df,
+        stop_words=stop_words,
+        sublinear_tf=text.sublinear_tf,
+        binary=text.binary,
+        lowercase=text.lowercase,
+        dtype=_float32(),
+    )
 
 
 def _float32() -> Any:
@@ -178,19 +237,31 @@ def build_pipeline(cfg: Config, plan: FeaturePlan) -> Pipeline:
 
     estimator = make_estimator(cfg.model, seed=cfg.seed)
     steps = custom_steps(cfg.features, seed=cfg.seed)
+    for i, path in enumerate(cfg.code.trust):  # named for the saved pipeline: must exist before fitting
+        if not callable(import_object(path, key=f"code.trust.{i}")):
+            raise ConfigError(
+                [f"code.trust.{i}: {path!r} is not a class or function; name each exactly (never a module)"]
+            )
     return Pipeline([*steps, ("preprocess", build_preprocessor(plan, cfg.features)), ("model", estimator)])
 
 
 # --------------------------------------------------------------------------- estimators
-def import_object(path: str, *, key: str = "model.type") -> Any:
-    """Import `pkg.module.Name` or `pkg.module:Name`; errors name the config key and a close match."""
+def import_object(path: str, *, key: str = "model.type", near: Path | None = None) -> Any:
+    """Import `pkg.module.Name` or `pkg.module:Name`; errors name the config key and a close match.
+
+    Args:
+        near: the config's folder: when the module is a file or package there that Python cannot
+            find, the error's hint says how to make it importable.
+    """
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError([f"{key}: cannot import module {module_name!r} (found {path!r}): {exc}"]) from None
+        error = ConfigError([f"{key}: cannot import module {module_name!r} (found {path!r}): {exc}"])
+        error.hint = _not_on_path_hint(module_name, exc, near)
+        raise error from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -198,6 +269,23 @@ def import_object(path: str, *, key: str = "model.type") -> Any:
         close = difflib.get_close_matches(attr, public, n=1)
         hint = f"; did you mean `{module_name}.{close[0]}`?" if close else ""
         raise ConfigError([f"{key}: module {module_name!r} has no attribute {attr!r}{hint}"]) from None
+
+
+def _not_on_path_hint(module_name: str, exc: ImportError, near: Path | None) -> str | None:
+    """A hint when the missing module is a file or package beside the config (not on sys.path)."""
+    top = module_name.split(".")[0]
+    if near is None or getattr(exc, "name", None) != top:
+        return None
+    if not ((near / f"{top}.py").is_file() or (near / top / "__init__.py").is_file()):
+        return None
+    root = next((d for d in [near, *near.parents] if (d / "pyproject.toml").is_file()), None)
+    where = (near.relative_to(root).as_posix() or ".") if root is not None else "."
+    pyproject = str(root / "pyproject.toml") if root is not None else f"a pyproject.toml in {near}"
+    return (
+        f"{top} is in {near}, which is not on Python's import path. Add the folder to {pyproject}: "
+        f'[tool.mlpact] source-dirs = ["{where}"]; or run with PYTHONPATH={near}; or install your '
+        "project (pip install -e .)."
+    )
 
 
 def make_estimator(spec: ModelConfig, *, seed: int) -> Any:

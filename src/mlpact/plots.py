@@ -108,7 +108,8 @@ def _one_vs_rest(found: Predictions) -> list[tuple[str, Any, Any]]:
     classes = found.classes or []
     y = np.asarray(found.y)
     if len(classes) == 2:
-        return [(str(classes[1]), y == classes[1], found.proba[:, 1])]
+        pos = next((i for i, c in enumerate(classes) if c == found.positive), 1)
+        return [(str(classes[pos]), y == classes[pos], found.proba[:, pos])]
     return [(str(c), y == c, found.proba[:, i]) for i, c in enumerate(classes[:MAX_CURVE_CLASSES])]
 
 

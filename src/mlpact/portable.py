@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shutil
 import tarfile
 import zlib
@@ -20,13 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from mlpact import __version__, bundle
-from mlpact.errors import IntegrityError, NotFoundError
+from mlpact.errors import IntegrityError, MlpactError, NotFoundError, shorten
 from mlpact.store import Store, VersionRecord, check_name, now
 
 EXPORT_META = "mlpact-export.json"
 PREFIX = "version/"
 MAX_MEMBERS = 10_000
 MAX_BYTES = 4 << 30  # uncompressed: far more than any version, far less than a disk to fill
+MAX_HEADER_BYTES = 64 << 10  # a GNU long name or a PAX header: a path and a few records
+MAX_NAME = 1024  # characters in a member's name; a version's deepest file is ~40
+MAX_LISTED = 10  # members named in one message
+_LONG_HEADERS = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                 tarfile.SOLARIS_XHDTYPE)  # fmt: skip
 
 
 def export_version(ref: str, path: str | Path, *, store: str | Path | Store | None = None) -> Path:
@@ -111,31 +117,54 @@ def import_version(
     return record
 
 
+class _OversizedHeader(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A member header that refuses to read a GNU long name or a PAX header beyond
+    MAX_HEADER_BYTES: tarfile reads those whole into memory before anything can look at them."""
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _LONG_HEADERS and self.size > MAX_HEADER_BYTES:
+            raise _OversizedHeader(self.size)
+        return super()._proc_member(archive)  # type: ignore[misc, no-any-return]
+
+
 def _extract(src: Path, into: Path) -> dict[str, Any]:
     try:
-        with tarfile.open(src, "r:gz") as tar:
+        with tarfile.open(src, "r:gz", tarinfo=_BoundedTarInfo) as tar:
             members = _read_members(tar, src)
             _check_members(members, src)
             tar.extractall(into, members=members, filter="data")
+    except _OversizedHeader as exc:
+        raise IntegrityError(
+            f"Refusing to import {src}: a member's name or extended header claims {exc.size} bytes; "
+            f"an export's are under {MAX_HEADER_BYTES}."
+        ) from None
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         if isinstance(exc, tarfile.FilterError):
-            raise IntegrityError(f"Refusing to import {src}: unsafe archive member ({exc}).") from None
+            raise IntegrityError(
+                f"Refusing to import {src}: unsafe archive member ({shorten(exc)})."
+            ) from None
         raise IntegrityError(
-            f"Cannot read {src} as a .tar.gz export: {exc}. The file is damaged or truncated.",
+            f"Cannot read {src} as a .tar.gz export: {shorten(exc)}. The file is damaged or truncated.",
             hint="Export it again with `mlpact models export MODEL FILE.tar.gz`.",
         ) from None
     try:
         meta = json.loads((into / EXPORT_META).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise IntegrityError(f"{src} has no valid {EXPORT_META}: {exc}") from None
+        raise IntegrityError(f"{src} has no valid {EXPORT_META}: {shorten(exc)}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("digest"), str):
         raise IntegrityError(f"{src}: {EXPORT_META} does not record the manifest digest.")
     return meta
 
 
 def _read_members(tar: tarfile.TarFile, src: Path) -> list[tarfile.TarInfo]:
-    """The members, header by header: a bomb (too many members, too many bytes) or a name given
-    twice is refused at its header, before its data is decompressed or anything is written."""
+    """The members, header by header: a bomb (too many members, too many bytes), a name too long
+    or a name given twice (however it is spelled: ``version/./x`` is ``version/x``) is refused
+    at its header, before its data is decompressed or anything is written."""
     members: list[tarfile.TarInfo] = []
     names: set[str] = set()
     total = 0
@@ -143,32 +172,48 @@ def _read_members(tar: tarfile.TarFile, src: Path) -> list[tarfile.TarInfo]:
         total += member.size
         if len(members) >= MAX_MEMBERS:
             raise IntegrityError(f"Refusing to import {src}: more than {MAX_MEMBERS} members.")
+        if len(member.name) > MAX_NAME:
+            raise IntegrityError(
+                f"Refusing to import {src}: a member's name has {len(member.name)} characters "
+                f"({shorten(repr(member.name), 80)}); an export's are under {MAX_NAME}."
+            )
         if total > MAX_BYTES:
             raise IntegrityError(
                 f"Refusing to import {src}: its members hold more than {MAX_BYTES} bytes uncompressed "
-                f"({member.name!r} alone claims {member.size}); an export is never that large."
+                f"({shorten(repr(member.name), 80)} alone claims {member.size}); an export is never that "
+                "large."
             )
-        name = member.name.rstrip("/")
+        name = _normal(member.name)
         if name in names:
-            raise IntegrityError(f"Refusing to import {src}: duplicate members: {member.name!r}.")
+            spelled = f" (that is {shorten(repr(name), 80)})" if name != member.name else ""
+            raise IntegrityError(
+                f"Refusing to import {src}: duplicate members: {shorten(repr(member.name), 80)}{spelled}."
+            )
         names.add(name)
         members.append(member)
     return members
 
 
+def _normal(name: str) -> str:
+    """A member name as the file it extracts to: ``./version//a/./b/`` is ``version/a/b``."""
+    return posixpath.normpath(name.replace("\\", "/")).lstrip("/") if name else name
+
+
 def _check_members(members: list[tarfile.TarInfo], src: Path) -> None:
     bad = []
     for m in members:
-        parts = Path(m.name).parts
+        parts = m.name.replace("\\", "/").split("/")
         unsafe = m.name.startswith(("/", "\\")) or ".." in parts or not (m.isfile() or m.isdir())
-        outside = m.name != EXPORT_META and not m.name.startswith(PREFIX) and m.name.rstrip("/") != "version"
+        name = _normal(m.name)
+        outside = name != EXPORT_META and not name.startswith(PREFIX) and name != "version"
         if unsafe or outside:
             kind = "link" if m.issym() or m.islnk() else "device" if m.isdev() else "path"
-            bad.append(f"{m.name!r} ({kind})")
+            bad.append(f"{shorten(repr(m.name), 80)} ({kind})")
     if bad:
-        raise IntegrityError(
-            f"Refusing to import {src}: unsafe or unexpected members: {', '.join(sorted(bad))}."
+        listed = ", ".join(sorted(bad)[:MAX_LISTED]) + (
+            f" and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
         )
+        raise IntegrityError(f"Refusing to import {src}: unsafe or unexpected members: {listed}.")
 
 
 def _register(
@@ -189,14 +234,25 @@ def _register(
             f"(recorded {meta['digest'][:12]}, found {digest[:12]})."
         )
     if expect_digest is not None and digest != expect_digest:
-        raise IntegrityError(f"{src}: digest {digest} is not the expected {expect_digest}.")
+        raise IntegrityError(f"{src}: digest {digest} is not the expected {shorten(expect_digest, 80)}.")
     config = bundle.read_config(version_dir)
-    from mlpact import golden, usercode
+    from mlpact import golden
 
-    named = usercode.import_paths(config) if isinstance(config, dict) else []
-    trusted = list(manifest.get("trusted_types", []))
-    pipeline = bundle.load_pipeline(version_dir, trusted, allowed=named, extra_trust=trust)
-    golden.verify_files(version_dir, manifest, pipeline, config)  # predicts as it did when exported
+    # Nothing the archive says widens trust (its manifest's type list, its config's import paths):
+    # only mlpact's allowlist and `trust`, which this store's index then records for the version.
+    trust = sorted({t.replace(":", ".") for t in trust})
+    try:
+        pipeline = bundle.load_pipeline(version_dir, trusted=trust)
+        golden.verify_files(version_dir, manifest, pipeline, config)  # predicts as it did when exported
+    except MlpactError:
+        raise
+    except Exception as exc:  # allowed classes given values they cannot take
+        raise IntegrityError(
+            f"Refusing to import {src}: its pipeline cannot be rebuilt and used here "
+            f"({type(exc).__name__}: {shorten(exc)}).",
+            hint="Export it again from its original store, with the same scikit-learn version here.",
+        ) from None
+    trusted = bundle.skops_types(version_dir)
     target = check_name(name or str(manifest.get("name", meta.get("name", ""))))
     metrics = bundle.read_mapping(version_dir, "metrics.json")
     lineage = bundle.read_mapping(version_dir, "lineage.json")
@@ -217,8 +273,8 @@ def _register(
             "data_fingerprint": lineage.get("data", {}).get("fingerprint"),
             "metric_name": primary,
             "metric_value": metrics.get("test", {}).get(primary) if primary else None,
-            "trusted_types": sorted(set(trusted) | set(trust)),
-            "trusted_paths": sorted({*named, *trust}),
+            "trusted_types": trusted,
+            "trusted_paths": trust,
         }
 
     return st.register(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.data import table_format
+from mlpact.data import refuse_duplicate_columns, table_format
 from mlpact.errors import DataError
 from mlpact.progress import Progress, Silent
 from mlpact.schema import ValidationReport
@@ -138,11 +138,12 @@ def _read_chunks(
     source: str | Path, chunk_rows: int, sep: str
 ) -> tuple[Iterator[tuple[int, pd.DataFrame]], int | None]:
     fmt = table_format(source)
+    name, opened = source, None
     if isinstance(source, str):  # a URL: stream it through fsspec (the file object lives with the reader)
         from mlpact.remote import filesystem
 
         fs, key = filesystem(source)
-        source = fs.open(key, "rb")
+        source = opened = fs.open(key, "rb")
     try:
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -150,13 +151,21 @@ def _read_chunks(
             # pre_buffer=True (the default) keeps every column chunk it read cached until the
             # file is closed, so memory grows with the file; off, it stays flat.
             pf = pq.ParquetFile(source, pre_buffer=False)
+            refuse_duplicate_columns(pf.schema_arrow.names, name)
             return _offsets(
                 (b.to_pandas() for b in pf.iter_batches(batch_size=chunk_rows)), source
             ), pf.metadata.num_rows
         import pandas as pd
 
+        # pandas renames a second `x` to `x.1`: read the header as it is written first
+        header = pd.read_csv(source, sep=sep, header=None, nrows=1, dtype=str)
+        refuse_duplicate_columns([str(v) for v in header.iloc[0]], name)
+        if opened is not None:
+            opened.seek(0)
         reader = pd.read_csv(source, chunksize=chunk_rows, sep=sep, low_memory=False)
         return _offsets(iter(reader), source), None
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(f"Failed while reading {str(source)!r}.\n{exc}") from exc
 

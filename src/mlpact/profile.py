@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 BINS = 20
 TOP_VALUES = 10
+TERM_ROWS = 5000  # frequent terms are counted in at most this many values
 TARGET_PLOT = "profile_target.png"
 FEATURES_PLOT = "profile_features.png"
 TITLES = {TARGET_PLOT: "Target distribution", FEATURES_PLOT: "Feature distributions"}
@@ -28,8 +29,19 @@ TITLES = {TARGET_PLOT: "Target distribution", FEATURES_PLOT: "Feature distributi
 __all__ = ["FEATURES_PLOT", "TARGET_PLOT", "card_lines", "html", "profile", "write_plots"]
 
 
-def profile(frame: pd.DataFrame, *, target: str, task: str, columns: Sequence[str]) -> dict[str, Any]:
+def profile(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    task: str,
+    columns: Sequence[str],
+    text: Sequence[str] = (),
+    raw_text: bool = False,
+) -> dict[str, Any]:
     """Profile training rows: per feature column its missing count, outliers and distribution.
+
+    Free-text columns (`text`) are described by their lengths and most frequent terms; their
+    most frequent whole values (raw training text) only when `raw_text` (`record.test_rows`).
 
     Returns:
         ``{"rows", "missing", "outliers", "target", "columns"}``, plain JSON.
@@ -37,7 +49,9 @@ def profile(frame: pd.DataFrame, *, target: str, task: str, columns: Sequence[st
     cols = [c for c in columns if c in frame.columns and c != target]
     out: dict[str, Any] = {"rows": len(frame), "split": "train"}
     out["missing"] = {c: int(frame[c].isna().sum()) for c in cols}
-    out["columns"] = {c: _distribution(frame[c]) for c in cols}
+    out["columns"] = {
+        c: _text(frame[c], raw=raw_text) if c in text else _distribution(frame[c]) for c in cols
+    }
     out["outliers"] = {c: d["outliers"] for c, d in out["columns"].items() if "outliers" in d}
     y = frame[target]
     out["target"] = _categories(y) if task == "classification" else _distribution(y)
@@ -74,6 +88,41 @@ def _distribution(series: pd.Series) -> dict[str, Any]:
         "counts": counts.tolist(),
         "edges": edges.tolist(),
     }
+
+
+def _text(series: pd.Series, *, raw: bool) -> dict[str, Any]:
+    """A text column without its text: words per value (histogram, quartiles), empty values and
+    the terms in most values (English stop words left out)."""
+    import numpy as np
+
+    values = series.dropna().astype(str)
+    words = values.str.split().str.len().to_numpy(dtype=float)
+    out: dict[str, Any] = {"kind": "text", "empty": int((words == 0).sum()), "terms": _terms(values)}
+    if len(words):
+        q1, median, q3 = np.percentile(words, [25, 50, 75])
+        counts, edges = np.histogram(words, bins=min(BINS, max(1, len(np.unique(words)))))
+        out.update(min=float(words.min()), q1=float(q1), median=float(median), q3=float(q3),
+                   max=float(words.max()), counts=counts.tolist(), edges=edges.tolist())  # fmt: skip
+    if raw:
+        out["top"] = _categories(series)["top"]
+    return out
+
+
+def _terms(values: pd.Series) -> dict[str, int]:
+    """The TOP_VALUES terms found in the most values (of at most TERM_ROWS, a seeded sample),
+    with how many values hold each."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    if len(values) > TERM_ROWS:
+        values = values.sample(TERM_ROWS, random_state=0)
+    vectorizer = CountVectorizer(stop_words="english", binary=True)
+    try:
+        totals = vectorizer.fit_transform(values).sum(axis=0).A1
+    except ValueError:  # no terms at all (empty values, only stop words)
+        return {}
+    names = vectorizer.get_feature_names_out()
+    best = sorted(range(len(totals)), key=lambda i: (-totals[i], names[i]))[:TOP_VALUES]
+    return {str(names[i]): int(totals[i]) for i in best}
 
 
 def _categories(series: pd.Series) -> dict[str, Any]:
@@ -129,9 +178,12 @@ def _sparkline(ax: Axes, col: int, row: int, name: str, dist: Mapping[str, Any])
     from mlpact.report import fmt
 
     left, bottom, width, height = col + 0.06, row + 0.12, 0.88, 0.58
-    if dist.get("kind") == "numeric":
+    if dist.get("kind") in ("numeric", "text"):
         counts = np.asarray(dist.get("counts") or [], dtype=float)
-        caption = f"{fmt(dist.get('min'), 3)} to {fmt(dist.get('max'), 3)}" if len(counts) else "no values"
+        unit = " words" if dist.get("kind") == "text" else ""
+        caption = (
+            f"{fmt(dist.get('min'), 3)} to {fmt(dist.get('max'), 3)}{unit}" if len(counts) else "no values"
+        )
     else:
         counts = np.asarray(list((dist.get("top") or {}).values()), dtype=float)
         caption = f"{dist.get('distinct')} values"
@@ -176,6 +228,15 @@ def card_lines(found: Mapping[str, Any] | None) -> list[str]:
 
 
 def _describe(dist: Mapping[str, Any], fmt: Any) -> str:
+    if dist.get("kind") == "text":
+        if "median" not in dist:
+            return "text; no values"
+        terms = ", ".join(f"{k} ({v})" for k, v in list((dist.get("terms") or {}).items())[:5])
+        return (
+            f"text; words per value median {fmt(dist['median'])} (IQR {fmt(dist['q1'])} to "
+            f"{fmt(dist['q3'])}, range {fmt(dist['min'])} to {fmt(dist['max'])}), {dist.get('empty', 0)} "
+            f"empty; frequent terms: {terms or 'none'}"
+        )
     if dist.get("kind") == "numeric":
         if "median" not in dist:
             return "no values"

@@ -52,33 +52,40 @@ def record(directory: Path, job: _Job, pipeline: Any) -> None:
     rec = job.cfg.record
     if job.decision is not None:
         decision.write(directory, job.decision)
-        plots = decision.write_plot(job.decision, directory / "reports") if job.cfg.evaluate.plots else []
+        plots = decision.write_plot(job.decision, directory / "reports") if job.plots else []
         job.metrics["decision"] = decision.summary(job.decision, plots)
     test_columns = [c for c in job.schema.names if c in job.data.frame.columns] if rec.test_rows else None
     inspection.write(
-        directory, job.data.frame, job.split.train, job.split.test, job.found, columns=test_columns
-    )
+        directory, job.data.frame, job.split.train, job.split.test, job.found, columns=test_columns,
+        features=job.data.X,
+    )  # fmt: skip
     if rec.lock:
         envlock.write(directory)
-    if rec.profile:
-        _profile(directory, job)
+    if job.profile_on:
+        with job.clock("profile"):
+            _profile(directory, job)
 
 
 def _profile(directory: Path, job: _Job) -> None:
     from mlpact.profile import profile, write_plots
 
     train = job.data.frame.iloc[job.split.train]
-    found = profile(train, target=job.cfg.data.target, task=job.task, columns=job.schema.names)
+    text = [c.name for c in job.schema.columns if c.type == "text"]
+    found = profile(
+        train, target=job.cfg.data.target, task=job.task, columns=job.schema.names, text=text,
+        raw_text=job.cfg.record.test_rows,
+    )  # fmt: skip
     found["plots"] = (
         write_plots(found, directory / "reports", max_columns=job.cfg.record.profile_max_columns)
-        if job.cfg.evaluate.plots
+        if job.plots
         else []
     )
     job.metrics["profile"] = found
 
 
-def record_golden(directory: Path, job: _Job, pipeline: Any) -> None:
-    """Predict a few test rows with the version as it will be loaded, and write golden.json."""
+def record_golden(directory: Path, job: _Job, pipeline: Any, *, lineage: dict[str, Any]) -> None:
+    """Predict a few test rows with the version as it will be loaded (`lineage`: what its
+    lineage.json will hold), and write golden.json."""
     from mlpact import golden
     from mlpact.decision import FILE
     from mlpact.model import Model
@@ -90,7 +97,7 @@ def record_golden(directory: Path, job: _Job, pipeline: Any) -> None:
         return
     files = {FILE: ""} if (directory / FILE).exists() else {}
     meta = {"name": job.cfg.name, "version": 0, "files": files}
-    model = Model(directory, meta, pipeline, raw_config=job.cfg.to_dict())
+    model = Model(directory, meta, pipeline, raw_config=job.cfg.to_dict(), lineage=lineage)
     golden.write(directory, model, rows, rtol=rec.golden_rtol, atol=rec.golden_atol)
 
 
@@ -112,6 +119,32 @@ def refuse_torch_decision(cfg: Any) -> None:
         )
 
 
+def record_torch_data(directory: Path, job: Any) -> None:
+    """What `check` and `models errors` need from a PyTorch version: reference statistics, and
+    the split and the test predictions (per image file, or per table row)."""
+    from mlpact import bundle, inspection, reference
+
+    bins = job.cfg.check.bins
+    images = job.data.images
+    if images is None:
+        prepared = job.data.prepared
+        bundle.write_json(directory / reference.FILE, reference.build(prepared, job.predictor, bins=bins))
+        columns = (
+            [c for c in job.schema.names if c in prepared.frame.columns] if job.cfg.record.test_rows else None
+        )
+        split = prepared.split
+        inspection.write(directory, prepared.frame, split.train, split.test, job.found, columns=columns)
+        return
+    from mlpact.torch.imagestats import build_reference, sample
+
+    fitting = [p for p, part in zip(images.train, images.train_split, strict=True) if part == "train"]
+    chosen = sample(fitting, seed=job.cfg.seed)
+    stats = build_reference(chosen, job.predictor.predict(chosen) if chosen else [], bins=bins)
+    bundle.write_json(directory / reference.FILE, stats)
+    split = {**dict(zip(images.train, images.train_split, strict=True)), **{p: "test" for p in images.test}}
+    inspection.write_images(directory, images.root, split, images.digests, images.test, job.found)
+
+
 def record_torch(directory: Path, job: Any, trusted: list[str]) -> None:
     """The lock and (table models) golden rows of a PyTorch version, once its files are written.
 
@@ -127,6 +160,7 @@ def record_torch(directory: Path, job: Any, trusted: list[str]) -> None:
     from mlpact.torch.predicting import load_version
 
     meta = {"name": job.cfg.name, "version": 0, "files": {}, "trusted_types": trusted}
-    model = load_version(directory, meta, record=None, raw_config=job.cfg.to_dict())
+    # the types this process just wrote from the live pipeline: trusted here, as the index will
+    model = load_version(directory, meta, record=None, raw_config=job.cfg.to_dict(), trust=trusted)
     rows = golden.select_rows(job.data.test_X, job.schema.names, n=rec.golden_rows, seed=job.cfg.seed)
     golden.write(directory, model, rows, rtol=rec.golden_rtol, atol=rec.golden_atol)

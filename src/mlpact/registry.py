@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mlpact import bundle
-from mlpact.errors import MlpactError, StoreError
+from mlpact.errors import ExitCode, MlpactError, StoreError
 from mlpact.portable import export_version, import_version
 from mlpact.store import Rebuilt, Store, VersionRecord
 from mlpact.trust import check_digest
@@ -48,7 +48,8 @@ class Check:
     status: str
     ok: bool
     problem: str | None = None
-    behaviour: str | None = None  # golden rows: "ok", "differs", "none" (not recorded), None (not checked)
+    # golden rows: "ok", "differs", "none" (not recorded), "refused" (not loaded), None (not checked)
+    behaviour: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,17 +101,22 @@ def _mlflow_run_id(st: Store, run_id: str | None) -> str | None:
 
 
 # --------------------------------------------------------------------------- aliases
-def promote(ref: str, alias: str, *, reason: str | None = None, store: StoreArg = None) -> AliasMove:
-    """Point `NAME@ALIAS` at the version `ref` names; the move is recorded with time, user and reason."""
+def promote(
+    ref: str, alias: str, *, reason: str | None = None, user: str | None = None, store: StoreArg = None
+) -> AliasMove:
+    """Point `NAME@ALIAS` at the version `ref` names; the move is recorded with time, user and reason
+    (`user` default: the operating-system user)."""
     st = Store.open(store)
     record = st.resolve(ref)
-    previous = st.set_alias(record.name, alias, record.version, reason=reason)
+    previous = st.set_alias(record.name, alias, record.version, reason=reason, user=user)
     return AliasMove(record.name, alias, record.version, previous)
 
 
-def rollback(name: str, alias: str, *, reason: str | None = None, store: StoreArg = None) -> AliasMove:
+def rollback(
+    name: str, alias: str, *, reason: str | None = None, user: str | None = None, store: StoreArg = None
+) -> AliasMove:
     """Move `NAME@ALIAS` back to its previous holder (again: the one before that)."""
-    version, previous = Store.open(store).rollback_alias(name, alias, reason=reason)
+    version, previous = Store.open(store).rollback_alias(name, alias, reason=reason, user=user)
     return AliasMove(name, alias, version, previous)
 
 
@@ -120,12 +126,21 @@ def history(name: str, *, alias: str | None = None, store: StoreArg = None) -> l
 
 
 # --------------------------------------------------------------------------- archive, purge, restore
-def archive(ref: str, *, purge: bool = False, store: StoreArg = None) -> VersionRecord:
+def archive(
+    ref: str,
+    *,
+    purge: bool = False,
+    reason: str | None = None,
+    user: str | None = None,
+    store: StoreArg = None,
+) -> VersionRecord:
     """Hide a version from `latest` and listings; with `purge`, also delete its files.
 
     The row and the number stay: a version number is never reused. The status is checked and
     changed in one transaction, so a `promote` racing this call cannot leave an alias on an
-    archived or purged version. Purging a version purged before retries deleting its files.
+    archived or purged version. Purging a version purged before retries deleting its files. The
+    change is logged in the model's history with `user` (default: the operating-system user) and
+    `reason`.
 
     Raises:
         StoreError: the version holds an alias (move the alias first), its index row points
@@ -133,12 +148,14 @@ def archive(ref: str, *, purge: bool = False, store: StoreArg = None) -> Version
     """
     st = Store.open(store)
     record = st.resolve(ref, purged=purge)
+    status: Literal["purged", "archived"] = "purged" if purge else "archived"
     if purge:
         st.own_dir(record)  # a row pointing outside the store is refused before anything changes
         st.set_status(record, "purged")
         st.delete_files(record)
     else:
         st.set_status(record, "archived")
+    st.record_status(record.name, record.version, status, reason=reason, user=user)
     return st.get(record.name, record.version)
 
 
@@ -147,6 +164,7 @@ def restore(ref: str, *, store: StoreArg = None) -> VersionRecord:
     st = Store.open(store)
     record = st.resolve(ref)
     st.set_status(record, "active")
+    st.record_status(record.name, record.version, "restored")
     return st.get(record.name, record.version)
 
 
@@ -170,8 +188,9 @@ def _behaviour(check: Check, st: Store) -> Check:
 
     try:
         found = golden.check(load(check.ref, store=st))
-    except MlpactError as exc:
-        return Check(check.ref, check.status, False, exc.message, "differs")
+    except MlpactError as exc:  # refused (untrusted types, a malformed tree ...): not a behaviour change
+        differs = exc.exit_code == ExitCode.BEHAVIOUR
+        return Check(check.ref, check.status, False, exc.message, "differs" if differs else "refused")
     problem = found.problem if not found.ok else None
     return Check(check.ref, check.status, found.ok, problem, found.status)
 

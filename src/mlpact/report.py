@@ -30,7 +30,8 @@ def metric_rows(metrics: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 
 @dataclass(frozen=True)
 class MetricRow:
-    """One metric as tables show it: the model's CV and test, the baseline's, and who wins."""
+    """One metric as tables show it: the model's CV and test (with its 95% CI), the baseline's,
+    and who wins. A metric the estimator cannot give (no probabilities) shows "n/a"."""
 
     name: str
     cv: str
@@ -38,25 +39,74 @@ class MetricRow:
     baseline_cv: str
     baseline_test: str
     beats_baseline: bool | None
+    validation: str = "-"
+    ci: str = "-"
+
+
+def metric_columns(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The columns a metrics table shows, as (header, MetricRow field): none that would be empty
+    (no CV columns without cross-validation; validation for runs that carve a validation split)."""
+    folds = (metrics.get("cv") or {}).get("folds", 0)
+    base = metrics.get("baseline")
+    columns = [("metric", "name")] + ([("CV mean ± std", "cv")] if folds else [])
+    columns += [("validation", "validation")] if metrics.get("validation") else []
+    columns.append(("test", "test"))
+    columns += [("test 95% CI", "ci")] if (metrics.get("ci") or {}).get("test") else []
+    columns += [("baseline CV", "baseline_cv")] if base and folds and base.get("cv") else []
+    return columns + ([("baseline test", "baseline_test")] if base else [])
 
 
 def metric_table(metrics: Mapping[str, Any]) -> list[MetricRow]:
     """Every metric of a metrics.json, primary first, with the baseline beside the model."""
     cv = (metrics.get("cv") or {}).get("metrics", {})
     test = metrics.get("test") or {}
+    validation = metrics.get("validation") or {}
     base = metrics.get("baseline") or {}
-    names = [n for n in dict.fromkeys([metrics.get("primary"), *test, *cv]) if n is not None]
+    missing = metrics.get("not_available") or {}
+    names = [n for n in dict.fromkeys([metrics.get("primary"), *test, *cv, *missing]) if n is not None]
     return [
         MetricRow(
             name,
             _mean_std(cv.get(name)),
-            fmt(test.get(name)),
+            "n/a" if name in missing and name not in test else fmt(test.get(name)),
             _mean_std((base.get("cv") or {}).get(name)),
             fmt((base.get("test") or {}).get(name)) if base else "-",
             beats(name, test.get(name), (base.get("test") or {}).get(name)),
+            fmt(validation.get(name)),
+            interval_text(metrics.get("ci"), name),
         )
         for name in names
     ]
+
+
+def interval_text(ci: Mapping[str, Any] | None, metric: str) -> str:
+    """A metric's confidence interval as "[low, high]" ("-" when there is none)."""
+    entry = ((ci or {}).get("test") or {}).get(metric) or {}
+    low, high = entry.get("low"), entry.get("high")
+    if not _number(low) or not _number(high):
+        return "-"
+    return f"[{low:.3f}, {high:.3f}]"
+
+
+def interval_caption(metrics: Mapping[str, Any]) -> str:
+    """How the intervals were made, the positive class and what is not available (one sentence each)."""
+    parts = []
+    ci = metrics.get("ci") or {}
+    if ci.get("test"):
+        exact = sorted(n for n, e in ci["test"].items() if e.get("method") == "exact")
+        kind = "stratified " if ci.get("stratified") else ""
+        parts.append(
+            f"{ci.get('level', 0.95):.0%} CI on the {ci.get('rows')} test rows: {kind}bootstrap "
+            f"({ci.get('resamples')} resamples, seed {ci.get('seed')})"
+            + (f"; exact binomial for {', '.join(exact)}." if exact else ".")
+        )
+    if metrics.get("positive_class") is not None:
+        parts.append(f"Positive class: {metrics['positive_class']!r}.")
+    missing = metrics.get("not_available") or {}
+    if metrics.get("probabilities") is False:
+        why = next(iter(missing.values()), "the estimator gives no probabilities")
+        parts.append(f"No probabilities: {why}; ROC, PR, calibration and log loss not available.")
+    return " ".join(parts)
 
 
 def _mean_std(fold: Mapping[str, Any] | None) -> str:
@@ -101,10 +151,14 @@ def model_card(
     lines = [f"# {meta['name']} version {meta['version']}", "", _summary(schema, cfg), ""]
     lines += _md_table(["", ""], [[k, v] for k, v in _facts(meta, schema, lineage, cfg)])
     lines += ["", "## Metrics", "", _protocol(metrics), ""]
+    caption = interval_caption(metrics)
+    lines += [caption, ""] if caption else []
+    columns = metric_columns(metrics)
     lines += _md_table(
-        ["metric", "CV mean ± std", "test", "baseline CV", "baseline test"],
-        [[r.name, r.cv, r.test, r.baseline_cv, r.baseline_test] for r in metric_table(metrics)],
+        [header for header, _ in columns],
+        [[getattr(r, field) for _, field in columns] for r in metric_table(metrics)],
     )
+    lines += training_lines(metrics)
     for column, entries in (metrics.get("slices") or {}).items():
         lines += ["", f"### Test metrics per value of `{column}`", ""]
         lines += _md_table(*_slice_table(entries, metrics.get("primary")))
@@ -130,9 +184,52 @@ def _summary(schema: Mapping[str, Any], cfg: Config) -> str:
 def _protocol(metrics: Mapping[str, Any]) -> str:
     folds = (metrics.get("cv") or {}).get("folds", 0)
     cv = f"Cross-validation on the training split ({folds} folds)" if folds else "No cross-validation"
+    epochs = metrics.get("epochs")
+    if epochs:
+        rows = (metrics.get("rows") or {}).get("validation")
+        cv += (
+            f"; {epochs.get('run')} epochs, the weights of epoch {epochs.get('best')} kept, chosen on a "
+            f"validation split of {rows} rows carved from the training data"
+            if rows
+            else f"; {epochs.get('run')} epochs, no validation split (the last epoch's weights kept)"
+        )
     base = metrics.get("baseline")
     against = f"; the baseline is {base['estimator']}, scored the same way" if base else ""
-    return f"{cv}; the test split scored once ({(metrics.get('rows') or {}).get('test')} rows){against}."
+    text = f"{cv}; the test split scored once ({(metrics.get('rows') or {}).get('test')} rows){against}."
+    refit = metrics.get("refit")
+    return f"{text} {refit['note']}" if refit else text
+
+
+def training_facts(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """How a PyTorch version was trained (metrics.json's `training` and `epochs`), as (label, value)."""
+    training, epochs = metrics.get("training") or {}, metrics.get("epochs") or {}
+    if not training:
+        return []
+    stopped = f", stopped early: {epochs['stopped_by']}" if epochs.get("stopped_by") else ""
+    parameters = training.get("parameters")
+    facts = [
+        (
+            "epochs",
+            f"{epochs.get('run')} run of {training.get('epochs')}, best {epochs.get('best')}{stopped}",
+        ),
+        ("optimizer", f"{training.get('optimizer')}, lr {training.get('lr')}"),
+        ("batch size", str(training.get("batch_size"))),
+        ("loss", str(training.get("loss"))),
+        ("scheduler", str(training.get("scheduler"))),
+        ("device", f"{training.get('device')}{' (mixed precision)' if training.get('amp') else ''}"),
+        ("threads", str(training.get("threads"))),
+        ("parameters", f"{parameters:,}" if isinstance(parameters, int) else "-"),
+        ("samples/s", fmt(training.get("samples_per_s"), 1)),
+    ]
+    return [(k, v) for k, v in facts if v not in ("None", "None, lr None")]
+
+
+def training_lines(metrics: Mapping[str, Any]) -> list[str]:
+    """The card's `## Training` section for PyTorch versions (none for others)."""
+    facts = training_facts(metrics)
+    if not facts:
+        return []
+    return ["", "## Training", "", *_md_table(["", ""], [[k, v] for k, v in facts])]
 
 
 def _facts(
@@ -160,6 +257,15 @@ def _facts(
     ]
     if target.get("classes") is not None:
         facts.append(("classes", ", ".join(map(str, target["classes"]))))
+    if lineage.get("origin") == "external":
+        facts.insert(
+            0,
+            (
+                "origin",
+                "trained outside mlpact (saved with `mlpact.save`): no training config, "
+                "history or data recipe was recorded, so `mlpact reproduce` cannot retrain it",
+            ),
+        )
     return facts
 
 
@@ -368,21 +474,23 @@ def _warnings_html(warnings: Sequence[str], metrics: Mapping[str, Any]) -> str:
 
 
 def _metrics_html(metrics: Mapping[str, Any]) -> str:
-    head = (
-        "<tr><th>metric</th>"
-        + "".join(f"<th class=n>{h}</th>" for h in ("CV mean ± std", "test", "baseline CV", "baseline test"))
-        + "</tr>"
-    )
+    columns = metric_columns(metrics)
+    head = "<tr>" + "".join(f"<th{'' if f == 'name' else ' class=n'}>{h}</th>" for h, f in columns) + "</tr>"
     rows = []
     for r in metric_table(metrics):
         verdict = {True: " better", False: " worse", None: ""}[r.beats_baseline]
         klass = " class=primary" if r.name == metrics.get("primary") else ""
-        rows.append(
-            f"<tr{klass}><td>{_e(r.name)}</td><td class=n>{_e(r.cv)}</td>"
-            f"<td class='n{verdict}'>{_e(r.test)}</td>"
-            f"<td class=n>{_e(r.baseline_cv)}</td><td class=n>{_e(r.baseline_test)}</td></tr>"
-        )
-    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+        cells = [
+            f"<td>{_e(r.name)}</td>" if f == "name" else
+            f"<td class='n{verdict if f == 'test' else ''}'>{_e(getattr(r, f))}</td>"
+            for _, f in columns
+        ]  # fmt: skip
+        rows.append(f"<tr{klass}>{''.join(cells)}</tr>")
+    caption = interval_caption(metrics)
+    note = f"<p class=note>{_e(caption)}</p>" if caption else ""
+    training = training_facts(metrics)
+    extra = f"<h3>Training</h3>{_table(['', ''], [list(f) for f in training])}" if training else ""
+    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{note}{extra}"
 
 
 def _per_class_html(metrics: Mapping[str, Any], *, split: str = "test split") -> str:

@@ -7,6 +7,12 @@ test metric (within `check.metric_tolerance`), the predictions of both versions 
 split (`check.agreement`), and the environment (package versions, Python, git commit, dirty
 tree). The verdict is `reproduced` or `differs`, with reasons; the comparison is recorded as a
 run of kind `reproduce`.
+
+PyTorch versions: an image folder's fingerprint covers every file's path, label and bytes; the
+retraining uses the config's `train.threads`, else the thread count the version recorded; and
+the weights are compared bit for bit. They must be identical when both trainings ran on the CPU
+with the same threads, CPU capability and torch version (`mlpact.torch.reproducing`); otherwise
+the agreement and the metric tolerance decide.
 """
 
 from __future__ import annotations
@@ -17,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlpact import usercode
 from mlpact.errors import DataError, ExitCode
 
 if TYPE_CHECKING:
     from mlpact.config import Config
     from mlpact.config._check import CheckConfig
-    from mlpact.dataset import Prepared
     from mlpact.model import Model
     from mlpact.progress import Progress
     from mlpact.store import Store
@@ -73,6 +79,8 @@ class ReproduceResult:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     agreement: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, Any] | None = None
+    code: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -185,24 +193,26 @@ def _reproduce(
     allow: bool,
     progress: Progress,
 ) -> ReproduceResult:
-    from mlpact.dataset import prepare
     from mlpact.training import run
 
     with progress.stage(f"Re-loading {cfg.data.source}"):
-        data = prepare(cfg)
+        lineage, test = _current(cfg)
     recorded = old.lineage.get("data") or {}
-    same_data = data.lineage["fingerprint"] == recorded.get("fingerprint")
+    same_data = lineage["fingerprint"] == recorded.get("fingerprint")
     if not same_data and not allow:
-        raise DataChangedError(old.ref, recorded, data.lineage)
-    trained = run(cfg, store=store, progress=progress)
+        raise DataChangedError(old.ref, recorded, lineage)
+    torch_version = old.manifest.get("flavor") == "torch"
+    threads = _threads(old, cfg) if torch_version else None
+    trained = run(cfg, store=store, progress=progress, threads=threads)
     result = ReproduceResult(old.ref, trained.ref, "reproduced", run_id)
     result.data = {
-        "source": data.lineage.get("resolved"),
+        "source": lineage.get("resolved"),
         "recorded": recorded.get("fingerprint"),
-        "now": data.lineage["fingerprint"],
+        "now": lineage["fingerprint"],
         "identical": same_data,
     }
-    result.split = compare_split(recorded, data.lineage)
+    result.split = compare_split(recorded, lineage)
+    _compare_refit(old.lineage, trained, result)
     from mlpact.inspection import compare_splits
 
     if (rows := compare_splits(old.path, old.manifest, trained.path)) is not None:  # row by row, by hash
@@ -211,13 +221,58 @@ def _reproduce(
         old.metrics.get("test") or {}, trained.metrics["test"], settings.metric_tolerance
     )
     with progress.stage("Comparing predictions on the test split"):
-        result.agreement = _agreement(old, trained, data, store, settings)
+        result.agreement = _agreement(old, trained, test, store, settings)
+    if torch_version:
+        from mlpact.torch.reproducing import compare_weights
+
+        result.weights = compare_weights(old.path, trained.path, was=old.lineage, now=_lineage(trained.path))
     result.environment = compare_environment(old.lineage, cfg)
+    result.code = usercode.changed(old.lineage.get("code") or [])
     result.reasons = _reasons(result, settings)
-    result.notes = _environment_notes(result.environment)
+    result.notes += _environment_notes(result.environment) + _weights_notes(result.weights) + result.code
     if result.reasons:
         result.verdict = "differs"
     return result
+
+
+def _current(cfg: Config) -> tuple[dict[str, Any], Any]:
+    """The data's lineage as training would record it now, and the test split's inputs (rows,
+    or image paths for an image folder)."""
+    from mlpact.torch import is_image_config
+
+    if is_image_config(cfg):
+        from mlpact.torch.training import folder_lineage
+
+        return folder_lineage(cfg)
+    from mlpact.dataset import prepare
+
+    data = prepare(cfg)
+    return data.lineage, data.frame.iloc[data.split.test]
+
+
+def _threads(old: Model, cfg: Config) -> int | None:
+    """The CPU threads to retrain a PyTorch version with: its config's, else the count it recorded."""
+    from mlpact.torch.reproducing import recorded_threads
+
+    return cfg.train.threads or recorded_threads(old.lineage)
+
+
+def _lineage(path: Path) -> dict[str, Any]:
+    from mlpact import bundle
+
+    return bundle.read_mapping(path, "lineage.json")
+
+
+def _weights_notes(weights: Mapping[str, Any] | None) -> list[str]:
+    if not weights:
+        return []
+    if weights["identical"]:
+        return ["the weights are bit-identical"]
+    diff = weights.get("max_difference")
+    size = f" (largest difference {diff:.3g})" if isinstance(diff, float) else ""
+    if weights["expected_identical"]:
+        return [f"the weights differ{size}"]
+    return [f"the weights differ{size}, as they may: " + "; ".join(weights["why_not_exact"])]
 
 
 def compare_split(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> dict[str, Any]:
@@ -232,6 +287,27 @@ def compare_split(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> dict[s
         }
     out["identical"] = out["train"]["identical"] and out["test"]["identical"]
     return out
+
+
+def _compare_refit(lineage: Mapping[str, Any], trained: TrainResult, result: ReproduceResult) -> None:
+    """`train.refit: all`: the rows the saved model was refit on, recorded vs now, and a note."""
+    from mlpact import bundle
+
+    was = (lineage.get("refit") or {}).get("saved") or {}
+    now = (bundle.read_mapping(trained.path, "lineage.json").get("refit") or {}).get("saved") or {}
+    if not was and not now:
+        return
+    same = was.get("fingerprint") == now.get("fingerprint")
+    result.split["refit"] = {
+        "recorded": was.get("fingerprint"),
+        "now": now.get("fingerprint"),
+        "identical": same,
+    }
+    result.split["identical"] = result.split["identical"] and same
+    result.notes.append(
+        "train.refit: all: the saved models were refit on every row after the test score; the test "
+        "metrics compared are those of the fits before the refit, the predictions those of the refit models."
+    )
 
 
 def compare_metrics(
@@ -253,13 +329,13 @@ def _missing(value: Any) -> bool:
 
 
 def _agreement(
-    old: Model, trained: TrainResult, data: Prepared, store: Store, settings: CheckConfig
+    old: Model, trained: TrainResult, rows: Any, store: Store, settings: CheckConfig
 ) -> dict[str, Any]:
+    """How many test rows (or test images) both versions predict the same."""
     import numpy as np
 
     from mlpact.model import load
 
-    rows = data.frame.iloc[data.split.test]
     if old.pipeline is None:
         return {
             "compared": False,
@@ -283,8 +359,9 @@ def compare_environment(lineage: Mapping[str, Any], cfg: Config) -> dict[str, An
     from mlpact.lineage import environment, git_state
 
     was_env = lineage.get("environment") or {}
-    now_env = environment()
-    was_pk, now_pk = was_env.get("packages") or {}, now_env["packages"]
+    was_pk = was_env.get("packages") or {}
+    now_env = environment(tuple(was_pk))  # the packages it recorded (torch ones too)
+    now_pk = now_env["packages"]
     packages = {
         name: {"was": was_pk.get(name), "now": now_pk.get(name)}
         for name in sorted(set(was_pk) | set(now_pk))
@@ -314,6 +391,8 @@ def _reasons(result: ReproduceResult, settings: CheckConfig) -> list[str]:
     for part in ("train", "test"):
         if not result.split[part]["identical"]:
             reasons.append(f"the {part} split holds different rows than when the version was trained")
+    if not result.split.get("refit", {"identical": True})["identical"]:
+        reasons.append("the refit (train.refit: all) used different rows than when the version was trained")
     for name, m in result.metrics.items():
         if not m["within"]:
             diff = "" if m["difference"] is None else f", difference {m['difference']:+.3g}"
@@ -321,6 +400,12 @@ def _reasons(result: ReproduceResult, settings: CheckConfig) -> list[str]:
                 f"test {name}: {m['recorded']} recorded, {m['now']} now{diff} "
                 f"(tolerance {settings.metric_tolerance:g})"
             )
+    weights = result.weights
+    if weights and weights["expected_identical"] and not weights["identical"]:
+        reasons.append(
+            "the weights are not bit-identical, although both trainings ran on the CPU with the same "
+            "threads, CPU capability and torch version (see docs/torch.md: determinism)"
+        )
     agree = result.agreement
     if agree.get("compared") and agree["fraction"] < settings.agreement:
         reasons.append(

@@ -8,50 +8,38 @@ from pathlib import Path
 from typing import Any
 
 from mlpact.errors import DataError
+from mlpact.starter import Starter, render, starter
 
 _PACKAGE = re.compile(r"[a-z_][a-z0-9_]*")  # fullmatch: `$` accepts a final newline
 
 
 # --------------------------------------------------------------------------- starter config from data
 def starter_config(data: str | Path, target: str, *, output: str | Path, sep: str = ",") -> dict[str, Any]:
-    """A config for a data file: its inferred schema written out as the `schema:` section.
+    """A config for a data file: what an experienced person would write first (see `mlpact.starter`),
+    with its inferred schema written out as the `schema:` section.
 
     Args:
         data: a CSV or Parquet file.
         target: the column to predict.
         output: where the config will be written (the data path is made relative to it).
     """
-    from mlpact.config import SchemaConfig
-    from mlpact.data import infer_task, read_table
-    from mlpact.schema import infer_schema
+    return _starter(data, target, output=output, sep=sep).config
+
+
+def _starter(data: str | Path, target: str, *, output: str | Path, sep: str) -> Starter:
+    from mlpact.data import read_table
 
     frame = read_table(data, sep=sep)
     if target not in frame.columns:
         raise DataError(
             f"Target column {target!r} is not in {data}; its columns are {sorted(map(str, frame.columns))!r}."
         )
-    task = infer_task(frame[target])
-    schema = infer_schema(frame, SchemaConfig(), target=target, task=task)
-    columns = {c.name: _declared(c.to_dict()) for c in schema.columns}
-    estimator = "RandomForestClassifier" if task == "classification" else "RandomForestRegressor"
-    return {
-        "name": _slug(Path(data).stem),
-        "data": {"source": _relative(Path(data), Path(output).parent), "target": target, "sep": sep}
-        if sep != ","
-        else {"source": _relative(Path(data), Path(output).parent), "target": target},
-        "schema": {"columns": columns},
-        "model": {"type": f"sklearn.ensemble.{estimator}", "params": {"n_estimators": 200}},
-        "evaluate": {"cv_folds": 5},
-    }
-
-
-def _declared(col: dict[str, Any]) -> dict[str, Any]:
-    out = {"type": col["type"], "nullable": col["nullable"]}
-    if col.get("categories") is not None:
-        out["categories"] = list(col["categories"])
-    if col.get("min") is not None and col["type"] in ("int", "float"):
-        out.update(min=col["min"], max=col["max"])
-    return out
+    found = starter(
+        frame, target, name=_slug(Path(data).stem), source=_relative(Path(data), Path(output).parent)
+    )
+    if sep != ",":
+        found.config["data"]["sep"] = sep
+    return found
 
 
 def _relative(path: Path, folder: Path) -> str:
@@ -68,20 +56,18 @@ def _slug(text: str) -> str:
 
 
 def write_starter_config(data: str | Path, target: str, output: str | Path, *, sep: str = ",") -> Path:
-    """Write `starter_config` as YAML with a short header; refuses to overwrite."""
-    import yaml
-
+    """Write `starter_config` as YAML, each choice with its reason as a comment; refuses to overwrite."""
     out = Path(output)
     if out.exists():
         raise DataError(f"{out} already exists; choose another --output or remove it.")
-    cfg = starter_config(data, target, output=out, sep=sep)
+    found = _starter(data, target, output=out, sep=sep)
     header = (
-        f"# Starter config for {Path(data).name}, written by `mlpact init --from-data`.\n"
-        "# The schema section pins what was inferred (types, categories, ranges); edit it to\n"
-        "# declare what the model should accept. Reference: docs/config-reference.md\n"
+        f"Starter config for {Path(data).name}, written by `mlpact init --from-data`.\n"
+        "Every choice says why in the comment above it; edit freely. The schema section pins what\n"
+        "was inferred (types, categories, ranges). Reference: docs/config-reference.md\n"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(header + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    out.write_text(render(found, header), encoding="utf-8")
     return out
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from mlpact.data import FLOAT32_MAX, nested_kinds
 from mlpact.errors import InputValidationError
 
 if TYPE_CHECKING:
@@ -145,7 +146,9 @@ def infer_type(series: pd.Series, settings: SchemaConfig) -> str:
         values = series.dropna().to_numpy(dtype=float)
         integral = values.size > 0 and bool(np.all(np.mod(values, 1) == 0))
         return "int" if integral else "float"
-    values = series.dropna().astype(str)
+    values = series.dropna()
+    nested = nested_kinds(values)  # lists or bytes say nothing about the type: leave them out
+    values = (values if nested is None else values[nested == ""]).astype(str)
     if len(values) == 0:
         return "category"
     sample = values.iloc[:1000]
@@ -158,6 +161,44 @@ def infer_type(series: pd.Series, settings: SchemaConfig) -> str:
     if values.str.split().str.len().mean() >= settings.text_min_words:
         return "text"
     return "string"
+
+
+ID_NAME = re.compile(r"(^|[_\W])(id|uuid|guid|key|index|idx|row|rowid)$|^(id|uuid|guid)[_\W]", re.IGNORECASE)
+_UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", re.IGNORECASE)
+
+
+def id_like(series: pd.Series) -> str | None:
+    """Why a column looks like a row identifier (which carries no signal about new rows), or None.
+
+    Id-like: named like an id and (nearly) unique per row; unique integers that are monotone or
+    fill a dense range (a row number or counter); unique UUIDs; unique one-token codes.
+    """
+    values = series.dropna()
+    n = len(values)
+    if n < 10 or pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return None
+    distinct = values.nunique()
+    if ID_NAME.search(str(series.name)) and distinct >= 0.9 * n:
+        return "named like an identifier and unique per row"
+    if distinct < n or n < 20:
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = values.to_numpy(dtype=float)
+        if not np.all(np.mod(numbers, 1) == 0):
+            return None
+        if values.is_monotonic_increasing or values.is_monotonic_decreasing:
+            return "unique integers in row order (a row number or counter)"
+        if numbers.max() - numbers.min() + 1 <= 2 * n:
+            return "unique integers in a dense range (a row number or counter)"
+        return None
+    text = values.astype(str)
+    if text.map(lambda v: bool(_ISO_DATE.match(v))).mean() >= 0.95:
+        return None  # dates: see the datetime notes
+    if text.map(lambda v: bool(_UUID.match(v))).mean() >= 0.95:
+        return "unique UUIDs"
+    if not text.str.contains(r"\s", regex=True).any():
+        return "unique one-word codes, one per row"
+    return None
 
 
 def describe_column(series: pd.Series, kind: str, *, max_categories: int = 50) -> ColumnSchema:
@@ -218,14 +259,22 @@ def _plain(value: Any) -> Any:
 
 # --------------------------------------------------------------------------- coercion
 def coerce_series(series: pd.Series, kind: str) -> pd.Series:
-    """Convert a column to the dtype used for `kind`; values that do not convert become NaN."""
+    """Convert a column to the dtype used for `kind`; values that do not convert become NaN
+    (lists, mappings and bytes too, and numbers that are infinite or beyond float32's range)."""
+    nested = nested_kinds(series)
+    if nested is not None:
+        series = series.where(nested == "")
     if kind in ("int", "float"):
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             values = series.astype("float64")
         else:
             values = pd.to_numeric(series, errors="coerce").astype("float64")
-        # inf is not a number a model can use: it converts like any other unusable value.
-        return values.where(np.isfinite(values) | values.isna())
+        # inf, or 1e308, is not a number a model can use (training refuses it): it converts
+        # like any other unusable value.
+        numbers = values.to_numpy()
+        with np.errstate(invalid="ignore"):
+            unusable = ~(np.abs(numbers) <= FLOAT32_MAX) & ~np.isnan(numbers)
+        return values.where(~unusable) if unusable.any() else values
     if kind == "bool":
         return _to_bool(series)
     if kind == "datetime":
@@ -445,8 +494,9 @@ def _check_column(raw: pd.Series, values: pd.Series, col: ColumnSchema, offset: 
     problems = []
     raw_null = raw.isna().to_numpy()
     bad = values.isna().to_numpy() & ~raw_null
-    if col.type == "text":
-        bad = np.zeros(len(raw), dtype=bool)
+    if col.type == "text":  # any value is text, but a list, a mapping or bytes
+        nested = nested_kinds(raw)
+        bad = np.zeros(len(raw), dtype=bool) if nested is None else nested != ""
     if bad.any():
         problems.append(_problem("unconvertible", col, raw, bad, offset, f"to {col.type}"))
     if not col.nullable and raw_null.any():
@@ -474,10 +524,16 @@ def _problem(
     examples = (
         []
         if check == "unexpected_null"
-        else [repr(_plain(v)) for v in pd.unique(raw.to_numpy()[where[:50]])[:3]]
+        else list(dict.fromkeys(_example(v) for v in raw.to_numpy()[where[:50]]))[:3]
     )
     rows = [int(i) + offset + 1 for i in where[:5]]
     return Problem(check, col.name, count, "", _detail(check, count, suffix), rows, examples, suffix)
+
+
+def _example(value: Any) -> str:
+    """A value as an example in a message: its repr, cut at 80 characters."""
+    text = repr(_plain(value))
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _detail(check: str, count: int, suffix: str) -> str:

@@ -73,21 +73,33 @@ def train(
 
 
 def run(
-    cfg: Config, *, store: Store, progress: Progress, lineage_extra: dict[str, Any] | None = None
+    cfg: Config,
+    *,
+    store: Store,
+    progress: Progress,
+    lineage_extra: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train one version; the run is recorded as failed (and nothing saved) on any error.
 
     `lineage_extra` is merged into the version's lineage.json (e.g. the tuning that chose it).
-    A PyTorch model (see `mlpact.torch.is_torch_config`) is handed to `mlpact.torch.run`.
+    A PyTorch model (see `mlpact.torch.is_torch_config`) is handed to `mlpact.torch.run`, with
+    `threads` (CPU threads for this run, instead of `train.threads`; `mlpact reproduce` passes
+    the recorded count).
     """
     from mlpact.torch import is_torch_config
 
     if is_torch_config(cfg):
+        from mlpact import preflight
         from mlpact.recording import refuse_torch_decision
         from mlpact.torch import run as run_torch
 
         refuse_torch_decision(cfg)
-        return run_torch(cfg, store=store, progress=progress, lineage_extra=lineage_extra)  # type: ignore[no-any-return]
+        _refuse_torch_refit(cfg)
+        preflight.torch_loss(cfg, cfg.data.task if cfg.data.task != "auto" else None)
+        return run_torch(  # type: ignore[no-any-return]
+            cfg, store=store, progress=progress, lineage_extra=lineage_extra, threads=threads
+        )
 
     def work(run_id: str, tmps: list[Path]) -> TrainResult:
         job = _Job(cfg, progress)
@@ -99,6 +111,18 @@ def run(
         return TrainResult(record, job.metrics, job.schema, cfg, run_id, job.warnings, job.timings)
 
     return recorded_run(store, cfg, _params(cfg), work)
+
+
+def _refuse_torch_refit(cfg: Config) -> None:
+    from mlpact.errors import ConfigError
+
+    if cfg.train.refit == "all":
+        raise ConfigError(
+            [
+                "train.refit: all refits scikit-learn pipelines; a PyTorch model keeps the epoch "
+                f"chosen on its validation split (found model.type {cfg.model.type}). Remove train.refit."
+            ]
+        )
 
 
 def recorded_run(
@@ -153,6 +177,12 @@ class _Job:
         self.timings: dict[str, float] = {}
         self.lineage: dict[str, Any] = {}
         self.decision: Decision | None = None
+        ev, quick = cfg.evaluate, cfg.evaluate.profile == "quick"
+        # What this run does beyond CV, the fit and the test score (`evaluate.profile: quick`: none).
+        self.plots = ev.plots and not quick
+        self.importance_on = bool(ev.importance_repeats) and not quick
+        self.baseline_on = ev.baseline and not quick
+        self.profile_on = cfg.record.profile and not quick
 
     @contextmanager
     def _timed(self, key: str, description: str) -> Iterator[None]:
@@ -161,23 +191,37 @@ class _Job:
             yield
         self.timings[key] = round(time.perf_counter() - start, 4)
 
+    @contextmanager
+    def clock(self, key: str) -> Iterator[None]:
+        """Time a step into `timings` without a progress line of its own (the parts of the save)."""
+        start = time.perf_counter()
+        yield
+        self.timings[key] = round(self.timings.get(key, 0.0) + time.perf_counter() - start, 4)
+
     def fit(self) -> Any:
-        from mlpact import recording
+        from mlpact import preflight, recording
         from mlpact.dataset import prepare
         from mlpact.evaluate import metrics_for
+        from mlpact.pipeline import build_pipeline
 
+        kind = preflight.before_data(self.cfg)  # the estimator and what the config asks of it
         with self._timed("load", f"Loading {self.cfg.data.source}"):
             data = prepare(self.cfg)
+        preflight.after_data(self.cfg, data, kind)
         self._adopt(data)
         frame, X, y = data.frame, data.X, data.y  # rows without a target are gone from frame
         _slice_frame(frame, self.cfg.evaluate.slices)  # a missing slice column fails before any fit
-        self.metric_names = metrics_for(self.task, self.cfg.evaluate.metrics)
+        built = build_pipeline(self.cfg, self.plan)  # preflight refused an estimator of the other task
+        self.positive = preflight.positive_class(self.cfg, self.task, y)
+        self.metric_names = metrics_for(
+            self.task, self.cfg.evaluate.metrics, binary=self.positive is not None
+        )
         if self.cfg.evaluate.leakage:
             with self._timed("leakage", "Looking for leakage"):
                 self._look_for_leakage(frame)
         X_train, y_train = X.iloc[self.split.train], y.iloc[self.split.train]
         X_test, y_test = X.iloc[self.split.test], y.iloc[self.split.test]
-        pipeline = self._cross_validate(X_train, y_train)
+        pipeline = self._cross_validate(built, X_train, y_train)
         with self._timed(
             "fit", f"Fitting {self.cfg.model.type.rsplit('.', 1)[-1]} on {len(self.split.train)} rows"
         ):
@@ -185,13 +229,39 @@ class _Job:
         self.decision = recording.decide(self, pipeline, X_train, y_train)
         with self._timed("test", f"Scoring the test split once ({len(self.split.test)} rows)"):
             self._score_test(pipeline, X_test, y_test, frame.iloc[self.split.test])
-        if self.cfg.evaluate.baseline:
+        if self.baseline_on:
             with self._timed("baseline", "Scoring the baseline (dummy estimator) the same way"):
                 self._score_baseline(X_train, y_train, X_test, y_test)
-        if self.cfg.evaluate.plots and self.cfg.evaluate.importance_repeats:
+        if self.importance_on:
             with self._timed("importance", "Permutation importance on the test split"):
                 self._importance(pipeline, X_test, y_test)
+        if self.cfg.train.refit == "all":
+            pipeline = self._refit(pipeline, X, y)
         return pipeline
+
+    def _refit(self, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> Any:
+        """Fit the evaluated pipeline again on every row (training + test) once it is scored."""
+        import numpy as np
+        from sklearn.base import clone
+
+        from mlpact.data import fingerprint
+
+        rows = np.sort(np.concatenate([self.split.train, self.split.test]))  # in the data's order
+        with self._timed("refit", f"Refitting on all {len(rows)} rows (training + test; train.refit: all)"):
+            refit = _guard_fit(lambda: clone(pipeline).fit(X.iloc[rows], y.iloc[rows]), self.warnings)
+        data = self.lineage["data"]
+        self.lineage["refit"] = {
+            "evaluated": {"rows": len(self.split.train), "fingerprint": data["train_fingerprint"],
+                          "split": "train", "scored_on": "test"},
+            "saved": {"rows": len(rows), "fingerprint": fingerprint(self.frame.iloc[rows]),
+                      "split": "train+test"},
+        }  # fmt: skip
+        self.metrics["refit"] = {
+            "rows": len(rows),
+            "note": f"The saved model was refit on all {len(rows)} rows (training + test) after it was "
+            "scored: the test metrics are those of the fit on the training split, before the refit.",
+        }
+        return refit
 
     def _look_for_leakage(self, frame: pd.DataFrame) -> None:
         from mlpact.leakage import check_split
@@ -207,6 +277,7 @@ class _Job:
             time_column=split.time_column,
             threshold=self.cfg.evaluate.leakage_threshold,
             seed=self.cfg.seed,
+            text=self.plan.text,
         )
         self.leakage = [f.to_dict() for f in found]
         self.warnings += [f"Possible leakage ({f.check}): {f.message}" for f in found]
@@ -224,12 +295,11 @@ class _Job:
             self._cv_folds = self.data.folds()
         return self._cv_folds
 
-    def _cross_validate(self, X: pd.DataFrame, y: pd.Series) -> Any:
+    def _cross_validate(self, built: Any, X: pd.DataFrame, y: pd.Series) -> Any:
         from mlpact.decision import calibrate
         from mlpact.evaluate import cross_validate
-        from mlpact.pipeline import build_pipeline
 
-        pipeline = calibrate(build_pipeline(self.cfg, self.plan), self.cfg.decision)
+        pipeline = calibrate(built, self.cfg.decision)
         self.cv: dict[str, Any] = {}
         k = self.cfg.evaluate.cv_folds
         if k:
@@ -240,29 +310,32 @@ class _Job:
             ) as advance:
                 self.cv = _guard_fit(
                     lambda: cross_validate(
-                        pipeline, X, y, folds, self.metric_names, on_fold=lambda i, n: advance(1)
+                        pipeline, X, y, folds, self.metric_names, on_fold=lambda i, n: advance(1),
+                        positive=self.positive,
                     ),
                     self.warnings,
-                )
+                )  # fmt: skip
             self.timings["cv"] = round(time.perf_counter() - start, 4)
         return pipeline
 
     def _score_test(self, pipeline: Any, X: pd.DataFrame, y: pd.Series, raw: pd.DataFrame) -> None:
-        from mlpact.evaluate import assess, primary_metric
+        from mlpact.evaluate import assess, primary_metric, probability_facts, test_intervals
 
         ev = self.cfg.evaluate
         slices = _slice_frame(raw, ev.slices)
         test, self.found = assess(
             pipeline, X, y, self.metric_names, task=self.task, slices=slices,
-            max_values=ev.slice_max_values, decision=self.decision,
+            max_values=ev.slice_max_values, decision=self.decision, positive=self.positive,
         )  # fmt: skip
         self.metrics: dict[str, Any] = {
             "task": self.task,
             "primary": primary_metric(self.task, ev.primary),
             "cv": {"folds": ev.cv_folds, "metrics": self.cv},
             "test": test["metrics"],
+            "ci": test_intervals(self.found, self.metric_names, task=self.task, seed=self.cfg.seed),
             "test_scored": 1,
             "rows": {"train": len(self.split.train), "test": len(self.split.test)},
+            **probability_facts(pipeline, self.metric_names, positive=self.positive),
         }
         for key in ("per_class", "slices"):
             if key in test:
@@ -273,7 +346,7 @@ class _Job:
             argmax = self.found.proba.argmax(axis=1)
             pred = [self.found.classes[i] for i in argmax]  # type: ignore[index]
             self.metrics["test_argmax"] = compute_metrics(
-                self.metric_names, y, pred, self.found.proba, self.found.classes
+                self.metric_names, y, pred, self.found.proba, self.found.classes, positive=self.positive
             )
 
     def _score_baseline(
@@ -284,37 +357,41 @@ class _Job:
 
         dummy = baseline_estimator(self.task)
         folds = self._folds(X_train, y_train)
-        cv = cross_validate(dummy, X_train, y_train, folds, self.metric_names) if folds else {}
-        test = score(dummy.fit(X_train, y_train), X_test, y_test, self.metric_names)
+        names, positive = self.metric_names, self.positive
+        cv = cross_validate(dummy, X_train, y_train, folds, names, positive=positive) if folds else {}
+        test = score(dummy.fit(X_train, y_train), X_test, y_test, names, positive=positive)
         self.metrics["baseline"] = {"estimator": _describe(dummy), "cv": cv, "test": test}
         warning = baseline_warning(self.metrics)
         if warning:
             self.warnings.append(warning)
 
     def _importance(self, pipeline: Any, X: pd.DataFrame, y: pd.Series) -> None:
-        from mlpact.evaluate import permutation_importance
+        from mlpact.decision import decided
+        from mlpact.evaluate import importance_metrics, permutation_importance
 
-        ev = self.cfg.evaluate
-        self.importance = permutation_importance(
-            pipeline,
+        ev, metric = self.cfg.evaluate, self.metrics["primary"]
+        found = permutation_importance(
+            decided(pipeline, self.decision),  # the labels the test metrics were computed on
             X,
             y,
-            metric=self.metrics["primary"],
+            metric=metric,
             n_repeats=ev.importance_repeats,
             max_rows=ev.importance_max_rows,
+            max_columns=ev.importance_max_columns,
             seed=self.cfg.seed,
+            positive=self.positive,
         )
-        self.metrics["importance"] = {
-            "metric": self.metrics["primary"],
-            "split": "test",
-            "columns": self.importance,
-        }
+        self.importance = found.columns
+        self.metrics["importance"] = importance_metrics(found, metric, "test")
+        note = found.note(metric)
+        if note:
+            self.warnings.append(note)
 
     def write_plots(self, directory: Path) -> list[str]:
         """PNG plots of the test split into `directory` (the version's reports/)."""
         from mlpact.plots import write_plots
 
-        if not self.cfg.evaluate.plots:
+        if not self.plots:
             return []
         with self._timed("plots", "Plotting"):
             return write_plots(
@@ -374,22 +451,28 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
     from mlpact.lineage import environment, git_state
 
     cfg = job.cfg
+    save_started = time.perf_counter()
     job.metrics["plots"] = job.write_plots(tmp / "reports")
-    recording.record(tmp, job, pipeline)
+    with job.clock("save_records"):
+        recording.record(tmp, job, pipeline)
     if job.leakage:
         job.metrics["leakage"] = job.leakage
     from mlpact import usercode
 
     named = usercode.import_paths(cfg.to_dict())
-    trusted = bundle.dump_pipeline(pipeline, tmp, allowed=named)
+    with job.clock("save_pipeline"):
+        trusted = bundle.dump_pipeline(pipeline, tmp, allowed=named)
     bundle.write_json(tmp / "schema.json", job.schema.to_dict())
     from mlpact.decision import decided
 
-    bundle.write_json(tmp / reference.FILE, reference.build(job.data, decided(pipeline, job.decision)))
+    with job.clock("save_reference"):
+        rows = job.data.X if cfg.train.refit == "all" else None  # what the saved model was fit on
+        summary = reference.build(job.data, decided(pipeline, job.decision), rows=rows)
+        bundle.write_json(tmp / reference.FILE, summary)
     from mlpact.metrics import finite_json
 
-    bundle.write_json(tmp / "metrics.json", finite_json(job.metrics))
     bundle.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
+    bundle.write_json(tmp / "metrics.json", finite_json(job.metrics))
     lineage = {
         **job.lineage,
         "seed": cfg.seed,
@@ -403,8 +486,10 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
         "origin": "mlpact.train",
         "code": usercode.describe(named),
     }
+    with job.clock("save_golden"):
+        recording.record_golden(tmp, job, pipeline, lineage=lineage)
+    job.timings["save"] = round(time.perf_counter() - save_started, 4)  # lineage holds this dict
     bundle.write_json(tmp / "lineage.json", lineage)
-    recording.record_golden(tmp, job, pipeline)
     files = bundle.hash_files(tmp)
 
     def finalize(directory: Path, version: int) -> dict[str, Any]:

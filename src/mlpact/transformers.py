@@ -36,3 +36,30 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         names = self.feature_names_in_ if input_features is None else input_features
         return np.asarray([f"{n}_{p}" for n in names for p in self.parts], dtype=object)
+
+
+class JoinText(TransformerMixin, BaseEstimator):
+    """Join several text columns into one document per row, so one TF-IDF sees them all.
+
+    Missing values count as empty text; the result is a 1-D array of strings (what a vectorizer takes).
+    """
+
+    def __init__(self, separator: str = "\n") -> None:
+        self.separator = separator
+
+    def fit(self, X: Any, y: Any = None) -> JoinText:
+        frame = pd.DataFrame(X)
+        self.feature_names_in_ = np.asarray([str(c) for c in frame.columns], dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        frame = pd.DataFrame(X).fillna("").astype(str)
+        joined = frame.iloc[:, 0] if frame.shape[1] else pd.Series([""] * len(frame))
+        for name in frame.columns[1:]:
+            joined = joined + self.separator + frame[name]
+        return np.asarray(joined.to_numpy(dtype=object))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        names = self.feature_names_in_ if input_features is None else input_features
+        return np.asarray(["+".join(map(str, names))], dtype=object)

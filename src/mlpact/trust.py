@@ -1,30 +1,29 @@
 """The one trust rule, with the store's index as its root.
 
-Deserialising a version trusts: the types mlpact itself writes (scikit-learn, NumPy, SciPy and
-mlpact classes, see `bundle.untrusted_by_rule`), plus the import paths the version's config names
-(custom transformers in `features.custom`, the estimator or module in `model.type`), plus what the
-user passes explicitly (`--trust`, `trust=`). The import paths and the digest of the whole version
-(the sha256 of its manifest, which lists every file's sha256) are recorded in the store's SQLite
-index when the version is saved; loading takes them from there, so rewriting a version's files,
-manifest, config or trust list together cannot widen what is trusted.
+Deserialising a version may build: the exact classes on mlpact's allowlist (what it writes for
+the pipelines it can build, see `mlpact.allowlist`), plus the exact names the store's index
+recorded when the version was saved (the types its pipeline needed, the classes its config
+names in `model.type` and `features.custom`, and `trust=` given to `mlpact.save`), plus what the
+user passes explicitly (`--trust`, `trust=`). The names and the digest of the whole version (the
+sha256 of its manifest, which lists every file's sha256) are recorded in the store's SQLite
+index; loading takes them from there, so rewriting a version's files, manifest, config or trust
+list together cannot widen what is trusted.
 
-A version folder outside any store has no index behind it: only mlpact's own list and explicit
-`--trust` apply (import it with `mlpact models import --expect-digest` to record it).
+A bundle from elsewhere (an archive being imported, a folder loaded by path outside any store)
+has no index behind it: only the allowlist and explicit `--trust` apply, whatever its manifest,
+config or lineage say. An import records what was trusted for it in this store's index.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mlpact import bundle
 from mlpact.errors import IntegrityError
 from mlpact.store import Store, VersionRecord
-
-# Import paths under these packages are on mlpact's own list already.
-OWN_PACKAGES = ("sklearn.", "numpy.", "scipy.", "mlpact.")
 
 
 class TrustWarning(UserWarning):
@@ -66,7 +65,7 @@ def trusted_paths(record: VersionRecord | None, config: Mapping[str, Any] | Any)
 
     A version saved before the index recorded them falls back to the paths its config names (the
     config file is covered by the manifest digest the index holds), warning when those include
-    code outside mlpact's own list. A folder outside any store trusts none.
+    classes outside mlpact's allowlist. A folder outside any store trusts none.
     """
     from mlpact.usercode import import_paths
 
@@ -75,7 +74,8 @@ def trusted_paths(record: VersionRecord | None, config: Mapping[str, Any] | Any)
     if record.trusted_paths is not None:
         return list(record.trusted_paths)
     named = import_paths(config) if isinstance(config, Mapping) else []
-    beyond = sorted(p for p in named if not p.replace(":", ".").startswith(OWN_PACKAGES))
+    own = bundle.allowed_names()
+    beyond = sorted(p for p in named if not own.allows("class", p.replace(":", ".")))
     if beyond:
         warnings.warn(
             f"{record.ref} was saved before mlpact recorded trusted import paths in the store index; "
@@ -85,3 +85,14 @@ def trusted_paths(record: VersionRecord | None, config: Mapping[str, Any] | Any)
             stacklevel=3,
         )
     return named
+
+
+def extra_types(record: VersionRecord | None, named: Iterable[str], trust: Iterable[str]) -> list[str]:
+    """The exact names beyond mlpact's allowlist a version's pipeline may use: the types the index
+    recorded at save, the classes `named` (from the index, see `trusted_paths`) and `trust`.
+
+    Nothing here comes from the version's own files: a folder outside any store (`record` None)
+    gets `trust` alone.
+    """
+    recorded = record.trusted_types if record is not None else ()
+    return sorted({*recorded, *(p.replace(":", ".") for p in named), *(t.replace(":", ".") for t in trust)})

@@ -28,7 +28,9 @@ class CodeChangedWarning(UserWarning):
 
 
 def import_paths(config: Mapping[str, Any]) -> list[str]:
-    """The import paths a config (as saved, plain data) names: model.type and features.custom types.
+    """The import paths a config (as saved, plain data) names: model.type, features.custom types
+    and code.trust, and, for PyTorch, the `train:` optimizer, loss, scheduler, callbacks and your
+    own transforms.
 
     This is the list that extends trust when a version is loaded (its packages' types may be
     deserialised) and the only code loading may import. Names in the standard library
@@ -41,7 +43,37 @@ def import_paths(config: Mapping[str, Any]) -> list[str]:
     custom = features.get("custom") if isinstance(features, Mapping) else None
     if isinstance(custom, list):
         paths += [step.get("type") for step in custom if isinstance(step, Mapping)]
-    return [p for p in paths if isinstance(p, str) and p and not _in_stdlib(p)]
+    code = config.get("code")
+    extra = code.get("trust") if isinstance(code, Mapping) else None
+    if isinstance(extra, list):
+        paths += extra
+    paths += list(_train_paths(config))
+    return list(dict.fromkeys(p for p in paths if isinstance(p, str) and p and not _in_stdlib(p)))
+
+
+def training_only(config: Mapping[str, Any]) -> set[str]:
+    """The import paths a config names that only training runs (the PyTorch optimizer, loss,
+    scheduler, callbacks and random transforms): a loaded version never imports them."""
+    return {path for path, only in _train_paths(config).items() if only}
+
+
+def _train_paths(config: Mapping[str, Any]) -> dict[str, bool]:
+    """Import paths in the `train:` section (built-in names have no dot or colon), each with
+    whether only training uses it."""
+    train = config.get("train")
+    if not isinstance(train, Mapping):
+        return {}
+    found: dict[str, bool] = {}
+    for key in ("optimizer", "loss", "scheduler"):
+        found[str(train.get(key))] = True
+    for key in ("transforms", "callbacks"):
+        steps = train.get(key)
+        for step in steps if isinstance(steps, list) else []:
+            if isinstance(step, Mapping):
+                only = key == "callbacks" or bool(step.get("random"))
+                path = str(step.get("type"))
+                found[path] = found.get(path, True) and only
+    return {p: only for p, only in found.items() if "." in p or ":" in p}
 
 
 def _in_stdlib(path: str) -> bool:
@@ -51,18 +83,48 @@ def _in_stdlib(path: str) -> bool:
     return top in sys.stdlib_module_names or top in sys.builtin_module_names
 
 
-def describe(paths: Iterable[str]) -> list[dict[str, Any]]:
-    """Module, distribution, version and source sha256 of the user code behind import paths."""
+def describe(paths: Iterable[str], *, training: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Module, distribution, version and source sha256 of the user code behind import paths.
+
+    Paths in `training` (code only training runs) are marked ``"use": "training"``: loading a
+    version does not import them; `mlpact reproduce` compares their source hashes.
+    """
+    only = set(training)
     out = []
     for path in dict.fromkeys(paths):
         module_name = _module_of(path)
         if module_name.split(".")[0] in LIBRARIES:
             continue
         module = importlib.import_module(module_name)
-        out.append(
-            {"path": path, "module": module_name, **_distribution(module_name), "sha256": _source_sha(module)}
-        )
+        entry = {
+            "path": path,
+            "module": module_name,
+            **_distribution(module_name),
+            "sha256": _source_sha(module),
+        }
+        if path in only:
+            entry["use"] = "training"
+        out.append(entry)
     return out
+
+
+def changed(recorded: Iterable[Mapping[str, Any]]) -> list[str]:
+    """What differs between recorded code and the code importable here (one line each, sorted)."""
+    lines = []
+    for entry in recorded:
+        module_name = str(entry.get("module"))
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            lines.append(f"{entry.get('path')}: module {module_name!r} cannot be imported here")
+            continue
+        now = _source_sha(module)
+        if entry.get("sha256") and now and now != entry["sha256"]:
+            lines.append(
+                f"{entry.get('path')}: the source of {module_name} changed (sha256 "
+                f"{str(entry['sha256'])[:12]} when trained, {now[:12]} now)"
+            )
+    return sorted(lines)
 
 
 def verify(
@@ -100,6 +162,8 @@ def verify(
                 "names, recorded in the store index, and --trust)",
             )
     for entry in recorded:
+        if entry.get("use") == "training":
+            continue  # only training runs it; `mlpact reproduce` compares it
         module_name = str(entry["module"])
         try:
             module = importlib.import_module(module_name)

@@ -19,6 +19,7 @@ FAMILIES = (
     "tune",
     "predict",
     "serve",
+    "ui",
     "evaluate",
     "check",
     "config",

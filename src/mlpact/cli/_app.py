@@ -55,7 +55,10 @@ SetOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 TrustOpt = Annotated[
     Optional[list[str]],
-    typer.Option(help="Also trust this type when loading (only for files you trust); repeatable."),
+    typer.Option(
+        help="Also trust this exact class or function (module.Name) when loading, for files you "
+        "trust; repeatable. Names that touch files, processes or threads are never loaded."
+    ),
 ]
 SepOpt = Annotated[str, typer.Option(help="Field separator of a CSV input.")]
 

@@ -21,6 +21,7 @@ _STYLE = {
     "reload": "green",
     "reproduced": "green",
     "retrain": "yellow",
+    "inconclusive": "yellow",
     "differs": "yellow",
     "incompatible": "red",
 }
@@ -34,7 +35,7 @@ def check(
         str,
         typer.Argument(
             help="New data: a CSV or Parquet file, a folder of Parquet files (a serve prediction log), "
-            "or a URL (s3://...).",
+            "or a URL (s3://...). Image models: a folder of images (of class folders, for performance).",
             show_default=False,
         ),
     ],
@@ -50,9 +51,13 @@ def check(
         Optional[Path],
         typer.Option("--output", "-o", help="Write the output to this file.", show_default=False),
     ] = None,
-    psi: Annotated[Optional[float], typer.Option(help="Override check.psi.", show_default=False)] = None,
+    psi: Annotated[
+        Optional[float],
+        typer.Option(help="Override check.psi (smallest PSI that counts as drift).", show_default=False),
+    ] = None,
     p_value: Annotated[
-        Optional[float], typer.Option(help="Override check.p_value.", show_default=False)
+        Optional[float],
+        typer.Option(help="Override check.p_value (the false-alarm rate of the check).", show_default=False),
     ] = None,
     performance_drop: Annotated[
         Optional[float], typer.Option(help="Override check.performance_drop.", show_default=False)
@@ -74,14 +79,18 @@ def check(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check new data against a version: reload, retrain or incompatible, and why.
+    """Check new data against a version: reload, retrain, inconclusive or incompatible, and why.
 
     Schema compatibility under the version's validation policy (the one predict and serve
-    apply), drift per feature (PSI, KS or chi-squared) and of the predictions against the
-    training split, and, with labels, performance against the recorded test metrics.
-    Thresholds are the version's `check:` section; the flags override them.
+    apply); drift per feature and of the predictions against the training split (two-sample
+    tests valid at any batch size, PSI beside them); with labels, a test of a drop of the
+    primary metric against the recorded test metric. All tests together hold one false-alarm
+    rate (check.p_value, default 1%: Holm-corrected). Too few rows to rule a change out:
+    inconclusive, with the number of rows needed. Thresholds are the version's `check:`
+    section; the flags override them. Image versions: drift of image size, channel statistics
+    and predicted classes under the same rule (docs/check.md says what is and is not compared).
 
-    Exit code: 0 reload, 11 retrain, 12 incompatible.
+    Exit code: 0 reload, 11 retrain, 12 incompatible, 15 inconclusive.
 
     [bold]Examples[/]
 
@@ -139,25 +148,30 @@ def _print_check(result: CheckResult) -> None:
     for reason in result.reasons:
         out.print(f"  - {escape(reason)}", soft_wrap=True)
     if result.drift:
-        table = Table(title="Drift against the training split", title_justify="left")
-        for name in ("column", "PSI", "test", "p-value", ""):
-            table.add_column(name, justify="left" if name in ("column", "") else "right")
+        table = Table(
+            title="Drift against the training split",
+            title_justify="left",
+            caption=f"{result.tests} tests together at a false-alarm rate of {result.thresholds.p_value:g} "
+            f"(Holm); drift also needs PSI >= {result.thresholds.psi:g}.",
+            caption_justify="left",
+        )
+        for name in ("column", "test", "p-value", "adjusted", "PSI", ""):
+            table.add_column(name, justify="left" if name in ("column", "test", "") else "right")
         drifts = [*result.drift, *([result.prediction] if result.prediction else [])]
         for d in drifts:
             state = "drifted" if d.drifted else ("ok" if d.judged else "too few rows")
             table.add_row(
-                d.column,
-                f"{d.psi:.3f}",
-                d.test,
-                f"{d.p_value:.2g}",
-                state,
+                d.column, d.test, f"{d.p_value:.2g}", _p(d.adjusted), f"{d.psi:.3f}", state,
                 style="yellow" if d.drifted else None,
-            )
+            )  # fmt: skip
         out.print(table)
     perf = result.performance
     if perf is not None:
+        tested = f"; {perf.test}: p={perf.p_value:.2g}, adjusted {_p(perf.adjusted)}" if perf.test else ""
         out.print(
-            f"{perf.metric}: {_num(perf.now)} on {perf.rows} labelled rows, {_num(perf.recorded)} at training"
+            f"{perf.metric}: {_num(perf.now)} on {perf.rows} labelled rows, {_num(perf.recorded)} on the "
+            f"{perf.recorded_rows}-row test split at training{tested}",
+            soft_wrap=True,
         )
     if result.retrained is not None:
         r = result.retrained
@@ -170,6 +184,10 @@ def _print_check(result: CheckResult) -> None:
 
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"
 
 
 @app.command()
@@ -193,9 +211,14 @@ def reproduce(
 
     The data must still have its recorded fingerprint (else it stops and explains, unless
     --allow-data-change). The new version is saved; compared are the split, every test metric,
-    the predictions on the test split and the environment (packages, Python, git). Recorded as
-    a run of kind reproduce. Also the way to rebuild a version that the installed libraries
-    cannot load.
+    the predictions on the test split and the environment (packages, Python, git, your own
+    code's source). Recorded as a run of kind reproduce. Also the way to rebuild a version that
+    the installed libraries cannot load.
+
+    PyTorch: an image folder's fingerprint covers every image file; the retraining uses the
+    recorded CPU thread count (unless train.threads is set); the weights must be bit-identical
+    when both trainings ran on the CPU with the same threads, CPU capability and torch version,
+    else the prediction agreement and the metric tolerance decide.
 
     Exit code: 0 reproduced, 13 differs (also when the data changed).
 
@@ -245,5 +268,5 @@ def _print_reproduce(result: ReproduceResult) -> None:
         f"predictions agree: {agreed}"
     )
     for note in result.notes:
-        out.print(f"[dim]environment: {escape(note)}[/]", soft_wrap=True)
+        out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
     out.print(f"Recorded as run {result.run_id}.")

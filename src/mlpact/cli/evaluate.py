@@ -24,7 +24,11 @@ def evaluate(
     model: ModelArg,
     data: Annotated[
         Path,
-        typer.Argument(help="Labelled CSV or Parquet file (with the target column).", show_default=False),
+        typer.Argument(
+            help="Labelled CSV or Parquet file (with the target column). Image models: a folder of "
+            "class folders (the labels), or a table with a `path` column and the label column.",
+            show_default=False,
+        ),
     ],
     target: Annotated[
         Optional[str], typer.Option(help="The label column \\[default: the version's target].")
@@ -41,9 +45,11 @@ def evaluate(
     version itself is never changed. Metrics, plots and report.html go to the store's
     evaluations/ folder.
 
-    [bold]Example[/]
+    [bold]Examples[/]
 
       mlpact evaluate wine:1 labelled_wines.csv
+
+      mlpact evaluate pizza_steak_sushi:2 new_photos/   (an image model: new_photos/CLASS/*.jpg)
     """
     from mlpact.evaluate import evaluate_version
 
@@ -108,19 +114,21 @@ def report(
 
 
 def evaluation_table(metrics: Mapping[str, Any], *, title: str) -> Table:
-    """metric | this data | test split at training."""
+    """metric | this data | its 95% CI | test split at training."""
     from rich.table import Table
 
-    from mlpact.report import fmt
+    from mlpact.report import fmt, interval_caption, interval_text
 
-    table = Table(title=title, title_justify="left")
-    for name in ("metric", "this data", "test split at training"):
+    caption = interval_caption(metrics).replace("test rows", "evaluated rows")
+    table = Table(title=title, title_justify="left", caption=caption or None, caption_justify="left")
+    for name in ("metric", "this data", "95% CI", "test split at training"):
         table.add_column(name, justify="left" if name == "metric" else "right")
     before = metrics.get("version_test") or {}
     for name, value in (metrics.get("test") or {}).items():
         table.add_row(
-            name, fmt(value), fmt(before.get(name)), style="bold" if name == metrics.get("primary") else None
-        )
+            name, fmt(value), interval_text(metrics.get("ci"), name), fmt(before.get(name)),
+            style="bold" if name == metrics.get("primary") else None,
+        )  # fmt: skip
     return table
 
 

@@ -101,7 +101,7 @@ def _print_show(info: dict[str, Any]) -> None:
     from rich.table import Table
 
     from mlpact.cli._tables import metrics_table
-    from mlpact.report import fmt
+    from mlpact.report import fmt, training_facts
 
     out = stdout()
     v = info["version"]
@@ -117,6 +117,14 @@ def _print_show(info: dict[str, Any]) -> None:
             "confirmed then"
         )
     out.print(metrics_table(info["metrics"], title="Metrics"))
+    training = training_facts(info["metrics"])
+    if training:
+        facts = Table(title="Training (PyTorch)", title_justify="left", show_header=False)
+        for _ in range(2):
+            facts.add_column()
+        for label, text in training:
+            facts.add_row(label, text)
+        out.print(facts)
     if info["metrics"].get("decision"):
         out.print(f"[bold]decision[/] {info['metrics']['decision']['description']}")
     if info["evaluations"]:
@@ -363,8 +371,9 @@ def models_verify(
     """Re-hash every file of one version or of all, check each manifest against the index, and
     predict each version's golden rows again (test rows saved with their outputs at training).
 
-    Exits with code 6 (integrity) when any version's files fail, else 14 (behaviour) when any
-    version predicts its golden rows differently here (the message names the packages whose
+    Exits with code 6 (integrity) when any version's files fail or loading it is refused
+    (untrusted types, a malformed tree), else 14 (behaviour) when any version predicts its
+    golden rows differently here (the message names the packages whose
     installed version differs from the recorded one). Versions saved before golden rows existed
     are reported as such, not failed.
     """
@@ -394,6 +403,7 @@ def models_verify(
             "none": "[dim]none recorded[/]",
             None: "-",
             "differs": "[red]differ[/]",
+            "refused": "[red]not loaded[/]",
         }
         for c in checks:
             result = "[green]ok[/]" if c.ok else f"[red]FAILED[/]: {escape(c.problem or '')}"
@@ -479,7 +489,11 @@ def models_import(
     ] = None,
     trust: Annotated[
         Optional[list[str]],
-        typer.Option("--trust", help="Also trust this type (only for bundles you trust)."),
+        typer.Option(
+            "--trust",
+            help="Also trust this exact class or function (module.Name), for bundles you trust; "
+            "recorded in the index for this version. Repeatable.",
+        ),
     ] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -507,12 +521,13 @@ def models_errors(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The test rows the version got most wrong, worst first.
+    """The test rows (image versions: test images) the version got most wrong, worst first.
 
     Classification: ranked by -log P(true class), so confident mistakes come first; regression:
     by absolute error. The input values are joined from the original source when it can still
     be read and has the recorded fingerprint (or were saved with `record.test_rows: true`);
-    otherwise rows are shown by position and hash.
+    otherwise rows are shown by position and hash. Image versions list each test image's path
+    (relative to the image folder), with the probabilities of its true and predicted class.
     """
     from rich.markup import escape
     from rich.table import Table
@@ -527,12 +542,25 @@ def models_errors(
     inputs = [c for c in table.columns if str(c).startswith("input.")]
     if len(inputs) > 4:  # the terminal shows a few inputs; --json has them all
         table = table.drop(columns=inputs[4:])
+    if "path" in table.columns:  # images: the file, and the probabilities of truth and prediction
+        table = _image_errors(table)
     out = Table(title=f"The {len(table)} worst-predicted test rows of {model}", title_justify="left")
     for col in table.columns:
-        out.add_column(escape(str(col)), overflow="fold")
+        widest = min(max((len(str(v)) for v in table[col]), default=0), 60) if col == "path" else None
+        out.add_column(escape(str(col)), overflow="fold", min_width=widest)
     for row in table.itertuples(index=False):
         out.add_row(*(escape(fmt(v) if isinstance(v, float) else str(v)) for v in row))
     stdout().print(out)
+
+
+def _image_errors(table: Any) -> Any:
+    def proba(row: Any, label: Any) -> Any:
+        return row.get(f"proba_{label}")
+
+    out = table[["path", "truth", "prediction", "loss"]].copy()
+    out["P(truth)"] = [proba(row, row["truth"]) for _, row in table.iterrows()]
+    out["P(prediction)"] = [proba(row, row["prediction"]) for _, row in table.iterrows()]
+    return out
 
 
 @models_app.command("build-docker")

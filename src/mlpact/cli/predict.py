@@ -142,9 +142,16 @@ def _predict_images(loaded: object, source: Path, output: Path, *, as_json: bool
     from mlpact.progress import RichProgress
     from mlpact.torch import predict_images
 
-    count, written, seconds = predict_images(loaded, source, output, progress=RichProgress(stderr()))
+    err = stderr()
+    result = predict_images(loaded, source, output, progress=RichProgress(err))
     ref = getattr(loaded, "ref", "")
     if as_json:
-        print_json({"model": ref, "rows": count, "output": str(written), "seconds": seconds})
+        print_json({"model": ref, "rows": result.rows, "output": str(result.output),
+                    "seconds": result.seconds, "validation": result.report.to_dict()})  # fmt: skip
         return
-    stdout().print(f"Wrote {count:,} predictions of [bold]{ref}[/] to {written} ({seconds:.1f}s)")
+    if result.report.warnings:
+        err.print("[yellow]warning[/] (the validation policy lets these through):")
+        err.print(result.report.format(), highlight=False, markup=False, soft_wrap=True)
+    stdout().print(
+        f"Wrote {result.rows:,} predictions of [bold]{ref}[/] to {result.output} ({result.seconds:.1f}s)"
+    )

@@ -55,6 +55,15 @@ def serve(
             "CORS is off by default."
         ),
     ] = None,
+    allowed_host: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            help="A host name clients address the server by (repeatable; replaces serve.allowed_hosts; "
+            "`*.example.com` for subdomains, `*` for any). Loopback names always work, IP addresses "
+            "too on other interfaces; other names get a 421 while auth is off.",
+            show_default=False,
+        ),
+    ] = None,
     auth_token_file: Annotated[
         Optional[Path],
         typer.Option(
@@ -83,6 +92,13 @@ def serve(
     "data": [...]}} and {"inputs": ...}. It returns predictions and, for classifiers, class
     probabilities. Every response but /health names the version in X-Mlpact-Model (e.g. wine:3).
 
+    [bold]Images[/]: an image model also answers POST /predict/image: multipart/form-data files
+    (curl -F file=@cat.jpg -F file=@dog.jpg), one prediction per file, with the file names,
+    class probabilities and warnings (the /docs page has an upload form). A file that is not an
+    image is named: under the version's validation.unreadable_image (default warn) the others
+    are predicted and its entries are null; under error the request gets a 422. JSON sent to
+    /predict of an image model gets a 415 pointing to /predict/image.
+
     [bold]Validation[/]: every request is checked with the same checks and the same validation
     policy (the version's saved `validation:` section) as `mlpact predict` and Model.predict.
     Errors give a 422 naming each field and problem; warnings come back beside the predictions.
@@ -94,13 +110,17 @@ def serve(
     never with values from the payload.
 
     [bold]Settings[/]: the version's saved `serve:` section (max_rows, max_bytes, poll_interval,
-    cors, auth, prediction_log; see docs/serve.md); the flags here override it.
+    allowed_hosts, cors, auth, prediction_log; see docs/serve.md); the flags here override it.
 
     [bold]Access[/]: binds 127.0.0.1 unless --host says otherwise. With tokens (--auth-token-file,
     serve.auth.token_file, or the comma-separated variable $MLPACT_SERVE_TOKENS) every endpoint
     but /health needs "Authorization: Bearer TOKEN"; without one, or with a wrong one, the answer
-    is 401 (tokens are compared in constant time and never logged). CORS is off unless
-    --cors-origin or serve.cors.origins names origins.
+    is 401 (tokens are compared in constant time and never logged). A token in the URL's query
+    string is refused (400), and no query string reaches the access log. Without tokens, a request
+    must address the server by a loopback name (localhost, 127.0.0.1, [::1]), by IP address on
+    another interface, or by a name in --allowed-host (serve.allowed_hosts); any other Host gets a
+    421, so a web page cannot reach the server by DNS rebinding. CORS is off unless --cors-origin
+    or serve.cors.origins names origins.
 
     [bold]Observability[/]: GET /metrics in Prometheus format (requests by endpoint and status,
     latency, validation failures by kind, rows predicted, the served version). --prediction-log
@@ -119,6 +139,8 @@ def serve(
       mlpact serve churn@production --port 8080 --workers 2
 
       mlpact serve churn@production --host 0.0.0.0 --auth-token-file /etc/mlpact/tokens
+
+      mlpact serve churn@production --host 0.0.0.0 --allowed-host churn.internal
     """
     from mlpact.serve import serve as run_server
 
@@ -126,6 +148,7 @@ def serve(
         "max_rows": max_rows,
         "max_bytes": max_bytes,
         "poll_interval": poll_interval,
+        "allowed_hosts": allowed_host or None,
         "cors": {"origins": cors_origin or None},
         "auth": {"token_file": str(auth_token_file) if auth_token_file else None},
         "prediction_log": {"path": str(prediction_log) if prediction_log else None},

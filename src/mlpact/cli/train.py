@@ -43,20 +43,33 @@ def train(
             show_default=False,
         ),
     ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Fast iteration: no plots, permutation importance, data profile or baseline "
+            "(evaluate.profile=quick).",
+        ),
+    ] = False,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train, evaluate and save a new version of the model a config describes.
 
-    Cross-validates on the training split, scores the test split once, saves the fitted
-    pipeline with its schema, metrics, resolved config and lineage as the next version, and
-    prints its reference (e.g. wine:3).
+    scikit-learn: cross-validates on the training split (evaluate.cv_folds). PyTorch (model.type
+    a torch.nn.Module, or an image folder as data.source): trains train.epochs epochs, keeping
+    the weights of the best epoch on a validation split carved from the training data
+    (train.val_size); no cross-validation. Either way the test split is scored once, and the
+    model is saved with its schema, metrics, resolved config and lineage as the next version,
+    whose reference (e.g. wine:3) is printed.
 
     [bold]Examples[/]
 
       mlpact train examples/wine/config.yaml
 
       mlpact train examples/wine/config.yaml --set model.params.n_estimators=500 --set seed=7
+
+      mlpact train examples/wine/config.yaml --quick   (no plots, importance, profile or baseline)
 
       mlpact train images.yaml --set train.epochs=10 --resume   (PyTorch: from the last checkpoint)
 
@@ -70,7 +83,8 @@ def train(
     if engine not in (None, "local", "ray"):
         raise typer.BadParameter(f"expected local or ray, found {engine!r}", param_hint="--engine")
     flags = [*(["train.resume=true"] if resume else []), *([f"train.engine={engine}"] if engine else []),
-             *([f"train.workers={workers}"] if workers else [])]  # fmt: skip
+             *([f"train.workers={workers}"] if workers else []),
+             *(["evaluate.profile=quick"] if quick else [])]  # fmt: skip
     cfg = load_config(config, [*(overrides or []), *flags])
     err = stderr()
     with _ray_session(cfg, address):
@@ -82,11 +96,20 @@ def train(
                 "path": str(result.path),
                 "run_id": result.run_id,
                 "metrics": result.metrics,
+                "history": _history(result),
                 "warnings": result.warnings,
             }
         )
         return
     _print_train_result(result)
+
+
+def _history(result: Any) -> list[dict[str, Any]] | None:
+    """The per-epoch history of a PyTorch version (None for others)."""
+    import json
+
+    path = result.path / "history.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 @contextmanager
@@ -118,10 +141,14 @@ def _ray_session(cfg: Any, address: str | None) -> Iterator[None]:
 def _print_train_result(result: Any) -> None:
     from rich.markup import escape
 
-    from mlpact.cli._tables import metrics_table
+    from mlpact.cli._tables import epochs_table, metrics_table
 
     out = stdout()
     metrics = result.metrics
+    history = _history(result)
+    if history:
+        best = (metrics.get("epochs") or {}).get("best") if metrics.get("validation") else None
+        out.print(epochs_table(history, best=best, title=f"{result.ref}: epochs"))
     title = (
         f"{result.ref}  ({metrics['task']}, {metrics['rows']['train']} train / "
         f"{metrics['rows']['test']} test rows)"

@@ -28,7 +28,12 @@ def tune(
     timeout: Annotated[
         Optional[float], typer.Option("--timeout", min=0.001, help="Seconds to spend at most.")
     ] = None,
-    jobs: Annotated[Optional[int], typer.Option("--jobs", min=1, help="Parallel trials (processes).")] = None,
+    jobs: Annotated[
+        Optional[int],
+        typer.Option(
+            "--jobs", min=1, help="Parallel trials (processes; PyTorch: the CPU threads shared out)."
+        ),
+    ] = None,
     backend: Annotated[
         str, typer.Option("--backend", help="optuna (this machine) or ray (Ray Tune).")
     ] = "optuna",
@@ -44,11 +49,15 @@ def tune(
     """Search hyperparameters on the training split only, and write the best config (best.yaml).
 
     The study is kept in the store (SQLite), so running the same command again continues it.
-    The test split is never used while tuning.
+    The test split is never used while tuning: scikit-learn trials are cross-validated on the
+    training split; PyTorch trials (train.* and model.params.* keys) train on it and are scored on
+    the validation split carved from it after every epoch, which the pruner judges.
 
     [bold]Examples[/]
 
       mlpact tune examples/wine/tune.yaml --trials 30 --jobs 2
+
+      mlpact tune images.yaml --trials 20 --jobs 2   (PyTorch: train.lr, model.params.hidden_units, ...)
 
       mlpact tune examples/wine/tune.yaml --backend ray --address ray://head:10001 --train-best
     """

@@ -110,10 +110,13 @@ def _read_layers(path: Path, origins: dict[str, str], chain: list[Path]) -> dict
 
 
 def _merge(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """Mappings merge key by key; any other value (lists included) replaces the base's."""
+    """Mappings merge key by key; any other value (lists included) replaces the base's; null
+    (``~``) removes an inherited key, so its default applies (``model: {params: null}``)."""
     out = copy.deepcopy(base)
     for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+        if value is None and key in out:
+            del out[key]
+        elif isinstance(value, Mapping) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

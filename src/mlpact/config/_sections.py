@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlpact.config._base import SKLEARN_DATASETS, ColumnType, Policy, Scalar, Section
 
@@ -149,13 +149,63 @@ class CategoricalFeatures(Section):
 
 
 class TextFeatures(Section):
-    """Free-text columns: TF-IDF, one vectorizer per column."""
+    """Free-text columns: TF-IDF, one vocabulary for all of them or one per column or group."""
 
     columns: list[str] | None = Field(None, description="Columns; default: inferred.")
-    max_features: int | None = Field(20000, ge=1, description="Vocabulary size per column.")
-    ngram_max: int = Field(2, ge=1, le=5, description="Longest n-gram (1 = words only).")
+    combine: bool | dict[str, list[str]] = Field(
+        True,
+        description="`true`: join every text column (separated by `separator`) into one TF-IDF, so a "
+        "word weighs the same whichever field it came from; `false`: one TF-IDF per column; or named "
+        "groups, e.g. `{title_desc: [title, description]}` (each group shares one vocabulary; text "
+        "columns in no group get their own). Default `true`: on a real title + description table, "
+        "one vocabulary scored better than one per column (docs/real-data.md).",
+    )
+    separator: str = Field("\n", description="Put between the columns a combined TF-IDF joins.")
+    max_features: int | None = Field(
+        20000, ge=1, description="Vocabulary size per TF-IDF (the most frequent terms); none: all."
+    )
+    analyzer: Literal["word", "char_wb", "char"] = Field(
+        "word",
+        description="Terms are words (`word`), or character n-grams inside word boundaries "
+        "(`char_wb`, robust to typos and inflections) or across them (`char`).",
+    )
+    ngram_min: int = Field(
+        1, ge=1, le=10, description="Shortest n-gram (words, or characters for char_wb/char)."
+    )
+    ngram_max: int = Field(
+        2, ge=1, le=10, description="Longest n-gram (1 = single words; e.g. 5 with `analyzer: char_wb`)."
+    )
     min_df: int = Field(1, ge=1, description="Ignore terms in fewer documents than this.")
+    max_df: float = Field(
+        1.0, gt=0, le=1, description="Ignore terms in more than this fraction of documents (e.g. 0.9)."
+    )
+    stop_words: Literal["english"] | list[str] | None = Field(
+        None,
+        description="Words left out: `english` (scikit-learn's list) or your own list; word analyzer only.",
+    )
+    sublinear_tf: bool = Field(False, description="Use 1 + log(tf) instead of the raw term count.")
+    binary: bool = Field(False, description="Count a term once per document (presence, not frequency).")
     lowercase: bool = Field(True, description="Lowercase before tokenizing.")
+
+    @model_validator(mode="after")
+    def _check(self) -> TextFeatures:
+        if self.ngram_min > self.ngram_max:
+            raise ValueError(f"ngram_min ({self.ngram_min}) is greater than ngram_max ({self.ngram_max})")
+        if self.stop_words is not None and self.analyzer != "word":
+            raise ValueError(f"stop_words apply to the word analyzer only (found analyzer: {self.analyzer})")
+        if isinstance(self.combine, dict):
+            problems = [
+                f"combine.{g}: a group needs at least one column" for g, c in self.combine.items() if not c
+            ]
+            seen: dict[str, str] = {}
+            for group, cols in sorted(self.combine.items()):
+                for col in cols:
+                    if col in seen:
+                        problems.append(f"combine.{group}: {col!r} is also in group {seen[col]!r}")
+                    seen[col] = group
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
 
 
 DatePart = Literal["year", "month", "day", "dayofweek", "dayofyear", "hour", "minute"]
@@ -275,16 +325,32 @@ class EvaluateConfig(Section):
         description="A column alone scoring at least this (balanced accuracy or R², cross-validated "
         "on the training split) is reported as a likely leak.",
     )
+    profile: Literal["full", "quick"] = Field(
+        "full",
+        description="`quick` (`mlpact train --quick`) is for fast iteration: no plots, no permutation "
+        "importance, no training-data profile, no baseline, whatever the other keys say. `full`: "
+        "as the other keys say.",
+    )
     plots: bool = Field(
         True,
         description="Write PNG plots into the version's `reports/` (confusion matrix, ROC, "
         "precision-recall, calibration, predicted vs actual, residuals, permutation importance).",
     )
     importance_repeats: int = Field(
-        3, ge=0, description="Permutation-importance repeats per column on the test split; 0 turns it off."
+        3,
+        ge=0,
+        description="Permutation-importance repeats per column on the test split; 0 turns it off "
+        "(`plots: false` does not).",
     )
     importance_max_rows: int = Field(
         2000, ge=10, description="Permutation importance uses at most this many test rows (a seeded sample)."
+    )
+    importance_max_columns: int = Field(
+        100,
+        ge=1,
+        description="Permutation importance scores every input column up to this many; beyond, it "
+        "shuffles this many groups of neighbouring columns as blocks and scores one by one the "
+        "columns of the groups that cost most, this many in all (said in the output and report).",
     )
 
     @field_validator("cv_folds")
@@ -333,3 +399,8 @@ class ValidationPolicy(Section):
     )
     unseen_category: Policy = Field("warn", description="A category value not seen in training.")
     out_of_range: Policy = Field("warn", description="A number outside the range seen in training.")
+    unreadable_image: Policy = Field(
+        "warn",
+        description="Image models: a file that does not exist or is not an image. `warn` and `ignore` "
+        "predict the other images (its row is empty, with an `error`); `error` refuses the input.",
+    )

@@ -4,9 +4,14 @@ none of it changes a trained model. `mlpact serve` flags override it."""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 
 from mlpact.config._base import Section
+
+# A host name or IP literal as it appears in a Host header, without the port; `*.` for subdomains.
+_HOST_NAME = re.compile(r"(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\]")
 
 
 class CorsConfig(Section):
@@ -86,6 +91,24 @@ class ServeConfig(Section):
         ge=0,
         description="Seconds between checks of the store when serving NAME@ALIAS; 0 turns it off.",
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names (no port) that requests may address besides the loopback names "
+        "(`localhost`, `127.0.0.1`, `[::1]`) and, on a non-loopback interface, IP addresses; "
+        "`*.example.com` for subdomains, `*` for any. Checked while authentication is off, or "
+        "whenever names are listed here: a web page cannot reach the server by DNS rebinding.",
+    )
     cors: CorsConfig = Field(default_factory=CorsConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     prediction_log: PredictionLogConfig = Field(default_factory=PredictionLogConfig)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _check_hosts(cls, values: list[str]) -> list[str]:
+        bad = sorted(v for v in values if v != "*" and not _HOST_NAME.fullmatch(v))
+        if bad:
+            raise ValueError(
+                f"expected host names without scheme or port (`api.example.com`, `*.example.com`, "
+                f"`10.0.0.5`, `[fd00::1]` or `*`); got {bad!r}"
+            )
+        return [v.lower().rstrip(".") for v in values]

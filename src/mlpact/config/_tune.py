@@ -14,10 +14,15 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from mlpact.config._base import Scalar, Section
 
-# Only what the pipeline is built from may vary: the data, its split and the evaluation are the
-# study's fixed ground, so every trial sees the same training rows and is scored the same way.
-SEARCHABLE = ("model.", "features.")
+# Only what the model is built and trained from may vary: the data, its split (and PyTorch's
+# validation split) and the evaluation are the study's fixed ground, so every trial sees the same
+# training rows and is scored the same way. `train.*` keys apply to PyTorch models only.
+SEARCHABLE = ("model.", "features.", "train.")
 _FIXED_FEATURE_KEYS = ("columns", "infer")
+FIXED_TRAIN_KEYS = (
+    "val_size", "engine", "workers", "device", "resume", "checkpoints", "num_workers", "pin_memory",
+    "cache_images", "threads", "transforms", "callbacks",
+)  # fmt: skip
 
 
 class SearchParam(Section):
@@ -59,13 +64,15 @@ class SearchParam(Section):
 
 
 class TuneConfig(Section):
-    """Hyperparameter search (`mlpact tune`): cross-validated on the training split only."""
+    """Hyperparameter search (`mlpact tune`) on the training split only: cross-validated
+    (scikit-learn), or scored on the validation split carved from it (PyTorch)."""
 
     space: dict[str, SearchParam] = Field(
         default_factory=dict,
         description="Searched keys by config key path, e.g. "
         "`model.params.C: {type: float, low: 0.001, high: 10, log: true}`. "
-        "Only `model.*` and `features.*` keys can be searched.",
+        "Only `model.*`, `features.*` and (PyTorch) `train.*` keys can be searched (not "
+        "`train.val_size`, the device, data loading or checkpoint keys).",
     )
     trials: int | None = Field(
         20, ge=1, description="Trials per `mlpact tune` call (a re-run continues the study)."
@@ -76,13 +83,17 @@ class TuneConfig(Section):
         "auto", description="`auto` minimises losses (rmse, log_loss, ...) and maximises scores."
     )
     cv_folds: int | None = Field(
-        None, ge=2, description="Folds per trial on the training split; default: `evaluate.cv_folds` (or 3)."
+        None,
+        ge=2,
+        description="Folds per trial on the training split; default: `evaluate.cv_folds` (or 3). "
+        "PyTorch trials use the validation split (`train.val_size`) instead.",
     )
     sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler.")
     pruner: Literal["median", "successive_halving", "hyperband", "none"] = Field(
         "median",
         description="Stop unpromising trials early, judged after each fold, or after each step of "
-        "estimators that learn in steps (boosting stages, partial_fit epochs).",
+        "estimators that learn in steps (boosting stages, partial_fit epochs), or after each epoch "
+        "of a PyTorch model (on its validation split).",
     )
     steps: int = Field(
         10,
@@ -90,7 +101,12 @@ class TuneConfig(Section):
         description="Steps a step-wise trial reports: boosting stages are added in this many chunks; "
         "partial_fit estimators are trained this many epochs.",
     )
-    jobs: int = Field(1, ge=1, description="Trials run in parallel, one process each.")
+    jobs: int = Field(
+        1,
+        ge=1,
+        description="Trials run in parallel, one process each (PyTorch: each with its share of the "
+        "CPU threads, unless `train.threads` is set).",
+    )
     seed: int | None = Field(None, description="Sampler seed; default: `seed`.")
 
     @field_validator("space")
@@ -126,15 +142,17 @@ class TuneConfig(Section):
 
 def _check_key(key: str) -> str | None:
     """A problem with a searched key path, or None when the config has that key."""
-    if not key.startswith(SEARCHABLE) or key.split(".")[-1] in _FIXED_FEATURE_KEYS:
+    parts = key.split(".")
+    fixed = parts[0] == "train" and len(parts) > 1 and parts[1] in FIXED_TRAIN_KEYS
+    if not key.startswith(SEARCHABLE) or parts[-1] in _FIXED_FEATURE_KEYS or fixed:
         return (
-            f"{key!r} cannot be searched: only model.* and features.* keys (not columns/infer) vary "
-            "between trials; data, split, seed and evaluate stay fixed for the study"
+            f"{key!r} cannot be searched: only model.*, features.* (not columns/infer) and train.* "
+            f"keys (not {', '.join(FIXED_TRAIN_KEYS)}) vary between trials; data, split, validation "
+            "split, seed and evaluate stay fixed for the study"
         )
     from mlpact.config._config import Config
     from mlpact.config._load import section_type
 
-    parts = key.split(".")
     model: Any = Config
     for i, part in enumerate(parts):
         if typing.get_origin(model) is dict:

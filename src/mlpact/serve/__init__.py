@@ -9,14 +9,15 @@
 
 Settings are the version's ``serve:`` section (limits, alias polling, CORS, bearer-token auth,
 the prediction log), overridden by arguments. Everything but /health needs a token when tokens
-are configured. The model is loaded once per worker process. ``NAME@ALIAS`` is followed by
+are configured; a token in a URL is refused. Without tokens, only loopback host names (and IP
+addresses, on other interfaces) or `serve.allowed_hosts` are answered: no DNS rebinding.
+The model is loaded once per worker process. ``NAME@ALIAS`` is followed by
 polling the store. FastAPI, uvicorn and prometheus_client are the optional ``serve`` extra,
 imported only when serving.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import sys
@@ -24,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact.access import is_loopback
 from mlpact.serve._app import (
     ENV_VAR,
     app_from_environment,
@@ -38,7 +40,7 @@ from mlpact.serve._holder import ModelHolder
 if TYPE_CHECKING:
     from mlpact.config import ServeConfig
 
-__all__ = ["ModelHolder", "app_from_environment", "create_app", "serve", "settings_for"]
+__all__ = ["ModelHolder", "app_from_environment", "create_app", "is_loopback", "serve", "settings_for"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -89,16 +91,6 @@ def serve(
     root = str(Path(store).resolve()) if store is not None else None
     os.environ[ENV_VAR] = environment_options(ref, root, trust, settings)
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
 
 
 def _warn_if_exposed(host: str) -> None:

@@ -1,5 +1,6 @@
-"""Who may call the server, and what it counts: bearer tokens, Prometheus metrics, and the one
-pure ASGI middleware that applies both (and names the served version on every response).
+"""Who may call the server, and what it counts: the Host check (no DNS rebinding), bearer
+tokens, Prometheus metrics, and the one pure ASGI middleware that applies them all (and names
+the served version on every response).
 
 Pure ASGI rather than Starlette's BaseHTTPMiddleware: it wraps `send` and adds a few
 microseconds per request, where BaseHTTPMiddleware runs each request through extra tasks and
@@ -8,16 +9,17 @@ memory streams.
 
 from __future__ import annotations
 
-import hmac
+import ipaddress
+import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from mlpact.access import Tokens
 
 if TYPE_CHECKING:
-    from mlpact.config import AuthConfig
     from mlpact.schema import ValidationReport
     from mlpact.serve._holder import ModelHolder
 
@@ -40,89 +42,99 @@ ENDPOINTS = frozenset(
 _SELF_LABELLED = frozenset({"/predict", "/predict/image"})
 
 
-# --------------------------------------------------------------------------- tokens
-class Tokens:
-    """The accepted bearer tokens: from a file (re-read when it changes) and/or a variable."""
+# --------------------------------------------------------------------------- the Host header
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
-    RECHECK_S = 1.0
 
-    def __init__(self, file: Path | None, fixed: tuple[bytes, ...]) -> None:
-        self.file, self.fixed = file, fixed
-        self._from_file: tuple[bytes, ...] = ()
-        self._stamp: tuple[int, int] | None = None
-        self._checked = 0.0
-        if file is not None:
-            self._reload(initial=True)
+class Hosts:
+    """Which `Host` headers a request may carry, so that a web page cannot reach the server by
+    DNS rebinding (its requests name the attacker's domain, resolved to this machine).
+
+    Accepted: the loopback names (any 127.x.x.x too), the names of `allowed` (``*.example.com``
+    for subdomains), and, on a connection that did not arrive on a loopback address, any IP
+    literal (rebinding needs a name; a client that dials an address sends the address).
+    """
+
+    CACHE = 256  # decisions remembered: clients use few names; unseen ones are still checked
+
+    def __init__(self, allowed: list[str]) -> None:
+        self.exact = frozenset(h for h in allowed if not h.startswith("*."))
+        self.suffixes = tuple(h[1:] for h in allowed if h.startswith("*."))
+        self._seen: dict[tuple[bytes, Any], bool] = {}
 
     @classmethod
-    def from_config(cls, auth: AuthConfig, environ: MutableMapping[str, str] | None = None) -> Tokens | None:
-        """The tokens `auth` names, or None when it names none (authentication off).
+    def from_settings(cls, allowed: list[str], *, authenticated: bool) -> Hosts | None:
+        """The check to apply, or None: `*` allows any host, and with authentication on and no
+        names listed a rebinding page is refused anyway (it cannot send a token)."""
+        if "*" in allowed or (authenticated and not allowed):
+            return None
+        return cls(allowed)
 
-        Raises:
-            ConfigError: the token file is missing, unreadable, or has no token.
-        """
-        from mlpact.errors import ConfigError
-
-        env = os.environ if environ is None else environ
-        try:
-            fixed = _parse(env.get(auth.token_env, "").replace(",", "\n"), f"${auth.token_env}")
-        except ValueError as exc:
-            raise ConfigError([f"serve.auth.token_env: {exc}"]) from None
-        if auth.token_file is None:
-            return cls(None, fixed) if fixed else None
-        return cls(Path(auth.token_file).expanduser(), fixed)
-
-    def allows(self, header: bytes | None) -> bool:
-        """Whether an Authorization header carries an accepted token (constant time per token)."""
-        if header is None or header[:7].lower() != b"bearer ":
+    def allows(self, header: bytes | None, server: Any) -> bool:
+        """Whether a Host header is accepted on a connection whose local address is `server`."""
+        if header is None:
             return False
-        given = header[7:].strip()
-        ok = False
-        for token in self._current():  # every token is compared: no early exit on a match
-            ok |= hmac.compare_digest(given, token)
-        return ok
+        key = (header, server[0] if server else None)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._decide(header.decode("latin-1"), server)
+            if len(self._seen) < self.CACHE:
+                self._seen[key] = found
+        return found
 
-    def _current(self) -> tuple[bytes, ...]:
-        if self.file is not None and time.monotonic() - self._checked > self.RECHECK_S:
-            self._reload(initial=False)
-        return self.fixed + self._from_file
-
-    def _reload(self, *, initial: bool) -> None:
-        from mlpact.errors import ConfigError
-
-        assert self.file is not None
-        self._checked = time.monotonic()
-        try:
-            stat = self.file.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
-            if stamp == self._stamp:
-                return
-            tokens = _parse(self.file.read_text(encoding="utf-8"), str(self.file))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            if initial:
-                detail = str(exc) if type(exc) is ValueError else f"cannot read it: {type(exc).__name__}"
-                problem = f"serve.auth.token_file: {str(self.file)!r}: {detail}"
-                raise ConfigError([problem]) from None
-            if self._from_file or self._stamp is not None:  # fail closed: its tokens stop working
-                log.error(
-                    "token file %s cannot be read (%s): its tokens are refused", self.file, type(exc).__name__
-                )
-            self._from_file, self._stamp = (), None
-            return
-        if initial and not tokens:
-            raise ConfigError([f"serve.auth.token_file: {str(self.file)!r} has no token (one per line)"])
-        if not initial:
-            log.info("token file %s changed: %d token(s) now accepted", self.file, len(tokens))
-        self._from_file, self._stamp = tokens, stamp
+    def _decide(self, header: str, server: Any) -> bool:
+        name = _host_name(header)
+        if name is None:
+            return False
+        if name in _LOOPBACK_NAMES or name in self.exact or name.endswith(self.suffixes):
+            return True
+        address = _ip(name)
+        if address is None:
+            return False
+        return address.is_loopback or not _on_loopback(server)
 
 
-def _parse(text: str, where: str) -> tuple[bytes, ...]:
-    tokens = [line.strip() for line in text.splitlines()]
-    tokens = [t for t in tokens if t and not t.startswith("#")]
-    bad = [i + 1 for i, t in enumerate(tokens) if not (t.isascii() and t.isprintable() and " " not in t)]
-    if bad:
-        raise ValueError(f"{where}: token(s) {bad} are not printable ASCII without spaces")
-    return tuple(t.encode() for t in tokens)
+def _host_name(host: str) -> str | None:
+    """The lower-case name of a Host header value without its port; None when malformed."""
+    host = host.strip().lower()
+    end = host.find("]") + 1 if host.startswith("[") else len(host.split(":", 1)[0])
+    name, port = host[:end], host[end:]
+    if not name or (port and not (port[0] == ":" and 2 <= len(port) <= 6 and port[1:].isdigit())):
+        return None
+    return name.rstrip(".")
+
+
+def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(name[1:-1] if name.startswith("[") else name)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def _on_loopback(server: Any) -> bool:
+    """Whether the connection arrived on a loopback address (or a Unix socket, or unknown)."""
+    if not server or server[1] is None:
+        return True
+    address = _ip(str(server[0]))
+    return address is None or address.is_loopback
+
+
+# --------------------------------------------------------------------------- tokens in URLs
+_CREDENTIAL_WORDS = ("token", "key", "auth", "bearer", "secret", "pass", "jwt", "cred")
+
+
+def _credential_in_query(query: bytes, tokens: Tokens | None) -> bool:
+    """Whether a query string carries what looks like a credential: a parameter named like one,
+    a `Bearer ...` value, or an accepted token."""
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)[:100]:
+        lowered = name.lower()
+        if any(word in lowered for word in _CREDENTIAL_WORDS) or value.lower().startswith("bearer "):
+            return True
+        if tokens is not None and any(tokens.allows(b"Bearer " + v.encode("latin-1")) for v in (name, value)):
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- metrics
@@ -187,10 +199,19 @@ class Metrics:
 
 # --------------------------------------------------------------------------- the middleware
 class Gate:
-    """Pure ASGI middleware: bearer-token check, metrics, and the X-Mlpact-Model header."""
+    """Pure ASGI middleware: the Host check, no credentials in URLs, the bearer-token check,
+    metrics, and the X-Mlpact-Model header."""
 
-    def __init__(self, app: ASGIApp, *, holder: ModelHolder, tokens: Tokens | None, metrics: Metrics) -> None:
-        self.app, self.holder, self.tokens, self.metrics = app, holder, tokens, metrics
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        holder: ModelHolder,
+        tokens: Tokens | None,
+        metrics: Metrics,
+        hosts: Hosts | None = None,
+    ) -> None:
+        self.app, self.holder, self.tokens, self.metrics, self.hosts = app, holder, tokens, metrics, hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -199,14 +220,11 @@ class Gate:
         start = time.perf_counter()
         path: str = scope["path"]
         endpoint = path if path in ENDPOINTS else "other"
+        status = await self._refuse(scope, path, send)
+        if status:
+            self.metrics.observe(endpoint, status, time.perf_counter() - start)
+            return
         status = 500
-        if self.tokens is not None and path not in OPEN_PATHS:
-            header = _header(scope, b"authorization")
-            if not self.tokens.allows(header):
-                status = 401
-                await _unauthorized(send, missing=header is None)
-                self.metrics.observe(endpoint, status, time.perf_counter() - start)
-                return
         label = path not in _SELF_LABELLED and path not in OPEN_PATHS
         ref = self.holder.model.ref.encode() if label else b""
 
@@ -223,6 +241,60 @@ class Gate:
         finally:
             self.metrics.observe(endpoint, status, time.perf_counter() - start)
 
+    async def _refuse(self, scope: Scope, path: str, send: Send) -> int:
+        """Answer a request that must go no further and return its status; 0 to let it through."""
+        query: bytes = scope.get("query_string", b"")
+        if query:  # no endpoint reads a query string; uvicorn's access log reads this scope
+            scope["query_string"] = b""
+        if self.hosts is not None:
+            host = _header(scope, b"host")
+            if not self.hosts.allows(host, scope.get("server")):
+                return await _misdirected(send, host)
+        if query and _credential_in_query(query, self.tokens):
+            log.warning("400 a credential in the URL's query string: refused; the URL is not logged")
+            return await _answer(send, 400, _IN_URL)
+        if self.tokens is not None and path not in OPEN_PATHS:
+            header = _header(scope, b"authorization")
+            if not self.tokens.allows(header):
+                await _unauthorized(send, missing=header is None)
+                return 401
+        return 0
+
+
+_IN_URL = (
+    "Credentials are accepted only in the Authorization header (Authorization: Bearer TOKEN), never "
+    "in the URL, which access logs and proxies write down. The request was refused; rotate a real "
+    "token that was sent this way."
+)
+
+
+async def _misdirected(send: Send, host: bytes | None) -> int:
+    """421 for a Host this server does not answer to (400 without one); the name is not echoed."""
+    if host is None:
+        log.warning("400 a request without a Host header")
+        return await _answer(send, 400, "A Host header is required.")
+    name = host.decode("latin-1")[:100]
+    log.warning(
+        "421 Host %r is not one this server answers to: add it with --allowed-host (serve.allowed_hosts) "
+        "if clients really use that name",
+        name,
+    )
+    message = (
+        "This server does not answer to the host name this request was sent to. Address it by a "
+        "loopback name or an allowed host (mlpact serve --allowed-host)."
+    )
+    return await _answer(send, 421, message)
+
+
+async def _answer(
+    send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> int:
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
+    return status
+
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
@@ -233,8 +305,6 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 async def _unauthorized(send: Send, *, missing: bool) -> None:
     """401 with the challenge RFC 6750 asks for; the token itself is never logged or echoed."""
-    import json
-
     if missing:
         challenge, message = (
             b'Bearer realm="mlpact"',
@@ -245,12 +315,5 @@ async def _unauthorized(send: Send, *, missing: bool) -> None:
             b'Bearer realm="mlpact", error="invalid_token"',
             "The bearer token is not accepted.",
         )
-    body = json.dumps({"error": message}).encode()
     log.warning("401 %s", "no bearer token" if missing else "bearer token not accepted")
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"www-authenticate", challenge),
-    ]
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await _answer(send, 401, message, [(b"www-authenticate", challenge)])

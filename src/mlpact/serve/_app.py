@@ -114,9 +114,11 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
     """
     from fastapi import FastAPI
 
-    from mlpact.serve._access import Gate, Metrics, Tokens
+    from mlpact.access import Tokens
+    from mlpact.serve._access import Gate, Hosts, Metrics
 
     tokens = Tokens.from_config(settings.auth)
+    hosts = Hosts.from_settings(settings.allowed_hosts, authenticated=tokens is not None)
     metrics = Metrics(holder)
     predictions = _prediction_log(settings, metrics)
 
@@ -142,7 +144,7 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
         predictions,
         tokens is not None,
     )
-    app.add_middleware(Gate, holder=holder, tokens=tokens, metrics=metrics)
+    app.add_middleware(Gate, holder=holder, tokens=tokens, metrics=metrics, hosts=hosts)
     cors = settings.cors
     if cors.origins:  # outermost, so that preflight requests (which carry no token) are answered
         from fastapi.middleware.cors import CORSMiddleware
@@ -198,9 +200,16 @@ _DESCRIPTION = (
 )
 
 
+_IMAGES_ELSEWHERE = (
+    "{ref} is an image model: POST the image files as multipart/form-data to /predict/image "
+    "(e.g. curl -F file=@cat.jpg http://HOST:PORT/predict/image); /predict takes table rows as JSON."
+)
+
+
 # --------------------------------------------------------------------------- /predict
 def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telemetry: _Telemetry) -> None:
     from fastapi import Request, Response
+    from starlette.requests import ClientDisconnect
 
     from mlpact.serve._contract import ErrorResponse, PredictResponse
 
@@ -217,6 +226,8 @@ def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telem
         rid = request_id(request.headers.get("x-request-id"))
         model = holder.model  # one version for the whole request, even if the alias moves
         try:
+            if getattr(model, "takes_images", False):
+                raise PayloadError(415, _IMAGES_ELSEWHERE.format(ref=model.ref))
             body = await read_body(
                 request.stream(), request.headers.get("content-length"), max_bytes=settings.max_bytes
             )
@@ -225,6 +236,8 @@ def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telem
             log.warning("request %s: %d %s", rid, exc.status, exc.message)
             telemetry.metrics.failed(getattr(exc, "kind", "too_large" if exc.status == 413 else "payload"))
             content, status = error_body(exc.message, rid), exc.status
+        except ClientDisconnect:
+            content, status = client_gone(rid)
         except Exception as exc:
             log.error(
                 "request %s: 500 unexpected %s while predicting with %s", rid, type(exc).__name__, model.ref
@@ -236,6 +249,16 @@ def _add_predict(app: FastAPI, holder: ModelHolder, settings: ServeConfig, telem
     # This module postpones annotations; FastAPI needs the real Request class to inject it.
     predict.__annotations__ = {"request": Request, "return": Response}
     app.post("/predict", response_model=None, responses=responses, summary="Predict input rows")(predict)
+
+
+CLIENT_CLOSED = 499  # nginx's "client closed request": nobody reads it, /metrics counts it
+
+
+def client_gone(rid: str) -> tuple[bytes, int]:
+    """The answer to a client that disconnected before sending its whole body: not a server
+    error, so no 500 in the log or /metrics (the server cannot send it anyway)."""
+    log.info("request %s: the client disconnected before sending the whole body", rid)
+    return b"", CLIENT_CLOSED
 
 
 def request_id(given: str | None) -> str:

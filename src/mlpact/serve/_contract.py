@@ -54,6 +54,20 @@ class PredictResponse(BaseModel):
     warnings: list[Problem] = Field(description="Problems the validation policy lets through.")
 
 
+class ImagePredictResponse(BaseModel):
+    """Predictions for every uploaded image, in upload order (image models, `/predict/image`)."""
+
+    model: str = Field(description="The version that answered, e.g. shapes:3.")
+    files: list[str] = Field(description="The uploaded file names, in order.")
+    predictions: list[Optional[str]] = Field(
+        description="One predicted class per file; null for a file that is not an image (see warnings)."
+    )
+    probabilities: list[Optional[dict[str, float]]] = Field(
+        description="One mapping of class to probability per file; null for a file that is not an image."
+    )
+    warnings: list[Problem] = Field(description="Problems the validation policy lets through.")
+
+
 class ErrorResponse(BaseModel):
     """A request the server refused, and why."""
 

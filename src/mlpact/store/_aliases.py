@@ -14,11 +14,19 @@ class Aliases(Versions):
     """Moving aliases, rolling them back, and the record of every move."""
 
     def set_alias(
-        self, name: str, alias: str, version: int, *, reason: str | None = None, action: str = "promote"
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        reason: str | None = None,
+        action: str = "promote",
+        user: str | None = None,
     ) -> int | None:
         """Point `name@alias` at a version and record the move. Returns the previous holder.
 
-        The version's status is checked in the same transaction that moves the alias, so an
+        `user` is who moved it (default: the operating-system user of this process). The
+        version's status is checked in the same transaction that moves the alias, so an
         `archive` or purge racing this call either sees the alias (and refuses) or is seen.
 
         Raises:
@@ -39,16 +47,24 @@ class Aliases(Versions):
                     if row["status"] == "archived"
                     else None,
                 )
-            return self._move(db, name, alias, version, reason=reason, action=action)
+            return self._move(db, name, alias, version, reason=reason, action=action, user=user)
 
     def _move(
-        self, db: sqlite3.Connection, name: str, alias: str, version: int, *, reason: str | None, action: str
+        self,
+        db: sqlite3.Connection,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        reason: str | None,
+        action: str,
+        user: str | None = None,
     ) -> int | None:
         row = db.execute("SELECT version FROM aliases WHERE name = ? AND alias = ?", (name, alias)).fetchone()
         previous = int(row["version"]) if row else None
         if previous == version:  # already there: not a move
             return previous
-        self._record_move(db, name, alias, version, previous, reason=reason, action=action)
+        self._record_move(db, name, alias, version, previous, reason=reason, action=action, user=user)
         return previous
 
     @staticmethod
@@ -77,7 +93,9 @@ class Aliases(Versions):
             (name, alias, version, previous, when, user or current_user(), reason, action),
         )
 
-    def rollback_alias(self, name: str, alias: str, *, reason: str | None = None) -> tuple[int, int]:
+    def rollback_alias(
+        self, name: str, alias: str, *, reason: str | None = None, user: str | None = None
+    ) -> tuple[int, int]:
         """Move an alias back to the version that held it before the current one.
 
         Rolling back twice goes back two holders (promotions push, rollbacks pop).
@@ -109,7 +127,13 @@ class Aliases(Versions):
                     f"Cannot roll {name}@{alias} back to {name}:{target}: that version is {status}."
                 )
             self._move(
-                db, name, alias, target, reason=reason or f"rollback from {current}", action="rollback"
+                db,
+                name,
+                alias,
+                target,
+                reason=reason or f"rollback from {current}",
+                action="rollback",
+                user=user,
             )
         return target, current
 
@@ -124,8 +148,21 @@ class Aliases(Versions):
                 stack.append(int(ev["version"]))
         return stack
 
+    def record_status(
+        self, name: str, version: int, status: str, *, reason: str | None = None, user: str | None = None
+    ) -> None:
+        """Log an archive, purge or restore in the model's history beside its alias moves (alias
+        '' and action = the new status: it moves no alias, so no alias's rollback sees it)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO alias_events (name, alias, version, previous, time, user, reason, action) "
+                "VALUES (?, '', ?, NULL, ?, ?, ?, ?)",
+                (name, version, now(), user or current_user(), reason, status),
+            )
+
     def alias_history(self, name: str, alias: str | None = None) -> list[dict[str, Any]]:
-        """Every alias move of a model (or one alias), oldest first: time, user, reason, versions."""
+        """Every alias move of a model (or one alias), oldest first: time, user, reason, versions;
+        for the whole model also its archives, purges and restores (alias '')."""
         query, args = "SELECT * FROM alias_events WHERE name = ?", [name]
         if alias is not None:
             query, args = query + " AND alias = ?", [name, alias]

@@ -328,14 +328,26 @@ class RemoteStore(Store):
                 version += 1
 
     def set_alias(
-        self, name: str, alias: str, version: int, *, reason: str | None = None, action: str = "promote"
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        reason: str | None = None,
+        action: str = "promote",
+        user: str | None = None,
     ) -> int | None:
         return self._published(
-            name, lambda: Store.set_alias(self, name, alias, version, reason=reason, action=action)
+            name,
+            lambda: Store.set_alias(self, name, alias, version, reason=reason, action=action, user=user),
         )
 
-    def rollback_alias(self, name: str, alias: str, *, reason: str | None = None) -> tuple[int, int]:
-        return self._published(name, lambda: Store.rollback_alias(self, name, alias, reason=reason))
+    def rollback_alias(
+        self, name: str, alias: str, *, reason: str | None = None, user: str | None = None
+    ) -> tuple[int, int]:
+        return self._published(
+            name, lambda: Store.rollback_alias(self, name, alias, reason=reason, user=user)
+        )
 
     def set_status(self, record: VersionRecord, status: Status) -> None:
         event = {"kind": "status", "version": record.version, "status": status, "time": now(),

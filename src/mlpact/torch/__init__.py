@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlpact.config import Config
 
-__all__ = ["TORCH_PREFIX", "fit", "is_torch_config", "load_version", "predict_images", "run"]
+__all__ = [
+    "TORCH_PREFIX",
+    "fit",
+    "is_image_config",
+    "is_torch_config",
+    "load_version",
+    "predict_images",
+    "run",
+]
 
 TORCH_PREFIX = "mlpact.torch."
 _LAZY = {
@@ -41,12 +49,15 @@ def __getattr__(name: str) -> Any:
 def is_torch_config(cfg: Config) -> bool:
     """Whether a config trains a PyTorch model: `model.type` is in mlpact.torch or is a
     `torch.nn.Module` subclass, or the data source is an image folder."""
-    if cfg.model.type.startswith(TORCH_PREFIX):
-        return True
-    path = cfg.source_path()
-    if path is not None and path.is_dir():
+    if cfg.model.type.startswith(TORCH_PREFIX) or is_image_config(cfg):
         return True
     return is_module_path(cfg.model.type)
+
+
+def is_image_config(cfg: Config) -> bool:
+    """Whether a config's data source is a folder of images (class folders, or train/ and test/)."""
+    path = cfg.source_path()
+    return path is not None and path.is_dir()
 
 
 def is_module_path(path: str) -> bool:

@@ -101,19 +101,20 @@ def _worker(config: dict[str, Any]) -> None:
     import ray.train.torch
     import torch.distributed as dist
 
+    from mlpact.torch.parts import class_weights
     from mlpact.torch.saving import build_module
-    from mlpact.torch.training import load_images, load_table
+    from mlpact.torch.training import fit_labels, load_data
 
     cfg: Config = config["cfg"]
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
-    path = cfg.source_path()
-    data = load_images(cfg) if path is not None and path.is_dir() else load_table(cfg)
+    data = load_data(cfg)
     mine = torch.utils.data.Subset(data.fit, shard(len(data.fit), rank, world))
     torch.manual_seed(cfg.seed)
-    module, _ = build_module(cfg.model.type, cfg.model.params, data.shape)
+    module, _ = build_module(cfg.model.type, cfg.model.params, data.shape, near=cfg.base_dir)
     model = ray.train.torch.prepare_model(module)
-    result = fit(model, mine, data.val, cfg.train, task=data.task, seed=cfg.seed)
+    weight = class_weights(cfg.train, fit_labels(data.fit), int(data.shape["outputs"]), data.task)
+    result = fit(model, mine, data.val, cfg.train, task=data.task, seed=cfg.seed, loss_weight=weight)
     counts = [torch.zeros(1, dtype=torch.long) for _ in range(world)]
     dist.all_gather(counts, torch.tensor([len(mine)], dtype=torch.long))
     if rank != 0:
@@ -121,7 +122,8 @@ def _worker(config: dict[str, Any]) -> None:
         return
     with tempfile.TemporaryDirectory() as folder:
         torch.save(_unwrapped(model).state_dict(), Path(folder) / WEIGHTS)
-        lineage = {"engine": "ray", "workers": world, "backend": dist.get_backend(),
+        lineage = {"engine": "ray", "workers": world, "backend": dist.get_backend(), "device": result.device,
+                   "threads": result.threads, "threads_setting": cfg.train.threads, "amp": result.amp,
                    "samples_per_worker": [int(c.item()) for c in counts]}  # fmt: skip
         fitted = {**{k: getattr(result, k) for k in FitResult.__dataclass_fields__}, "lineage": lineage}
         (Path(folder) / RESULT).write_text(json.dumps(fitted, default=str), encoding="utf-8")

@@ -8,7 +8,8 @@ and prediction apply exactly the same steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,11 +121,17 @@ def split_validation(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 # --------------------------------------------------------------------------- transforms
+def is_custom(step: Mapping[str, Any]) -> bool:
+    """Whether a step is your own code (an import path) rather than a built-in one."""
+    return step["type"] not in _TRANSFORMS
+
+
 def eval_steps(steps: Iterable[Mapping[str, Any]]) -> list[Step]:
-    """The prediction-time transforms: random crops become centre crops, flips are dropped."""
+    """The prediction-time transforms: random crops become centre crops; flips and your own
+    random steps are dropped."""
     out: list[Step] = []
     for step in steps:
-        if step["type"] in ("hflip", "vflip"):
+        if step["type"] in ("hflip", "vflip") or (is_custom(step) and step.get("random")):
             continue
         out.append({**step, "type": "center_crop"} if step["type"] == "random_crop" else dict(step))
     return out
@@ -137,7 +144,7 @@ def with_tensor(steps: Iterable[Mapping[str, Any]]) -> list[Step]:
 
 
 def check_steps(steps: Sequence[Mapping[str, Any]]) -> None:
-    """Image steps before `to_tensor`, `normalize` after it.
+    """Image steps before `to_tensor`, `normalize` after it (your own steps go anywhere).
 
     Raises:
         ConfigError: a step is on the wrong side of `to_tensor`.
@@ -148,7 +155,8 @@ def check_steps(steps: Sequence[Mapping[str, Any]]) -> None:
     wrong = [f"train.transforms.{i}: {s['type']} must come after to_tensor"
              for i, s in enumerate(steps[:at]) if s["type"] == "normalize"]  # fmt: skip
     wrong += [f"train.transforms.{at + 1 + i}: {s['type']} must come before to_tensor"
-              for i, s in enumerate(steps[at + 1 :]) if s["type"] != "normalize"]  # fmt: skip
+              for i, s in enumerate(steps[at + 1 :])
+              if s["type"] != "normalize" and not is_custom(s)]  # fmt: skip
     if wrong:
         raise ConfigError(wrong)
 
@@ -171,57 +179,217 @@ def split_deterministic(steps: Sequence[Step]) -> tuple[list[Step], list[Step]]:
     return list(steps[:n]), list(steps[n:])
 
 
+_NOT_AN_IMAGE = "not an image file PIL can read (PNG, JPEG, GIF, BMP, TIFF, WebP, ...)"
+_FILTERS = {"bilinear": "BILINEAR", "bicubic": "BICUBIC", "nearest": "NEAREST"}
+
+
+def _filter(image: Any, step: Mapping[str, Any]) -> Any:
+    """The PIL resampling filter a resize step names (bilinear unless it says otherwise)."""
+    image_mod = require("PIL.Image", feature="Reading images")
+    return getattr(image_mod.Resampling, _FILTERS[step.get("interpolation") or "bilinear"])
+
+
+@contextmanager
+def opened(path: Path | str) -> Iterator[Any]:
+    """A PIL image of a file; a missing or unreadable file is a DataError naming it.
+
+    Raises:
+        DataError: the file does not exist or is not an image PIL can read.
+    """
+    image_mod = require("PIL.Image", feature="Reading images")
+    try:
+        with image_mod.open(path) as img:
+            yield img
+    except FileNotFoundError:
+        raise DataError(f"Image {str(path)!r} does not exist.") from None
+    except image_mod.UnidentifiedImageError:
+        raise DataError(f"Cannot read image {str(path)!r}: {_NOT_AN_IMAGE}.") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot read image {str(path)!r}: {exc}") from exc
+
+
 def read_image(path: Path | str, resize: Mapping[str, Any] | None = None) -> np.ndarray:
     """An image file as an RGB uint8 array of shape (height, width, 3), optionally resized by a
     `resize` step while still a PIL image (one conversion instead of two).
 
     Raises:
-        DataError: the file is not an image PIL can read.
+        DataError: the file does not exist or is not an image PIL can read.
     """
-    image_mod = require("PIL.Image", feature="Reading images")
-    try:
-        with image_mod.open(path) as img:
-            rgb = img.convert("RGB")
-            if resize is not None and rgb.size != _hw(resize["size"])[::-1]:
-                rgb = rgb.resize(_hw(resize["size"])[::-1], image_mod.Resampling.BILINEAR)
-            return np.asarray(rgb)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"Cannot read image {str(path)!r}: {exc}") from exc
-
-
-def _read_first(path: Path, steps: Sequence[Step]) -> tuple[np.ndarray, Sequence[Step]]:
-    """Read an image, applying a leading resize while reading; returns the steps left."""
-    if steps and steps[0]["type"] == "resize":
-        return read_image(path, steps[0]), steps[1:]
-    return read_image(path), steps
+    with opened(path) as img:
+        rgb = img.convert("RGB")
+        if resize is not None and rgb.size != _hw(resize["size"])[::-1]:
+            rgb = rgb.resize(_hw(resize["size"])[::-1], _filter(rgb, resize))
+        return np.asarray(rgb)
 
 
 def decode_bytes(data: bytes, *, name: str = "upload") -> np.ndarray:
-    """Image bytes (an upload) as an RGB uint8 array."""
+    """Image bytes (an upload) as an RGB uint8 array.
+
+    Raises:
+        DataError: naming `name`, when the bytes are not an image PIL can read.
+    """
     import io
 
     image_mod = require("PIL.Image", feature="Reading images")
     try:
         with image_mod.open(io.BytesIO(data)) as img:
             return np.asarray(img.convert("RGB"))
+    except image_mod.UnidentifiedImageError:
+        raise DataError(f"Cannot read {name} as an image: {_NOT_AN_IMAGE}.") from None
     except (OSError, ValueError) as exc:
         raise DataError(f"Cannot read {name} as an image: {exc}") from exc
 
 
+Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+class Transforms:
+    """A list of transform steps compiled once: the built-in ones and your own (imported when the
+    list is built, so a missing or untrusted one fails before any image is read).
+
+    Args:
+        steps: the steps, as `train.transforms` entries (dicts).
+        trusted: the import paths your own steps may name (None: any; loading a version passes
+            the paths its config names, recorded in the store index, plus --trust).
+    """
+
+    def __init__(self, steps: Sequence[Mapping[str, Any]], *, trusted: Iterable[str] | None = None) -> None:
+        self.steps = [dict(s) for s in steps]
+        allowed = None if trusted is None else set(trusted)
+        at = next((i for i, s in enumerate(self.steps) if s["type"] == "to_tensor"), len(self.steps))
+        self.functions: list[Transform] = [
+            _compile(step, i, tensor=i > at, trusted=allowed) for i, step in enumerate(self.steps)
+        ]
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Apply the steps to one image (HWC uint8 in; CHW float32 out after `to_tensor`)."""
+        for function in self.functions:
+            image = function(image, rng)
+        return image
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def _compile(step: Step, index: int, *, tensor: bool, trusted: set[str] | None) -> Transform:
+    if not is_custom(step):
+        builtin = _TRANSFORMS[step["type"]]
+        return lambda image, rng: builtin(image, step, rng)
+    path = str(step["type"])
+    if (
+        trusted is not None
+        and path not in trusted
+        and path.replace(":", ".") not in {t.replace(":", ".") for t in trusted}
+    ):
+        from mlpact.errors import UntrustedTypesError
+
+        raise UntrustedTypesError([path], file="transforms.json")
+    from mlpact.pipeline import import_object
+
+    obj = import_object(path, key=f"train.transforms.{index}.type")
+    params = dict(step.get("params") or {})
+    if isinstance(obj, type):
+        from mlpact.torch.parts import build
+
+        obj = build(obj, [], params, key=f"train.transforms.{index}")
+    elif params:
+        function = obj
+        obj = lambda x: function(x, **params)  # noqa: E731 - a function with its params bound
+    return CustomStep(path, obj, random=bool(step.get("random")), tensor=tensor)
+
+
 def apply(steps: Sequence[Mapping[str, Any]], image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Apply transforms to one image (HWC uint8 in; CHW float32 out after `to_tensor`)."""
-    for step in steps:
-        image = _TRANSFORMS[step["type"]](image, step, rng)
-    return image
+    """Apply transform steps (dicts, compiled on the fly) to one image."""
+    return Transforms(steps)(image, rng)
+
+
+class CustomStep:
+    """Your own transform: fed a PIL image before `to_tensor` and a CHW float tensor after it,
+    seeded per image from the dataset's generator (a random step varies by seed, epoch and image;
+    any step gives the same output for the same input every time)."""
+
+    def __init__(self, path: str, function: Callable[[Any], Any], *, random: bool, tensor: bool) -> None:
+        self.path, self.function, self.random, self.tensor = path, function, random, tensor
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        torch = require("torch")
+        seed = int(rng.integers(2**31)) if self.random else 0
+        given = torch.from_numpy(np.ascontiguousarray(image)) if self.tensor else _to_pil(image)
+        try:
+            with _seeded(torch, seed):
+                out = self.function(given)
+        except Exception as exc:
+            from mlpact.errors import UserCodeError
+
+            raise UserCodeError(
+                f"The transform {self.path} raised {type(exc).__name__} on "
+                f"{'a tensor' if self.tensor else 'an image'} of shape {tuple(image.shape)}: {exc}",
+                hint="It is your code, named in train.transforms: it is given a PIL image before "
+                "to_tensor and a CHW float tensor after it, and returns the same kind.",
+            ) from exc
+        return _from_tensor(out, self.path) if self.tensor else _from_image(out, self.path)
+
+
+@contextmanager
+def _seeded(torch: Any, seed: int) -> Iterator[None]:
+    """Seed torch, `random` and NumPy's global generator for one call, then restore them all."""
+    import random
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+def _to_pil(image: np.ndarray) -> Any:
+    image_mod = require("PIL.Image", feature="Reading images")
+    return image_mod.fromarray(image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image)
+
+
+def _from_image(out: Any, path: str) -> np.ndarray:
+    """What a step before `to_tensor` returned, as an HWC uint8 array."""
+    from mlpact.errors import UserCodeError
+
+    if hasattr(out, "detach"):
+        out = out.detach().cpu().numpy()
+        if out.ndim == 3 and out.shape[0] in (1, 3, 4) and out.shape[2] not in (1, 3, 4):
+            out = out.transpose(1, 2, 0)
+    array = np.asarray(out)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3):
+        raise UserCodeError(
+            f"The transform {path} returned {type(out).__name__} of shape {array.shape} and dtype "
+            f"{array.dtype} before to_tensor; expected an image (PIL, or a uint8 array).",
+            hint="Return a PIL image, or move the step after to_tensor to work on float tensors.",
+        )
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _from_tensor(out: Any, path: str) -> np.ndarray:
+    """What a step after `to_tensor` returned, as a CHW float32 array."""
+    from mlpact.errors import UserCodeError
+
+    array = out.detach().cpu().numpy() if hasattr(out, "detach") else np.asarray(out)
+    if array.ndim != 3 or not np.issubdtype(array.dtype, np.floating):
+        raise UserCodeError(
+            f"The transform {path} returned {type(out).__name__} of shape {array.shape} and dtype "
+            f"{array.dtype} after to_tensor; expected a CHW float tensor."
+        )
+    return array.astype(np.float32, copy=False)
 
 
 def _resize(image: np.ndarray, step: Mapping[str, Any], rng: np.random.Generator) -> np.ndarray:
     h, w = _hw(step["size"])
     if image.shape[:2] == (h, w):
         return image
-    image_mod = require("PIL.Image", feature="Reading images")
-    resized = image_mod.fromarray(image).resize((w, h), image_mod.Resampling.BILINEAR)
-    return np.asarray(resized)
+    resized = _to_pil(image).resize((w, h), _filter(image, step))
+    out = np.asarray(resized)
+    return out[..., None] if out.ndim == 2 else out
 
 
 def _crop_at(image: np.ndarray, h: int, w: int, top: int, left: int) -> np.ndarray:
@@ -289,22 +457,29 @@ class ImageDataset:
         cache: bool = False,
     ) -> None:
         self.paths, self.labels, self.seed, self.epoch = list(paths), labels, seed, 0
-        self.fixed, self.rest = split_deterministic(list(steps)) if cache else ([], list(steps))
+        fixed, rest = split_deterministic(list(steps)) if cache else ([], list(steps))
+        self.transforms = Transforms(rest)
+        self._resize = rest[0] if rest and rest[0]["type"] == "resize" else None
         self._cache: list[np.ndarray] | None = None
-        if cache:
+        if cache:  # decode (and resize while decoding) once; keep the deterministic prefix's output
             none = np.random.default_rng(0)
-            self._cache = [apply(*_read_first(p, self.fixed)[::-1], none) for p in self.paths]
+            head = fixed[0] if fixed and fixed[0]["type"] == "resize" else None
+            prefix = Transforms(fixed[1:] if head else fixed)
+            self._cache = [prefix(read_image(p, head), none) for p in self.paths]
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
         torch = require("torch")
-        steps: Sequence[Step] = self.rest
+        functions = self.transforms.functions
         if self._cache is not None:
             image = self._cache[index]
+        elif self._resize is not None:
+            image, functions = read_image(self.paths[index], self._resize), functions[1:]
         else:
-            image, steps = _read_first(self.paths[index], self.rest)
+            image = read_image(self.paths[index])
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        tensor = torch.from_numpy(np.ascontiguousarray(apply(steps, image, rng)))
-        return tensor, int(self.labels[index])
+        for function in functions:
+            image = function(image, rng)
+        return torch.from_numpy(np.ascontiguousarray(image)), int(self.labels[index])

@@ -3,35 +3,46 @@ the saved preprocessing."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mlpact.torch._deps import require
-from mlpact.torch.images import apply, decode_bytes, read_image
+from mlpact.torch.images import Transforms, decode_bytes, read_image
 
 torch = require("torch")
 
 
 class ImageInput:
-    """Image files, bytes or RGB arrays -> a float tensor, through the prediction transforms."""
+    """Image files, bytes or RGB arrays -> a float tensor, through the prediction transforms.
 
-    def __init__(self, steps: Sequence[Mapping[str, Any]]) -> None:
-        self.steps = [dict(s) for s in steps]
+    Args:
+        steps: the prediction transforms (transforms.json's ``predict`` list).
+        trusted: the import paths your own steps may name (see `mlpact.torch.images.Transforms`).
+    """
+
+    def __init__(self, steps: Sequence[Mapping[str, Any]], *, trusted: Iterable[str] | None = None) -> None:
+        self.transforms = Transforms(steps, trusted=trusted)
+        self.steps = self.transforms.steps
         self._rng = np.random.default_rng(0)  # prediction steps are deterministic; apply() wants one
 
-    def image(self, item: Any) -> np.ndarray:
+    def image(self, item: Any, *, name: str | None = None) -> np.ndarray:
+        """One input as an RGB uint8 array (HWC).
+
+        Raises:
+            DataError: a file that does not exist or is not an image; bytes that are not an image.
+        """
         if isinstance(item, (str, Path)):
             return read_image(item)
         if isinstance(item, bytes):
-            return decode_bytes(item)
+            return decode_bytes(item, name=name or "upload")
         array = np.asarray(item)
         return np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array
 
     def __call__(self, batch: Sequence[Any]) -> Any:
-        arrays = [apply(self.steps, self.image(item), self._rng) for item in batch]
+        arrays = [self.transforms(self.image(item), self._rng) for item in batch]
         return torch.from_numpy(np.ascontiguousarray(np.stack(arrays)))
 
 

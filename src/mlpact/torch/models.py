@@ -26,19 +26,26 @@ class TinyVGG(nn.Module):
         input_shape: input channels (3 for RGB; filled in from the data).
         hidden_units: channels of every convolution.
         output_shape: number of classes (filled in from the data).
-        image_size: side of the (square) input images (filled in from the transforms).
+        image_size: side of square input images, or [height, width] (filled in from the transforms).
     """
 
     def __init__(
-        self, input_shape: int = 3, hidden_units: int = 10, output_shape: int = 3, image_size: int = 64
+        self,
+        input_shape: int = 3,
+        hidden_units: int = 10,
+        output_shape: int = 3,
+        image_size: int | list[int] = 64,
     ) -> None:
         super().__init__()
-        side = _conv_out(_conv_out(image_size))
-        if side < 1:
+        height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+        sides = _conv_out(_conv_out(height)), _conv_out(_conv_out(width))
+        if min(sides) < 1:
             raise ValueError(f"TinyVGG needs images of at least 16x16 pixels, got image_size={image_size}")
         self.conv_block_1 = self._block(input_shape, hidden_units)
         self.conv_block_2 = self._block(hidden_units, hidden_units)
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(hidden_units * side * side, output_shape))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(hidden_units * sides[0] * sides[1], output_shape)
+        )
 
     @staticmethod
     def _block(channels_in: int, channels: int) -> nn.Sequential:

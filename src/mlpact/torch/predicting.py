@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ def load_version(
     """
     from mlpact import bundle
     from mlpact.torch.inputs import ImageInput, TableInput
+    from mlpact.trust import extra_types
 
     config_type = str((raw_config.get("model") or {}).get("type", ""))
     named = [config_type] if allowed is None else list(allowed)  # from the index (mlpact.trust)
@@ -51,18 +53,23 @@ def load_version(
     batch = int((raw_config.get("train") or {}).get("batch_size", 32))
     if spec.get("input") == "image":
         steps = bundle.read_json(directory, TRANSFORMS_JSON)["predict"]
-        predictor = TorchPredictor(module, ImageInput(steps), spec.get("classes"), batch_size=max(batch, 64))
+        to_tensor = ImageInput(steps, trusted=[*named, *trust])
+        predictor = TorchPredictor(module, to_tensor, spec.get("classes"), batch_size=max(batch, 64))
         return ImageModel(
             directory, manifest, predictor, record=record, raw_config=raw_config, lineage=lineage
         )
-    recorded = record.trusted_types if record is not None else manifest.get("trusted_types", [])
-    pre = bundle.load_pipeline(directory, recorded, allowed=named, extra_trust=trust)
+    pre = bundle.load_pipeline(directory, trusted=extra_types(record, named, trust))
     predictor = TorchPredictor(module, TableInput(pre), spec.get("classes"), batch_size=max(batch, 256))
     return Model(directory, manifest, predictor, record=record, raw_config=raw_config, lineage=lineage)
 
 
 class ImageModel(Model):
-    """A version whose input is images: file paths, image bytes or RGB arrays."""
+    """A version whose input is images: file paths, image bytes or RGB arrays.
+
+    An image that cannot be read (a missing file, bytes that are not an image) is one finding of
+    the `unreadable_image` check of the version's validation policy: `error` refuses the whole
+    input, `warn` (the default) and `ignore` predict the other images and leave its row empty.
+    """
 
     takes_images = True
 
@@ -81,37 +88,225 @@ class ImageModel(Model):
             return [data]
         return list(data)
 
+    def read(self, data: Any, *, names: Sequence[str] | None = None, row_offset: int = 0) -> Decoded:
+        """Decode every image (None where one cannot be read) and report the unreadable ones
+        under the version's validation policy (check `unreadable_image`).
+
+        Args:
+            names: what to call each image in messages (default: its path, or "upload").
+        """
+        items = self._images(data)
+        found = Decoded([], {}, None)  # type: ignore[arg-type]
+        labels = []
+        for i, item in enumerate(items):
+            label = names[i] if names is not None else _label(item, row_offset + i)
+            labels.append(label)
+            try:
+                found.images.append(self.pipeline.to_tensor.image(item, name=repr(label)))
+            except DataError as exc:
+                found.images.append(None)
+                found.errors[i] = exc.message
+        found.report = unreadable_report(found.errors, labels, self.unreadable_policy, row_offset)
+        return found
+
+    @property
+    def unreadable_policy(self) -> str:
+        """error, warn or ignore: what an unreadable image is under this version's policy."""
+        saved = (self._raw_config.get("validation") or {}).get("unreadable_image")
+        return str(saved) if saved in ("error", "warn", "ignore") else "warn"
+
+    def _readable(self, data: Any, check: bool) -> tuple[list[Any], list[int], int]:
+        found = self.read(data)
+        decoded, report = found.images, found.report
+        if check:
+            report.raise_for_errors()
+            if report.warnings:
+                import warnings
+
+                from mlpact.model import InputWarning
+
+                warnings.warn(
+                    "Input has problems the validation policy allows:\n" + report.format(),
+                    InputWarning,
+                    stacklevel=4,
+                )
+        kept = [i for i, image in enumerate(decoded) if image is not None]
+        return [decoded[i] for i in kept], kept, len(decoded)
+
     def predict(self, data: Any, *, check: bool = True) -> np.ndarray:
-        """The predicted class of each image."""
+        """The predicted class of each image (None for an image that cannot be read)."""
         import numpy as np
 
-        return np.asarray(self.pipeline.predict(self._images(data)))
+        images, kept, n = self._readable(data, check)
+        if len(kept) == n:
+            return np.asarray(self.pipeline.predict(images))
+        out = np.full(n, None, dtype=object)
+        if images:
+            out[kept] = self.pipeline.predict(images)
+        return out
 
     def predict_proba(self, data: Any, *, check: bool = True) -> pd.DataFrame:
-        """Class probabilities, one column per class."""
+        """Class probabilities, one column per class (empty for an image that cannot be read)."""
+        import numpy as np
         import pandas as pd
 
-        return pd.DataFrame(self.pipeline.predict_proba(self._images(data)), columns=self.classes)
+        images, kept, n = self._readable(data, check)
+        proba = np.full((n, len(self.classes or [])), np.nan)
+        if images:
+            proba[kept] = self.pipeline.predict_proba(images)
+        return pd.DataFrame(proba, columns=self.classes)
+
+    def score(
+        self,
+        items: Sequence[Any],
+        *,
+        names: Sequence[str] | None = None,
+        chunk: int = 512,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> Scored:
+        """Class probabilities of many images, decoded a chunk at a time (memory stays flat), with
+        the unreadable ones reported under the policy.
+
+        Raises:
+            InputValidationError: an image cannot be read and the policy says `unreadable_image: error`.
+        """
+        import numpy as np
+
+        from mlpact.schema import ValidationReport
+
+        proba = np.full((len(items), len(self.classes or [])), np.nan, dtype=np.float32)
+        errors: dict[int, str] = {}
+        report = ValidationReport()
+        for start in range(0, len(items), chunk):
+            part = list(items[start : start + chunk])
+            labels = names[start : start + chunk] if names is not None else None
+            found = self.read(part, names=labels, row_offset=start)
+            found.report.raise_for_errors()
+            report.merge(found.report)
+            errors.update({start + i: why for i, why in found.errors.items()})
+            kept = [i for i, image in enumerate(found.images) if image is not None]
+            if kept:
+                proba[[start + i for i in kept]] = self.pipeline.predict_proba(
+                    [found.images[i] for i in kept]
+                )
+            if on_chunk is not None:
+                on_chunk(len(part))
+        return Scored(proba, errors, report)
 
     def predict_frame(self, data: Any, *, check: bool = True, keep: Sequence[str] = ()) -> pd.DataFrame:
         """`prediction`, then `proba_<class>` per class, one row per image."""
-        return image_table(self.pipeline, self._images(data))
+        found = self.read(data)
+        if check:
+            found.report.raise_for_errors()
+        return image_table(self.pipeline, found.images, errors=found.errors)
+
+
+@dataclass
+class Scored:
+    """Class probabilities per image (NaN rows for unreadable ones), why each failed, the report."""
+
+    proba: np.ndarray
+    errors: dict[int, str]
+    report: ValidationReport
+
+    @property
+    def kept(self) -> list[int]:
+        return [i for i in range(len(self.proba)) if i not in self.errors]
+
+
+@dataclass
+class Decoded:
+    """Images as decoded (None where one cannot be read), why each failed, and the report."""
+
+    images: list[Any]
+    errors: dict[int, str]
+    report: ValidationReport
+
+
+def unreadable_report(
+    failed: Mapping[int, str], labels: Sequence[str], level: str, row_offset: int = 0
+) -> ValidationReport:
+    """A validation report with one `unreadable_image` finding (when any image failed) naming the
+    first five files; `examples` holds the first three reasons."""
+    from mlpact.schema import Problem, ValidationReport
+
+    report = ValidationReport(rows=len(labels))
+    if failed and level != "ignore":
+        n = len(failed)
+        named = ", ".join(repr(labels[i]) for i in list(failed)[:5]) + (", ..." if n > 5 else "")
+        report.problems.append(
+            Problem(
+                "unreadable_image",
+                "image",
+                n,
+                level,
+                f"{n} of {len(labels)} images cannot be read: {named}",
+                rows=[row_offset + i + 1 for i in list(failed)[:5]],
+                examples=list(failed.values())[:3],
+            )
+        )
+    return report
+
+
+def _label(item: Any, position: int) -> str:
+    return str(item) if isinstance(item, (str, Path)) else f"image {position + 1}"
 
 
 def image_table(
-    predictor: TorchPredictor, images: Sequence[Any], names: Sequence[str] | None = None
+    predictor: TorchPredictor,
+    images: Sequence[Any],
+    names: Sequence[str] | None = None,
+    *,
+    errors: Mapping[int, str] | None = None,
 ) -> pd.DataFrame:
-    """The output table: `path` (when names are given), `prediction`, `proba_<class>` per class."""
-    import pandas as pd
+    """The output table: `path` (when names are given), `prediction`, `proba_<class>` per class.
 
-    proba = predictor.predict_proba(images)
+    An image given as None (it could not be read) gets an empty row, and the table an `error`
+    column saying why (from `errors`, by position).
+    """
+    import numpy as np
+
     classes = predictor.classes_
     assert classes is not None
+    kept = [i for i, image in enumerate(images) if image is not None]
+    proba = np.full((len(images), len(classes)), np.nan, dtype=np.float32)
+    if kept:
+        proba[kept] = predictor.predict_proba([images[i] for i in kept])
+    why = dict(errors or {})
+    why.update({i: why.get(i, "cannot be read") for i, image in enumerate(images) if image is None})
+    return proba_table(classes, proba, names, why)
+
+
+def proba_table(
+    classes: Any, proba: np.ndarray, names: Sequence[str] | None, errors: Mapping[int, str]
+) -> pd.DataFrame:
+    """`path`, `prediction`, `proba_<class>` per class, and `error` when some image failed."""
+    import numpy as np
+    import pandas as pd
+
     cols: dict[str, Any] = {} if names is None else {"path": list(names)}
-    cols["prediction"] = classes[proba.argmax(axis=1)] if len(proba) else []
+    if not errors:
+        cols["prediction"] = classes[proba.argmax(axis=1)] if len(proba) else []
+    else:
+        prediction = np.full(len(proba), None, dtype=object)
+        kept = [i for i in range(len(proba)) if i not in errors]
+        prediction[kept] = classes[proba[kept].argmax(axis=1)] if kept else []
+        cols["prediction"] = prediction
     for i, cls in enumerate(classes):
         cols[f"{PROBA_PREFIX}{cls}"] = proba[:, i]
+    if errors:
+        cols["error"] = [errors.get(i, "") for i in range(len(proba))]
     return pd.DataFrame(cols)
+
+
+@dataclass
+class ImagePredictions:
+    """What predicting a folder of images did: how many, where to, how long, and what was found."""
+
+    rows: int
+    output: Path
+    seconds: float
+    report: ValidationReport
 
 
 def predict_images(
@@ -121,42 +316,40 @@ def predict_images(
     *,
     chunk: int = 1024,
     progress: Progress | None = None,
-) -> tuple[int, Path, float]:
+) -> ImagePredictions:
     """Predict every image under `source` (a folder, searched recursively, or one file) into a
-    CSV or Parquet table: `path` (relative to the folder), `prediction`, `proba_<class>`.
-
-    Returns:
-        The number of images, the output path and the seconds it took.
+    CSV or Parquet table: `path` (relative to the folder), `prediction`, `proba_<class>`, and
+    `error` when some image cannot be read (its row is otherwise empty; see `ImageModel.read`).
 
     Raises:
-        DataError: the model does not take images, or there is no image to predict.
+        DataError: the model does not take images, `source` does not exist or holds no image.
+        InputValidationError: an image cannot be read and the policy says `unreadable_image: error`.
     """
-    import pandas as pd
-
     from mlpact.data import table_format
     from mlpact.progress import Silent
 
     if not isinstance(model, ImageModel):
         raise DataError(f"{model.ref} takes table rows, not images; give it a CSV or Parquet file.")
     source, output = Path(source), Path(output)
-    files = image_files(source) if source.exists() else []
+    if not source.exists():
+        raise DataError(
+            f"Input {str(source)!r} does not exist.", hint="Give a folder of images or one image file."
+        )
+    files = image_files(source)
     if not files:
         raise DataError(
             f"No image files found at {str(source)!r}.", hint="Give a folder of images or one image file."
         )
     fmt, start = table_format(output), time.perf_counter()
     base = source if source.is_dir() else source.parent
-    parts = []
+    names = [p.relative_to(base).as_posix() for p in files]
     with (progress or Silent()).bar(f"Predicting {len(files)} images", len(files)) as advance:
-        for i in range(0, len(files), chunk):
-            batch = files[i : i + chunk]
-            parts.append(image_table(model.pipeline, batch, [p.relative_to(base).as_posix() for p in batch]))
-            advance(len(batch))
-    table = pd.concat(parts, ignore_index=True)
+        scored = model.score(files, names=names, chunk=chunk, on_chunk=advance)
+    table = proba_table(model.pipeline.classes_, scored.proba, names, scored.errors)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
         table.to_parquet(tmp, index=False) if fmt == "parquet" else table.to_csv(tmp, index=False)
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
-    return len(files), output, time.perf_counter() - start
+    return ImagePredictions(len(files), output, time.perf_counter() - start, scored.report)

@@ -1,8 +1,9 @@
 """Saving without pickle: `weights.safetensors` + `model.json` (import path and keyword arguments),
 and rebuilding a module from them under mlpact's trust rule.
 
-`model.json` names the module class; loading imports it only when the version's own config names
-it (`model.type`), it lives in mlpact, or the user trusts it explicitly (`--trust`).
+`model.json` names the module class; loading imports it only when it is exactly the class the
+version's config names (`model.type`, as the store's index recorded it), one of mlpact's own
+module classes, or one the user trusts explicitly (`--trust`).
 """
 
 from __future__ import annotations
@@ -37,15 +38,18 @@ DATA_KWARGS = {
 
 
 # --------------------------------------------------------------------------- building
-def module_class(path: str, *, key: str = "model.type") -> type:
+def module_class(path: str, *, key: str = "model.type", near: Path | None = None) -> type:
     """The `torch.nn.Module` subclass an import path names.
+
+    Args:
+        near: the config's folder: a module file there that does not import gets a hint.
 
     Raises:
         ConfigError: it does not import or is not a module class.
     """
     from mlpact.pipeline import import_object
 
-    cls = import_object(path, key=key)
+    cls = import_object(path, key=key, near=near)
     if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
         found = f"{type(cls).__name__} {getattr(cls, '__name__', cls)!r}"
         raise ConfigError([f"{key}: {path!r} is not a torch.nn.Module subclass (found {found})"])
@@ -54,17 +58,25 @@ def module_class(path: str, *, key: str = "model.type") -> type:
 
 def init_params(cls: type) -> list[str]:
     """The keyword arguments a module's constructor takes (by name)."""
-    params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
-    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return list(_parameters(cls))
 
 
-def resolve_kwargs(cls: type, params: Mapping[str, Any], data: Mapping[str, int]) -> dict[str, Any]:
-    """`model.params` checked against the constructor, plus the data-derived arguments it takes.
+def _parameters(cls: type) -> dict[str, inspect.Parameter]:
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+    return {
+        n: p for n, p in params.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+
+
+def resolve_kwargs(cls: type, params: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """`model.params` checked against the constructor, plus the data-derived arguments it takes,
+    plus every other argument's default (so a default that changes later cannot change a saved
+    model; defaults that are not plain JSON values are left out, see `unrecorded_defaults`).
 
     Raises:
         ConfigError: a parameter is not an argument of the module (all of them named, sorted).
     """
-    accepted = init_params(cls)
+    accepted = _parameters(cls)
     takes_any = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values())  # type: ignore[misc]
     unknown = sorted(set(params) - set(accepted))
     if unknown and not takes_any:
@@ -74,17 +86,40 @@ def resolve_kwargs(cls: type, params: Mapping[str, Any], data: Mapping[str, int]
                 for n in unknown
             ]
         )
+    defaults = {n: p.default for n, p in accepted.items() if p.default is not p.empty and _plain(p.default)}
     filled = {name: data[src] for name, src in DATA_KWARGS.items() if name in accepted and src in data}
-    return {**filled, **params}
+    return {**defaults, **filled, **params}
 
 
-def build_module(path: str, params: Mapping[str, Any], data: Mapping[str, int]) -> tuple[Any, dict[str, Any]]:
-    """Instantiate the module `model.type` names; return it and the keyword arguments used.
+def _plain(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def unrecorded_defaults(path: str, kwargs: Mapping[str, Any]) -> list[str]:
+    """A warning per constructor default that model.json cannot record (not a plain JSON value)."""
+    cls = module_class(path)
+    return [
+        f"model.json cannot record {cls.__name__}'s default {name}={p.default!r} (not a plain JSON value): "
+        "if that default changes, loading this version builds a different module; set it in model.params"
+        for name, p in _parameters(cls).items()
+        if name not in kwargs and p.default is not p.empty
+    ]
+
+
+def build_module(
+    path: str, params: Mapping[str, Any], data: Mapping[str, Any], *, near: Path | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """Instantiate the module `model.type` names; return it and the keyword arguments used
+    (every constructor argument, defaults included).
 
     Raises:
         ConfigError: the class cannot be imported, takes no such parameter, or refuses the values.
     """
-    cls = module_class(path)
+    cls = module_class(path, near=near)
     kwargs = resolve_kwargs(cls, params, data)
     try:
         return cls(**kwargs), kwargs
@@ -94,26 +129,41 @@ def build_module(path: str, params: Mapping[str, Any], data: Mapping[str, int]) 
 
 # --------------------------------------------------------------------------- saving
 def save_module(module: Any, directory: Path, spec: Mapping[str, Any]) -> None:
-    """Write weights.safetensors (tensors only) and model.json (import path, kwargs, classes)."""
+    """Write weights.safetensors (tensors only) and model.json (import path, kwargs, classes).
+
+    safetensors writes the file itself (owner-only permissions, no fsync): it is given the
+    permissions of the version's other files and synced like them, so a completed save survives
+    a crash and the version reads the same for everyone who can read the store.
+    """
+    import os
+    import shutil
+
     from mlpact import bundle
 
     safetensors_torch = require("safetensors.torch")
     module = module.to("cpu")
-    safetensors_torch.save_model(module, str(directory / WEIGHTS))
     bundle.write_json(directory / MODEL_JSON, dict(spec))
+    weights = directory / WEIGHTS
+    safetensors_torch.save_model(module, str(weights))
+    shutil.copymode(directory / MODEL_JSON, weights)
+    with open(weights, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+# The module classes mlpact ships (`model.type: mlpact.torch.models.MLP`).
+OWN_MODULES = ("mlpact.torch.models.TinyVGG", "mlpact.torch.models.MLP")
 
 
 def trusted_module_type(spec: Mapping[str, Any], config_type: str, trust: Iterable[str]) -> str:
-    """The module import path from model.json, if the trust rule allows importing it.
+    """The module import path from model.json, if the trust rule allows importing it: exactly a
+    class mlpact ships, the one the version's config names (from the index), or one in `trust`.
 
     Raises:
-        UntrustedTypesError: model.json names a class the version's config does not.
+        UntrustedTypesError: model.json names any other class.
     """
     path = str(spec.get("type", ""))
-    allowed = {config_type, *trust}
-    if path in allowed or path.replace(":", ".") in {a.replace(":", ".") for a in allowed}:
-        return path
-    if path.startswith("mlpact.torch.models"):
+    allowed = {a.replace(":", ".") for a in (config_type, *trust, *OWN_MODULES) if a}
+    if path.replace(":", ".") in allowed:
         return path
     raise UntrustedTypesError([path], file=MODEL_JSON)
 
@@ -123,7 +173,10 @@ def load_module(directory: Path, config_type: str, trust: Iterable[str] = ()) ->
     safetensors_torch = require("safetensors.torch")
     spec = json.loads((directory / MODEL_JSON).read_text(encoding="utf-8"))
     path = trusted_module_type(spec, config_type, trust)
-    module = module_class(path)(**spec.get("kwargs", {}))
+    cls = module_class(path)
+    if f"{cls.__module__}.{cls.__qualname__}" != path.replace(":", "."):  # a re-export is not itself
+        raise UntrustedTypesError([path], file=MODEL_JSON)
+    module = cls(**spec.get("kwargs", {}))
     safetensors_torch.load_model(module, str(directory / WEIGHTS), strict=True)
     module.eval()
     return module, spec
@@ -166,6 +219,15 @@ class TorchPredictor:
                 outs.append(out.float().cpu().numpy())
         width = len(self.classes_) if self.classes_ is not None else 1
         return np.concatenate(outs) if outs else np.empty((0, width), dtype=np.float32)
+
+    def fit(self, X: Any, y: Any = None) -> TorchPredictor:
+        """Not available: the module is trained by `mlpact train` (or your own loop). Present so
+        scikit-learn's inspection tools (permutation importance) accept the predictor.
+
+        Raises:
+            TypeError: always.
+        """
+        raise TypeError("a TorchPredictor holds a trained module; train with `mlpact train`")
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities (softmax of the outputs), one column per class."""

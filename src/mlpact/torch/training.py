@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +19,21 @@ import numpy as np
 
 from mlpact.progress import Progress
 from mlpact.torch._deps import require
-from mlpact.torch.engine import FitResult, fit
-from mlpact.torch.saving import HISTORY_JSON, TRANSFORMS_JSON, TorchPredictor, build_module, save_module
+from mlpact.torch.engine import EpochHook, FitResult, fit
+from mlpact.torch.saving import (
+    HISTORY_JSON,
+    TRANSFORMS_JSON,
+    TorchPredictor,
+    build_module,
+    save_module,
+    unrecorded_defaults,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from mlpact.config import Config
+    from mlpact.config._train import TrainConfig
     from mlpact.schema import Schema
     from mlpact.store import Store, VersionRecord
     from mlpact.training import TrainResult
@@ -33,16 +42,22 @@ torch = require("torch")
 
 
 def run(
-    cfg: Config, *, store: Store, progress: Progress, lineage_extra: dict[str, Any] | None = None
+    cfg: Config,
+    *,
+    store: Store,
+    progress: Progress,
+    lineage_extra: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train one PyTorch version; the run is recorded as failed (and nothing saved) on any error.
 
-    `lineage_extra` is merged into the version's lineage.json.
+    `lineage_extra` is merged into the version's lineage.json; `threads` replaces `train.threads`
+    for this run.
     """
     from mlpact.training import TrainResult, recorded_run
 
     def work(run_id: str, tmps: list[Path]) -> TrainResult:
-        job = Job(cfg, progress, checkpoint=checkpoint_path(cfg, store.root))
+        job = Job(cfg, progress, checkpoint=checkpoint_path(cfg, store.root), threads=threads)
         job.lineage_extra = dict(lineage_extra or {})
         job.fit()
         tmps.append(store.new_tmp_dir())
@@ -99,10 +114,16 @@ class Data:
     files: dict[str, Any] = field(default_factory=dict)
     preprocessor: Any = None
     warnings: list[str] = field(default_factory=list)
+    images: ImageRecord | None = None
+    prepared: Any = None
 
 
-def load_images(cfg: Config) -> Data:
-    """Image folders: classes from folder names, validation carved from train/, test/ kept for once."""
+def load_images(cfg: Config, *, lineage: bool = True) -> Data:
+    """Image folders: classes from folder names, validation carved from train/, test/ kept for once.
+
+    Args:
+        lineage: fingerprint every file (what a version records); tuning trials skip it.
+    """
     import pandas as pd
 
     from mlpact.schema import ColumnSchema, Schema, TargetSchema
@@ -110,9 +131,7 @@ def load_images(cfg: Config) -> Data:
         ImageDataset,
         check_steps,
         eval_steps,
-        output_size,
         read_folders,
-        read_image,
         split_validation,
         with_tensor,
     )
@@ -130,7 +149,8 @@ def load_images(cfg: Config) -> Data:
     fit_ds = ImageDataset([paths[i] for i in fit_at], labels[fit_at], steps, seed=seed, cache=cache)
     val_paths = [paths[i] for i in val_at]
     val_ds = ImageDataset(val_paths, labels[val_at], predict_steps, seed=seed, cache=cache)
-    size = output_size(steps) or read_image(paths[0]).shape[:2]
+    to_tensor = ImageInput(predict_steps)
+    channels, height, width = to_tensor([paths[0]]).shape[1:]  # what the module is given
     classes = splits.classes
     names = np.asarray(classes, dtype=object)
     schema = Schema(
@@ -138,32 +158,70 @@ def load_images(cfg: Config) -> Data:
         TargetSchema("label", "classification", "category", tuple(classes)),
     )
     test_paths, test_labels = splits.test
+    digests = file_digests([*paths, *test_paths]) if lineage else {}
+    recorded = image_lineage(root, splits, fit_at, val_at, digests) if lineage else {}
     return Data(
         fit_ds, val_ds, [str(p) for p in test_paths], pd.Series(names[test_labels]),
-        [str(p) for p in val_paths], pd.Series(names[labels[val_at]]), ImageInput(predict_steps),
+        [str(p) for p in val_paths], pd.Series(names[labels[val_at]]), to_tensor,
         classes, "classification", schema,
-        {"channels": 3, "outputs": len(classes), "image_size": int(size[0])},
-        _image_lineage(root, splits, len(fit_at), len(val_at)),
-        {"train": len(fit_at), "validation": len(val_at), "test": len(test_paths)},
+        {"channels": int(channels), "outputs": len(classes),
+         "image_size": int(height) if height == width else [int(height), int(width)]},  # type: ignore[dict-item]
+        recorded, {"train": len(fit_at), "validation": len(val_at), "test": len(test_paths)},
         {TRANSFORMS_JSON: {"train": steps, "predict": predict_steps}},
+        images=ImageRecord(root, paths, _split_names(len(paths), val_at), list(test_paths), digests),
     )  # fmt: skip
 
 
-def _image_lineage(root: Path, splits: Any, n_fit: int, n_val: int) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    for split in (splits.train, splits.test):
-        for path, label in zip(*split, strict=True):
-            digest.update(f"{path.relative_to(root).as_posix()}\0{label}\0".encode())
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+def _split_names(n: int, val_at: np.ndarray) -> np.ndarray:
+    names: np.ndarray = np.full(n, "train", dtype=object)
+    names[val_at] = "validation"
+    return names
+
+
+@dataclass
+class ImageRecord:
+    """The files behind an image version's splits, for split.parquet and errors.parquet."""
+
+    root: Path
+    train: list[Path]
+    train_split: np.ndarray
+    test: list[Path]
+    digests: dict[Path, bytes]
+
+
+def file_digests(paths: Sequence[Path]) -> dict[Path, bytes]:
+    """The sha256 of every file (read once)."""
+    return {p: hashlib.sha256(p.read_bytes()).digest() for p in paths}
+
+
+def image_lineage(
+    root: Path, splits: Any, fit_at: np.ndarray, val_at: np.ndarray, digests: dict[Path, bytes]
+) -> dict[str, Any]:
+    """What an image folder's version records: the folder's fingerprint (every path, label and
+    file's sha256; the same digest `mlpact reproduce` recomputes), one per split, and the counts."""
+
+    def fingerprint(*parts: tuple[Sequence[Path], Sequence[int]]) -> str:
+        digest = hashlib.sha256()
+        for paths, labels in parts:
+            for path, label in zip(paths, labels, strict=True):
+                digest.update(f"{path.relative_to(root).as_posix()}\0{label}\0".encode())
+                digest.update(digests[path])
+        return digest.hexdigest()
+
+    paths, labels = splits.train
+    val = ([paths[i] for i in val_at], labels[val_at])
     return {
         "source": str(root),
         "resolved": str(root),
         "split": splits.layout,
-        "rows": n_fit + n_val + len(splits.test[0]),
-        "fingerprint": digest.hexdigest(),
+        "rows": len(paths) + len(splits.test[0]),
+        "fingerprint": fingerprint(splits.train, splits.test),
+        "train_fingerprint": fingerprint(splits.train),
+        "validation_fingerprint": fingerprint(val),
+        "test_fingerprint": fingerprint(splits.test),
         "classes": splits.classes,
-        "train_rows": n_fit,
-        "validation_rows": n_val,
+        "train_rows": len(fit_at),
+        "validation_rows": len(val_at),
         "test_rows": len(splits.test[0]),
     }
 
@@ -195,7 +253,7 @@ def load_table(cfg: Config) -> Data:
         TableInput(preprocessor), classes, data.task, data.schema,
         {"features": features.shape[1], "outputs": len(classes) if classes else 1},
         data.lineage, {"train": len(fit_at), "validation": len(val_at), "test": len(X_test)},
-        preprocessor=preprocessor, warnings=list(data.warnings),
+        preprocessor=preprocessor, warnings=list(data.warnings), prepared=data,
     )  # fmt: skip
 
 
@@ -207,40 +265,100 @@ def _encode(y: pd.Series, classes: list[Any] | None) -> np.ndarray:
     return np.asarray([index[v] for v in y], dtype=np.int64)
 
 
+def load_data(cfg: Config, *, lineage: bool = True) -> Data:
+    """The splits of an image folder or a table, as the config describes them."""
+    path = cfg.source_path()
+    return load_images(cfg, lineage=lineage) if path is not None and path.is_dir() else load_table(cfg)
+
+
+def fit_labels(dataset: Any) -> np.ndarray:
+    """The integer labels (or targets) of a fitting dataset."""
+    labels = dataset.labels if hasattr(dataset, "labels") else dataset.tensors[1].numpy()
+    return np.asarray(labels)
+
+
+@dataclass
+class Fitted:
+    """A trained module, its constructor's arguments (defaults included), the fit result, the
+    `train:` settings it ran with and what the engine adds to the lineage."""
+
+    module: Any
+    kwargs: dict[str, Any]
+    result: FitResult
+    train: TrainConfig
+    lineage: dict[str, Any]
+
+
+def fit_module(
+    cfg: Config,
+    data: Data,
+    *,
+    progress: Progress,
+    checkpoint: Path | None = None,
+    threads: int | None = None,
+    on_epoch: Sequence[EpochHook] = (),
+) -> Fitted:
+    """Build the module `model.type` names (seeded) and train it on the data's fitting split."""
+    from mlpact.torch.parts import class_weights
+
+    train = cfg.train if threads is None else cfg.train.model_copy(update={"threads": threads})
+    torch.manual_seed(cfg.seed)
+    module, kwargs = build_module(cfg.model.type, cfg.model.params, data.shape, near=cfg.base_dir)
+    if train.engine == "ray":  # data-parallel workers; rank 0's weights come back here
+        from mlpact.torch._ray import fit_on_ray
+
+        result, lineage = fit_on_ray(module, cfg, progress=progress)
+        return Fitted(module, kwargs, result, train, lineage)
+    weight = class_weights(train, fit_labels(data.fit), int(data.shape["outputs"]), data.task)
+    result = fit(module, data.fit, data.val, train, task=data.task, seed=cfg.seed, checkpoint=checkpoint,
+                 progress=progress, loss_weight=weight, on_epoch=on_epoch)  # fmt: skip
+    lineage = {"engine": "local", "device": result.device, "threads": result.threads, "amp": result.amp,
+               "threads_setting": train.threads, "cpu_capability": cpu_capability()}  # fmt: skip
+    return Fitted(module, kwargs, result, train, lineage)
+
+
 # --------------------------------------------------------------------------- the job
 class Job:
-    """One PyTorch training: data, module, engine, evaluation; what `save` writes."""
+    """One PyTorch training: data, module, engine, evaluation; what `save` writes.
 
-    def __init__(self, cfg: Config, progress: Progress, *, checkpoint: Path | None = None) -> None:
-        self.cfg, self.progress, self.checkpoint = cfg, progress, checkpoint
+    `threads` overrides `train.threads` for this run only (`mlpact reproduce` passes the count
+    the version recorded, so an unset `train.threads` reproduces exactly on the same machine).
+    """
+
+    def __init__(
+        self, cfg: Config, progress: Progress, *, checkpoint: Path | None = None, threads: int | None = None
+    ) -> None:
+        self.cfg, self.progress, self.checkpoint, self.threads = cfg, progress, checkpoint, threads
         self.warnings: list[str] = []
         self.timings: dict[str, float] = {}
         self.lineage_extra: dict[str, Any] = {}
 
     def fit(self) -> None:
+        from mlpact import preflight
         from mlpact.metrics import metrics_for
 
         cfg = self.cfg
         start = time.perf_counter()
-        path = cfg.source_path()
         with self.progress.stage(f"Loading {cfg.data.source}"):
-            self.data = load_images(cfg) if path is not None and path.is_dir() else load_table(cfg)
+            self.data = load_data(cfg)
         self.timings["load"] = round(time.perf_counter() - start, 4)
         self.warnings += self.data.warnings
         self.schema, self.task = self.data.schema, self.data.task
-        self.metric_names = metrics_for(self.task, cfg.evaluate.metrics)
-        torch.manual_seed(cfg.seed)
-        self.module, self.kwargs = build_module(cfg.model.type, cfg.model.params, self.data.shape)
-        self.result: FitResult
-        if cfg.train.engine == "ray":  # data-parallel workers; rank 0's weights come back here
-            from mlpact.torch._ray import fit_on_ray
-
-            self.result, self.lineage_extra["training"] = fit_on_ray(self.module, cfg, progress=self.progress)
-        else:
-            self.result = fit(
-                self.module, self.data.fit, self.data.val, cfg.train, task=self.task, seed=cfg.seed,
-                checkpoint=self.checkpoint, progress=self.progress,
-            )  # fmt: skip
+        preflight.torch_loss(cfg, self.task, why=f"the target {cfg.data.target!r} makes this a {self.task}")
+        classes = self.data.classes or []
+        self.positive = classes[1] if len(classes) == 2 else None
+        self.metric_names = metrics_for(self.task, cfg.evaluate.metrics, binary=self.positive is not None)
+        fitted = fit_module(
+            cfg, self.data, progress=self.progress, checkpoint=self.checkpoint, threads=self.threads
+        )
+        self.module, self.kwargs, self.result, self.train = (
+            fitted.module,
+            fitted.kwargs,
+            fitted.result,
+            fitted.train,
+        )
+        self.lineage_extra["training"] = fitted.lineage
+        self.warnings += unrecorded_defaults(cfg.model.type, self.kwargs)
         self.timings["fit"] = round(self.result.seconds, 4)
         self.module.to("cpu")
         self.predictor = TorchPredictor(self.module, self.data.to_tensor, self.data.classes,
@@ -248,19 +366,20 @@ class Job:
         self._score()
 
     def _score(self) -> None:
-        from mlpact.evaluate import assess, primary_metric
+        from mlpact.evaluate import assess, primary_metric, probability_facts, test_intervals
         from mlpact.metrics import compute_metrics
 
         data, start = self.data, time.perf_counter()
         with self.progress.stage(f"Scoring the test split once ({data.rows['test']} rows)"):
             test, self.found = assess(
-                self.predictor, data.test_X, data.test_y, self.metric_names, task=self.task
-            )
+                self.predictor, data.test_X, data.test_y, self.metric_names, task=self.task,
+                positive=self.positive,
+            )  # fmt: skip
         validation: dict[str, float] = {}
         if data.rows["validation"]:
             found = self._predictions(data.val_X, data.val_y)
             validation = compute_metrics(
-                self.metric_names, data.val_y, found.pred, found.proba, found.classes
+                self.metric_names, data.val_y, found.pred, found.proba, found.classes, positive=self.positive
             )
         self.timings["test"] = round(time.perf_counter() - start, 4)
         fitted = self.result
@@ -270,12 +389,14 @@ class Job:
             "cv": {"folds": 0, "metrics": {}},
             "validation": validation,
             "test": test["metrics"],
+            "ci": test_intervals(self.found, self.metric_names, task=self.task, seed=self.cfg.seed),
+            **probability_facts(self.predictor, self.metric_names, positive=self.positive),
             "test_scored": 1,
             "rows": data.rows,
             "epochs": {"run": len(fitted.history), "best": fitted.best_epoch,
-                       "stopped_early": fitted.stopped_early, "resumed_from": fitted.resumed_from},
-            "training": {"device": fitted.device, "amp": fitted.amp,
-                         "samples_per_s": round(fitted.samples_per_s, 2)},
+                       "stopped_early": fitted.stopped_early, "stopped_by": fitted.stopped_by,
+                       "resumed_from": fitted.resumed_from},
+            "training": training_facts(self.train, fitted, self.module),
         }  # fmt: skip
         if "per_class" in test:
             self.metrics["per_class"] = test["per_class"]
@@ -293,7 +414,8 @@ class Job:
 
         train_y = _labels_of(self.data.fit, self.data.classes)
         dummy = baseline_estimator(self.task).fit(np.zeros((len(train_y), 1)), train_y)
-        test = score(dummy, np.zeros((len(self.data.test_y), 1)), self.data.test_y, self.metric_names)
+        zeros = np.zeros((len(self.data.test_y), 1))
+        test = score(dummy, zeros, self.data.test_y, self.metric_names, positive=self.positive)
         name = f"sklearn.dummy.{type(dummy).__name__}"
         self.metrics["baseline"] = {"estimator": name, "cv": {}, "test": test}
         warning = baseline_warning(self.metrics)
@@ -311,10 +433,46 @@ class Job:
         return [*names, write_learning_curves(self.result.history, directory)]
 
 
+def cpu_capability() -> str | None:
+    """The vector instructions torch's CPU kernels use here (e.g. AVX2, AVX512): another value
+    can give other floating-point results, so reproduction compares it."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def folder_lineage(cfg: Config) -> tuple[dict[str, Any], list[str]]:
+    """An image folder's lineage as `mlpact train` would record it now, and its test images."""
+    from mlpact.torch.images import read_folders, split_validation
+
+    root = cfg.source_path()
+    assert root is not None
+    splits = read_folders(root, cfg)
+    fit_at, val_at = split_validation(splits.train[1], cfg.train.val_size, cfg.seed)
+    digests = file_digests([*splits.train[0], *splits.test[0]])
+    return image_lineage(root, splits, fit_at, val_at, digests), [str(p) for p in splits.test[0]]
+
+
+def training_facts(train: TrainConfig, fitted: FitResult, module: Any) -> dict[str, Any]:
+    """How the module was trained, as the card and `models show` list it."""
+    return {
+        "epochs": train.epochs, "lr": train.lr, "optimizer": train.optimizer, "batch_size": train.batch_size,
+        "loss": train.loss, "scheduler": train.scheduler, "device": fitted.device, "amp": fitted.amp,
+        "threads": fitted.threads, "parameters": parameter_count(module),
+        "samples_per_s": round(fitted.samples_per_s, 2),
+    }  # fmt: skip
+
+
+def parameter_count(module: Any) -> int:
+    """The number of values in a module's parameters (trainable or not)."""
+    return int(sum(p.numel() for p in module.parameters()))
+
+
 def _labels_of(dataset: Any, classes: list[Any] | None) -> np.ndarray:
-    labels = dataset.labels if hasattr(dataset, "labels") else dataset.tensors[1].numpy()
+    labels = fit_labels(dataset)
     if classes is None:
-        return np.asarray(labels)
+        return labels
     names: np.ndarray = np.asarray(classes, dtype=object)[labels]
     return names
 
@@ -322,22 +480,23 @@ def _labels_of(dataset: Any, classes: list[Any] | None) -> np.ndarray:
 # --------------------------------------------------------------------------- saving
 def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
     """Write every file of the version into `tmp` and register it (flavor "torch")."""
-    from mlpact import bundle, recording
+    from mlpact import bundle, recording, usercode
     from mlpact.lineage import environment, git_state
+    from mlpact.metrics import finite_json
 
     cfg = job.cfg
     job.metrics["plots"] = job.write_plots(tmp / "reports")
     spec = {"type": cfg.model.type, "kwargs": job.kwargs, "task": job.task, "classes": job.data.classes,
             "input": "image" if TRANSFORMS_JSON in job.data.files else "table"}  # fmt: skip
     save_module(job.module, tmp, spec)
+    named = usercode.import_paths(cfg.to_dict())
     trusted: list[str] = []
     if job.data.preprocessor is not None:
-        trusted = bundle.dump_pipeline(job.data.preprocessor, tmp, allowed=[cfg.model.type])
+        trusted = bundle.dump_pipeline(job.data.preprocessor, tmp, allowed=named)
     for name, content in {**job.data.files, HISTORY_JSON: job.result.history}.items():
         bundle.write_json(tmp / name, content)
     bundle.write_json(tmp / "schema.json", job.schema.to_dict())
-    from mlpact.metrics import finite_json
-
+    recording.record_torch_data(tmp, job)
     bundle.write_json(tmp / "metrics.json", finite_json(job.metrics))
     bundle.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
     lineage = {
@@ -345,6 +504,7 @@ def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
         "data": job.data.lineage, "seed": cfg.seed, "config_hash": cfg.hash(), "run_id": run_id,
         "warnings": job.warnings, "timings_s": job.timings, "git": git_state(cfg.base_dir),
         "environment": environment(("torch", "safetensors", "pillow")), "origin": "mlpact.train",
+        "code": usercode.describe(named, training=usercode.training_only(cfg.to_dict())),
     }  # fmt: skip
     bundle.write_json(tmp / "lineage.json", lineage)
     recording.record_torch(tmp, job, trusted)

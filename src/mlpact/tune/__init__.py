@@ -3,6 +3,9 @@
 `tune(config)` prepares the config's data once, searches the `tune.space` of config key paths with
 cross-validation on the training split (the test split is never touched), keeps the study in the
 store so a re-run continues it, and writes the config with the best values as ``best.yaml``.
+PyTorch configs search `train.*` and `model.params.*` keys, each trial trained on the fitting
+split and scored on the validation split carved from the training data after every epoch
+(`mlpact.torch.tuning`), which is what the pruner judges.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlpact.config import Config, load_config
+from mlpact.torch import is_torch_config
 from mlpact.tune._backends import (
     OnTrial,
     StudySpec,
@@ -31,6 +35,7 @@ from mlpact.tune._objective import Objective, check_space, suggest, trial_config
 if TYPE_CHECKING:
     from mlpact.progress import Progress
     from mlpact.store import Store
+    from mlpact.torch.tuning import TorchObjective
     from mlpact.training import TrainResult
 
 __all__ = ["StudySpec", "TuneResult", "study_spec", "suggest", "trial_config", "tune"]
@@ -104,24 +109,67 @@ def tune(
         ConfigError: the config or its search space is invalid, or no trial succeeded.
         MissingDependencyError: optuna (or ray, for the ray backend) is not installed.
     """
-    from mlpact.dataset import prepare
     from mlpact.progress import Silent
     from mlpact.store import Store
 
     cfg = _load(config, overrides)
-    _check_tunable(cfg)
+    torch_run = is_torch_config(cfg)
+    _check_tunable(cfg, torch_run)
     import_optuna()
     if backend == "ray":
         import_ray()
-    check_space(cfg)
+    if torch_run:
+        from mlpact.torch.tuning import check_space as check_torch_space
+
+        check_torch_space(cfg)
+    else:
+        check_space(cfg)
     db = Store.open(store)
+    params = {"backend": backend, "searched": sorted(cfg.tune.space)}
+    run_id = db.start_run(cfg.name, kind="tune", config_hash=cfg.hash(), params=params)
+    try:
+        result = _search(cfg, db, jobs=jobs, trials=trials, timeout=timeout, backend=backend, address=address,
+                         plots=plots, on_trial=on_trial)  # fmt: skip
+        if train_best:
+            result.trained = _train_best(result, db, progress or Silent())
+    except BaseException as exc:
+        db.finish_run(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    _finish_run(db, run_id, result)
+    return result
+
+
+def _search(
+    cfg: Config,
+    db: Store,
+    *,
+    jobs: int | None,
+    trials: int | None,
+    timeout: float | None,
+    backend: Backend,
+    address: str | None,
+    plots: bool,
+    on_trial: OnTrial | None,
+) -> TuneResult:
+    from mlpact.dataset import prepare
+
     n_jobs = jobs or cfg.tune.jobs
+    torch_run = is_torch_config(cfg)
     if backend != "ray" and n_jobs > 1:
-        warm_workers(n_jobs - 1)  # worker processes import their libraries while the data loads
-    data = prepare(cfg)
-    spec = study_spec(cfg, db.root, task=data.task)
+        warm_workers(n_jobs - 1, torch=torch_run)  # workers import their libraries while data loads
+    objective: Objective | TorchObjective
+    if torch_run:
+        from mlpact.torch.tuning import TorchObjective
+
+        objective = TorchObjective(cfg, "", jobs=n_jobs)
+        task = objective.data(cfg).task  # loaded once here, reused by this process's trials
+        objective.metric = _metric(cfg, task)
+        spec = study_spec(cfg, db.root, task=task)
+    else:
+        data = prepare(cfg)
+        spec = study_spec(cfg, db.root, task=data.task)
+        objective = Objective(cfg, data, data.folds(spec.folds), _metric(cfg, data.task))
     tc = cfg.tune
-    objective = Objective(cfg, data, data.folds(spec.folds), _metric(cfg, data.task))
     flags = trials is not None or timeout is not None  # flags replace the config's whole budget
     n_trials, seconds = (trials, timeout) if flags else (tc.trials, tc.timeout)
     before = len(open_study(spec).trials)
@@ -136,9 +184,21 @@ def tune(
         from mlpact.tracking import track_tune
 
         result.mlflow_run_id = track_tune(cfg, result)
-    if train_best:
-        result.trained = _train_best(result, db, progress or Silent())
     return result
+
+
+def _finish_run(db: Store, run_id: str, result: TuneResult) -> None:
+    """The tune run in the store's history: the study, its best config values (as key paths, like
+    a training run's params) and best value, and the version `train_best` saved."""
+    best = {f"best.{key}": value for key, value in result.best_params.items()}
+    db.log_params(run_id, {"study": result.study, "metric": result.metric, **best})
+    metrics = {
+        f"cv_{result.metric}": result.best_value,  # cross-validated on the training split, not test
+        "trials": len(result.trials),
+        "new_trials": result.new_trials,
+    }
+    version = result.trained.version.version if result.trained is not None else None
+    db.finish_run(run_id, status="succeeded", metrics=metrics, version=version)
 
 
 def _load(config: str | Path | Config | dict[str, Any], overrides: Iterable[str]) -> Config:
@@ -148,9 +208,17 @@ def _load(config: str | Path | Config | dict[str, Any], overrides: Iterable[str]
     return load_config(config, overrides)
 
 
-def _check_tunable(cfg: Config) -> None:
+def _check_tunable(cfg: Config, torch_run: bool) -> None:
     from mlpact.errors import ConfigError
 
+    trained = sorted(k for k in cfg.tune.space if k.startswith("train."))
+    if trained and not torch_run:
+        raise ConfigError(
+            [
+                f"tune.space: {', '.join(trained)} are PyTorch training keys; {cfg.model.type} is a "
+                "scikit-learn model (search its model.params.* and features.* keys)"
+            ]
+        )
     if not cfg.tune.space:
         raise ConfigError(
             [
@@ -165,10 +233,9 @@ def _metric(cfg: Config, task: str) -> str:
     from mlpact.metrics import metrics_for, primary_metric
 
     metric = cfg.tune.metric or primary_metric(task, cfg.evaluate.primary)
-    if metric not in metrics_for(task):
-        raise ConfigError(
-            [f"tune.metric: {metric!r} is not a {task} metric; expected one of {metrics_for(task)}"]
-        )
+    known = metrics_for(task, binary=True)  # positive-class metrics: binary targets (checked at training)
+    if metric not in known:
+        raise ConfigError([f"tune.metric: {metric!r} is not a {task} metric; expected one of {known}"])
     return metric
 
 
@@ -183,19 +250,31 @@ def study_spec(cfg: Config, store_root: Path, *, task: str) -> StudySpec:
     if direction == "auto":
         direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
     folds = tc.cv_folds or cfg.evaluate.cv_folds or 3
+    steps = tc.steps
+    if is_torch_config(cfg):  # scored on the validation split after every epoch
+        folds, steps = 0, _most_epochs(cfg)
     ident = {
         "space": {k: v.model_dump(mode="json") for k, v in tc.space.items()},
         "metric": metric,
         "direction": direction,
         "folds": folds,
-        "steps": tc.steps,
+        "steps": steps,
         "config": cfg.hash(),
     }
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:10]
     name = f"{cfg.name}-{digest}"
     seed = cfg.seed if tc.seed is None else tc.seed
     folder = store_root / "tuning" / name
-    return StudySpec(name, folder, direction, tc.sampler, tc.pruner, seed, tc.steps, folds)
+    return StudySpec(name, folder, direction, tc.sampler, tc.pruner, seed, steps, folds)
+
+
+def _most_epochs(cfg: Config) -> int:
+    """The most epochs a trial can train (`train.epochs`, or the top of its searched range)."""
+    searched = cfg.tune.space.get("train.epochs")
+    if searched is None:
+        return cfg.train.epochs
+    values = searched.choices if searched.type == "categorical" else [searched.high]
+    return int(max(float(v) for v in values or [cfg.train.epochs] if isinstance(v, int | float)))
 
 
 # --------------------------------------------------------------------------- the outcome

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlpact.errors import MissingDependencyError
 
 if TYPE_CHECKING:
+    from mlpact.torch.tuning import TorchObjective
     from mlpact.tune._objective import Objective
 
 OnTrial = Callable[[int, "int | None", "float | None"], None]
@@ -111,7 +112,7 @@ def open_study(spec: StudySpec, *, seed: int | None = None) -> Any:
 @dataclass(frozen=True)
 class _Work:
     spec: StudySpec
-    objective: Objective
+    objective: Objective | TorchObjective
     target: int | None
     timeout: float | None
     seed: int
@@ -120,7 +121,7 @@ class _Work:
 
 def run_optuna(
     spec: StudySpec,
-    objective: Objective,
+    objective: Objective | TorchObjective,
     *,
     trials: int | None,
     timeout: float | None,
@@ -151,7 +152,7 @@ def run_optuna(
         progress(study, None)
 
 
-def warm_workers(count: int) -> None:
+def warm_workers(count: int, *, torch: bool = False) -> None:
     """Start the worker processes now, importing what trials need, without waiting for them.
 
     Trials only start once the data is prepared; starting the workers first overlaps their
@@ -161,7 +162,7 @@ def warm_workers(count: int) -> None:
 
     executor = get_reusable_executor(max_workers=count)
     for _ in range(count):
-        executor.submit(_warm)
+        executor.submit(_warm_torch if torch else _warm)
 
 
 def _warm() -> None:
@@ -172,6 +173,13 @@ def _warm() -> None:
 
     import mlpact.evaluate
     import mlpact.tune._objective  # noqa: F401
+
+
+def _warm_torch() -> None:
+    import optuna  # noqa: F401
+    import torch  # noqa: F401
+
+    import mlpact.torch.tuning  # noqa: F401
 
 
 def _optimize(work: _Work, progress: Callable[[Any, Any], None] | None) -> None:
@@ -235,7 +243,7 @@ def best_value(study: Any) -> float | None:
 # --------------------------------------------------------------------------- Ray Tune
 def run_ray(
     spec: StudySpec,
-    objective: Objective,
+    objective: Objective | TorchObjective,
     *,
     trials: int | None,
     timeout: float | None,
@@ -282,7 +290,7 @@ def run_ray(
 def _fit_ray(
     tune: Any,
     spec: StudySpec,
-    objective: Objective,
+    objective: Objective | TorchObjective,
     search: Any,
     *,
     trials: int | None,
@@ -329,7 +337,7 @@ class _Define:
         return suggest(trial, self.space)
 
 
-def _ray_trial(config: dict[str, Any], objective: Objective) -> None:
+def _ray_trial(config: dict[str, Any], objective: Objective | TorchObjective) -> None:
     """One Ray Tune trial: the same evaluation as Optuna's, reporting each step to Ray."""
     from ray import tune
 

@@ -79,14 +79,43 @@ def trial_config(cfg: Config, params: dict[str, Any]) -> Config:
 def check_space(cfg: Config) -> None:
     """Build the estimator at every extreme of the space, so a bad key or value fails before any trial.
 
+    Each key is tried as a trial would set it: together with values of the keys its `when`
+    names that make it active (e.g. `model.params.alpha` with the `model.type` it belongs to).
+
     Raises:
         ConfigError: a value is invalid for its key, or a model.params name is not a parameter.
     """
+    from mlpact.errors import ConfigError
     from mlpact.pipeline import make_estimator
 
-    for key, param in cfg.tune.space.items():
-        for value in corner_values(param):
-            make_estimator(trial_config(cfg, {key: value}).model, seed=cfg.seed)
+    space = cfg.tune.space
+    for key, param in space.items():
+        for conditions in _activations(space, key):
+            for value in corner_values(param):
+                trial = {**conditions, key: value}
+                try:
+                    make_estimator(trial_config(cfg, trial).model, seed=cfg.seed)
+                except ConfigError as exc:
+                    if "model.type" not in trial:
+                        raise
+                    raise ConfigError(
+                        [f"{p} (in a trial with model.type={trial['model.type']})" for p in exc.problems]
+                        + [
+                            "model.params the config sets for every trial must suit every model.type "
+                            "the space chooses: search a model's own parameters in tune.space with "
+                            "`when: {model.type: ...}` instead"
+                        ]
+                    ) from None
+
+
+def _activations(space: dict[str, SearchParam], key: str) -> list[dict[str, Any]]:
+    """Every assignment of the keys `key`'s `when` names (recursively) under which it is searched."""
+    combos: list[dict[str, Any]] = [{}]
+    for other, wanted in space[key].when.items():
+        allowed = wanted if isinstance(wanted, list) else [wanted]
+        options = [{**above, other: value} for value in allowed for above in _activations(space, other)]
+        combos = [{**c, **o} for c in combos for o in options if all(c.get(k, v) == v for k, v in o.items())]
+    return combos
 
 
 # --------------------------------------------------------------------------- a trial's score
