@@ -350,6 +350,19 @@ def test_the_study_storage_writes_ahead(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_one_call_opens_the_study_storage_once_in_its_own_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlpact.tune import _backends
+
+    opened = []
+    original = _backends.storage
+    monkeypatch.setattr(_backends, "storage", lambda spec: opened.append(spec.name) or original(spec))
+    result = tune(tuned(), store=tmp_path, trials=2, plots=False, on_trial=lambda *a: None)
+    assert opened == [result.study]
+    assert result.new_trials == 2
+
+
 def test_unpromising_trials_are_pruned(tmp_path: Path) -> None:
     space = {"model.params.learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}
     model = {

@@ -95,12 +95,16 @@ def pruner(spec: StudySpec) -> Any:
     return pruners[spec.pruner]()
 
 
-def open_study(spec: StudySpec, *, seed: int | None = None) -> Any:
-    """Create the study (an optuna.Study), or load it to continue it."""
+def open_study(spec: StudySpec, *, seed: int | None = None, store: Any = None) -> Any:
+    """Create the study (an optuna.Study), or load it to continue it.
+
+    `store` is a storage this process already opened for the study (e.g. ``study._storage``):
+    opening one checks the schema of the database and its migrations, about half a second.
+    """
     optuna = import_optuna()
     return optuna.create_study(
         study_name=spec.name,
-        storage=storage(spec),
+        storage=storage(spec) if store is None else store,
         direction=spec.direction,
         sampler=sampler(spec, spec.seed if seed is None else seed),
         pruner=pruner(spec),
@@ -127,9 +131,13 @@ def run_optuna(
     timeout: float | None,
     jobs: int,
     on_trial: OnTrial | None,
+    study: Any = None,
 ) -> None:
-    """Run `trials` more trials (or until `timeout`) in `jobs` processes sharing the storage."""
-    study = open_study(spec)
+    """Run `trials` more trials (or until `timeout`) in `jobs` processes sharing the storage.
+
+    `study` is the study as this process opened it (its storage is reused), else it is opened.
+    """
+    study = open_study(spec) if study is None else study
     start = len(study.trials)
     target = None if trials is None else start + trials
     # Each process gets its own sampler seed, offset by the trials so far: a continued study
@@ -137,15 +145,16 @@ def run_optuna(
     work = _Work(spec, objective, target, timeout, spec.seed + start, jobs > 1)
     progress = _progress(start, trials, on_trial)
     if jobs == 1:
-        _optimize(work, progress)
+        _optimize(work, progress, study._storage)
         return
     from joblib.externals.loky import get_reusable_executor
 
     executor = get_reusable_executor(max_workers=jobs - 1)
     futures = [
-        executor.submit(_optimize, replace(work, seed=work.seed + 7919 * i), None) for i in range(1, jobs)
+        executor.submit(_optimize, replace(work, seed=work.seed + 7919 * i), None, None)
+        for i in range(1, jobs)
     ]
-    _optimize(work, progress)
+    _optimize(work, progress, study._storage)
     for future in futures:
         future.result()
     if progress is not None:
@@ -166,27 +175,37 @@ def warm_workers(count: int, *, torch: bool = False) -> None:
 
 
 def _warm() -> None:
-    import optuna  # noqa: F401
     import pandas  # noqa: F401
     import sklearn.ensemble
     import sklearn.pipeline  # noqa: F401
 
     import mlpact.evaluate
+    import mlpact.metrics
     import mlpact.tune._objective  # noqa: F401
+
+    _warm_storage()
+
+
+def _warm_storage() -> None:
+    """Open a throwaway storage: the first one imports SQLAlchemy, Alembic and Mako (~1.5 s), which
+    would otherwise delay the worker's first trial."""
+    optuna = import_optuna()
+    optuna.storages.RDBStorage("sqlite:///:memory:").engine.dispose()
 
 
 def _warm_torch() -> None:
-    import optuna  # noqa: F401
     import torch  # noqa: F401
 
     import mlpact.torch.tuning  # noqa: F401
 
+    _warm_storage()
 
-def _optimize(work: _Work, progress: Callable[[Any, Any], None] | None) -> None:
+
+def _optimize(work: _Work, progress: Callable[[Any, Any], None] | None, store: Any) -> None:
     optuna = import_optuna()
     study = optuna.load_study(
         study_name=work.spec.name,
-        storage=storage(work.spec),
+        storage=storage(work.spec) if store is None else store,
         sampler=sampler(work.spec, work.seed),
         pruner=pruner(work.spec),
     )
