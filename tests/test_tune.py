@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -376,10 +377,56 @@ def test_unpromising_trials_are_pruned(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- parallel jobs, training the best
-def test_two_jobs_share_one_study(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fork", [True, False])
+def test_two_jobs_share_one_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool) -> None:
+    from mlpact.tune import _backends
+
+    if fork and not _backends.forks(torch=False):
+        pytest.skip("workers are forked on Linux only")
+    monkeypatch.setattr(_backends, "forks", lambda *, torch: fork)
     result = tune(tuned(), store=tmp_path, trials=4, jobs=2, plots=False)
     assert result.new_trials in (4, 5)  # a second process may start one trial as the budget is reached
     assert all(t["state"] == "COMPLETE" for t in result.trials)
+
+
+def _in_workers_only(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> None:
+    """Make every forked worker's trial loop do `action` instead (this process runs trials as before)."""
+    import os
+
+    from mlpact.tune import _backends
+
+    if not _backends.forks(torch=False):
+        pytest.skip("workers are forked on Linux only")
+    parent, original = os.getpid(), _backends._optimize
+
+    def optimize(*args: Any) -> None:
+        if os.getpid() != parent:
+            action()
+        original(*args)
+
+    monkeypatch.setattr(_backends, "_optimize", optimize)
+
+
+def test_an_error_in_a_forked_worker_is_raised_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail() -> None:
+        raise KeyError("broken in the worker")
+
+    _in_workers_only(monkeypatch, fail)
+    with pytest.raises(KeyError, match="broken in the worker"):
+        tune(tuned(), store=tmp_path, trials=2, jobs=2, plots=False)
+
+
+def test_a_worker_that_dies_is_an_error_that_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from mlpact.errors import MlpactError
+
+    _in_workers_only(monkeypatch, lambda: os._exit(3))
+    with pytest.raises(
+        MlpactError, match=r"worker process ended without sending its result \(exit code 3"
+    ) as err:
+        tune(tuned(), store=tmp_path, trials=2, jobs=2, plots=False)
+    assert err.value.hint is not None and "--jobs 1" in err.value.hint
 
 
 def test_train_best_records_the_tuning_in_the_lineage(tmp_path: Path) -> None:

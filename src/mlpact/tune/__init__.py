@@ -23,6 +23,7 @@ from mlpact.torch import is_torch_config
 from mlpact.tune._backends import (
     OnTrial,
     StudySpec,
+    forks,
     import_optuna,
     import_ray,
     open_study,
@@ -155,7 +156,7 @@ def _search(
 
     n_jobs = jobs or cfg.tune.jobs
     torch_run = is_torch_config(cfg)
-    if backend != "ray" and n_jobs > 1:
+    if backend != "ray" and n_jobs > 1 and not forks(torch=torch_run):
         warm_workers(n_jobs - 1, torch=torch_run)  # workers import their libraries while data loads
     objective: Objective | TorchObjective
     if torch_run:
