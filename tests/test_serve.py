@@ -621,6 +621,18 @@ def test_start_up_runs_without_the_collector_and_then_sets_aside_what_it_made() 
         gc.unfreeze()
 
 
+def test_start_up_without_freezing_sets_nothing_aside() -> None:
+    import gc
+
+    from mlpact.serve._app import starting_up
+
+    gc.unfreeze()
+    with starting_up(freeze=False):
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
 def test_a_failed_start_up_turns_the_collector_back_on_and_sets_nothing_aside() -> None:
     import gc
 

@@ -94,6 +94,7 @@ def serve(
             gc.unfreeze()  # serve() called from Python: what start-up made is collectable again
         return
     del app, holder
+    gc.unfreeze()  # this process only supervises the workers, which load the model themselves
     root = str(Path(store).resolve()) if store is not None else None
     os.environ[ENV_VAR] = environment_options(ref, root, trust, settings)
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]

@@ -469,7 +469,7 @@ def _add_openapi(app: FastAPI, holder: ModelHolder, settings: ServeConfig) -> No
 
 # --------------------------------------------------------------------------- start-up
 @contextlib.contextmanager
-def starting_up() -> Iterator[None]:
+def starting_up(*, freeze: bool = True) -> Iterator[None]:
     """Start a server without the cyclic garbage collector, then set aside what start-up made.
 
     Start-up imports scikit-learn, pandas and FastAPI and loads a model: a few million objects,
@@ -477,13 +477,15 @@ def starting_up() -> Iterator[None]:
     (measured on `mlpact serve`: ~450 young and 3 full collections, about 13% of the time to
     the first answer, the same share for a hand-written FastAPI app). Afterwards `gc.freeze()`
     moves those long-lived objects out of the collector's view, so that collections while
-    serving do not walk them either. A failed start-up only turns the collector back on.
+    serving do not walk them either (`freeze=False`: a process that does more than serve).
+    A failed start-up only turns the collector back on.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
-        gc.freeze()
+        if freeze:
+            gc.freeze()
     finally:
         if enabled:
             gc.enable()
@@ -494,7 +496,7 @@ def app_from_environment() -> FastAPI:
     """uvicorn factory for `--workers N`: each worker process builds the app (and loads the model)."""
     from mlpact.config import ServeConfig
 
-    with starting_up():
+    with starting_up(freeze=False):  # also called in-process (tests, embedding): nothing frozen
         options = json.loads(os.environ[ENV_VAR])
         settings = ServeConfig.model_validate(options["settings"])
         return create_app(options["ref"], store=options["store"], trust=options["trust"], settings=settings)
