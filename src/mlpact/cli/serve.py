@@ -142,7 +142,13 @@ def serve(
 
       mlpact serve churn@production --host 0.0.0.0 --allowed-host churn.internal
     """
-    from mlpact.serve import serve as run_server
+    import gc
+
+    gc.disable()  # start-up runs without the collector (see mlpact.serve starting_up), imports too
+    try:
+        from mlpact.serve import serve as run_server
+    finally:
+        gc.enable()
 
     overrides = {
         "max_rows": max_rows,

@@ -18,6 +18,7 @@ imported only when serving.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -34,6 +35,7 @@ from mlpact.serve._app import (
     environment_options,
     require_fastapi,
     settings_for,
+    starting_up,
 )
 from mlpact.serve._holder import ModelHolder
 
@@ -74,20 +76,25 @@ def serve(
         NotFoundError, IntegrityError, UntrustedTypesError: the version cannot be loaded.
         ConfigError: an override is invalid, or the auth token file is missing or empty.
     """
-    require_fastapi()
-    import uvicorn
+    with starting_up():
+        require_fastapi()
+        import uvicorn
 
-    _configure_logging(log_level)
-    holder = ModelHolder(ref, store=store, trust=trust)  # fail here, once, with a clear error
-    settings = settings or settings_for(holder.model, overrides)
-    app = build_app(holder, settings)  # reads the tokens: a bad token file fails here too
+        _configure_logging(log_level)
+        holder = ModelHolder(ref, store=store, trust=trust)  # fail here, once, with a clear error
+        settings = settings or settings_for(holder.model, overrides)
+        app = build_app(holder, settings)  # reads the tokens: a bad token file fails here too
     if not app.state.authenticated:
         _warn_if_exposed(host)
     common = {"host": host, "port": port, "log_level": log_level, "access_log": access_log}
     if workers <= 1:
-        uvicorn.run(app, **common)  # type: ignore[arg-type]
+        try:
+            uvicorn.run(app, **common)  # type: ignore[arg-type]
+        finally:
+            gc.unfreeze()  # serve() called from Python: what start-up made is collectable again
         return
     del app, holder
+    gc.unfreeze()  # this process only supervises the workers, which load the model themselves
     root = str(Path(store).resolve()) if store is not None else None
     os.environ[ENV_VAR] = environment_options(ref, root, trust, settings)
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **common)  # type: ignore[arg-type]

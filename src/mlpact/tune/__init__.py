@@ -23,6 +23,7 @@ from mlpact.torch import is_torch_config
 from mlpact.tune._backends import (
     OnTrial,
     StudySpec,
+    forks,
     import_optuna,
     import_ray,
     open_study,
@@ -155,7 +156,7 @@ def _search(
 
     n_jobs = jobs or cfg.tune.jobs
     torch_run = is_torch_config(cfg)
-    if backend != "ray" and n_jobs > 1:
+    if backend != "ray" and n_jobs > 1 and not forks(torch=torch_run):
         warm_workers(n_jobs - 1, torch=torch_run)  # workers import their libraries while data loads
     objective: Objective | TorchObjective
     if torch_run:
@@ -172,14 +173,19 @@ def _search(
     tc = cfg.tune
     flags = trials is not None or timeout is not None  # flags replace the config's whole budget
     n_trials, seconds = (trials, timeout) if flags else (tc.trials, tc.timeout)
-    before = len(open_study(spec).trials)
+    study = open_study(spec)  # this process's one storage for the study (opening one takes ~0.1-0.5 s)
+    before = len(study.trials)
     if backend == "ray":
         run_ray(
             spec, objective, trials=n_trials, timeout=seconds, jobs=n_jobs, address=address, on_trial=on_trial
         )
     else:
-        run_optuna(spec, objective, trials=n_trials, timeout=seconds, jobs=n_jobs, on_trial=on_trial)
-    result = _result(cfg, spec, objective.metric, backend=backend, before=before, plots=plots)
+        run_optuna(
+            spec, objective, trials=n_trials, timeout=seconds, jobs=n_jobs, on_trial=on_trial, study=study
+        )
+    result = _result(
+        cfg, spec, objective.metric, backend=backend, before=before, plots=plots, store=study._storage
+    )
     if cfg.tracking.mlflow_uri:
         from mlpact.tracking import track_tune
 
@@ -279,11 +285,11 @@ def _most_epochs(cfg: Config) -> int:
 
 # --------------------------------------------------------------------------- the outcome
 def _result(
-    cfg: Config, spec: StudySpec, metric: str, *, backend: str, before: int, plots: bool
+    cfg: Config, spec: StudySpec, metric: str, *, backend: str, before: int, plots: bool, store: Any
 ) -> TuneResult:
     from mlpact.errors import ConfigError
 
-    study = open_study(spec)
+    study = open_study(spec, store=store)
     rows = [_trial_row(t) for t in study.trials]
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     if not done:
