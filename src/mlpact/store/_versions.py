@@ -391,6 +391,8 @@ class Versions(Database):
                 "SELECT version FROM aliases WHERE name = ? AND alias = ?", (parsed.name, parsed.alias)
             ).fetchone()
             if row is None:
+                if db.execute("SELECT 1 FROM versions WHERE name = ? LIMIT 1", (parsed.name,)).fetchone() is None:
+                    raise NotFoundError(self._missing_model(db, parsed.name))  # the model, not its alias
                 known = sorted(
                     r[0] for r in db.execute("SELECT alias FROM aliases WHERE name = ?", (parsed.name,))
                 )
@@ -469,7 +471,8 @@ class Versions(Database):
             )
         close = difflib.get_close_matches(name, names, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        return f"No model named {name!r}{where}.{hint} Models: {', '.join(names)}."
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        return f"No model named {name!r}{where}.{hint} Models: {shown}."
 
     def _missing_version(self, db: sqlite3.Connection, name: str, version: int) -> str:
         have = [
