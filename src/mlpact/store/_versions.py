@@ -391,7 +391,10 @@ class Versions(Database):
                 "SELECT version FROM aliases WHERE name = ? AND alias = ?", (parsed.name, parsed.alias)
             ).fetchone()
             if row is None:
-                if db.execute("SELECT 1 FROM versions WHERE name = ? LIMIT 1", (parsed.name,)).fetchone() is None:
+                if (
+                    db.execute("SELECT 1 FROM versions WHERE name = ? LIMIT 1", (parsed.name,)).fetchone()
+                    is None
+                ):
                     raise NotFoundError(self._missing_model(db, parsed.name))  # the model, not its alias
                 known = sorted(
                     r[0] for r in db.execute("SELECT alias FROM aliases WHERE name = ?", (parsed.name,))
