@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from mlpact.errors import DataError
+from mlpact.errors import DataError, shorten
 
 if TYPE_CHECKING:
     from mlpact.config import Config, DataConfig
@@ -59,10 +59,13 @@ def read_table(
         frame = pd.read_csv(where, sep=sep, low_memory=False, storage_options=options)
     except DataError:
         raise
+    except pd.errors.EmptyDataError:
+        raise empty_file(path) from None
     except Exception as exc:  # parsers raise many types; all mean the same to a user
         if kind == "parquet":
             refuse_duplicate_columns(_parquet_names(where, options), path)
         raise DataError(f"Failed while reading {kind.upper()} file {str(path)!r}.\n{exc}") from exc
+    check_separator([str(c) for c in frame.columns], sep, path)
     if any(_MANGLED.fullmatch(str(c)) for c in frame.columns):  # pandas renames a 2nd `x` to `x.1`
         header = pd.read_csv(where, sep=sep, header=None, nrows=1, dtype=str, storage_options=options)
         refuse_duplicate_columns([str(v) for v in header.iloc[0]], path)
@@ -86,6 +89,38 @@ def _parquet_names(where: str | Path, options: dict[str, Any] | None) -> list[st
             return list(pq.read_schema(handle).names)
     except Exception:  # not Parquet at all: the caller's error says so
         return []
+
+
+_SEPARATORS = (",", ";", "\t", "|")
+
+
+def check_separator(names: list[str], sep: str, path: str | Path) -> None:
+    """Refuse a CSV header read as one column that holds another separator (`a;b;c` read with ',').
+
+    Raises:
+        DataError: naming the separator the header seems to use, with the flag that sets it.
+    """
+    if len(names) != 1:
+        return
+    found = next((c for c in _SEPARATORS if c != sep and names[0].count(c) >= 1), None)
+    if found is None:
+        return
+    shown, flag, key = {"\t": ("a tab", "'\\t'", '"\\t"')}.get(found, (repr(found), repr(found), repr(found)))
+    expected = {"\t": "a tab"}.get(sep, repr(sep))
+    raise DataError(
+        f"CSV file {str(path)!r}: expected columns separated by {expected}, found a header that is one "
+        f"column holding {shown}: {shorten(names[0], 120)!r}.",
+        hint=f"Read it with --sep {flag} (in a config: data.sep: {key}).",
+    )
+
+
+def empty_file(path: str | Path) -> DataError:
+    """The error for a CSV file with nothing in it, not even a header."""
+    return DataError(
+        f"CSV file {str(path)!r} is empty: expected a header line naming the columns, then one row "
+        "per line; found 0 bytes (or only blank lines).",
+        hint="Check the file was written completely (an export that failed leaves an empty file).",
+    )
 
 
 def refuse_duplicate_columns(names: list[str], path: str | Path) -> None:
@@ -168,7 +203,10 @@ def select_columns(frame: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
         keep += [c for c in (data.split.group_column, data.split.time_column) if c and c not in keep]
         frame = frame[keep]
     if len(frame) == 0:
-        raise DataError("The data has no rows.")
+        raise DataError(
+            "The data has a header but 0 rows: expected at least one row to train on.",
+            hint="Check data.source names the file you meant (and that it was written completely).",
+        )
     return frame
 
 

@@ -122,6 +122,7 @@ def predict(
                 "output": str(result.output),
                 "seconds": result.seconds,
                 "validation": result.report.to_dict(),
+                "ignored_columns": result.ignored,
             }
         )
         return
@@ -130,6 +131,20 @@ def predict(
             f"[yellow]{len(result.report.warnings)} warnings[/] (the validation policy lets these through):"
         )
         err.print(result.report.format(), highlight=False, markup=False, soft_wrap=True)
+    if result.ignored:
+        n = len(result.ignored)
+        err.print(
+            f"Note: {n} input column{'s' if n != 1 else ''} not used by the model, ignored: "
+            f"{', '.join(result.ignored[:10])}{f' and {n - 10} more' if n > 10 else ''}.",
+            highlight=False, markup=False, soft_wrap=True,
+        )  # fmt: skip
+    if result.rows == 0:
+        err.print(
+            f"[yellow]Warning:[/] the input {source} has a header but 0 rows: nothing was predicted; "
+            f"{result.output} holds the output columns only.",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        return
     speed = f", {result.rows_per_s:,.0f} rows/s" if result.seconds >= 1 else ""
     stdout().print(
         f"Wrote {result.rows:,} predictions of [bold]{loaded.ref}[/] to {result.output} "
