@@ -158,9 +158,14 @@ def table_format(path: str | Path, fmt: str = "auto") -> Literal["csv", "parquet
         return "parquet"
     if ".csv" in suffixes or ".tsv" in suffixes or ".txt" in suffixes:
         return "csv"
+    found = f"'{suffixes[-1]}'" if suffixes else "no extension"
+    excel = bool(suffixes) and suffixes[-1] in (".xlsx", ".xls", ".xlsm", ".ods")
     raise DataError(
-        f"Cannot tell the format of {str(path)!r} from its extension: expected .csv or .parquet.",
-        hint="Rename the file or set data.format.",
+        f"Cannot tell the format of {str(path)!r} from its extension: expected a CSV file (.csv, .tsv, "
+        f".txt) or a Parquet file (.parquet, .pq), found {found}.",
+        hint="Save the workbook as CSV (File > Save As > CSV) and pass that file."
+        if excel
+        else "Rename the file to the format it holds (a config can also set data.format: csv or parquet).",
     )
 
 

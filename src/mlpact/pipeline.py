@@ -260,7 +260,7 @@ def import_object(path: str, *, key: str = "model.type", near: Path | None = Non
         module = importlib.import_module(module_name)
     except ImportError as exc:
         error = ConfigError([f"{key}: cannot import module {module_name!r} (found {path!r}): {exc}"])
-        error.hint = _not_on_path_hint(module_name, exc, near)
+        error.hint = _not_on_path_hint(module_name, exc, near) or error.hint
         raise error from None
     try:
         return getattr(module, attr)

@@ -77,7 +77,11 @@ def predict_file(
     if isinstance(source, str):
         remote.require(source, what="Input file")
     if str(source) == str(target):
-        raise DataError("The output file must differ from the input file.")
+        raise DataError(
+            "Expected an output file other than the input, found -o naming the input itself: "
+            f"{str(source)!r}.",
+            hint="Write the predictions to a new file, e.g. -o predictions.csv.",
+        )
     out_fmt = table_format(target)
     if isinstance(target, Path):
         _make_folder(target.parent)
