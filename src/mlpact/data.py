@@ -114,6 +114,22 @@ def check_separator(names: list[str], sep: str, path: str | Path) -> None:
     )
 
 
+def closest_column(name: str, columns: Iterable[str]) -> str | None:
+    """The column a misspelt `name` most likely means: one equal but for case, spaces,
+    underscores or punctuation (`Alcohol`, `malic acid`), else the closest spelling."""
+    import difflib
+
+    columns = [str(c) for c in columns]
+    key = _loose(name)
+    same = [c for c in columns if _loose(c) == key]
+    close = same or difflib.get_close_matches(name, columns, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _loose(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", name.lower())
+
+
 def empty_file(path: str | Path) -> DataError:
     """The error for a CSV file with nothing in it, not even a header."""
     return DataError(
@@ -198,10 +214,12 @@ def select_columns(frame: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
     named += [c for c in (data.split.group_column, data.split.time_column) if c]
     missing = sorted(set(named) - set(frame.columns))
     if missing:
+        near = {m: closest_column(m, set(frame.columns) - set(named)) for m in missing}
+        meant = "; ".join(f"did you mean {c!r} for {m!r}?" for m, c in near.items() if c)
         raise DataError(
-            f"Columns named in the config are not in the data: {missing!r}.\n"
+            f"Columns named in the config are not in the data: {missing!r}.{' ' + meant if meant else ''}\n"
             f"The data has: {sorted(frame.columns)!r}.",
-            hint="Fix data.target, data.columns, data.drop or data.split in the config.",
+            hint="Fix data.target, data.columns, data.drop or data.split in the config (or --set).",
         )
     if data.columns is not None:
         keep = list(dict.fromkeys([*data.columns, data.target]))

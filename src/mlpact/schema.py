@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlpact.data import FLOAT32_MAX, nested_kinds
+from mlpact.data import FLOAT32_MAX, closest_column, nested_kinds
 from mlpact.errors import InputValidationError
 
 if TYPE_CHECKING:
@@ -485,18 +485,10 @@ def check(
 def _near_miss(name: str, unused: Sequence[str]) -> str:
     """'; did you mean ...' for a missing column: an input column that differs only in case,
     spaces, underscores or punctuation, else the closest spelling among the unused columns."""
-    import difflib
-
-    key = _loose(name)
-    same = [c for c in unused if _loose(c) == key]
-    close = same or difflib.get_close_matches(name, unused, n=1, cutoff=0.75)
-    if not close:
+    close = closest_column(name, unused)
+    if close is None:
         return ""
-    return f"; did you mean the input's {close[0]!r}? (names must match exactly: rename it to {name!r})"
-
-
-def _loose(name: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "", name.lower())
+    return f"; did you mean the input's {close!r}? (names must match exactly: rename it to {name!r})"
 
 
 def _level(policy: ValidationPolicy | Mapping[str, str], check: str) -> str:

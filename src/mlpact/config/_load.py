@@ -216,6 +216,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             [f"expected a UTF-8 text file, found bytes that are not text (at byte {exc.start})"],
             source=str(path),
+            hint=_data_file_hint(path),
         ) from None
     except OSError as exc:
         raise ConfigError([f"cannot read {str(path)!r}: {exc.strerror}"]) from None
@@ -230,8 +231,19 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             [f"expected a mapping of sections at the top level, found {type(data).__name__}"],
             source=str(path),
+            hint=_data_file_hint(path),
         )
     return data
+
+
+def _data_file_hint(path: Path) -> str | None:
+    """For a data file passed where a config goes: how to get a config for it."""
+    if path.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx", ".xls"):
+        return None
+    return (
+        f"{path.name} looks like a data file; this command takes a YAML config. "
+        f"`mlpact init --from-data {path} --target COLUMN` writes one for it."
+    )
 
 
 def _describe_yaml_error(exc: yaml.YAMLError, text: str) -> tuple[str, str]:

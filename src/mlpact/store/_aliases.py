@@ -39,7 +39,7 @@ class Aliases(Versions):
                 "SELECT status FROM versions WHERE name = ? AND version = ?", (name, version)
             ).fetchone()
             if row is None:
-                raise NotFoundError(self._missing_version(db, name, version))
+                raise self._missing_version(db, name, version)
             if row["status"] != "active":
                 raise StoreError(
                     f"{name}:{version} is {row['status']}; only active versions can hold an alias.",
@@ -110,7 +110,7 @@ class Aliases(Versions):
         check_name(alias, what="alias")
         with self._write() as db:
             if db.execute("SELECT 1 FROM versions WHERE name = ? LIMIT 1", (name,)).fetchone() is None:
-                raise NotFoundError(self._missing_model(db, name))
+                raise self._missing_model(db, name)
             stack = self._holders(db, name, alias)
             if not stack:
                 known = sorted(r[0] for r in db.execute("SELECT alias FROM aliases WHERE name = ?", (name,)))
