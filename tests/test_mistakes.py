@@ -138,6 +138,8 @@ MISTAKES = [
       'does not exist', 'wine.csv', "Check the file's path"),
     m("predict input exported with ';'", 'predict wine wines_semi.csv -o out.csv', E.INPUT,
       "expected columns separated by ','", "one column holding ';': 'alcohol;malic_acid", "--sep ';'"),
+    m("evaluate on a file exported with ';'", "evaluate wine labelled_semi.csv", E.INPUT,
+      "expected columns separated by ','", "one column holding ';': 'alcohol;malic_acid", "--sep ';'"),
     m('predict input exported with tabs', 'predict wine wines_tab.csv -o out.csv', E.INPUT,
       "expected columns separated by ','", 'one column holding a tab', "--sep '\\t'"),
     m('predict --sep tab on a comma file', 'predict wine wines.csv -o out.csv --sep \\t', E.INPUT,
@@ -210,6 +212,8 @@ MISTAKES = [
     # ---------------------------------------------------------------- serve
     m('serve on a busy port', 'serve wine --port {busy_port}', E.USAGE,
       'expected a free port', 'is already in use by another program', 'Pick another with --port'),
+    m("serve on a busy port: found before the model is looked up", "serve nope --port {busy_port}", E.USAGE,
+      "Port {busy_port} on 127.0.0.1 is already in use", "expected a free port", "--port 8000"),
     m('serve on a host that is not there', 'serve wine --host wine.invalid', E.USAGE,
       'expected an address or name of this machine', "'wine.invalid' does not resolve", '127.0.0.1'),
     # ---------------------------------------------------------------- notebooks
@@ -352,7 +356,7 @@ def run_cli(world: dict[str, Any], args: tuple[str, ...], monkeypatch: pytest.Mo
 
     monkeypatch.setattr(_app, "print_error", spy)
     monkeypatch.chdir(world["dir"])
-    line = [a.format(**world) for a in args]
+    line = [a.replace("{busy_port}", str(world["busy_port"])) for a in args]
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = _print_raw_warning
@@ -376,6 +380,7 @@ def test_mistake(world: dict[str, Any], mistake: Mistake, monkeypatch: pytest.Mo
     text = flat(out.output)
     assert out.code == mistake.code, out.output
     for part in (mistake.expected, mistake.found, mistake.hint):
+        part = part.replace("{busy_port}", str(world["busy_port"]))
         assert flat(part) in text, f"{part!r} not in:\n{out.output}"
     assert "Traceback" not in out.output and "Unexpected error" not in out.output, out.output
     assert not RAW_WARNING.search(out.output), out.output

@@ -130,6 +130,22 @@ def _loose(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "", name.lower())
 
 
+def make_output_folder(folder: Path) -> None:
+    """Create the folder an output file goes into (and its parents), or say why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(
+            f"Cannot write the output into {str(folder)!r}: expected a folder, found a file.",
+            hint="Choose another --output path.",
+        ) from None
+    except OSError as exc:
+        raise DataError(
+            f"Cannot create the output folder {str(folder)!r}: {exc.strerror}.",
+            hint="Choose an --output path in a folder you can write.",
+        ) from None
+
+
 def empty_file(path: str | Path) -> DataError:
     """The error for a CSV file with nothing in it, not even a header."""
     return DataError(

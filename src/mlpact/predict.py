@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.data import check_separator, empty_file, refuse_duplicate_columns, table_format
+from mlpact.data import (
+    check_separator,
+    empty_file,
+    make_output_folder,
+    refuse_duplicate_columns,
+    table_format,
+)
 from mlpact.errors import DataError
 from mlpact.progress import Progress, Silent
 from mlpact.schema import ValidationReport
@@ -84,7 +90,7 @@ def predict_file(
         )
     out_fmt = table_format(target)
     if isinstance(target, Path):
-        _make_folder(target.parent)
+        make_output_folder(target.parent)
     # a URL output is written here first and uploaded whole once every chunk succeeded
     local = target if isinstance(target, Path) else Path.cwd() / Path(target.split("?")[0]).name
     tmp = local.with_name(f".{local.name}.{os.getpid()}.tmp")
@@ -130,21 +136,6 @@ def _ignored(
     used = {*model.schema.names, *keep}
     reported = {p.column for p in report.problems if p.check == "extra_column"}
     return [c for c in columns if c not in used and c not in reported]
-
-
-def _make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise DataError(
-            f"Cannot write the output into {str(folder)!r}: expected a folder, found a file.",
-            hint="Choose another --output path.",
-        ) from None
-    except OSError as exc:
-        raise DataError(
-            f"Cannot create the output folder {str(folder)!r}: {exc.strerror}.",
-            hint="Choose an --output path in a folder you can write.",
-        ) from None
 
 
 def _location(where: str | Path) -> str | Path:
