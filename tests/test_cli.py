@@ -100,7 +100,7 @@ def test_unknown_model_is_exit_5(project: dict[str, Path]) -> None:
 def test_missing_config_file_is_exit_3(tmp_path: Path) -> None:
     result = invoke("train", tmp_path / "nope.yaml", "--store", tmp_path)
     assert result.exit_code == ExitCode.CONFIG
-    assert "does not exist" in result.output
+    assert "nope.yaml' not found" in result.output
 
 
 def test_config_show_prints_the_resolved_config_and_hash(project: dict[str, Path]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from conftest import wine_config, write_config
 from mlpact.config import Config, apply_override, json_schema, load_config, parse_override
 from mlpact.docs import reference_markdown
-from mlpact.errors import ConfigError
+from mlpact.errors import ConfigError, ConfigNotFoundError
 
 
 def test_defaults_are_filled_and_name_comes_from_the_file(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_override_through_a_scalar_is_an_error() -> None:
         ),
         ("evaluate.metrics=[acuracy]", r"unknown metric 'acuracy' \(did you mean 'accuracy'\?\)"),
         ("data.source=sklearn:titanic", r"unknown scikit-learn dataset 'titanic'"),
-        ("name=../evil", r"name: String should match pattern"),
+        ("name=../evil", r"name: expected 1 to 64 characters: letters, digits, underscores"),
         ("model.type=not a path", r"model\.type: expected an import path"),
     ],
 )
@@ -114,7 +114,14 @@ def test_missing_required_sections(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("a: [1, 2", "not valid YAML"),
+        (
+            "a: [1, 2",
+            r"not valid YAML at line 2, column 1: did not find expected ',' or '\]' .*end of the file",
+        ),
+        (
+            "data:\n\tsource: x.csv\n",
+            "not valid YAML at line 2, column 1: a tab character; YAML indents with spaces",
+        ),
         ("- 1\n- 2\n", "expected a mapping of sections at the top level, found list"),
     ],
 )
@@ -125,15 +132,20 @@ def test_unreadable_yaml(tmp_path: Path, text: str, message: str) -> None:
         load_config(path)
 
 
-def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
+def test_missing_file_is_not_found_and_lists_the_yaml_files_beside_it(tmp_path: Path) -> None:
+    write_config(tmp_path, wine_config())
+    with pytest.raises(
+        ConfigNotFoundError, match=r"Config file '.*nope.yaml' not found: .* YAML files there: config.yaml"
+    ):
         load_config(tmp_path / "nope.yaml")
 
 
 def test_yaml_is_read_with_the_safe_loader(tmp_path: Path) -> None:
     path = tmp_path / "evil.yaml"
     path.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(
+        ConfigError, match="not valid YAML at line 1, column 7: could not determine a constructor"
+    ):
         load_config(path)
 
 
@@ -291,7 +303,7 @@ def test_a_typo_in_a_base_layer_names_that_file(tmp_path: Path) -> None:
             {"a.yaml": {"extends": "b.yaml"}, "b.yaml": {"extends": "a.yaml"}},
             "cycle: a.yaml -> b.yaml -> a.yaml",
         ),
-        ({"a.yaml": {"extends": "missing.yaml"}}, "'missing.yaml' does not exist"),
+        ({"a.yaml": {"extends": "missing.yaml"}}, "'missing.yaml' not found"),
         ({"a.yaml": {"extends": 3}}, "expected a file name or a list of them"),
     ],
 )

@@ -158,11 +158,14 @@ def test_parse_parameters(items: list[str], expected: dict[str, Any]) -> None:
     assert notebooks.parse_parameters(items) == expected
 
 
-def test_parse_parameters_rejects_bad_names() -> None:
-    from mlpact.errors import DataError
+@pytest.mark.parametrize(
+    "item, found", [("1x=2", "found the name '1x'"), ("alpha", "found no '='"), ("=3", "found the name ''")]
+)
+def test_parse_parameters_rejects_bad_names(item: str, found: str) -> None:
+    from mlpact.errors import ConfigError
 
-    with pytest.raises(DataError, match="not of the form name=value"):
-        notebooks.parse_parameters(["1x=2"])
+    with pytest.raises(ConfigError, match=f"-p '{item}' is not of the form name=value .*: {found}"):
+        notebooks.parse_parameters([item])
 
 
 def test_export_gathers_imports_and_the_module_works(tmp_path: Path) -> None:

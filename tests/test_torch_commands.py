@@ -205,10 +205,12 @@ def test_predict_reports_an_unreadable_image_and_predicts_the_rest(
     folder = tmp_path / "in"
     shutil.copytree(version["data"] / "test" / "1", folder)
     (folder / "broken.png").write_bytes(b"not a png")
-    out = cli("predict", "digits:1", str(folder), "-o", str(tmp_path / "p.csv"), store=version["store"])
-    assert out.exit_code == 0, out.output
+    out = cli(
+        "predict", "digits:1", str(folder), "-o", str(tmp_path / "new" / "p.csv"), store=version["store"]
+    )
+    assert out.exit_code == 0, out.output  # the output's folder did not exist: it is created
     assert "1 of 9 images cannot be read: 'broken.png'" in " ".join(out.stderr.split())
-    table = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    table = pd.read_csv(tmp_path / "new" / "p.csv", keep_default_na=False)
     assert len(table) == 9 and list(table.columns)[-1] == "error"
     broken = table[table["path"] == "broken.png"].iloc[0]
     assert broken["prediction"] == "" and "not an image file PIL can read" in broken["error"]

@@ -60,7 +60,17 @@ TrustOpt = Annotated[
         "trust; repeatable. Names that touch files, processes or threads are never loaded."
     ),
 ]
-SepOpt = Annotated[str, typer.Option(help="Field separator of a CSV input.")]
+
+
+def _separator(value: str) -> str:
+    """`--sep '\\t'` (a backslash and a t, as a shell passes it) or `--sep tab` means a tab."""
+    return "\t" if value in ("\\t", "tab") else value
+
+
+SepOpt = Annotated[
+    str,
+    typer.Option(help="Field separator of a CSV input ('\\t' or tab: a tab).", callback=_separator),
+]
 
 
 def stderr() -> Console:

@@ -360,7 +360,7 @@ class Versions(Database):
                 "SELECT * FROM versions WHERE name = ? AND version = ?", (name, version)
             ).fetchone()
             if row is None:
-                raise NotFoundError(self._missing_version(db, name, version))
+                raise self._missing_version(db, name, version)
             return self._records(db, [row])[0]
 
     def resolve(self, ref: str, *, purged: bool = False) -> VersionRecord:
@@ -391,6 +391,11 @@ class Versions(Database):
                 "SELECT version FROM aliases WHERE name = ? AND alias = ?", (parsed.name, parsed.alias)
             ).fetchone()
             if row is None:
+                if (
+                    db.execute("SELECT 1 FROM versions WHERE name = ? LIMIT 1", (parsed.name,)).fetchone()
+                    is None
+                ):
+                    raise self._missing_model(db, parsed.name)  # the model, not its alias
                 known = sorted(
                     r[0] for r in db.execute("SELECT alias FROM aliases WHERE name = ?", (parsed.name,))
                 )
@@ -404,7 +409,7 @@ class Versions(Database):
             "SELECT MAX(version) AS v FROM versions WHERE name = ? AND status = 'active'", (parsed.name,)
         ).fetchone()
         if row["v"] is None:
-            raise NotFoundError(self._missing_model(db, parsed.name))
+            raise self._missing_model(db, parsed.name)
         return int(row["v"])
 
     def versions(self, name: str | None = None, *, include_archived: bool = False) -> list[VersionRecord]:
@@ -459,25 +464,29 @@ class Versions(Database):
             for row in rows
         ]  # fmt: skip
 
-    def _missing_model(self, db: sqlite3.Connection, name: str) -> str:
+    def _missing_model(self, db: sqlite3.Connection, name: str) -> NotFoundError:
         names = [r[0] for r in db.execute("SELECT DISTINCT name FROM versions ORDER BY name")]
         where = f" in the store at {self.root}"
         if not names:
-            return (
-                f"No model named {name!r}{where}: the store has no models yet. "
-                "Train one with `mlpact train CONFIG`."
+            return NotFoundError(
+                f"No model named {name!r}{where}: the store has no models yet.",
+                hint="Is --store (or MLPACT_HOME) the store you trained into? The default is .mlpact in "
+                "the current folder; `mlpact train CONFIG` saves a first version.",
             )
         close = difflib.get_close_matches(name, names, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        return f"No model named {name!r}{where}.{hint} Models: {', '.join(names)}."
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        return NotFoundError(f"No model named {name!r}{where}.{hint} Models: {shown}.")
 
-    def _missing_version(self, db: sqlite3.Connection, name: str, version: int) -> str:
+    def _missing_version(self, db: sqlite3.Connection, name: str, version: int) -> NotFoundError:
         have = [
             r[0] for r in db.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", (name,))
         ]
         if not have:
             return self._missing_model(db, name)
-        return f"Model {name!r} has no version {version}; it has versions {', '.join(map(str, have))}."
+        return NotFoundError(
+            f"Model {name!r} has no version {version}; it has versions {', '.join(map(str, have))}."
+        )
 
 
 def _json_tuple(text: str | None) -> tuple[str, ...] | None:

@@ -325,7 +325,7 @@ def predict_images(
         DataError: the model does not take images, `source` does not exist or holds no image.
         InputValidationError: an image cannot be read and the policy says `unreadable_image: error`.
     """
-    from mlpact.data import table_format
+    from mlpact.data import make_output_folder, table_format
     from mlpact.progress import Silent
 
     if not isinstance(model, ImageModel):
@@ -341,6 +341,7 @@ def predict_images(
             f"No image files found at {str(source)!r}.", hint="Give a folder of images or one image file."
         )
     fmt, start = table_format(output), time.perf_counter()
+    make_output_folder(output.parent)
     base = source if source.is_dir() else source.parent
     names = [p.relative_to(base).as_posix() for p in files]
     with (progress or Silent()).bar(f"Predicting {len(files)} images", len(files)) as advance:
