@@ -8,7 +8,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout, when
+from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout
+from mlpact.cli._output import iso
+from mlpact.errors import plural
 
 models_app = typer.Typer(
     help="The model registry: versions, aliases, history, diffs, integrity, export and import.\n\n"
@@ -70,7 +72,7 @@ def models_list(
         row = [
             r.name,
             str(r.version),
-            when(r.created),
+            iso(r.created),
             ", ".join(r.aliases),
             metric,
             (r.data_fingerprint or "")[:12],
@@ -106,13 +108,13 @@ def _print_show(info: dict[str, Any]) -> None:
     out = stdout()
     v = info["version"]
     aliases = ", ".join(v["aliases"]) or "none"
-    out.print(f"[bold]{v['ref']}[/]  {v['status']}  created {when(v['created'])}  aliases: {aliases}")
+    out.print(f"[bold]{v['ref']}[/]  {v['status']}  created {iso(v['created'])}  aliases: {aliases}")
     out.print(f"path {v['path']}\ndigest {v['digest']}  (sha256 of manifest.json, recorded in the index)")
     if v["origin"]:
         out.print(_origin_text(v["origin"]))
     if v.get("rebuilt"):
         out.print(
-            f"[yellow]rebuilt[/] {when(v['rebuilt'])}: this row was written by `mlpact store rebuild-index` "
+            f"[yellow]rebuilt[/] {iso(v['rebuilt'])}: this row was written by `mlpact store rebuild-index` "
             "from the version's own manifest; it trusts only mlpact's own allowlist and the --trust names "
             "confirmed then"
         )
@@ -134,7 +136,7 @@ def _print_show(info: dict[str, Any]) -> None:
         for e in info["evaluations"]:
             primary = info["metrics"].get("primary")
             value = e["metrics"].get("test", e["metrics"]).get(primary) if primary else None
-            evals.add_row(when(e["created"]), e["data"], str(e["rows"]), fmt(value))
+            evals.add_row(iso(e["created"]), e["data"], str(e["rows"]), fmt(value))
         out.print(evals)
     lineage = info["lineage"]
     data = lineage.get("data", {})
@@ -235,7 +237,7 @@ def models_history(
     for e in events:
         prev = str(e["previous"]) if e["previous"] is not None else "-"
         table.add_row(
-            when(e["time"]), e["alias"], e["action"], str(e["version"]), prev, e["user"], e["reason"] or ""
+            iso(e["time"]), e["alias"], e["action"], str(e["version"]), prev, e["user"], e["reason"] or ""
         )
     stdout().print(table)
 
@@ -415,7 +417,7 @@ def models_verify(
                 "does not know); it is kept and its number is never reused. "
                 "`mlpact store rebuild-index` indexes it if its files match its manifest."
             )
-        stdout().print(f"{len(checks) - len(failed)} of {len(checks)} versions verified.")
+        stdout().print(f"{len(checks) - len(failed)} of {plural(len(checks), 'version')} verified.")
     if any(c.behaviour != "differs" for c in failed):
         raise typer.Exit(int(ExitCode.INTEGRITY))
     if failed:
