@@ -7,7 +7,6 @@ pytest a warning is recorded by pytest, not printed, so only a real process show
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import subprocess
@@ -396,3 +395,43 @@ def test_a_table_piped_to_a_file_keeps_each_row_on_one_line(tmp_path: Path) -> N
 
 def iso_date(line: str) -> bool:
     return bool(re.search(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\b", line))
+
+
+# --------------------------------------------------------------------------- dates
+ISO = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\b")
+
+
+@pytest.fixture(scope="module")
+def two_wines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import mlpact
+
+    store = tmp_path_factory.mktemp("dates") / "s"
+    folder = store.parent
+    for seed in (1, 2):
+        mlpact.train(write_config(folder, wine_config(seed=seed, evaluate={"cv_folds": 0})), store=store)
+    from mlpact import registry
+
+    registry.promote("wine:2", "production", store=store)
+    return store
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["models", "list"],
+        ["models", "show", "wine:1"],
+        ["models", "history", "wine"],
+        ["runs", "list"],
+        ["runs", "show", "RUN"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_every_printed_timestamp_is_an_iso_date(two_wines: Path, args: list[str]) -> None:
+    if "RUN" in args:
+        import mlpact
+
+        args = [*args[:-1], mlpact.load("wine:1", store=two_wines).lineage["run_id"]]
+    result = runner.invoke(app, [*args, "--store", str(two_wines)])
+    assert result.exit_code == 0, result.output
+    assert ISO.search(result.output), result.output
+    assert not re.search(r"\b1\d{9}(\.\d+)?\b|\+00:00|\d\d:\d\d:\d\d\.\d", result.output), result.output

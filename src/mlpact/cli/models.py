@@ -156,7 +156,8 @@ def _print_show(info: dict[str, Any]) -> None:
             title="Lineage",
         )
     )
-    out.print(Markdown(info["card"].split("## Input schema", 1)[-1].join(["## Input schema", ""])))
+    schema = Markdown(info["card"].split("## Input schema", 1)[-1].join(["## Input schema", ""]))
+    out.print(schema, width=min(out.width, 100))  # a heading fills its width: not a pipe's 500 columns
 
 
 def _origin_text(origin: str) -> str:
