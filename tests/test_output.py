@@ -435,3 +435,22 @@ def test_every_printed_timestamp_is_an_iso_date(two_wines: Path, args: list[str]
     assert result.exit_code == 0, result.output
     assert ISO.search(result.output), result.output
     assert not re.search(r"\b1\d{9}(\.\d+)?\b|\+00:00|\d\d:\d\d:\d\d\.\d", result.output), result.output
+
+
+# --------------------------------------------------------------------------- no ✓ before a refusal
+def test_reproduce_on_changed_data_ticks_nothing(tmp_path: Path) -> None:
+    from sklearn.datasets import load_wine
+
+    import mlpact
+
+    frame = load_wine(as_frame=True).frame
+    frame.to_csv(tmp_path / "wine.csv", index=False)
+    cfg = wine_config(
+        data={"source": str(tmp_path / "wine.csv"), "target": "target"}, evaluate={"cv_folds": 0}
+    )
+    mlpact.train(write_config(tmp_path, cfg), store=tmp_path / "s")
+    frame.iloc[:-5].to_csv(tmp_path / "wine.csv", index=False)
+    result = runner.invoke(app, ["reproduce", "wine:1", "--store", str(tmp_path / "s")])
+    assert result.exit_code == 13, result.output
+    assert "its data changed since it was trained" in result.output
+    assert "✓" not in result.output
