@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import logging
 import os
 import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    import logging
+    from datetime import datetime
+
     from rich.console import Console
 
 __all__ = ["Gathered", "console", "gathered", "iso", "print_warning", "reflow"]
@@ -38,7 +39,6 @@ ACTIONABLE = frozenset(
 )
 # Distinct warnings kept per command; a long-running server must not grow without bound.
 MAX_DISTINCT = 200
-log = logging.getLogger("mlpact.cli")
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -93,7 +93,11 @@ class Gathered:
                 return
             item = self.seen[(name, message)] = _Seen(message, f"{name} at {where}", wanted(category))
             if not item.wanted:
-                log.debug("library warning kept from the console: %s: %s", item.where, message)
+                import logging
+
+                logging.getLogger("mlpact.cli").debug(
+                    "library warning kept from the console: %s: %s", item.where, message
+                )
         item.count += 1
         if self.live and not item.shown:
             self._show(item)
@@ -140,19 +144,20 @@ def _qualified(category: type[Any]) -> str:
     return f"{category.__module__}.{category.__qualname__}"
 
 
-class _LastResort(logging.Handler):
+def _last_resort(into: Gathered) -> logging.Handler:
     """Python's last-resort handler while a command runs: mlpact's records print as before (the
-    message alone, on stderr); a library's are gathered as noise."""
+    message alone, on stderr); a library's are gathered as noise. (logging is imported here: not
+    for `mlpact --help`.)"""
+    import logging
 
-    def __init__(self, into: Gathered) -> None:
-        super().__init__(logging.WARNING)
-        self.into = into
+    class LastResort(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name.split(".")[0] == "mlpact":
+                sys.stderr.write(self.format(record) + "\n")
+            else:
+                into.add(f"log:{record.name}", record.getMessage(), f"{record.pathname}:{record.lineno}")
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name.split(".")[0] == "mlpact":
-            sys.stderr.write(self.format(record) + "\n")
-        else:
-            self.into.add(f"log:{record.name}", record.getMessage(), f"{record.pathname}:{record.lineno}")
+    return LastResort(logging.WARNING)
 
 
 _current: list[Gathered] = []
@@ -161,12 +166,14 @@ _current: list[Gathered] = []
 @contextlib.contextmanager
 def gathered(*, debug: bool) -> Iterator[Gathered]:
     """Gather the warnings a command raises and print them, once each, when it ends."""
+    import logging
+
     into = Gathered(debug=debug)
     last_resort = logging.lastResort
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = into.showwarning
-        logging.lastResort = _LastResort(into)
+        logging.lastResort = _last_resort(into)
         _current.append(into)
         try:
             yield into
@@ -187,6 +194,8 @@ def live() -> None:
 def iso(value: str | float | int | datetime | None) -> str:
     """A timestamp (ISO text, epoch seconds or a datetime) as ISO 8601 in UTC to the second:
     `2026-03-01T14:05:09Z`. Empty for None or ''."""
+    from datetime import UTC, datetime
+
     if value is None or value == "":
         return ""
     if isinstance(value, int | float):
