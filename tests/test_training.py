@@ -393,7 +393,7 @@ def test_bounded_permutation_importance_is_said_in_the_output_and_recorded(tmp_p
     assert out.exit_code == 0, out.output
     said = " ".join(out.output.split())
     assert (
-        "warning: Permutation importance scored 4 of 13 input columns (evaluate.importance_max_columns: 4): "
+        "Warning: Permutation importance scored 4 of 13 input columns (evaluate.importance_max_columns: 4): "
         "it shuffled neighbouring columns in blocks (4 groups of up to 4), kept the blocks whose shuffling "
         "cost accuracy most, and scored their columns one by one." in said
     )
