@@ -431,7 +431,7 @@ def test_every_printed_timestamp_is_an_iso_date(two_wines: Path, args: list[str]
         import mlpact
 
         args = [*args[:-1], mlpact.load("wine:1", store=two_wines).lineage["run_id"]]
-    result = runner.invoke(app, [*args, "--store", str(two_wines)])
+    result = runner.invoke(app, [*args, "--store", str(two_wines)], env={"COLUMNS": "80"})  # a narrow page
     assert result.exit_code == 0, result.output
     assert ISO.search(result.output), result.output
     assert not re.search(r"\b1\d{9}(\.\d+)?\b|\+00:00|\d\d:\d\d:\d\d\.\d", result.output), result.output

@@ -66,7 +66,7 @@ def models_list(
         "origin",
         *(["status"] if include_all else []),
     ):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "created")  # a date stays whole
     for r in records:
         metric = f"{r.metric_name} {fmt(r.metric_value)}" if r.metric_name else "-"
         row = [
@@ -132,7 +132,7 @@ def _print_show(info: dict[str, Any]) -> None:
     if info["evaluations"]:
         evals = Table(title="Evaluations on other data", title_justify="left")
         for col in ("when", "data", "rows", info["metrics"].get("primary", "metric")):
-            evals.add_column(col)
+            evals.add_column(col, no_wrap=col == "when")
         for e in info["evaluations"]:
             primary = info["metrics"].get("primary")
             value = e["metrics"].get("test", e["metrics"]).get(primary) if primary else None
@@ -234,7 +234,7 @@ def models_history(
         return
     table = Table()
     for col in ("time", "alias", "action", "version", "previous", "user", "reason"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "time")
     for e in events:
         prev = str(e["previous"]) if e["previous"] is not None else "-"
         table.add_row(

@@ -39,7 +39,7 @@ def runs_list(
         return
     table = Table()
     for col in ("run", "model", "kind", "status", "started", "version", "metrics"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "started")
     for r in found:
         status = {"succeeded": "[green]succeeded[/]", "failed": "[red]failed[/]"}.get(
             r["status"], r["status"]
