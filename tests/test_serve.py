@@ -184,7 +184,7 @@ BAD_BODIES = [
     (
         b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [1]]}}',
         422,
-        "1 row(s) do not have 2 values, one per column (rows 2)",
+        "1 row does not have 2 values, one per column (rows 2)",
     ),
     (
         b'{"inputs": {"a": [1, 2], "b": [1]}}',

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlpact.errors import DataError, ExitCode
+from mlpact.verdict import too_few
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -408,9 +409,7 @@ def _inconclusive_reason(result: CheckResult, reference: Mapping[str, Any] | Non
     settings = result.thresholds
     needed = result.rows_needed
     if result.rows < settings.min_rows:
-        return (
-            f"{result.rows} rows are too few to judge: the check needs at least {needed or settings.min_rows}"
-        )
+        return f"{too_few(result.rows)} to judge: the check needs at least {needed or settings.min_rows}"
     numeric = sum(d.kind == "numeric" for d in result.drift)
     sized = (
         f"to catch a shift of {settings.shift:g} standard deviations in any one of {numeric} numeric "
@@ -423,7 +422,7 @@ def _inconclusive_reason(result: CheckResult, reference: Mapping[str, Any] | Non
             "rows; retrain on more data, or set check.shift larger or check.power lower"
         )
     return (
-        f"nothing found, but {result.rows} rows are too few to rule out a change: the check needs "
+        f"nothing found, but {too_few(result.rows)} to rule out a change: the check needs "
         f"{needed} rows {sized}"
     )
 

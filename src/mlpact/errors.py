@@ -49,6 +49,12 @@ def shorten(value: object, limit: int = 200) -> str:
     return f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """The count and the noun in the right number: `1 warning`, `2 warnings`, `1,000 rows`
+    (`many` for irregular plurals: `plural(n, "class", "classes")`)."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
 class MlpactError(Exception):
     """Base of every error mlpact raises on purpose."""
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact.errors import plural
 from mlpact.metrics import (
     CLASSIFICATION_METRICS,
     LOWER_IS_BETTER,
@@ -603,7 +604,7 @@ def _labels(frame: pd.DataFrame, target: str, notes: list[str]) -> tuple[pd.Seri
     if missing == len(frame):
         raise DataError(f"The target column {target!r} has no values: nothing to score against.")
     if missing:
-        notes.append(f"Dropped {missing} rows whose target {target!r} is missing.")
+        notes.append(f"Dropped {plural(missing, 'row')} whose target {target!r} is missing.")
         frame = frame[frame[target].notna()].reset_index(drop=True)
     return frame[target], frame
 

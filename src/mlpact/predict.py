@@ -112,7 +112,7 @@ def predict_file(
                     writer = writer or _Writer(tmp, out_fmt)
                     writer.write(table)
                 advance(len(chunk))
-        report.raise_for_errors()
+            report.raise_for_errors()  # inside the bar: no "✓ Predicting" before a refused input
         if writer is None:
             writer = _Writer(tmp, out_fmt)
             writer.write(model.output_frame(_empty_input(model)))

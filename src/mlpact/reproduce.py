@@ -195,12 +195,12 @@ def _reproduce(
 ) -> ReproduceResult:
     from mlpact.training import run
 
-    with progress.stage(f"Re-loading {cfg.data.source}"):
-        lineage, test = _current(cfg)
     recorded = old.lineage.get("data") or {}
-    same_data = lineage["fingerprint"] == recorded.get("fingerprint")
-    if not same_data and not allow:
-        raise DataChangedError(old.ref, recorded, lineage)
+    with progress.stage(f"Re-loading {cfg.data.source}"):  # no ✓ for data that is refused
+        lineage, test = _current(cfg)
+        same_data = lineage["fingerprint"] == recorded.get("fingerprint")
+        if not same_data and not allow:
+            raise DataChangedError(old.ref, recorded, lineage)
     torch_version = old.manifest.get("flavor") == "torch"
     threads = _threads(old, cfg) if torch_version else None
     trained = run(cfg, store=store, progress=progress, threads=threads)

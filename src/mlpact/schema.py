@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlpact.data import FLOAT32_MAX, closest_column, nested_kinds
-from mlpact.errors import InputValidationError
+from mlpact.errors import InputValidationError, plural
 
 if TYPE_CHECKING:
     from mlpact.config import SchemaConfig, ValidationPolicy
@@ -421,8 +421,8 @@ class ValidationReport:
             return
         n = len(self.errors)
         head = (
-            f"Input does not match the model's schema: {n} error{'s' if n != 1 else ''}"
-            f"{f' and {len(self.warnings)} warnings' if self.warnings else ''}.\n"
+            f"Input does not match the model's schema: {plural(n, 'error')}"
+            f"{' and ' + plural(len(self.warnings), 'warning') if self.warnings else ''}.\n"
         )
         raise InputValidationError(self, head + self.format(show_values=show_values))
 

@@ -439,10 +439,19 @@ def _guard_fit(fn: Any, warned: list[str]) -> Any:
     except InvalidParameterError as exc:
         raise ConfigError([f"model.params: {exc}"]) from None
     for item in caught:
-        text = f"{item.category.__name__}: {str(item.message).strip().splitlines()[0]}"
+        text = _fit_warning(item.category, str(item.message))
         if text not in warned:
             warned.append(text)
     return result
+
+
+def _fit_warning(category: type[Warning], message: str) -> str:
+    """An estimator's warning as one line that says what to do where mlpact knows it."""
+    line = (message.strip().splitlines() or [""])[0].rstrip(":")
+    text = f"The estimator warned ({category.__name__}): {line}"
+    if category.__name__ == "ConvergenceWarning":
+        text += "; raise model.params.max_iter, or scale the features"
+    return text
 
 
 # --------------------------------------------------------------------------- saving

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from mlpact.cli._app import JsonOpt, SepOpt, StoreOpt, TrustOpt, app, command, print_json, stderr, stdout
+from mlpact.errors import plural
 
 if TYPE_CHECKING:
     from mlpact.check import CheckResult
@@ -145,14 +146,15 @@ def _print_check(result: CheckResult) -> None:
 
     out = stdout()
     style = _STYLE[result.verdict]
-    out.print(f"{result.ref} on {result.rows} rows: [bold {style}]{result.verdict}[/]")
+    out.print(f"{result.ref} on {plural(result.rows, 'row')}: [bold {style}]{result.verdict}[/]")
     for reason in result.reasons:
         out.print(f"  - {escape(reason)}", soft_wrap=True)
     if result.drift:
         table = Table(
             title="Drift against the training split",
             title_justify="left",
-            caption=f"{result.tests} tests together at a false-alarm rate of {result.thresholds.p_value:g} "
+            caption=f"{plural(result.tests, 'test')} together at a false-alarm rate of "
+            f"{result.thresholds.p_value:g} "
             f"(Holm); drift also needs PSI >= {result.thresholds.psi:g}.",
             caption_justify="left",
         )
@@ -170,7 +172,8 @@ def _print_check(result: CheckResult) -> None:
     if perf is not None:
         tested = f"; {perf.test}: p={perf.p_value:.2g}, adjusted {_p(perf.adjusted)}" if perf.test else ""
         out.print(
-            f"{perf.metric}: {_num(perf.now)} on {perf.rows} labelled rows, {_num(perf.recorded)} on the "
+            f"{perf.metric}: {_num(perf.now)} on {plural(perf.rows, 'labelled row')}, "
+            f"{_num(perf.recorded)} on the "
             f"{perf.recorded_rows}-row test split at training{tested}",
             soft_wrap=True,
         )
@@ -264,7 +267,7 @@ def _print_reproduce(result: ReproduceResult) -> None:
         split += f" (row hashes: {moved[0]} train, {moved[1]} test rows differ)"
     agree = result.agreement
     agreed = (
-        f"{agree['fraction']:.1%} of {agree['rows']} rows"
+        f"{agree['fraction']:.1%} of {plural(agree['rows'], 'row')}"
         if agree.get("compared")
         else agree.get("note", "-")
     )

@@ -8,7 +8,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout, when
+from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout
+from mlpact.cli._output import iso
+from mlpact.errors import plural
 
 models_app = typer.Typer(
     help="The model registry: versions, aliases, history, diffs, integrity, export and import.\n\n"
@@ -64,13 +66,13 @@ def models_list(
         "origin",
         *(["status"] if include_all else []),
     ):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "created")  # a date stays whole
     for r in records:
         metric = f"{r.metric_name} {fmt(r.metric_value)}" if r.metric_name else "-"
         row = [
             r.name,
             str(r.version),
-            when(r.created),
+            iso(r.created),
             ", ".join(r.aliases),
             metric,
             (r.data_fingerprint or "")[:12],
@@ -106,13 +108,13 @@ def _print_show(info: dict[str, Any]) -> None:
     out = stdout()
     v = info["version"]
     aliases = ", ".join(v["aliases"]) or "none"
-    out.print(f"[bold]{v['ref']}[/]  {v['status']}  created {when(v['created'])}  aliases: {aliases}")
+    out.print(f"[bold]{v['ref']}[/]  {v['status']}  created {iso(v['created'])}  aliases: {aliases}")
     out.print(f"path {v['path']}\ndigest {v['digest']}  (sha256 of manifest.json, recorded in the index)")
     if v["origin"]:
         out.print(_origin_text(v["origin"]))
     if v.get("rebuilt"):
         out.print(
-            f"[yellow]rebuilt[/] {when(v['rebuilt'])}: this row was written by `mlpact store rebuild-index` "
+            f"[yellow]rebuilt[/] {iso(v['rebuilt'])}: this row was written by `mlpact store rebuild-index` "
             "from the version's own manifest; it trusts only mlpact's own allowlist and the --trust names "
             "confirmed then"
         )
@@ -130,11 +132,11 @@ def _print_show(info: dict[str, Any]) -> None:
     if info["evaluations"]:
         evals = Table(title="Evaluations on other data", title_justify="left")
         for col in ("when", "data", "rows", info["metrics"].get("primary", "metric")):
-            evals.add_column(col)
+            evals.add_column(col, no_wrap=col == "when")
         for e in info["evaluations"]:
             primary = info["metrics"].get("primary")
             value = e["metrics"].get("test", e["metrics"]).get(primary) if primary else None
-            evals.add_row(when(e["created"]), e["data"], str(e["rows"]), fmt(value))
+            evals.add_row(iso(e["created"]), e["data"], str(e["rows"]), fmt(value))
         out.print(evals)
     lineage = info["lineage"]
     data = lineage.get("data", {})
@@ -154,7 +156,8 @@ def _print_show(info: dict[str, Any]) -> None:
             title="Lineage",
         )
     )
-    out.print(Markdown(info["card"].split("## Input schema", 1)[-1].join(["## Input schema", ""])))
+    schema = Markdown(info["card"].split("## Input schema", 1)[-1].join(["## Input schema", ""]))
+    out.print(schema, width=min(out.width, 100))  # a heading fills its width: not a pipe's 500 columns
 
 
 def _origin_text(origin: str) -> str:
@@ -231,11 +234,11 @@ def models_history(
         return
     table = Table()
     for col in ("time", "alias", "action", "version", "previous", "user", "reason"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "time")
     for e in events:
         prev = str(e["previous"]) if e["previous"] is not None else "-"
         table.add_row(
-            when(e["time"]), e["alias"], e["action"], str(e["version"]), prev, e["user"], e["reason"] or ""
+            iso(e["time"]), e["alias"], e["action"], str(e["version"]), prev, e["user"], e["reason"] or ""
         )
     stdout().print(table)
 
@@ -415,7 +418,7 @@ def models_verify(
                 "does not know); it is kept and its number is never reused. "
                 "`mlpact store rebuild-index` indexes it if its files match its manifest."
             )
-        stdout().print(f"{len(checks) - len(failed)} of {len(checks)} versions verified.")
+        stdout().print(f"{len(checks) - len(failed)} of {plural(len(checks), 'version')} verified.")
     if any(c.behaviour != "differs" for c in failed):
         raise typer.Exit(int(ExitCode.INTEGRITY))
     if failed:

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlpact.cli._app import JsonOpt, SepOpt, StoreOpt, TrustOpt, app, command, print_json, stderr, stdout
+from mlpact.errors import plural
 
 
 @app.command()
@@ -79,7 +80,7 @@ def predict(
 
       mlpact predict churn@production events/ -o scores.parquet --engine ray --workers 8 --address auto
 
-      mlpact predict wine s3://bucket/in.parquet -o s3://bucket/out.parquet   (needs mlpact[remote];
+      mlpact predict wine s3://bucket/in.parquet -o s3://bucket/out.parquet   (needs mlpact\\[remote];
       credentials and endpoint from the AWS environment: AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)
     """
     from mlpact.model import load
@@ -131,7 +132,8 @@ def predict(
         return
     if result.report.warnings:
         err.print(
-            f"[yellow]{len(result.report.warnings)} warnings[/] (the validation policy lets these through):"
+            f"[yellow]{plural(len(result.report.warnings), 'warning')}[/] "
+            "(the validation policy lets these through):"
         )
         err.print(result.report.format(), highlight=False, markup=False, soft_wrap=True)
     if result.ignored:
@@ -150,7 +152,7 @@ def predict(
         return
     speed = f", {result.rows_per_s:,.0f} rows/s" if result.seconds >= 1 else ""
     stdout().print(
-        f"Wrote {result.rows:,} predictions of [bold]{loaded.ref}[/] to {result.output} "
+        f"Wrote {plural(result.rows, 'prediction')} of [bold]{loaded.ref}[/] to {result.output} "
         f"({result.seconds:.1f}s{speed})"
     )
 
@@ -168,8 +170,10 @@ def _predict_images(loaded: object, source: Path, output: Path, *, as_json: bool
                     "seconds": result.seconds, "validation": result.report.to_dict()})  # fmt: skip
         return
     if result.report.warnings:
-        err.print("[yellow]warning[/] (the validation policy lets these through):")
+        count = plural(len(result.report.warnings), "warning")
+        err.print(f"[yellow]{count}[/] (the validation policy lets these through):")
         err.print(result.report.format(), highlight=False, markup=False, soft_wrap=True)
     stdout().print(
-        f"Wrote {result.rows:,} predictions of [bold]{ref}[/] to {result.output} ({result.seconds:.1f}s)"
+        f"Wrote {plural(result.rows, 'prediction')} of [bold]{ref}[/] to {result.output} "
+        f"({result.seconds:.1f}s)"
     )

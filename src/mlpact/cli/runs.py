@@ -7,7 +7,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stdout, when
+from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stdout
+from mlpact.cli._output import iso
+from mlpact.errors import plural
 
 runs_app = typer.Typer(help="Training runs: list, show, compare.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -37,7 +39,7 @@ def runs_list(
         return
     table = Table()
     for col in ("run", "model", "kind", "status", "started", "version", "metrics"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "started")
     for r in found:
         status = {"succeeded": "[green]succeeded[/]", "failed": "[red]failed[/]"}.get(
             r["status"], r["status"]
@@ -46,7 +48,7 @@ def runs_list(
             ", ".join(f"{k} {fmt(v)}" for k, v in list(r["metrics"].items())[:2]) or (r["error"] or "")[:60]
         )
         table.add_row(
-            r["id"], r["name"], r["kind"], status, when(r["started"]), str(r["version"] or "-"), shown
+            r["id"], r["name"], r["kind"], status, iso(r["started"]), str(r["version"] or "-"), shown
         )
     stdout().print(table)
 
@@ -73,7 +75,7 @@ def runs_show(
     out = stdout()
     out.print(
         f"[bold]{r['id']}[/]  {r['name']}  {r['kind']}  {r['status']}  "
-        f"{when(r['started'])} -> {when(r['ended'] or '')}"
+        f"{iso(r['started'])} -> {iso(r['ended'] or '')}"
     )
     if r["version"]:
         out.print(f"produced {r['name']}:{r['version']}")
@@ -87,7 +89,7 @@ def runs_show(
     for key, points in (r.get("history") or {}).items():
         steps = [p for p in points if p["step"] is not None]
         span = f" (steps {steps[0]['step']}..{steps[-1]['step']})" if steps else ""
-        out.print(f"  {key}: {len(points)} values logged{span}")
+        out.print(f"  {key}: {plural(len(points), 'value')} logged{span}")
 
 
 @runs_app.command("compare")

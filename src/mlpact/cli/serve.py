@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlpact.cli._app import StoreOpt, TrustOpt, app, command
+from mlpact.cli._output import live
 
 _FROM_CONFIG = "the version's serve: section"
 
@@ -150,6 +151,7 @@ def serve(
     finally:
         gc.enable()
 
+    live()  # a server runs until stopped: each warning shows when it first comes
     overrides = {
         "max_rows": max_rows,
         "max_bytes": max_bytes,

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mlpact.cli._app import JsonOpt, SetOpt, StoreOpt, app, command, print_json, stderr, stdout
+from mlpact.cli._output import print_warning
 
 
 @app.command()
@@ -39,7 +40,7 @@ def train(
         Optional[str],
         typer.Option(
             "--address",
-            help="Ray cluster for --engine ray (ray://head:10001, auto) [default: a local Ray].",
+            help="Ray cluster for --engine ray (ray://head:10001, auto) \\[default: a local Ray].",
             show_default=False,
         ),
     ] = None,
@@ -139,7 +140,6 @@ def _ray_session(cfg: Any, address: str | None) -> Iterator[None]:
 
 
 def _print_train_result(result: Any) -> None:
-    from rich.markup import escape
 
     from mlpact.cli._tables import epochs_table, metrics_table
 
@@ -155,5 +155,5 @@ def _print_train_result(result: Any) -> None:
     )
     out.print(metrics_table(metrics, title=title))
     for warning in result.warnings:
-        out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+        print_warning(warning)
     out.print(f"Saved [bold green]{result.ref}[/] at {result.path}")

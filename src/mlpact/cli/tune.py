@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from mlpact.cli._app import JsonOpt, SetOpt, StoreOpt, app, command, print_json, stderr, stdout
+from mlpact.errors import plural
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -110,7 +111,7 @@ def _print_result(result: Any) -> None:
 
     out = stdout()
     title = (
-        f"{result.study}: {len(result.trials)} trials ({result.new_trials} new), "
+        f"{result.study}: {plural(len(result.trials), 'trial')} ({result.new_trials} new), "
         f"{result.direction} {result.metric}"
     )
     out.print(title, soft_wrap=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact.errors import DataError
+from mlpact.errors import DataError, plural
 from mlpact.model import PROBA_PREFIX, Model
 from mlpact.torch._deps import require
 from mlpact.torch.images import image_files
@@ -344,7 +344,7 @@ def predict_images(
     make_output_folder(output.parent)
     base = source if source.is_dir() else source.parent
     names = [p.relative_to(base).as_posix() for p in files]
-    with (progress or Silent()).bar(f"Predicting {len(files)} images", len(files)) as advance:
+    with (progress or Silent()).bar(f"Predicting {plural(len(files), 'image')}", len(files)) as advance:
         scored = model.score(files, names=names, chunk=chunk, on_chunk=advance)
     table = proba_table(model.pipeline.classes_, scored.proba, names, scored.errors)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlpact.config import Config, load_config
+from mlpact.errors import plural
 from mlpact.torch import is_torch_config
 from mlpact.tune._backends import (
     OnTrial,
@@ -296,7 +297,7 @@ def _result(
         errors = [r["error"] for r in rows if r.get("error")]
         raise ConfigError(
             [
-                f"tune: none of the {len(rows)} trials of study {spec.name} succeeded"
+                f"tune: none of the {plural(len(rows), 'trial')} of study {spec.name} succeeded"
                 + (f"; the first failure: {errors[0]}" if errors else "")
             ]
         )
