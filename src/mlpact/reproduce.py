@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlpact import usercode
+from mlpact._callable import make_callable
 from mlpact.errors import DataError, ExitCode
 
 if TYPE_CHECKING:
@@ -426,3 +427,6 @@ def _environment_notes(env: Mapping[str, Any]) -> list[str]:
         if value:
             notes.append(f"the git work tree had uncommitted changes {when}")
     return notes
+
+
+make_callable(__name__, reproduce)  # `mlpact.reproduce(ref)` is reproduce

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlpact._callable import make_callable
 from mlpact.config import Config, load_config
 from mlpact.torch import is_torch_config
 from mlpact.tune._backends import (
@@ -379,3 +380,6 @@ def _train_best(result: TuneResult, store: Store, progress: Progress) -> TrainRe
         "backend": result.backend,
     }
     return run(best, store=store, progress=progress, lineage_extra={"tuning": tuning})
+
+
+make_callable(__name__, tune)  # `mlpact.tune(config)` is tune
