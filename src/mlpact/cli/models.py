@@ -584,9 +584,12 @@ def models_build_docker(
 ) -> None:
     """Write a docker build context that serves the version with the package versions it was saved with.
 
-    The context holds the exported bundle (model.tar.gz), the version's requirements.lock, an
-    entrypoint running `mlpact serve` (which re-predicts the golden rows at start), a Dockerfile,
-    and wheels/ (put an mlpact wheel there when mlpact is a local checkout).
+    The context holds the exported bundle (model.tar.gz); requirements.lock: only the packages
+    serving the version needs (mlpact with its serve extra, torch for a PyTorch version, your
+    code's distribution, and what they require), at the versions it was saved with, plus
+    PyTorch's CPU index for a PyTorch version; wheels/: a wheel of mlpact, built when mlpact is
+    installed from a local checkout; an entrypoint running `mlpact serve` (which re-predicts the
+    golden rows at start); and a Dockerfile.
     """
     from mlpact.envlock import build_docker
     from mlpact.store import Store
