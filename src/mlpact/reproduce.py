@@ -204,7 +204,8 @@ def _reproduce(
         raise DataChangedError(old.ref, recorded, lineage)
     torch_version = old.manifest.get("flavor") == "torch"
     threads = _threads(old, cfg) if torch_version else None
-    trained = run(cfg, store=store, progress=progress, threads=threads)
+    # Recorded as a reproduction (origin `reproduce`): `latest` skips it until it is promoted.
+    trained = run(cfg, store=store, progress=progress, threads=threads, lineage_extra={"reproduces": old.ref})
     result = ReproduceResult(old.ref, trained.ref, "reproduced", run_id)
     result.data = {
         "source": lineage.get("resolved"),

@@ -158,8 +158,12 @@ def _print_show(info: dict[str, Any]) -> None:
 
 
 def _origin_text(origin: str) -> str:
+    from mlpact.store import REPRODUCTION
+
     if origin == "external":
         return "origin external: trained outside mlpact (mlpact.save); `mlpact reproduce` cannot retrain it"
+    if origin == REPRODUCTION:
+        return "origin reproduce: retrained by `mlpact reproduce`; `latest` skips it until it is promoted"
     return f"imported from {origin}"
 
 
