@@ -236,6 +236,24 @@ def test_models_verify_exit_codes(two_versions: dict[str, Path]) -> None:
     assert report["ok"] is False and [v["ok"] for v in report["versions"]] == [True, False]
 
 
+def test_models_verify_name_checks_every_version_of_it(two_versions: dict[str, Path]) -> None:
+    store = two_versions["store"]
+    invoke("models", "archive", "wine:1", "--store", store)
+    (store / "models" / "wine" / "1" / "card.md").write_text("tampered")  # the older, archived one
+    every = invoke("models", "verify", "wine", "--store", store, "--json")
+    assert every.exit_code == ExitCode.INTEGRITY
+    assert [(v["ref"], v["ok"]) for v in json.loads(every.stdout)["versions"]] == [
+        ("wine:1", False),
+        ("wine:2", True),
+    ]
+    table = invoke("models", "verify", "wine", "--store", store)
+    assert table.exit_code == ExitCode.INTEGRITY and "1 of 2 versions verified" in table.output
+    one = invoke("models", "verify", "wine:2", "--store", store)
+    assert one.exit_code == 0 and "1 of 1 versions verified" in one.output
+    missing = invoke("models", "verify", "wien", "--store", store)
+    assert missing.exit_code == ExitCode.NOT_FOUND and "No model named 'wien'" in missing.output
+
+
 def test_models_export_and_import(two_versions: dict[str, Path]) -> None:
     bundle_path = two_versions["dir"] / "wine.tar.gz"
     out = invoke("models", "export", "wine:2", bundle_path, "--store", two_versions["store"])

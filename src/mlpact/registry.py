@@ -15,7 +15,7 @@ from typing import Any, Literal
 from mlpact import bundle
 from mlpact.errors import ExitCode, MlpactError, StoreError
 from mlpact.portable import export_version, import_version
-from mlpact.store import Rebuilt, Store, VersionRecord
+from mlpact.store import Rebuilt, Store, VersionRecord, parse_ref
 from mlpact.trust import check_digest
 
 __all__ = [
@@ -175,11 +175,26 @@ def verify(ref: str | None = None, *, store: StoreArg = None, behaviour: bool = 
     Also checks each manifest against the digest recorded in the index when it was saved, so a
     file rewritten together with its manifest is caught. With `behaviour`, versions whose files
     are intact are loaded and their golden rows predicted again (see `mlpact.golden`).
+
+    Raises:
+        NotFoundError: no such model, version or alias.
     """
     st = Store.open(store)
-    records = [st.resolve(ref)] if ref else st.versions(include_archived=True)
+    records = _verified_records(st, ref)
     checks = [_check(st, r) for r in records if r.status != "purged"]
     return [_behaviour(c, st) if behaviour and c.ok else c for c in checks]
+
+
+def _verified_records(st: Store, ref: str | None) -> list[VersionRecord]:
+    if ref is None:
+        return st.versions(include_archived=True)
+    parsed = parse_ref(ref)
+    if parsed.version is not None or parsed.alias is not None:
+        return [st.resolve(ref)]
+    records = st.versions(parsed.name, include_archived=True)
+    if not records:
+        st.resolve(ref)  # NotFoundError, naming the models there are
+    return records
 
 
 def _behaviour(check: Check, st: Store) -> Check:

@@ -364,7 +364,11 @@ def models_restore(model: ModelArg, store: StoreOpt = None, as_json: JsonOpt = F
 @command
 def models_verify(
     model: Annotated[
-        Optional[str], typer.Argument(metavar="[MODEL]", help="One version; default: all.")
+        Optional[str],
+        typer.Argument(
+            metavar="[MODEL]",
+            help="NAME: every version of NAME; NAME:N or NAME@ALIAS: that version; default: all.",
+        ),
     ] = None,
     files_only: Annotated[
         bool, typer.Option("--files-only", help="Only re-hash files; do not re-predict golden rows.")
@@ -372,7 +376,8 @@ def models_verify(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-hash every file of one version or of all, check each manifest against the index, and
+    """Re-hash every file of the versions MODEL names (every version of NAME, archived ones too;
+    one with NAME:N), check each manifest against the index, and
     predict each version's golden rows again (test rows saved with their outputs at training).
 
     Exits with code 6 (integrity) when any version's files fail or loading it is refused
