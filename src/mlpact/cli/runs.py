@@ -20,9 +20,13 @@ def runs_list(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List runs, newest first: id, model, kind, status, started, version produced, metrics.
+    """List runs, newest first: id, model, kind, status, started, version produced, the primary
+    metric (the saved version's test metric; tune: the best cross-validated value; check: on the
+    new data) and the rest (a verdict, other metrics, or the error).
 
-    Kind is train, reproduce, or external (your own loop, recorded with `mlpact.run`/`mlpact.save`)."""
+    Kind is train, tune, check, reproduce, or external (your own loop, recorded with
+    `mlpact.run`/`mlpact.save`)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from mlpact import registry
@@ -36,18 +40,21 @@ def runs_list(
         stdout().print("No runs yet. Train with [bold]mlpact train CONFIG[/].")
         return
     table = Table()
-    for col in ("run", "model", "kind", "status", "started", "version", "metrics"):
+    for col in ("run", "model", "kind", "status", "started", "version", "primary metric", "details"):
         table.add_column(col)
     for r in found:
         status = {"succeeded": "[green]succeeded[/]", "failed": "[red]failed[/]"}.get(
             r["status"], r["status"]
         )
-        shown = (
-            ", ".join(f"{k} {fmt(v)}" for k, v in list(r["metrics"].items())[:2]) or (r["error"] or "")[:60]
-        )
+        primary = r["primary"] or {}
+        headline = f"{primary['name']} {fmt(primary['value'])}" if primary else "-"
+        metric = str(primary.get("name", "")).rsplit(" ", 1)[-1]  # `test accuracy`, `cv accuracy`
+        rest = [(k, v) for k, v in r["metrics"].items() if k not in (metric, f"cv_{metric}", "reasons")]
+        shown = ", ".join(f"{k} {fmt(v)}" for k, v in rest[:2]) or (r["error"] or "")[:60]
         table.add_row(
-            r["id"], r["name"], r["kind"], status, when(r["started"]), str(r["version"] or "-"), shown
-        )
+            r["id"], r["name"], r["kind"], status, when(r["started"]), str(r["version"] or "-"),
+            escape(headline), escape(shown),
+        )  # fmt: skip
     stdout().print(table)
 
 

@@ -119,6 +119,21 @@ class Config(Section):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
+    def changed(self) -> dict[str, Any]:
+        """What this config sets: the required keys and every value that differs from its
+        default, nested as in a config file (as `to_dict` shows them)."""
+        mine = _key_paths(self.to_dict())
+        required = _required_paths(type(self))
+        minimal: dict[str, Any] = {}
+        for path in required:
+            _put(minimal, path, _get_path(self.to_dict(reveal=True), path))
+        defaults = _key_paths(type(self).model_validate(minimal).to_dict())
+        out: dict[str, Any] = {}
+        for path, value in mine.items():
+            if path in required or path not in defaults or defaults[path] != value:
+                _put(out, path, value)
+        return out
+
     def hash(self) -> str:
         """A stable sha256 of everything that affects training: not the sections in NOT_HASHED,
         which say how a trained model is described, used, judged, served, tuned, reported,
@@ -130,6 +145,46 @@ class Config(Section):
         data["data"].pop("storage_options", None)  # how to reach the data, not what it is
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _key_paths(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested data as ``key.path -> value`` (an empty mapping stays a value)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(_key_paths(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _required_paths(model: type[Section], prefix: str = "") -> set[str]:
+    """Key paths (by alias) of the values a config must give: no default to compare with."""
+    out: set[str] = set()
+    for name, field in model.model_fields.items():
+        if not field.is_required():
+            continue
+        path = f"{prefix}{field.alias or name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            out |= _required_paths(annotation, path + ".")
+        else:
+            out.add(path)
+    return out
+
+
+def _put(data: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+    data[last] = value
+
+
+def _get_path(data: dict[str, Any], path: str) -> Any:
+    node: Any = data
+    for part in path.split("."):
+        node = node[part]
+    return node
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
