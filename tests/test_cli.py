@@ -116,7 +116,17 @@ def test_config_show_prints_the_resolved_config_and_hash(project: dict[str, Path
 
 
 def test_config_show_changed_prints_only_what_differs_from_the_defaults(project: dict[str, Path]) -> None:
-    result = invoke("config", "show", project["config"], "--set", "seed=3", "--set", "data.split.test_size=0.2", "--changed", "--json")
+    result = invoke(
+        "config",
+        "show",
+        project["config"],
+        "--set",
+        "seed=3",
+        "--set",
+        "data.split.test_size=0.2",
+        "--changed",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["config"] == {
         "name": "wine",  # required keys: always shown

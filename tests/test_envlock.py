@@ -43,10 +43,14 @@ def test_the_lock_pins_the_installed_versions(iris: Any) -> None:
 def context(iris: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The build context of the iris version (mlpact is installed here from this checkout, so its
     wheel is built into wheels/)."""
-    return envlock.build_docker(iris.ref, tmp_path_factory.mktemp("docker") / "ctx", store=iris.path.parents[2])
+    return envlock.build_docker(
+        iris.ref, tmp_path_factory.mktemp("docker") / "ctx", store=iris.path.parents[2]
+    )
 
 
-def test_build_docker_writes_a_context_that_serves_the_version(iris: Any, context: Any, tmp_path: Path) -> None:
+def test_build_docker_writes_a_context_that_serves_the_version(
+    iris: Any, context: Any, tmp_path: Path
+) -> None:
     ctx = context.directory
     wheel = f"wheels/mlpact-{metadata.version('mlpact')}-py3-none-any.whl"
     assert context.files == ["Dockerfile", "entrypoint.sh", "model.tar.gz", "requirements.lock", wheel]
@@ -70,17 +74,24 @@ def test_the_context_locks_only_what_serving_needs(iris: Any, context: Any) -> N
     for unneeded in ("pytest", "pytest-xdist", "ruff", "mypy", "hypothesis", "ray", "mlflow", "nbclient",
                      "ipykernel", "optuna", "torch", "moto", "playwright", "s3fs"):  # fmt: skip
         assert unneeded in recorded and unneeded not in locked, unneeded
-    assert "mlpact" not in locked and "download.pytorch.org" not in (context.directory / envlock.FILE).read_text()
+    assert (
+        "mlpact" not in locked
+        and "download.pytorch.org" not in (context.directory / envlock.FILE).read_text()
+    )
     assert len(locked) < len(recorded) / 2
 
 
-def test_a_torch_version_adds_torch_and_its_cpu_index(iris: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_torch_version_adds_torch_and_its_cpu_index(
+    iris: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(envlock, "mlpact_wheel", lambda folder: None)
     lock = (iris.path / envlock.FILE).read_text()
     text = envlock._requirements(iris.path, {"flavor": "torch"}, lock, tmp_path)
     assert f"--extra-index-url {envlock.PYTORCH_CPU_INDEX}" in text.splitlines()
     locked = envlock.parse(text)
-    assert {"torch", "safetensors", "pillow"} <= set(locked) and locked["torch"] == envlock.parse(lock)["torch"]
+    assert {"torch", "safetensors", "pillow"} <= set(locked) and locked["torch"] == envlock.parse(lock)[
+        "torch"
+    ]
     assert "mlpact[serve,torch]==" in text or "mlpact[serve,torch]  # was" in text
 
 
@@ -112,7 +123,6 @@ def test_a_fresh_virtualenv_resolves_the_contexts_requirements(context: Any, tmp
     if not _pypi_answers():
         pytest.skip("PyPI does not answer from here: the resolution cannot be tried")
     import subprocess
-    import sys
     import venv
 
     venv.EnvBuilder(with_pip=True).create(tmp_path / "venv")

@@ -48,20 +48,22 @@ def test_import_mlpact_and_cli_do_not_import_heavy_libraries() -> None:
 
 # --------------------------------------------------------------------------- documented names
 REPO = Path(__file__).resolve().parents[1]
-DOCUMENTS = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
+DOCUMENTS = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
 DOTTED = re.compile(r"(?<![\w.])mlpact(?:\.[A-Za-z_]\w*)+")
+MLFLOW_TAGS = ("name", "version", "run_id", "config_hash", "flavor", "model_logged", "kind", "error")
 # Texts in the docs that look like Python names and are not, each with the reason.
 NOT_PYTHON = {
     "mlpact.db": "the store's index file (also mlpact.db.before-rebuild-TIME)",
     "mlpact.schema.json": "a file name in README's `config schema` example",
     **dict.fromkeys(
-        [f"mlpact.{tag}" for tag in ("name", "version", "run_id", "config_hash", "flavor",
-                                     "model_logged", "kind", "error")],  # fmt: skip
+        [f"mlpact.{tag}" for tag in MLFLOW_TAGS],
         "an MLflow tag key (docs/interop.md)",
     ),
 }
 # Documented names not resolved yet, each with the reason (none may stay here for long).
-SKIPPED = {"mlpact.predict": "one mlpact.predict(...) for every engine lands with the predict module's rename"}
+SKIPPED = {
+    "mlpact.predict": "one mlpact.predict(...) for every engine lands with the predict module's rename"
+}
 
 
 def _documented_names() -> dict[str, list[str]]:

@@ -120,7 +120,10 @@ PROMISES = {
     "time-magic-runs-its-code": ([("%time y = 1", 1), ("print(y)", 2)], []),
     "time-cell-magic-runs-its-code": ([("%%time\nz = 2", 1), ("print(z)", 2)], []),
     "capture-binds-its-name": ([("%%capture out\nw = 3", 1), ("print(w, out)", 2)], []),
-    "time-magic-code-is-checked-for-what-it-reads": ([("%time q = undefined_thing", 1)], [("undefined-name", 1)]),
+    "time-magic-code-is-checked-for-what-it-reads": (
+        [("%time q = undefined_thing", 1)],
+        [("undefined-name", 1)],
+    ),
     "other-cell-magics-are-not-python": ([("%%bash\necho $HOME", 1), ("print(1)", 2)], []),
     "star-import-stops-the-name-checks-and-says-so": (
         [("from math import *\nprint(sqrt(2))", 1), ("print(unknown_name)", 2)],
@@ -146,7 +149,9 @@ def test_what_the_docs_promise(tmp_path: Path, case: str) -> None:
 def test_messages_for_star_imports_and_an_inserted_cell(tmp_path: Path) -> None:
     cells, _ = PROMISES["star-import-stops-the-name-checks-and-says-so"]
     (star,) = notebooks.check(make_nb(tmp_path / "s.ipynb", cells)).findings
-    assert star.severity == "warning" and "checking for undefined and hidden-state names stopped" in star.message
+    assert (
+        star.severity == "warning" and "checking for undefined and hidden-state names stopped" in star.message
+    )
     assert "cells 1 to 2 not checked" in star.message
     cells, _ = PROMISES["one-inserted-cell-run-last-is-one-finding"]
     (late,) = notebooks.check(make_nb(tmp_path / "i.ipynb", cells)).findings

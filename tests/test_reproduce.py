@@ -68,8 +68,9 @@ def test_a_reproduction_is_not_latest_until_promoted(trained: dict[str, Any]) ->
     listed = runner.invoke(app, ["models", "list", "mixed", "--store", str(trained["store"]), "--json"])
     assert [(v["version"], v["origin"]) for v in json.loads(listed.stdout)] == [(1, None), (2, "reproduce")]
     shown = runner.invoke(app, ["models", "show", "mixed:2", "--store", str(trained["store"])])
-    assert "origin reproduce: retrained by `mlpact reproduce`; `latest` skips it until it is promoted" in " ".join(
-        shown.output.split()
+    assert (
+        "origin reproduce: retrained by `mlpact reproduce`; `latest` skips it until it is promoted"
+        in " ".join(shown.output.split())
     )
     store.rebuild_index(replace=True)  # the origin comes back from the version's own lineage
     assert mlpact.Store.open(trained["store"]).get("mixed", 2).origin == "reproduce"

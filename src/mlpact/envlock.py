@@ -180,11 +180,9 @@ def mlpact_wheel(folder: Path) -> Path | None:
     if source.suffix == ".whl":
         return Path(shutil.copy2(source, folder))
     before = set(folder.glob("mlpact-*.whl"))
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(source)]
     for isolation in (["--no-build-isolation"], []):  # the build backend installed here first
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", *isolation, "-w", str(folder), str(source)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        done = subprocess.run([*pip, *isolation], capture_output=True, text=True, check=False)
         built = sorted(set(folder.glob("mlpact-*.whl")) - before)
         if done.returncode == 0 and built:
             return built[-1]
@@ -205,7 +203,8 @@ def _local_source() -> Path | None:
     if not url.startswith("file://"):
         return None
     path = Path(unquote(urlparse(url).path))
-    return path if (path / "pyproject.toml").is_file() or path.suffix == ".whl" and path.is_file() else None
+    checkout = (path / "pyproject.toml").is_file()
+    return path if checkout or (path.suffix == ".whl" and path.is_file()) else None
 
 
 # --------------------------------------------------------------------------- docker

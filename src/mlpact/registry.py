@@ -352,7 +352,9 @@ def runs(name: str | None = None, *, store: StoreArg = None) -> list[dict[str, A
 _NOT_METRICS = frozenset({"verdict", "rows", "drifted", "reasons", "trials", "new_trials"})
 
 
-def _primary(run: Mapping[str, Any], headline: Mapping[tuple[str, int], tuple[str, Any]]) -> dict[str, Any] | None:
+def _primary(
+    run: Mapping[str, Any], headline: Mapping[tuple[str, int], tuple[str, Any]]
+) -> dict[str, Any] | None:
     metrics, params = run.get("metrics") or {}, run.get("params") or {}
     if run["kind"] == "tune" and f"cv_{params.get('metric')}" in metrics:
         return {"name": f"cv {params['metric']}", "value": metrics[f"cv_{params['metric']}"]}

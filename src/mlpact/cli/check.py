@@ -271,5 +271,8 @@ def _print_reproduce(result: ReproduceResult) -> None:
     )
     for note in result.notes:
         out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
-    out.print(f"Recorded as run {result.run_id}; {result.new_ref} is a reproduction: `latest` skips it "
-              f"until it is promoted (`mlpact models promote {result.new_ref} ALIAS`).", soft_wrap=True)  # fmt: skip
+    out.print(
+        f"Recorded as run {result.run_id}; {result.new_ref} is a reproduction: `latest` skips it "
+        f"until it is promoted (`mlpact models promote {result.new_ref} ALIAS`).",
+        soft_wrap=True,
+    )

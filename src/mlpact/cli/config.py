@@ -21,7 +21,7 @@ def config_show(
     overrides: SetOpt = None,
     changed: Annotated[
         bool,
-        typer.Option("--changed", help="Only the required keys and the values that differ from the defaults."),
+        typer.Option("--changed", help="Only the required keys and the values that differ from defaults."),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:

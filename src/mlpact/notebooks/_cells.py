@@ -264,7 +264,8 @@ def parse(source: str) -> ast.Module | None:
         tree = ast.parse(python)
     except SyntaxError:
         return None
-    return ast.fix_missing_locations(_InlineMagics().visit(tree))
+    inlined: ast.Module = _InlineMagics().visit(tree)
+    return ast.fix_missing_locations(inlined)
 
 
 def _ipython_to_python(source: str) -> str:
@@ -273,7 +274,7 @@ def _ipython_to_python(source: str) -> str:
     except ImportError:
         return _rewrite_magics(source)
     try:
-        return str(TransformerManager().transform_cell(source))
+        return str(TransformerManager().transform_cell(source))  # type: ignore[no-untyped-call]
     except Exception:  # IPython's transformers reject some malformed input: parse it as it is
         return source
 
@@ -313,7 +314,10 @@ def _magic_call(node: ast.expr) -> tuple[str, str, str, str] | None:
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
         return None
     owner = node.func.value
-    if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "get_ipython"):
+    if (
+        not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name))
+        or owner.func.id != "get_ipython"
+    ):
         return None
     args = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
     if node.func.attr not in ("run_line_magic", "run_cell_magic") or len(args) != len(node.args):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import re
 from pathlib import Path
@@ -64,7 +65,7 @@ def _execution_order(cells: list[Any]) -> list[Finding]:
     in_order = _in_order(executed)
     findings += [_out_of_order(n, count, executed, in_order) for n, count in executed if n not in in_order]
     kept = [(n, count) for n, count in executed if n in in_order]
-    for (_, before), (n, count) in zip(kept, kept[1:], strict=False):
+    for (_, before), (n, count) in itertools.pairwise(kept):
         if count != before + 1:
             findings.append(
                 Finding(
@@ -85,8 +86,17 @@ def _in_order(executed: list[tuple[int, int]]) -> set[int]:
     best: list[list[int]] = []  # best[i]: the longest rising run ending at executed[i]
     for i, (n, count) in enumerate(executed):
         before = [best[j] for j in range(i) if executed[j][1] < count]
-        best.append([*max(before, key=len, default=[]), n])
-    return set(max(best, key=len, default=[]))
+        best.append([*_longest(before), n])
+    return set(_longest(best))
+
+
+def _longest(runs: list[list[int]]) -> list[int]:
+    """The first of the longest runs (the one that keeps the upper cells)."""
+    found: list[int] = []
+    for run in runs:
+        if len(run) > len(found):
+            found = run
+    return found
 
 
 def _out_of_order(n: int, count: int, executed: list[tuple[int, int]], in_order: set[int]) -> Finding:

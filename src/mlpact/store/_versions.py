@@ -27,7 +27,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,7 +47,7 @@ Status = Literal["active", "archived", "purged"]
 REPRODUCTION = "reproduce"
 
 
-def lineage_origin(lineage: dict[str, Any]) -> str | None:
+def lineage_origin(lineage: Mapping[str, Any]) -> str | None:
     """The index's origin for a version mlpact trained, from its lineage: a reproduction or None."""
     return REPRODUCTION if lineage.get("reproduces") else None
 

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from mlpact.tune._objective import Objective
 
 
-
 @dataclass(frozen=True)
 class FinishedTrial:
     """One trial that finished: its number in the study, its state and its value (None unless
