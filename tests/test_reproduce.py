@@ -65,6 +65,9 @@ def test_a_reproduction_is_not_latest_until_promoted(trained: dict[str, Any]) ->
     copy = store.get("mixed", 2)
     assert (copy.origin, copy.made_by, store.resolve("mixed").ref) == ("reproduce", "reproduce", "mixed:1")
     assert mlpact.load("mixed", store=store).ref == "mixed:1"  # what `predict mixed` uses
+    from mlpact.ui._catalog import _models
+
+    assert [(row.name, row.latest.ref) for row in _models(store)] == [("mixed", "mixed:1")]  # `mlpact ui` too
     listed = runner.invoke(app, ["models", "list", "mixed", "--store", str(trained["store"]), "--json"])
     assert [(v["version"], v["origin"]) for v in json.loads(listed.stdout)] == [(1, None), (2, "reproduce")]
     shown = runner.invoke(app, ["models", "show", "mixed:2", "--store", str(trained["store"])])
