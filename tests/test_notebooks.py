@@ -133,6 +133,10 @@ PROMISES = {
         [("a = 1", 1), ("b = 2", 2), ("c = 3", 5), ("d = 4", 3), ("e = 5", 4)],
         [("out-of-order", 3)],
     ),
+    "two-cells-run-in-swapped-order-is-one-finding-and-no-gap": (
+        [("a = 1", 1), ("b = 2", 2), ("c = 3", 4), ("d = 4", 3), ("e = 5", 5)],
+        [("out-of-order", 4)],  # the lower one is blamed, as for [2, 1]; count 4 is held: no re-run gap
+    ),
     "one-inserted-cell-never-run-is-one-finding": (
         [("a = 1", 1), ("b = 2", 2), ("c = 3", None), ("d = 4", 3), ("e = 5", 4)],
         [("unexecuted", 3)],
