@@ -305,14 +305,13 @@ def test_a_csv_column_really_named_like_a_renamed_duplicate_is_fine(tmp_path: Pa
     ("model", "y", "task", "message", "code"),
     [
         ("sklearn.linear_model.LogisticRegression", lambda f: f["x"] * 10, "auto",
-         "model.type: sklearn.linear_model.LogisticRegression is a classifier, but target 'y' is a regression "
-         "task (inferred: its values are numbers, not a few whole classes). Choose a regressor, or set "
-         "data.task: classification if that is what the target means.", ExitCode.CONFIG),
+         "Use a regressor (e.g. sklearn.linear_model.Ridge), or set data.task: classification if these "
+         "values are class labels.", ExitCode.CONFIG),
         ("sklearn.linear_model.Ridge", None, "auto",
-         "model.type: sklearn.linear_model.Ridge is a regressor, but target 'y' is a classification task "
-         "(inferred: its values are text, booleans or a few whole numbers). Choose a classifier.", ExitCode.CONFIG),
+         "('yes', 'no'): expected a classifier Hint: Use a classifier (e.g. "
+         "sklearn.linear_model.LogisticRegression).", ExitCode.CONFIG),
         ("sklearn.linear_model.Ridge", lambda f: (f["x"] > 0).astype(int), "classification",
-         "is a classification task (data.task says so). Choose a classifier, or set data.task: regression",
+         "Hint: Use a classifier, or set data.task: regression if that is what the target is.",
          ExitCode.CONFIG),
         ("sklearn.linear_model.LogisticRegression", lambda f: np.where(f["x"] > 0, 1.0, 2.5), "classification",
          "The target 'y' holds numbers that are not whole (2 distinct values): scikit-learn's classifiers "

@@ -169,7 +169,8 @@ def test_check_reads_new_data_from_s3(s3: str, bucket: str, trained_wine: dict[s
 
     _put_frame(s3, f"{bucket}/new.parquet", trained_wine["frame"])
     result = check_data(trained_wine["ref"], f"{bucket}/new.parquet", store=trained_wine["store"])
-    assert result.verdict == "reload"
+    # read from the bucket: all 178 rows, too few to rule out a change against a 142-row split
+    assert (result.rows, result.verdict) == (178, "inconclusive"), result.reasons
 
 
 # --------------------------------------------------------------------------- the team store

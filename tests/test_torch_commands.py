@@ -242,7 +242,7 @@ def test_serving_images_warns_names_bad_uploads_and_redirects_json(version: dict
 
     from mlpact.serve import create_app
 
-    client = TestClient(create_app("digits:1", store=version["store"]))
+    client = TestClient(create_app("digits:1", store=version["store"]), base_url="http://localhost")
     good = sorted((version["data"] / "test" / "2").glob("*.png"))[0].read_bytes()
     files = [("file", ("two.png", good, "image/png")), ("file", ("junk.png", b"junk", "image/png"))]
     body = client.post("/predict/image", files=files).json()
@@ -370,11 +370,10 @@ def test_table_versions_evaluate_reproduce_and_show_errors(iris_version: dict[st
     assert reproduced.exit_code == 0, reproduced.output
     assert json.loads(reproduced.stdout)["weights"]["identical"]
     checked = cli("check", "iris-mlp:1", str(iris_version["csv"]), "--json", store=store)
-    assert checked.exit_code == 0, checked.output
+    assert checked.exit_code == 15, checked.output  # nothing found; 150 rows cannot rule a shift out
     result = json.loads(checked.stdout)
-    assert (
-        result["verdict"] == "reload" and len(result["drift"]) == 4 and result["performance"]["rows"] == 150
-    )
+    assert result["verdict"] == "inconclusive" and result["rows_needed"] > 150
+    assert len(result["drift"]) == 4 and result["performance"]["rows"] == 150
 
 
 def test_table_versions_tune_train_keys(iris_version: dict[str, Any], tmp_path: Path) -> None:
@@ -406,9 +405,14 @@ def _copy_images(source: Path, target: Path, *, scale: float = 1.0) -> Path:
 def test_check_images_like_the_training_ones_says_reload(version: dict[str, Any], tmp_path: Path) -> None:
     folder = _copy_images(version["data"] / "train", tmp_path / "same")
     out = cli("check", "digits:1", str(folder), "--json", store=version["store"])
-    assert out.exit_code == 0, out.output
+    assert out.exit_code == 15, out.output  # nothing found, but 72 images cannot rule a shift out
     result = json.loads(out.stdout)
-    assert result["verdict"] == "reload" and result["rows"] == 72
+    assert result["verdict"] == "inconclusive" and result["rows"] == 72
+    assert result["reasons"][0].startswith("nothing found, but")
+    from mlpact.check import check_data
+
+    sized = check_data("digits:1", folder, store=version["store"], thresholds={"shift": None})
+    assert sized.verdict == "reload", sized.reasons  # judged on check.min_rows alone
     columns = {d["column"] for d in result["drift"]}
     assert columns == {"height", "width", "mean_r", "mean_g", "mean_b", "std_r", "std_g", "std_b"}
     assert result["prediction_drift"]["column"] == "prediction" and result["performance"]["rows"] == 72

@@ -180,7 +180,8 @@ def test_any_torch_optimizer_by_name_or_path(
             {"class_weights": [1.0, 2.0]},
             r"train.class_weights: expected 3 numbers \(one per class\), found 2",
         ),
-        ({"class_weights": "balanced", "loss": "l1"}, r"the loss 'l1' takes no `weight` argument"),
+        # l1 is a regression loss: refused for classes before its missing `weight` argument matters
+        ({"class_weights": "balanced", "loss": "l1"}, r"train.loss: l1 is a regression loss, but the target"),
     ],
 )
 def test_bad_parts_are_config_errors(

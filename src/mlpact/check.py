@@ -218,13 +218,14 @@ def _record(model: Model, result: CheckResult, data: str | Path | pd.DataFrame) 
 
 
 def thresholds_for(cfg: Config, overrides: Mapping[str, Any] | None = None) -> CheckConfig:
-    """The version's `check:` section with overrides (CLI flags) applied and validated."""
+    """The version's `check:` section with overrides (CLI flags) applied and validated; an
+    override of None sets the key to null (e.g. ``{"shift": None}``: rows needed from min_rows alone)."""
     from mlpact.config import validate_config
 
     if not overrides:
         return cfg.check
     raw = cfg.to_dict(reveal=True)
-    raw["check"] = {**raw.get("check", {}), **{k: v for k, v in overrides.items() if v is not None}}
+    raw["check"] = {**raw.get("check", {}), **overrides}
     return validate_config(raw, label="check thresholds").check
 
 

@@ -107,7 +107,8 @@ def check(
     if promote and not retrain:
         raise typer.BadParameter("--promote needs --retrain", param_hint="--promote")
     db = Store.open(store)
-    overrides = {"psi": psi, "p_value": p_value, "performance_drop": performance_drop, "min_rows": min_rows}
+    flags = {"psi": psi, "p_value": p_value, "performance_drop": performance_drop, "min_rows": min_rows}
+    overrides = {k: v for k, v in flags.items() if v is not None}  # the flags given
     result = check_data(
         model, data, target=target, thresholds=overrides, store=db, sep=sep, trust=trust or ()
     )
@@ -235,7 +236,11 @@ def reproduce(
         model,
         store=store,
         allow_data_change=allow_data_change,
-        thresholds={"metric_tolerance": metric_tolerance, "agreement": agreement},
+        thresholds={
+            k: v
+            for k, v in {"metric_tolerance": metric_tolerance, "agreement": agreement}.items()
+            if v is not None
+        },
         trust=trust or (),
         progress=Silent() if as_json else RichProgress(stderr()),
     )
