@@ -319,7 +319,7 @@ def test_runs_list_show_compare(two_versions: dict[str, Path]) -> None:
     saved = Store.open(store).get("wine", 2)
     assert runs[0]["primary"] == {"name": f"test {saved.metric_name}", "value": saved.metric_value}
     table = runner.invoke(app, ["runs", "list", "--store", str(store)], env={"COLUMNS": "250"}).output
-    assert "primary metric" in table and f"test {saved.metric_name} {saved.metric_value:.4f}" in table
+    assert "primary metric" in table and f"test {saved.metric_name} {saved.metric_value:.4f}; " in table
     shown = invoke("runs", "show", runs[0]["id"][:6], "--store", store)
     assert shown.exit_code == 0 and "produced wine:2" in shown.output
     plot = two_versions["dir"] / "cmp.png"
