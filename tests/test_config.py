@@ -373,3 +373,24 @@ def test_nothing_from_the_environment_reaches_the_saved_version(
         mlpact.load(result.ref, store=tmp_path / "store").lineage["data"]["source"]
         == "${env:MLPACT_TEST_DATA}/wine.csv"
     )
+
+
+def test_changed_shows_what_differs_from_the_defaults_down_to_declared_columns() -> None:
+    from mlpact.config import load_config
+
+    cfg = load_config(
+        {
+            "name": "m",
+            "data": {"source": "x.csv", "target": "y"},
+            "model": {"type": "sklearn.linear_model.LogisticRegression"},
+            "evaluate": {"cv_folds": 5, "primary": "f1_macro"},  # 5 is the default
+            "schema": {"columns": {"a": {"type": "float", "min": 1}, "b": {"type": "category"}}},
+        }
+    )
+    assert cfg.changed() == {
+        "name": "m",
+        "data": {"source": "x.csv", "target": "y"},
+        "model": {"type": "sklearn.linear_model.LogisticRegression"},
+        "evaluate": {"primary": "f1_macro"},
+        "schema": {"columns": {"a": {"type": "float", "min": 1.0}, "b": {"type": "category"}}},
+    }

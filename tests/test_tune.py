@@ -384,9 +384,28 @@ def test_two_jobs_share_one_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     if fork and not _backends.forks(torch=False):
         pytest.skip("workers are forked on Linux only")
     monkeypatch.setattr(_backends, "forks", lambda *, torch: fork)
-    result = tune(tuned(), store=tmp_path, trials=4, jobs=2, plots=False)
+    calls: list[Any] = []
+    result = tune(tuned(), store=tmp_path, trials=4, jobs=2, plots=False, on_trial=lambda *a: calls.append(a))
     assert result.new_trials in (4, 5)  # a second process may start one trial as the budget is reached
     assert all(t["state"] == "COMPLETE" for t in result.trials)
+    # every trial is reported once, the other process's too
+    assert sorted(c[3].number for c in calls) == [t["number"] for t in result.trials]
+    assert [c[0] for c in calls] == list(range(1, len(calls) + 1))
+
+
+def test_on_trial_reports_each_trial_with_its_value(tmp_path: Path) -> None:
+    calls: list[Any] = []
+    result = tune(tuned(), store=tmp_path, trials=3, plots=False, on_trial=lambda *a: calls.append(a))
+    values = {t["number"]: t["value"] for t in result.trials}
+    assert [(done, total) for done, total, _, _ in calls] == [(1, 3), (2, 3), (3, 3)]
+    assert [(c[3].number, c[3].state) for c in calls] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "COMPLETE")]
+    assert all(c[3].value == values[c[3].number] for c in calls)
+    assert calls[-1][2] == result.best_value
+    from mlpact.cli.tune import trial_line
+    from mlpact.tune import FinishedTrial
+
+    assert trial_line(FinishedTrial(4, "PRUNED", None), 5, None, "f1", 0.5) == "trial 4: pruned [5]"
+    assert trial_line(FinishedTrial(5, "FAIL", None), 6, 10, "f1", None) == "trial 5: fail [6/10]"
 
 
 def _in_workers_only(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> None:
@@ -469,6 +488,10 @@ def test_cli_tune_prints_the_best_trials_and_where_things_are(tmp_path: Path) ->
     assert out.exit_code == 0, out.output
     assert "2 trials (2 new), maximize accuracy" in out.output
     assert "best.yaml" in out.output and "history.png" in out.output
+    lines = [line for line in out.stderr.splitlines() if line.startswith("trial ")]  # one per trial
+    assert len(lines) == 2 and not any(line.startswith("trial ") for line in out.stdout.splitlines())
+    assert __import__("re").fullmatch(r"trial 0: accuracy 0\.\d{4} \(best 0\.\d{4}\) \[1/2\]", lines[0])
+    assert lines[1].startswith("trial 1: accuracy ") and lines[1].endswith("[2/2]")
 
 
 def test_cli_tune_json_and_bad_backend(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlpact._callable import make_callable
 from mlpact.errors import DataError, ExitCode
 from mlpact.verdict import too_few
 
@@ -747,3 +748,6 @@ def to_html(result: CheckResult) -> str:
 
 def _num(value: Any) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+make_callable(__name__, check_data)  # `mlpact.check(model, data)` is check_data

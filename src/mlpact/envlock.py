@@ -2,17 +2,20 @@
 
 At save time ``requirements.lock`` lists every distribution installed in the running
 environment (``name==version``, from importlib.metadata), listed and hashed in the manifest.
-:func:`build_docker` writes a build context that serves the version: the exported bundle, the
-lock, an entrypoint that imports the bundle and runs ``mlpact serve``, and a Dockerfile; it runs
-``docker build`` only when asked and docker exists.
+:func:`build_docker` writes a build context that serves the version: the exported bundle, a
+lock of only the packages serving it needs (:func:`runtime_packages`, at the recorded versions),
+a wheel of mlpact when it is a local checkout, an entrypoint that imports the bundle and runs
+``mlpact serve``, and a Dockerfile; it runs ``docker build`` only when asked and docker exists.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,7 +28,10 @@ BUNDLE = "model.tar.gz"
 # Distributions that are never pip-installable from an index (editable checkouts are handled apart).
 _SKIP = {"pip", "setuptools", "wheel"}
 
-__all__ = ["FILE", "DockerContext", "build_docker", "installed", "lock_text", "read", "write"]
+__all__ = [
+    "FILE", "PYTORCH_CPU_INDEX", "DockerContext", "build_docker", "installed", "lock_text", "mlpact_line",
+    "mlpact_wheel", "read", "requirements_text", "runtime_packages", "write",
+]  # fmt: skip
 
 
 def installed() -> dict[str, str]:
@@ -97,6 +103,110 @@ def python_version(text: str) -> str | None:
     return first.split()[2] if first.startswith("# python ") else None
 
 
+# --------------------------------------------------------------------------- run-time packages
+PYTORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+SERVING_EXTRAS = ("serve",)  # what `mlpact serve` needs beyond mlpact's own requirements
+
+
+def runtime_packages(
+    recorded: Mapping[str, str], *, extras: Iterable[str] = SERVING_EXTRAS, also: Iterable[str] = ()
+) -> dict[str, str | None]:
+    """The distributions a version needs to be served, each at its recorded version.
+
+    Starts from mlpact's own requirements with `extras` plus the `also` distributions (the
+    version's own code), and follows their requirements as the installed distributions declare
+    them (markers evaluated here): dev tools, test runners and extras nobody requires are left
+    out. A package the lock does not record takes the installed version (None: neither).
+    """
+    wanted = _requirement_closure([("mlpact", frozenset(extras)), *((n, frozenset()) for n in also)])
+    wanted -= {"mlpact", *_SKIP}
+    return {name: recorded.get(name) or _installed_version(name) for name in sorted(wanted)}
+
+
+def _requirement_closure(roots: list[tuple[str, frozenset[str]]]) -> set[str]:
+    from packaging.requirements import Requirement
+
+    seen: set[tuple[str, frozenset[str]]] = set()
+    todo = [(_norm(n), e) for n, e in roots]
+    while todo:
+        name, extras = todo.pop()
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
+        for text in _requires(name):
+            req = Requirement(text)
+            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras or {""}):
+                todo.append((_norm(req.name), frozenset(req.extras)))
+    return {name for name, _ in seen}
+
+
+def _requires(name: str) -> list[str]:
+    try:
+        return metadata.requires(name) or []
+    except metadata.PackageNotFoundError:
+        return []
+
+
+def _installed_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def requirements_text(
+    packages: Mapping[str, str | None], *, mlpact: str, python: str, torch_index: bool
+) -> str:
+    """The context's requirements: mlpact (`mlpact`: a wheel path or a pin, with its extras)
+    and the run-time packages pinned, with PyTorch's CPU index for a torch version."""
+    lines = [
+        f"# python {python}: the packages serving this version needs, at the versions it was saved "
+        "with (written by mlpact models build-docker)",
+    ]
+    if torch_index:  # torch's CPU builds; PyPI's torch pulls the CUDA libraries
+        lines.append(f"--extra-index-url {PYTORCH_CPU_INDEX}")
+    lines.append(mlpact)
+    lines += [f"{n}=={v}" if v else n for n, v in sorted(packages.items())]
+    return "\n".join(lines) + "\n"
+
+
+def mlpact_wheel(folder: Path) -> Path | None:
+    """Build a wheel of the installed mlpact into `folder` when it was installed from a local
+    folder (a checkout, editable or not): `pip wheel --no-deps` of that folder. None when mlpact
+    came from an index (the pin finds it there) or the folder is gone."""
+    source = _local_source()
+    if source is None:
+        return None
+    if source.suffix == ".whl":
+        return Path(shutil.copy2(source, folder))
+    before = set(folder.glob("mlpact-*.whl"))
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(source)]
+    for isolation in (["--no-build-isolation"], []):  # the build backend installed here first
+        done = subprocess.run([*pip, *isolation], capture_output=True, text=True, check=False)
+        built = sorted(set(folder.glob("mlpact-*.whl")) - before)
+        if done.returncode == 0 and built:
+            return built[-1]
+    raise MissingToolError(
+        f"Could not build a wheel of mlpact from {source}: {done.stderr.strip().splitlines()[-1:]}",
+        hint=f"Build one by hand (`pip wheel --no-deps -w DIR/wheels {source}`), then run the command again.",
+    )
+
+
+def _local_source() -> Path | None:
+    from urllib.parse import unquote, urlparse
+
+    try:
+        direct = metadata.distribution("mlpact").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    url = str(json.loads(direct).get("url", "")) if direct else ""
+    if not url.startswith("file://"):
+        return None
+    path = Path(unquote(urlparse(url).path))
+    checkout = (path / "pyproject.toml").is_file()
+    return path if checkout or (path.suffix == ".whl" and path.is_file()) else None
+
+
 # --------------------------------------------------------------------------- docker
 @dataclass(frozen=True)
 class DockerContext:
@@ -112,11 +222,12 @@ class DockerContext:
 
 
 _DOCKERFILE = """\
-# Serves {ref} with the exact package versions it was saved with (written by mlpact).
+# Serves {ref} with the package versions it was saved with (written by mlpact).
 FROM python:{python}-slim
 WORKDIR /srv
+# requirements.lock: only what serving needs, pinned; mlpact itself from wheels/ when it was
+# installed from a local checkout.
 COPY requirements.lock ./
-# mlpact itself may be a local checkout: install it from a wheel in wheels/ when one is there.
 COPY wheels/ ./wheels/
 RUN pip install --no-cache-dir --find-links ./wheels -r requirements.lock
 COPY {bundle} entrypoint.sh ./
@@ -144,9 +255,16 @@ def build_docker(
 ) -> DockerContext:
     """Write a docker build context that serves version `ref`; build it with `build`.
 
+    The context's ``requirements.lock`` holds only what serving the version needs (mlpact with
+    its `serve` extra, `torch` too for a PyTorch version, the version's own code's distribution,
+    and what they require), at the versions recorded when the version was saved; a torch version
+    adds PyTorch's CPU index. When mlpact was installed from a local folder, a wheel of it is
+    built into ``wheels/`` and installed from there.
+
     Raises:
         NotFoundError: no such version. IntegrityError: its files do not match the manifest.
-        MissingToolError: `build` and no ``docker`` on PATH (the context is still written).
+        MissingToolError: `build` and no ``docker`` on PATH (the context is still written), or
+            the mlpact wheel could not be built.
     """
     from mlpact import bundle
     from mlpact.portable import export_version
@@ -160,7 +278,7 @@ def build_docker(
     export_version(record.ref, out / BUNDLE, store=st)
     lock = (record.path / FILE).read_text(encoding="utf-8") if FILE in manifest["files"] else lock_text()
     python = ".".join((python_version(lock) or "3.11").split(".")[:2])
-    (out / FILE).write_text(_without_local(lock), encoding="utf-8")
+    (out / FILE).write_text(_requirements(record.path, manifest, lock, out / "wheels"), encoding="utf-8")
     (out / "Dockerfile").write_text(
         _DOCKERFILE.format(ref=record.ref, python=python, bundle=BUNDLE, name=record.name), encoding="utf-8"
     )
@@ -173,14 +291,28 @@ def build_docker(
     return DockerContext(out, files, image, built=build)
 
 
-def _without_local(lock: str) -> str:
-    """The lock, with `mlpact` left unpinned when it is not published at that version (a
-    local checkout): pip then takes it from wheels/ or the index."""
-    lines = []
-    for line in lock.splitlines():
-        name, _, version = line.partition("==")
-        lines.append(f"{name}  # was {version}" if _norm(name) == "mlpact" and "+" in version else line)
-    return "\n".join(lines) + "\n"
+def _requirements(folder: Path, manifest: Mapping[str, Any], lock: str, wheels: Path) -> str:
+    from mlpact import bundle
+
+    recorded = parse(lock)
+    extras = {*SERVING_EXTRAS, *(["torch"] if manifest.get("flavor") == "torch" else [])}
+    code = bundle.read_mapping(folder, "lineage.json").get("code") or []
+    own = [str(c["distribution"]) for c in code if isinstance(c, Mapping) and c.get("distribution")]
+    packages = runtime_packages(recorded, extras=extras, also=own)
+    line = mlpact_line(recorded.get("mlpact"), mlpact_wheel(wheels), extras)
+    python = python_version(lock) or "3.11"
+    return requirements_text(packages, mlpact=line, python=python, torch_index="torch" in packages)
+
+
+def mlpact_line(recorded: str | None, wheel: Path | None, extras: Iterable[str]) -> str:
+    """mlpact's requirement line: the wheel in wheels/, else the recorded version when it is a
+    published one, else unpinned (a local build's version cannot be found on an index)."""
+    extra = f"[{','.join(sorted(extras))}]"
+    if wheel is not None:
+        return f"./wheels/{wheel.name}{extra}"
+    if recorded and "+" not in recorded:
+        return f"mlpact{extra}=={recorded}"
+    return f"mlpact{extra}" + (f"  # was {recorded}" if recorded else "")
 
 
 def _docker_build(directory: Path, tag: str) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlpact import usercode
+from mlpact._callable import make_callable
 from mlpact.errors import DataError, ExitCode
 
 if TYPE_CHECKING:
@@ -203,7 +204,8 @@ def _reproduce(
             raise DataChangedError(old.ref, recorded, lineage)
     torch_version = old.manifest.get("flavor") == "torch"
     threads = _threads(old, cfg) if torch_version else None
-    trained = run(cfg, store=store, progress=progress, threads=threads)
+    # Recorded as a reproduction (origin `reproduce`): `latest` skips it until it is promoted.
+    trained = run(cfg, store=store, progress=progress, threads=threads, lineage_extra={"reproduces": old.ref})
     result = ReproduceResult(old.ref, trained.ref, "reproduced", run_id)
     result.data = {
         "source": lineage.get("resolved"),
@@ -426,3 +428,6 @@ def _environment_notes(env: Mapping[str, Any]) -> list[str]:
         if value:
             notes.append(f"the git work tree had uncommitted changes {when}")
     return notes
+
+
+make_callable(__name__, reproduce)  # `mlpact.reproduce(ref)` is reproduce

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlpact.config import Config, load_config
 from mlpact.progress import Progress, Silent
-from mlpact.store import Store, VersionRecord, disk_full
+from mlpact.store import Store, VersionRecord, disk_full, lineage_origin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -507,7 +507,8 @@ def _save(store: Store, tmp: Path, job: _Job, pipeline: Any, run_id: str) -> Ver
             lineage=lineage, files=files, trusted=trusted,
         )  # fmt: skip
 
-    return store.register(cfg.name, tmp, finalize, flavor="sklearn", run_id=run_id)
+    origin = lineage_origin(lineage)  # a reproduction is kept out of `latest`
+    return store.register(cfg.name, tmp, finalize, flavor="sklearn", run_id=run_id, origin=origin)
 
 
 def finalize_version(

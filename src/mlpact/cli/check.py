@@ -214,7 +214,9 @@ def reproduce(
     """Retrain a version from its recorded config, data and seed, and compare with the original.
 
     The data must still have its recorded fingerprint (else it stops and explains, unless
-    --allow-data-change). The new version is saved; compared are the split, every test metric,
+    --allow-data-change). The new version is saved as a reproduction (origin reproduce): NAME
+    alone (latest) keeps naming the version it had until you promote the reproduction with
+    `mlpact models promote`. Compared are the split, every test metric,
     the predictions on the test split and the environment (packages, Python, git, your own
     code's source). Recorded as a run of kind reproduce. Also the way to rebuild a version that
     the installed libraries cannot load.
@@ -277,4 +279,8 @@ def _print_reproduce(result: ReproduceResult) -> None:
     )
     for note in result.notes:
         out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
-    out.print(f"Recorded as run {result.run_id}.")
+    out.print(
+        f"Recorded as run {result.run_id}; {result.new_ref} is a reproduction: `latest` skips it "
+        f"until it is promoted (`mlpact models promote {result.new_ref} ALIAS`).",
+        soft_wrap=True,
+    )

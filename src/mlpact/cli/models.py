@@ -161,8 +161,12 @@ def _print_show(info: dict[str, Any]) -> None:
 
 
 def _origin_text(origin: str) -> str:
+    from mlpact.store import REPRODUCTION
+
     if origin == "external":
         return "origin external: trained outside mlpact (mlpact.save); `mlpact reproduce` cannot retrain it"
+    if origin == REPRODUCTION:
+        return "origin reproduce: retrained by `mlpact reproduce`; `latest` skips it until it is promoted"
     return f"imported from {origin}"
 
 
@@ -363,7 +367,11 @@ def models_restore(model: ModelArg, store: StoreOpt = None, as_json: JsonOpt = F
 @command
 def models_verify(
     model: Annotated[
-        Optional[str], typer.Argument(metavar="[MODEL]", help="One version; default: all.")
+        Optional[str],
+        typer.Argument(
+            metavar="[MODEL]",
+            help="NAME: every version of NAME; NAME:N or NAME@ALIAS: that version; default: all.",
+        ),
     ] = None,
     files_only: Annotated[
         bool, typer.Option("--files-only", help="Only re-hash files; do not re-predict golden rows.")
@@ -371,7 +379,8 @@ def models_verify(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-hash every file of one version or of all, check each manifest against the index, and
+    """Re-hash every file of the versions MODEL names (every version of NAME, archived ones too;
+    one with NAME:N), check each manifest against the index, and
     predict each version's golden rows again (test rows saved with their outputs at training).
 
     Exits with code 6 (integrity) when any version's files fail or loading it is refused
@@ -587,9 +596,12 @@ def models_build_docker(
 ) -> None:
     """Write a docker build context that serves the version with the package versions it was saved with.
 
-    The context holds the exported bundle (model.tar.gz), the version's requirements.lock, an
-    entrypoint running `mlpact serve` (which re-predicts the golden rows at start), a Dockerfile,
-    and wheels/ (put an mlpact wheel there when mlpact is a local checkout).
+    The context holds the exported bundle (model.tar.gz); requirements.lock: only the packages
+    serving the version needs (mlpact with its serve extra, torch for a PyTorch version, your
+    code's distribution, and what they require), at the versions it was saved with, plus
+    PyTorch's CPU index for a PyTorch version; wheels/: a wheel of mlpact, built when mlpact is
+    installed from a local checkout; an entrypoint running `mlpact serve` (which re-predicts the
+    golden rows at start); and a Dockerfile.
     """
     from mlpact.envlock import build_docker
     from mlpact.store import Store

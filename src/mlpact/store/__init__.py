@@ -27,17 +27,19 @@ from mlpact.store._aliases import Aliases
 from mlpact.store._db import DEFAULT_DIR, ENV_VAR, check_name, disk_full, now
 from mlpact.store._rebuild import Rebuilding, Rebuilt
 from mlpact.store._runs import Runs
-from mlpact.store._versions import ParsedRef, VersionRecord, parse_ref
+from mlpact.store._versions import REPRODUCTION, ParsedRef, VersionRecord, lineage_origin, parse_ref
 
 __all__ = [
     "DEFAULT_DIR",
     "ENV_VAR",
+    "REPRODUCTION",
     "ParsedRef",
     "Rebuilt",
     "Store",
     "VersionRecord",
     "check_name",
     "disk_full",
+    "lineage_origin",
     "now",
     "parse_ref",
 ]

@@ -50,6 +50,7 @@ from mlpact.store._versions import (
     _mark,
     _model_folders,
     _numbers,
+    lineage_origin,
 )
 
 _COLUMNS = (
@@ -333,7 +334,7 @@ def _origin(manifest: Mapping[str, Any], lineage: Mapping[str, Any]) -> str | No
     if isinstance(source, Mapping):
         digest = str(source.get("digest") or "")[:12]
         return f"{source.get('name')}:{source.get('version')} ({digest})"
-    return "external" if lineage.get("origin") == "external" else None
+    return "external" if lineage.get("origin") == "external" else lineage_origin(lineage)
 
 
 def _get(data: Mapping[str, Any], *keys: str) -> Any:

@@ -27,7 +27,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +42,14 @@ MAX_VERSION = 2**63 - 1  # SQLite's largest integer
 MANIFEST = "manifest.json"  # as bundle.MANIFEST (the store does not import bundle)
 SAVING, PURGED = ".saving", ".purged"  # marks beside version folders, see the module docstring
 Status = Literal["active", "archived", "purged"]
+# The origin of a version `mlpact reproduce` trained: a reproduction, not a new candidate, so
+# `latest` skips it until it is promoted (docs/check.md).
+REPRODUCTION = "reproduce"
+
+
+def lineage_origin(lineage: Mapping[str, Any]) -> str | None:
+    """The index's origin for a version mlpact trained, from its lineage: a reproduction or None."""
+    return REPRODUCTION if lineage.get("reproduces") else None
 
 
 @dataclass(frozen=True)
@@ -76,8 +84,11 @@ class VersionRecord:
 
     @property
     def made_by(self) -> str:
-        """`mlpact` (trained by `mlpact train`), `external` (`mlpact.save`) or `imported`."""
-        return "mlpact" if self.origin is None else "external" if self.origin == "external" else "imported"
+        """`mlpact` (trained by `mlpact train`), `reproduce` (retrained by `mlpact reproduce`),
+        `external` (`mlpact.save`) or `imported`."""
+        if self.origin is None:
+            return "mlpact"
+        return self.origin if self.origin in ("external", REPRODUCTION) else "imported"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -405,11 +416,9 @@ class Versions(Database):
                     hint=f"Set one with `mlpact models promote {parsed.name}:VERSION {parsed.alias}`.",
                 )
             return int(row["version"])
-        row = db.execute(
-            "SELECT MAX(version) AS v FROM versions WHERE name = ? AND status = 'active'", (parsed.name,)
-        ).fetchone()
+        row = db.execute(_LATEST, (parsed.name, REPRODUCTION)).fetchone()
         if row["v"] is None:
-            raise self._missing_model(db, parsed.name)
+            raise self._no_latest(db, parsed.name)
         return int(row["v"])
 
     def versions(self, name: str | None = None, *, include_archived: bool = False) -> list[VersionRecord]:
@@ -464,6 +473,23 @@ class Versions(Database):
             for row in rows
         ]  # fmt: skip
 
+    def _no_latest(self, db: sqlite3.Connection, name: str) -> NotFoundError:
+        """Why NAME has no latest version: no such model, or only reproductions are active."""
+        copies = [
+            f"{name}:{r[0]}"
+            for r in db.execute(
+                "SELECT version FROM versions WHERE name = ? AND status = 'active' ORDER BY version",
+                (name,),
+            )
+        ]
+        if not copies:
+            return self._missing_model(db, name)
+        return NotFoundError(
+            f"Model {name!r} has no latest version: its active versions ({', '.join(copies)}) are "
+            "reproductions (`mlpact reproduce`), which `latest` skips until one is promoted.",
+            hint=f"Name one ({copies[-1]}), or promote it: `mlpact models promote {copies[-1]} production`.",
+        )
+
     def _missing_model(self, db: sqlite3.Connection, name: str) -> NotFoundError:
         names = [r[0] for r in db.execute("SELECT DISTINCT name FROM versions ORDER BY name")]
         where = f" in the store at {self.root}"
@@ -487,6 +513,15 @@ class Versions(Database):
         return NotFoundError(
             f"Model {name!r} has no version {version}; it has versions {', '.join(map(str, have))}."
         )
+
+
+# `latest`: the newest active version that is not a reproduction, unless that one was promoted.
+_LATEST = """
+SELECT MAX(version) AS v FROM versions AS ver WHERE name = ?1 AND status = 'active' AND (
+    origin IS NOT ?2 OR EXISTS (
+        SELECT 1 FROM alias_events AS e
+        WHERE e.name = ver.name AND e.version = ver.version AND e.action = 'promote'))
+"""
 
 
 def _json_tuple(text: str | None) -> tuple[str, ...] | None:

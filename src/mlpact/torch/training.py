@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlpact.progress import Progress
+from mlpact.store import lineage_origin
 from mlpact.torch._deps import require
 from mlpact.torch.engine import EpochHook, FitResult, fit
 from mlpact.torch.saving import (
@@ -518,4 +519,5 @@ def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
             lineage=lineage, files=files, trusted=trusted,
         )  # fmt: skip
 
-    return store.register(cfg.name, tmp, finalize, flavor="torch", run_id=run_id)
+    origin = lineage_origin(lineage)  # a reproduction is kept out of `latest`
+    return store.register(cfg.name, tmp, finalize, flavor="torch", run_id=run_id, origin=origin)

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlpact._callable import make_callable
 from mlpact.config import Config, load_config
 from mlpact.errors import plural
 from mlpact.torch import is_torch_config
 from mlpact.tune._backends import (
+    FinishedTrial,
     OnTrial,
     StudySpec,
     forks,
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from mlpact.torch.tuning import TorchObjective
     from mlpact.training import TrainResult
 
-__all__ = ["StudySpec", "TuneResult", "study_spec", "suggest", "trial_config", "tune"]
+__all__ = ["FinishedTrial", "StudySpec", "TuneResult", "study_spec", "suggest", "trial_config", "tune"]
 
 Backend = Literal["optuna", "ray"]
 
@@ -105,7 +107,9 @@ def tune(
         address: the Ray cluster to use with ``backend="ray"``; default: a local Ray.
         train_best: then train and save a version with the best values (tuning in its lineage).
         plots: write the optimisation history, parameter importance and slice plots.
-        on_trial: called as ``on_trial(done, total, best_value)`` when trials finish.
+        on_trial: called as ``on_trial(done, total, best_value, trial)`` once for each trial of this
+            call that finishes (`trial`: a :class:`FinishedTrial`, its number, state and value).
+        progress: where to report the data loading and `train_best`'s training; silent by default.
 
     Raises:
         ConfigError: the config or its search space is invalid, or no trial succeeded.
@@ -131,7 +135,7 @@ def tune(
     run_id = db.start_run(cfg.name, kind="tune", config_hash=cfg.hash(), params=params)
     try:
         result = _search(cfg, db, jobs=jobs, trials=trials, timeout=timeout, backend=backend, address=address,
-                         plots=plots, on_trial=on_trial)  # fmt: skip
+                         plots=plots, on_trial=on_trial, progress=progress or Silent())  # fmt: skip
         if train_best:
             result.trained = _train_best(result, db, progress or Silent())
     except BaseException as exc:
@@ -152,6 +156,7 @@ def _search(
     address: str | None,
     plots: bool,
     on_trial: OnTrial | None,
+    progress: Progress,
 ) -> TuneResult:
     from mlpact.dataset import prepare
 
@@ -164,11 +169,13 @@ def _search(
         from mlpact.torch.tuning import TorchObjective
 
         objective = TorchObjective(cfg, "", jobs=n_jobs)
-        task = objective.data(cfg).task  # loaded once here, reused by this process's trials
+        with progress.stage(f"Loading {cfg.data.source}"):
+            task = objective.data(cfg).task  # loaded once here, reused by this process's trials
         objective.metric = _metric(cfg, task)
         spec = study_spec(cfg, db.root, task=task)
     else:
-        data = prepare(cfg)
+        with progress.stage(f"Loading {cfg.data.source}"):
+            data = prepare(cfg)
         spec = study_spec(cfg, db.root, task=data.task)
         objective = Objective(cfg, data, data.folds(spec.folds), _metric(cfg, data.task))
     tc = cfg.tune
@@ -272,7 +279,7 @@ def study_spec(cfg: Config, store_root: Path, *, task: str) -> StudySpec:
     name = f"{cfg.name}-{digest}"
     seed = cfg.seed if tc.seed is None else tc.seed
     folder = store_root / "tuning" / name
-    return StudySpec(name, folder, direction, tc.sampler, tc.pruner, seed, steps, folds)
+    return StudySpec(name, folder, direction, tc.sampler, tc.pruner, seed, steps, folds, metric)
 
 
 def _most_epochs(cfg: Config) -> int:
@@ -386,3 +393,6 @@ def _train_best(result: TuneResult, store: Store, progress: Progress) -> TrainRe
         "backend": result.backend,
     }
     return run(best, store=store, progress=progress, lineage_extra={"tuning": tuning})
+
+
+make_callable(__name__, tune)  # `mlpact.tune(config)` is tune

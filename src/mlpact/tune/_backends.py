@@ -20,7 +20,20 @@ if TYPE_CHECKING:
     from mlpact.torch.tuning import TorchObjective
     from mlpact.tune._objective import Objective
 
-OnTrial = Callable[[int, "int | None", "float | None"], None]
+
+@dataclass(frozen=True)
+class FinishedTrial:
+    """One trial that finished: its number in the study, its state and its value (None unless
+    complete)."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED or FAIL
+    value: float | None
+    metric: str = ""
+
+
+# on_trial(done, total, best_value, trial): once per finished trial of this call, in order.
+OnTrial = Callable[[int, "int | None", "float | None", FinishedTrial], None]
 
 
 @dataclass(frozen=True)
@@ -35,6 +48,7 @@ class StudySpec:
     seed: int
     steps: int
     folds: int
+    metric: str = ""  # what the trials are scored by
 
     @property
     def url(self) -> str:
@@ -145,7 +159,7 @@ def run_optuna(
     # Each process gets its own sampler seed, offset by the trials so far: a continued study
     # does not re-propose its first points.
     work = _Work(spec, objective, target, timeout, spec.seed + start, jobs > 1)
-    progress = _progress(start, trials, on_trial)
+    progress = _progress(start, trials, on_trial, spec.metric)
     if jobs == 1:
         _optimize(work, progress, study._storage)
         return
@@ -329,20 +343,32 @@ def _threads(limit: int | None) -> Iterator[None]:
         yield
 
 
-def _progress(start: int, trials: int | None, on_trial: OnTrial | None) -> Callable[[Any, Any], None] | None:
+def _progress(
+    start: int, trials: int | None, on_trial: OnTrial | None, metric: str
+) -> Callable[[Any, Any], None] | None:
+    """Optuna's callback (in this process): report every trial finished since the last call, those
+    of the other worker processes too, one call each."""
     if on_trial is None:
         return None
+    reported: set[int] = set()
 
-    def callback(study: Any, trial: Any) -> None:
-        # Trial numbers count every process's trials in order: no need to read them all back
-        # from the storage after each one (that read grows with the study).
-        if trial is None:  # the final count, once every process has finished
-            done = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False)[start:])
-        else:
-            done = trial.number - start + 1
-        on_trial(done if trials is None else min(done, trials), trials, best_value(study))
+    def callback(study: Any, _trial: Any) -> None:
+        report_finished(study, start, trials, on_trial, reported, metric=metric)
 
     return callback
+
+
+def report_finished(
+    study: Any, start: int, total: int | None, on_trial: OnTrial, reported: set[int], *, metric: str = ""
+) -> None:
+    """Call `on_trial` once for each finished trial after the first `start` not yet in `reported`."""
+    finished = [t for t in study.get_trials(deepcopy=False)[start:] if t.state.is_finished()]
+    best = best_value(study)
+    for t in finished:
+        if t.number not in reported:
+            reported.add(t.number)
+            value = float(t.value) if t.value is not None else None
+            on_trial(len(reported), total, best, FinishedTrial(t.number, t.state.name, value, metric))
 
 
 def best_value(study: Any) -> float | None:
@@ -394,9 +420,8 @@ def run_ray(
     finally:
         if started:
             ray.shutdown()
-    if on_trial is not None:
-        study = open_study(spec)
-        on_trial(len(study.trials) - start, trials, best_value(study))
+    if on_trial is not None:  # Ray reports to its driver: each trial is said at the end
+        report_finished(open_study(spec), start, trials, on_trial, set(), metric=spec.metric)
 
 
 def _fit_ray(
