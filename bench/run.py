@@ -23,6 +23,7 @@ MODULES = [
     "bench_ray_batch",
     "bench_registry",
     "bench_serve",
+    "bench_serve_ready",
     "bench_text",
     "bench_torch",
     "bench_torch_tune",

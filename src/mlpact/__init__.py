@@ -2,6 +2,10 @@
 
 The public API is imported lazily, so ``import mlpact`` (and ``mlpact --help``) stays fast:
 scikit-learn and pandas are imported only when a function that needs them runs.
+
+`check`, `reproduce` and `tune` are both the workload's module and its function: the module is
+callable (``mlpact.check(model, data)`` runs `mlpact.check.check_data`, ``mlpact.tune(config)``
+runs `mlpact.tune.tune`), so the name means the same whichever was imported first.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ __all__ = [
     "Store",
     "TrainResult",
     "__version__",
+    "check",
     "compare",
     "evaluate_version",
     "load",
@@ -24,10 +29,12 @@ __all__ = [
     "models",
     "predict",
     "predict_file",
+    "reproduce",
     "run",
     "runs",
     "save",
     "train",
+    "tune",
     "use_project",
 ]
 
@@ -49,6 +56,8 @@ _LAZY = {
     "save": "mlpact.external",
     "run": "mlpact.external",
 }
+# Callable modules (see mlpact._callable): the attribute is the module itself.
+_CALLABLE_MODULES = {"check": "mlpact.check", "reproduce": "mlpact.reproduce", "tune": "mlpact.tune"}
 
 if TYPE_CHECKING:
     from mlpact._core.project import use_project
@@ -64,6 +73,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _CALLABLE_MODULES:
+        return importlib.import_module(_CALLABLE_MODULES[name])  # importing sets the attribute
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mlpact' has no attribute {name!r}")

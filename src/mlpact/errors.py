@@ -35,6 +35,13 @@ class ExitCode(enum.IntEnum):
     INCONCLUSIVE = 15
 
 
+#: What a model name or alias may hold, in words (the store and the config both enforce it).
+NAME_RULE = (
+    "1 to 64 characters: letters, digits, underscores (_), hyphens (-) and dots (.), starting with a "
+    "letter or digit, with no '..'; no spaces or slashes"
+)
+
+
 def shorten(value: object, limit: int = 200) -> str:
     """`value` as text cut to `limit` characters, saying how many were left out: for echoing
     what a file or a client sent (a 1 GiB name must not become a 1 GiB error line)."""
@@ -44,11 +51,18 @@ def shorten(value: object, limit: int = 200) -> str:
     return f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """The count and the noun in the right number: `1 warning`, `2 warnings`, `1,000 rows`
+    (`many` for irregular plurals: `plural(n, "class", "classes")`)."""
+    return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
 class MlpactError(Exception):
     """Base of every error mlpact raises on purpose."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
-    hint: str | None = None
+    #: What to do, printed as the `Hint:` line; every class has one, a raise may pass a sharper one.
+    hint: str | None = "Run the command again with --debug for the full traceback."
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -64,6 +78,10 @@ class ConfigError(MlpactError, ValueError):
     """A config file, an override or a config value is invalid."""
 
     exit_code = ExitCode.CONFIG
+    hint = (
+        "`mlpact config show CONFIG` prints the config as mlpact reads it; docs/config-reference.md "
+        "lists every key, its type and default."
+    )
 
     def __init__(
         self, problems: Iterable[str], *, source: str | None = None, hint: str | None = None
@@ -76,16 +94,63 @@ class ConfigError(MlpactError, ValueError):
         super().__init__("\n".join(lines), hint=hint)
 
 
+class OverrideError(ConfigError):
+    """A command-line override (`--set KEY=VALUE`, `nb run -p NAME=VALUE`) is not of that form."""
+
+    def __init__(self, item: str, *, flag: str, form: str, example: str) -> None:
+        found = "no '='" if "=" not in item else f"the name {shorten(item.partition('=')[0], 60)!r}"
+        problem = (
+            f"{flag} {shorten(item, 80)!r} is not of the form {form} (e.g. {flag} {example}): found {found}"
+        )
+        self.problems = [problem]
+        MlpactError.__init__(
+            self,
+            problem + ".",
+            hint=f"Give a name, '=' and a value: {flag} {example} (values are read as YAML: numbers, "
+            "true/false, [lists]).",
+        )
+
+
+class UsageError(MlpactError, ValueError):
+    """A flag's value cannot be used here (e.g. `serve --port` names a port another program holds)."""
+
+    exit_code = ExitCode.USAGE
+    hint = "`mlpact COMMAND --help` lists the flags and what they accept."
+
+
+class ConfigNotFoundError(ConfigError):
+    """A config file (or a file it `extends`) does not exist."""
+
+    def __init__(self, path: str, *, looked: str, near: Iterable[str] = ()) -> None:
+        self.problems = [f"config file {path!r} not found"]
+        near = sorted(near)
+        there = f" YAML files there: {', '.join(near)}." if near else ""
+        MlpactError.__init__(
+            self,
+            f"Config file {path!r} not found: expected a YAML file at {looked}.{there}",
+            hint="Check the path (it is relative to the current folder); `mlpact init --from-data "
+            "FILE --target COLUMN` writes a starter config for a data file.",
+        )
+
+
 class DataError(MlpactError, ValueError):
     """A data source cannot be read or does not fit the config."""
 
     exit_code = ExitCode.INPUT
+    hint = (
+        "Check the file's path and format (CSV or Parquet) and, for a CSV, its separator "
+        "(--sep, or data.sep in a config)."
+    )
 
 
 class InputValidationError(MlpactError, ValueError):
     """Input rows do not match the schema a model was trained on."""
 
     exit_code = ExitCode.INPUT
+    hint = (
+        "`mlpact models show MODEL` lists the columns and types the version expects; its "
+        "validation policy (the `validation:` section it was trained with) decides what is an error."
+    )
 
     def __init__(self, report: object, message: str) -> None:
         self.report = report
@@ -133,12 +198,19 @@ class NotFoundError(MlpactError, LookupError):
     """A model, version, alias, run or file does not exist."""
 
     exit_code = ExitCode.NOT_FOUND
+    hint = (
+        "`mlpact models list` shows the models, versions and aliases there are; `mlpact runs list` the runs."
+    )
 
 
 class IntegrityError(MlpactError):
     """A saved version's files do not match what was recorded when it was saved."""
 
     exit_code = ExitCode.INTEGRITY
+    hint = (
+        "`mlpact models verify MODEL` says which file or check failed; import the version again from "
+        "an export, or retrain it with `mlpact reproduce MODEL`."
+    )
 
 
 class UntrustedTypesError(IntegrityError, TypeError):
@@ -192,6 +264,7 @@ class StoreError(MlpactError):
     """The store cannot be opened or written."""
 
     exit_code = ExitCode.STORE
+    hint = "Point --store (or MLPACT_HOME) at a folder you can write; the default is ./.mlpact."
 
 
 class MissingDependencyError(MlpactError, ImportError):
@@ -210,18 +283,24 @@ class MissingToolError(MlpactError):
     """A program this feature runs (e.g. docker) is not installed."""
 
     exit_code = ExitCode.MISSING_DEPENDENCY
+    hint = "Install the program named above and make sure it is on PATH."
 
 
 class BehaviourError(MlpactError):
     """A version's files are intact but it predicts its recorded golden rows differently here."""
 
     exit_code = ExitCode.BEHAVIOUR
+    hint = (
+        "Install the package versions the version recorded (`mlpact models show MODEL`, lineage), "
+        "or retrain it here with `mlpact reproduce MODEL`."
+    )
 
 
 class NotebookError(MlpactError):
     """A notebook cannot be read, run or exported, or its check found problems."""
 
     exit_code = ExitCode.NOTEBOOK
+    hint = "Fix the cell named above; `mlpact nb check NOTEBOOK` lists hidden state and order problems."
 
 
 class UserCodeError(MlpactError):
@@ -229,12 +308,17 @@ class UserCodeError(MlpactError):
     mlpact ran it: reported as your code's error, with what it was given, not as a bug in mlpact."""
 
     exit_code = ExitCode.CONFIG
+    hint = (
+        "Run your code alone on the values shown (e.g. in a notebook) to reproduce the failure; "
+        "--debug shows the traceback into your code."
+    )
 
 
 class NotReproducibleError(MlpactError):
     """A version mlpact cannot retrain: it was trained outside `mlpact train` (`mlpact.save`)."""
 
     exit_code = ExitCode.CONFIG
+    hint = "Train it with `mlpact train CONFIG`: such versions record what reproducing them needs."
 
 
 # --------------------------------------------------------------------------- warnings

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlpact._callable import make_callable
 from mlpact._core import files
 from mlpact._core.lineage import environment, git_state
 from mlpact._core.metrics import finite_json
@@ -146,15 +147,16 @@ def _reproduce(
     progress: Progress,
 ) -> ReproduceResult:
 
-    with progress.stage(f"Re-loading {cfg.data.source}"):
-        lineage, test = _current(cfg)
     recorded = old.lineage.get("data") or {}
-    same_data = lineage["fingerprint"] == recorded.get("fingerprint")
-    if not same_data and not allow:
-        raise DataChangedError(old.ref, recorded, lineage)
+    with progress.stage(f"Re-loading {cfg.data.source}"):  # no ✓ for data that is refused
+        lineage, test = _current(cfg)
+        same_data = lineage["fingerprint"] == recorded.get("fingerprint")
+        if not same_data and not allow:
+            raise DataChangedError(old.ref, recorded, lineage)
     torch_version = old.manifest.get("flavor") == "torch"
     threads = _threads(old, cfg) if torch_version else None
-    trained = run(cfg, store=store, progress=progress, threads=threads)
+    # Recorded as a reproduction (origin `reproduce`): `latest` skips it until it is promoted.
+    trained = run(cfg, store=store, progress=progress, threads=threads, lineage_extra={"reproduces": old.ref})
     result = ReproduceResult(old.ref, trained.ref, "reproduced", run_id)
     result.data = {
         "source": lineage.get("resolved"),
@@ -371,3 +373,6 @@ def _environment_notes(env: Mapping[str, Any]) -> list[str]:
         if value:
             notes.append(f"the git work tree had uncommitted changes {when}")
     return notes
+
+
+make_callable(__name__, reproduce)  # `mlpact.reproduce(...)` is reproduce

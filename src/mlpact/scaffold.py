@@ -27,12 +27,16 @@ def starter_config(data: str | Path, target: str, *, output: str | Path, sep: st
 
 
 def _starter(data: str | Path, target: str, *, output: str | Path, sep: str) -> Starter:
-    from mlpact.data.sources import read_table
+    from mlpact.data.sources import closest_column, read_table
 
     frame = read_table(data, sep=sep)
     if target not in frame.columns:
+        close = closest_column(target, frame.columns)
         raise DataError(
-            f"Target column {target!r} is not in {data}; its columns are {sorted(map(str, frame.columns))!r}."
+            f"Target column {target!r} is not in {data}"
+            + (f"; did you mean {close!r}?" if close else "")
+            + f" Its columns are {sorted(map(str, frame.columns))!r}.",
+            hint="Name one of the file's columns with --target (names must match exactly).",
         )
     found = starter(
         frame, target, name=_slug(Path(data).stem), source=_relative(Path(data), Path(output).parent)

@@ -41,7 +41,7 @@ from mlpact.learn.scoring import (
     probability_facts,
     test_intervals,
 )
-from mlpact.store import Store, VersionRecord, disk_full
+from mlpact.store import Store, VersionRecord, disk_full, lineage_origin
 from mlpact.torch import is_torch_config
 from mlpact.tracking import Tracker
 from mlpact.version import bundle, recording, usercode
@@ -486,10 +486,19 @@ def _guard_fit(fn: Any, warned: list[str]) -> Any:
     except InvalidParameterError as exc:
         raise ConfigError([f"model.params: {exc}"]) from None
     for item in caught:
-        text = f"{item.category.__name__}: {str(item.message).strip().splitlines()[0]}"
+        text = _fit_warning(item.category, str(item.message))
         if text not in warned:
             warned.append(text)
     return result
+
+
+def _fit_warning(category: type[Warning], message: str) -> str:
+    """An estimator's warning as one line that says what to do where mlpact knows it."""
+    line = (message.strip().splitlines() or [""])[0].rstrip(":")
+    text = f"The estimator warned ({category.__name__}): {line}"
+    if category.__name__ == "ConvergenceWarning":
+        text += "; raise model.params.max_iter, or scale the features"
+    return text
 
 
 # --------------------------------------------------------------------------- saving
@@ -540,4 +549,5 @@ def _save(store: Store, tmp: Path, job: Job, pipeline: Any, run_id: str) -> Vers
             lineage=lineage, hashes=hashes, trusted=trusted,
         )  # fmt: skip
 
-    return store.register(cfg.name, tmp, finalize, flavor="sklearn", run_id=run_id)
+    origin = lineage_origin(lineage)  # a reproduction is kept out of `latest`
+    return store.register(cfg.name, tmp, finalize, flavor="sklearn", run_id=run_id, origin=origin)

@@ -100,7 +100,7 @@ def test_unknown_model_is_exit_5(project: dict[str, Path]) -> None:
 def test_missing_config_file_is_exit_3(tmp_path: Path) -> None:
     result = invoke("train", tmp_path / "nope.yaml", "--store", tmp_path)
     assert result.exit_code == ExitCode.CONFIG
-    assert "does not exist" in result.output
+    assert "nope.yaml' not found" in result.output
 
 
 def test_config_show_prints_the_resolved_config_and_hash(project: dict[str, Path]) -> None:
@@ -113,6 +113,30 @@ def test_config_show_prints_the_resolved_config_and_hash(project: dict[str, Path
     assert len(data["hash"]) == 64
     text = invoke("config", "show", project["config"])
     assert "# config hash:" in text.stdout and "test_size: 0.2" in text.stdout
+
+
+def test_config_show_changed_prints_only_what_differs_from_the_defaults(project: dict[str, Path]) -> None:
+    result = invoke(
+        "config",
+        "show",
+        project["config"],
+        "--set",
+        "seed=3",
+        "--set",
+        "data.split.test_size=0.2",
+        "--changed",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["config"] == {
+        "name": "wine",  # required keys: always shown
+        "seed": 3,
+        "data": {"source": "sklearn:wine"},  # data.target: target and data.split.test_size: 0.2 are defaults
+        "model": {"type": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 500}},
+        "evaluate": {"cv_folds": 3},
+    }
+    text = invoke("config", "show", project["config"], "--changed").stdout
+    assert text.startswith("name: wine\n") and "validation" not in text and "# config hash:" in text
 
 
 def test_config_schema_is_json_schema() -> None:
@@ -236,6 +260,24 @@ def test_models_verify_exit_codes(two_versions: dict[str, Path]) -> None:
     assert report["ok"] is False and [v["ok"] for v in report["versions"]] == [True, False]
 
 
+def test_models_verify_name_checks_every_version_of_it(two_versions: dict[str, Path]) -> None:
+    store = two_versions["store"]
+    invoke("models", "archive", "wine:1", "--store", store)
+    (store / "models" / "wine" / "1" / "card.md").write_text("tampered")  # the older, archived one
+    every = invoke("models", "verify", "wine", "--store", store, "--json")
+    assert every.exit_code == ExitCode.INTEGRITY
+    assert [(v["ref"], v["ok"]) for v in json.loads(every.stdout)["versions"]] == [
+        ("wine:1", False),
+        ("wine:2", True),
+    ]
+    table = invoke("models", "verify", "wine", "--store", store)
+    assert table.exit_code == ExitCode.INTEGRITY and "1 of 2 versions verified" in table.output
+    one = invoke("models", "verify", "wine:2", "--store", store)
+    assert one.exit_code == 0 and "1 of 1 versions verified" in one.output
+    missing = invoke("models", "verify", "wien", "--store", store)
+    assert missing.exit_code == ExitCode.NOT_FOUND and "No model named 'wien'" in missing.output
+
+
 def test_models_export_and_import(two_versions: dict[str, Path]) -> None:
     bundle_path = two_versions["dir"] / "wine.tar.gz"
     out = invoke("models", "export", "wine:2", bundle_path, "--store", two_versions["store"])
@@ -250,10 +292,34 @@ def test_models_export_and_import(two_versions: dict[str, Path]) -> None:
     assert result.exit_code == ExitCode.INTEGRITY and "truncated" in result.output
 
 
+@pytest.mark.parametrize(
+    ("run", "primary"),
+    [
+        ({"kind": "tune", "name": "w", "version": None, "params": {"metric": "f1"}, "metrics": {"cv_f1": 0.9, "trials": 3}},
+         {"name": "cv f1", "value": 0.9}),
+        ({"kind": "check", "name": "w", "version": None, "params": {}, "metrics": {"verdict": "reload", "rows": 40, "drifted": 0, "accuracy": 0.8}},
+         {"name": "accuracy", "value": 0.8}),
+        ({"kind": "check", "name": "w", "version": None, "params": {}, "metrics": {"verdict": "reload", "rows": 40, "drifted": 1}}, None),
+        ({"kind": "train", "name": "w", "version": 2, "params": {}, "metrics": {"accuracy": 0.7}}, {"name": "test accuracy", "value": 0.75}),
+        ({"kind": "train", "name": "w", "version": None, "params": {}, "metrics": {}}, None),  # failed
+    ],
+)  # fmt: skip
+def test_the_primary_metric_of_a_run(run: dict[str, Any], primary: dict[str, Any] | None) -> None:
+    from mlpact.registry import _primary
+
+    assert _primary(run, {("w", 2): ("accuracy", 0.75)}) == primary
+
+
 def test_runs_list_show_compare(two_versions: dict[str, Path]) -> None:
     store = two_versions["store"]
     runs = json.loads(invoke("runs", "list", "--store", store, "--json").stdout)
     assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    from mlpact.store import Store
+
+    saved = Store.open(store).get("wine", 2)
+    assert runs[0]["primary"] == {"name": f"test {saved.metric_name}", "value": saved.metric_value}
+    table = runner.invoke(app, ["runs", "list", "--store", str(store)], env={"COLUMNS": "250"}).output
+    assert "primary metric" in table and f"test {saved.metric_name} {saved.metric_value:.4f}; " in table
     shown = invoke("runs", "show", runs[0]["id"][:6], "--store", store)
     assert shown.exit_code == 0 and "produced wine:2" in shown.output
     plot = two_versions["dir"] / "cmp.png"

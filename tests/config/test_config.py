@@ -11,7 +11,7 @@ import pytest
 from conftest import wine_config, write_config
 from mlpact.config import Config, apply_override, json_schema, load_config, parse_override
 from mlpact.docs import reference_markdown
-from mlpact.errors import ConfigError
+from mlpact.errors import ConfigError, ConfigNotFoundError
 
 
 def test_defaults_are_filled_and_name_comes_from_the_file(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_override_through_a_scalar_is_an_error() -> None:
         ),
         ("evaluate.metrics=[acuracy]", r"unknown metric 'acuracy' \(did you mean 'accuracy'\?\)"),
         ("data.source=sklearn:titanic", r"unknown scikit-learn dataset 'titanic'"),
-        ("name=../evil", r"name: String should match pattern"),
+        ("name=../evil", r"name: expected 1 to 64 characters: letters, digits, underscores"),
         ("model.type=not a path", r"model\.type: expected an import path"),
     ],
 )
@@ -114,7 +114,14 @@ def test_missing_required_sections(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("a: [1, 2", "not valid YAML"),
+        (
+            "a: [1, 2",
+            r"not valid YAML at line 2, column 1: did not find expected ',' or '\]' .*end of the file",
+        ),
+        (
+            "data:\n\tsource: x.csv\n",
+            "not valid YAML at line 2, column 1: a tab character; YAML indents with spaces",
+        ),
         ("- 1\n- 2\n", "expected a mapping of sections at the top level, found list"),
     ],
 )
@@ -125,15 +132,20 @@ def test_unreadable_yaml(tmp_path: Path, text: str, message: str) -> None:
         load_config(path)
 
 
-def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
+def test_missing_file_is_not_found_and_lists_the_yaml_files_beside_it(tmp_path: Path) -> None:
+    write_config(tmp_path, wine_config())
+    with pytest.raises(
+        ConfigNotFoundError, match=r"Config file '.*nope.yaml' not found: .* YAML files there: config.yaml"
+    ):
         load_config(tmp_path / "nope.yaml")
 
 
 def test_yaml_is_read_with_the_safe_loader(tmp_path: Path) -> None:
     path = tmp_path / "evil.yaml"
     path.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(
+        ConfigError, match="not valid YAML at line 1, column 7: could not determine a constructor"
+    ):
         load_config(path)
 
 
@@ -291,7 +303,7 @@ def test_a_typo_in_a_base_layer_names_that_file(tmp_path: Path) -> None:
             {"a.yaml": {"extends": "b.yaml"}, "b.yaml": {"extends": "a.yaml"}},
             "cycle: a.yaml -> b.yaml -> a.yaml",
         ),
-        ({"a.yaml": {"extends": "missing.yaml"}}, "'missing.yaml' does not exist"),
+        ({"a.yaml": {"extends": "missing.yaml"}}, "'missing.yaml' not found"),
         ({"a.yaml": {"extends": 3}}, "expected a file name or a list of them"),
     ],
 )
@@ -361,6 +373,27 @@ def test_nothing_from_the_environment_reaches_the_saved_version(
         mlpact.load(result.ref, store=tmp_path / "store").lineage["data"]["source"]
         == "${env:MLPACT_TEST_DATA}/wine.csv"
     )
+
+
+def test_changed_shows_what_differs_from_the_defaults_down_to_declared_columns() -> None:
+    from mlpact.config import load_config
+
+    cfg = load_config(
+        {
+            "name": "m",
+            "data": {"source": "x.csv", "target": "y"},
+            "model": {"type": "sklearn.linear_model.LogisticRegression"},
+            "evaluate": {"cv_folds": 5, "primary": "f1_macro"},  # 5 is the default
+            "schema": {"columns": {"a": {"type": "float", "min": 1}, "b": {"type": "category"}}},
+        }
+    )
+    assert cfg.changed() == {
+        "name": "m",
+        "data": {"source": "x.csv", "target": "y"},
+        "model": {"type": "sklearn.linear_model.LogisticRegression"},
+        "evaluate": {"primary": "f1_macro"},
+        "schema": {"columns": {"a": {"type": "float", "min": 1.0}, "b": {"type": "category"}}},
+    }
 
 
 def test_with_values_says_where_a_config_came_from(tmp_path: Path) -> None:

@@ -65,10 +65,20 @@ def test_table_format(name: str, fmt: str, expected: str) -> None:
     assert table_format(name, fmt) == expected
 
 
-def test_unknown_extension_says_what_to_do() -> None:
-    with pytest.raises(DataError, match=r"expected \.csv or \.parquet") as info:
-        table_format("data.xlsx")
-    assert info.value.hint == "Rename the file or set data.format."
+@pytest.mark.parametrize(
+    "name, found, hint",
+    [
+        ("data.xlsx", "found '.xlsx'", "Save the workbook as CSV"),
+        ("data.json", "found '.json'", "Rename the file to the format it holds"),
+        ("data", "found no extension", "data.format: csv or parquet"),
+    ],
+)
+def test_unknown_extension_says_what_to_do(name: str, found: str, hint: str) -> None:
+    with pytest.raises(
+        DataError, match=rf"expected a CSV file \(\.csv, .*or a Parquet file .*{found}"
+    ) as info:
+        table_format(name)
+    assert hint in str(info.value.hint)
 
 
 def test_missing_file(tmp_path: Path) -> None:

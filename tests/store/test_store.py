@@ -70,8 +70,10 @@ def test_missing_references_say_what_exists(tmp_path: Path, ref: str, message: s
 
 
 def test_empty_store_says_how_to_start(tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError, match="the store has no models yet. Train one"):
+    with pytest.raises(NotFoundError, match="the store has no models yet.") as info:
         Store(tmp_path).resolve("wine")
+    assert "Is --store (or MLPACT_HOME) the store you trained into?" in str(info.value.hint)
+    assert "`mlpact train CONFIG` saves a first version" in str(info.value.hint)
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "..", "", "x" * 65, ".hidden", "a..b", "a b"])

@@ -126,7 +126,7 @@ def test_evaluating_training_images_names_the_leakage(version: dict[str, Any]) -
     out = cli("evaluate", "digits:1", str(version["data"] / "train"), store=version["store"])
     assert out.exit_code == 0, out.output
     assert "72 of 72 evaluated images are byte-identical to images the version was trained on" in " ".join(
-        out.stdout.split()
+        out.stderr.split()  # a warning: on stderr, as every Warning: line
     )
 
 
@@ -205,10 +205,12 @@ def test_predict_reports_an_unreadable_image_and_predicts_the_rest(
     folder = tmp_path / "in"
     shutil.copytree(version["data"] / "test" / "1", folder)
     (folder / "broken.png").write_bytes(b"not a png")
-    out = cli("predict", "digits:1", str(folder), "-o", str(tmp_path / "p.csv"), store=version["store"])
-    assert out.exit_code == 0, out.output
+    out = cli(
+        "predict", "digits:1", str(folder), "-o", str(tmp_path / "new" / "p.csv"), store=version["store"]
+    )
+    assert out.exit_code == 0, out.output  # the output's folder did not exist: it is created
     assert "1 of 9 images cannot be read: 'broken.png'" in " ".join(out.stderr.split())
-    table = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
+    table = pd.read_csv(tmp_path / "new" / "p.csv", keep_default_na=False)
     assert len(table) == 9 and list(table.columns)[-1] == "error"
     broken = table[table["path"] == "broken.png"].iloc[0]
     assert broken["prediction"] == "" and "not an image file PIL can read" in broken["error"]

@@ -98,6 +98,80 @@ def test_python_scoping_is_understood(tmp_path: Path, source: str) -> None:
     assert checks(notebooks.check(make_nb(tmp_path / "n.ipynb", [(source, 1)]))) == []
 
 
+# What docs/notebooks.md promises, each pinned by a small notebook: (cells, findings).
+PROMISES = {
+    "augmented-assignment-above-its-definition": (
+        [("counter += 1", 1), ("counter = 0", 2)],
+        [("hidden-state", 1)],
+    ),
+    "augmented-assignment-of-a-name-never-set": ([("total += 1\nprint(total)", 1)], [("undefined-name", 1)]),
+    "comprehension-variable-does-not-leak": (
+        [("squares = [x * x for x in range(3)]", 1), ("print(x)", 2)],
+        [("undefined-name", 2)],
+    ),
+    "generator-and-dict-comprehensions-do-not-leak": (
+        [("total = sum(v for v in range(3))\nd = {k: k for k in 'ab'}\nprint(v, k)", 1)],
+        [("undefined-name", 1), ("undefined-name", 1)],
+    ),
+    "walrus-in-a-comprehension-binds-the-cell": (
+        [("ys = [last := i for i in range(3)]\nprint(last)", 1)],
+        [],
+    ),
+    "time-magic-runs-its-code": ([("%time y = 1", 1), ("print(y)", 2)], []),
+    "time-cell-magic-runs-its-code": ([("%%time\nz = 2", 1), ("print(z)", 2)], []),
+    "capture-binds-its-name": ([("%%capture out\nw = 3", 1), ("print(w, out)", 2)], []),
+    "time-magic-code-is-checked-for-what-it-reads": (
+        [("%time q = undefined_thing", 1)],
+        [("undefined-name", 1)],
+    ),
+    "other-cell-magics-are-not-python": ([("%%bash\necho $HOME", 1), ("print(1)", 2)], []),
+    "star-import-stops-the-name-checks-and-says-so": (
+        [("from math import *\nprint(sqrt(2))", 1), ("print(unknown_name)", 2)],
+        [("star-import", 1)],
+    ),
+    "one-inserted-cell-run-last-is-one-finding": (
+        [("a = 1", 1), ("b = 2", 2), ("c = 3", 5), ("d = 4", 3), ("e = 5", 4)],
+        [("out-of-order", 3)],
+    ),
+    "two-cells-run-in-swapped-order-is-one-finding-and-no-gap": (
+        [("a = 1", 1), ("b = 2", 2), ("c = 3", 4), ("d = 4", 3), ("e = 5", 5)],
+        [("out-of-order", 4)],  # the lower one is blamed, as for [2, 1]; count 4 is held: no re-run gap
+    ),
+    "one-inserted-cell-never-run-is-one-finding": (
+        [("a = 1", 1), ("b = 2", 2), ("c = 3", None), ("d = 4", 3), ("e = 5", 4)],
+        [("unexecuted", 3)],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PROMISES))
+def test_what_the_docs_promise(tmp_path: Path, case: str) -> None:
+    cells, expected = PROMISES[case]
+    assert checks(notebooks.check(make_nb(tmp_path / "n.ipynb", cells))) == expected
+
+
+def test_messages_for_star_imports_and_an_inserted_cell(tmp_path: Path) -> None:
+    cells, _ = PROMISES["star-import-stops-the-name-checks-and-says-so"]
+    (star,) = notebooks.check(make_nb(tmp_path / "s.ipynb", cells)).findings
+    assert (
+        star.severity == "warning" and "checking for undefined and hidden-state names stopped" in star.message
+    )
+    assert "cells 1 to 2 not checked" in star.message
+    cells, _ = PROMISES["one-inserted-cell-run-last-is-one-finding"]
+    (late,) = notebooks.check(make_nb(tmp_path / "i.ipynb", cells)).findings
+    assert late.message == "cell 3 ran (execution count 5) after cell 4 below it (execution count 3)"
+
+
+def test_magics_are_understood_without_ipython(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "IPython.core.inputtransformer2", None)  # import fails
+    for case in ("time-magic-runs-its-code", "time-cell-magic-runs-its-code", "capture-binds-its-name",
+                 "other-cell-magics-are-not-python"):  # fmt: skip
+        cells, expected = PROMISES[case]
+        assert checks(notebooks.check(make_nb(tmp_path / f"{case}.ipynb", cells))) == expected, case
+    path = make_nb(tmp_path / "n.ipynb", [("%matplotlib inline\nfiles = !ls\nprint(files)", 1)])
+    assert checks(notebooks.check(path)) == []
+
+
 def test_oversized_outputs(tmp_path: Path) -> None:
     big = [{"output_type": "stream", "name": "stdout", "text": "x" * 5000}]
     path = make_nb(tmp_path / "n.ipynb", [("print('x' * 5000)", 1)], outputs={0: big})
@@ -158,11 +232,14 @@ def test_parse_parameters(items: list[str], expected: dict[str, Any]) -> None:
     assert notebooks.parse_parameters(items) == expected
 
 
-def test_parse_parameters_rejects_bad_names() -> None:
-    from mlpact.errors import DataError
+@pytest.mark.parametrize(
+    "item, found", [("1x=2", "found the name '1x'"), ("alpha", "found no '='"), ("=3", "found the name ''")]
+)
+def test_parse_parameters_rejects_bad_names(item: str, found: str) -> None:
+    from mlpact.errors import ConfigError
 
-    with pytest.raises(DataError, match="not of the form name=value"):
-        notebooks.parse_parameters(["1x=2"])
+    with pytest.raises(ConfigError, match=f"-p '{item}' is not of the form name=value .*: {found}"):
+        notebooks.parse_parameters([item])
 
 
 def test_export_gathers_imports_and_the_module_works(tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def test_input_must_exist_and_differ_from_output(wine_model: Any, tmp_path: Path
     with pytest.raises(DataError, match="does not exist"):
         predict_file(wine_model, tmp_path / "none.csv", tmp_path / "out.csv")
     (tmp_path / "same.csv").write_text("a\n1\n")
-    with pytest.raises(DataError, match="must differ"):
+    with pytest.raises(DataError, match="Expected an output file other than the input, found -o naming"):
         predict_file(wine_model, tmp_path / "same.csv", tmp_path / "same.csv")
 
 

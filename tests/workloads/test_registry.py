@@ -45,7 +45,7 @@ def test_promote_rollback_and_history(three: Store) -> None:
     registry.promote("wine:2", "production", store=three)
     assert registry.rollback("wine", "production", store=three).version == 3
     assert registry.rollback("wine", "production", store=three).version == 1
-    with pytest.raises(StoreError, match="has had only one holder"):
+    with pytest.raises(NotFoundError, match="has had only one holder .*no earlier version to roll back to"):
         registry.rollback("wine", "production", store=three)
     events = registry.history("wine", store=three)
     assert [(e["action"], e["version"], e["previous"]) for e in events] == [
@@ -80,8 +80,17 @@ def test_invalid_alias_names_are_refused(three: Store, alias: str) -> None:
 
 
 def test_rollback_of_an_unknown_alias(three: Store) -> None:
-    with pytest.raises(NotFoundError, match="has no alias 'production' to roll back"):
+    with pytest.raises(NotFoundError, match="has no alias 'production' to roll back; it has no aliases yet"):
         registry.rollback("wine", "production", store=three)
+
+
+@pytest.mark.parametrize("call", ["rollback", "resolve"])
+def test_an_alias_of_an_unknown_model_names_the_model(three: Store, call: str) -> None:
+    with pytest.raises(NotFoundError, match="No model named 'wien' .* Did you mean 'wine'"):
+        if call == "rollback":
+            registry.rollback("wien", "production", store=three)
+        else:
+            three.resolve("wien@production")
 
 
 def test_archive_hides_from_latest_and_listing_and_restore_brings_back(three: Store) -> None:

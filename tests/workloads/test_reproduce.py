@@ -57,6 +57,45 @@ def test_reproduces_and_records_a_run(trained: dict[str, Any], monkeypatch: pyte
     assert new.lineage["config_hash"] == trained["result"].version.config_hash
 
 
+def test_a_reproduction_is_not_latest_until_promoted(trained: dict[str, Any]) -> None:
+    from mlpact.errors import NotFoundError
+
+    store = mlpact.Store.open(trained["store"])
+    assert reproduce(trained["ref"], store=store).new_ref == "mixed:2"
+    copy = store.get("mixed", 2)
+    assert (copy.origin, copy.made_by, store.resolve("mixed").ref) == ("reproduce", "reproduce", "mixed:1")
+    assert mlpact.load("mixed", store=store).ref == "mixed:1"  # what `predict mixed` uses
+    from mlpact.ui._catalog import _models
+
+    assert [(row.name, row.latest.ref) for row in _models(store)] == [("mixed", "mixed:1")]  # `mlpact ui` too
+    listed = runner.invoke(app, ["models", "list", "mixed", "--store", str(trained["store"]), "--json"])
+    assert [(v["version"], v["origin"]) for v in json.loads(listed.stdout)] == [(1, None), (2, "reproduce")]
+    shown = runner.invoke(app, ["models", "show", "mixed:2", "--store", str(trained["store"])])
+    assert (
+        "origin reproduce: retrained by `mlpact reproduce`; `latest` skips it until it is promoted"
+        in " ".join(shown.output.split())
+    )
+    store.rebuild_index(replace=True)  # the origin comes back from the version's own lineage
+    assert mlpact.Store.open(trained["store"]).get("mixed", 2).origin == "reproduce"
+    store = mlpact.Store.open(trained["store"])
+    store.set_status(store.get("mixed", 1), "archived")
+    with pytest.raises(NotFoundError, match=r"its active versions \(mixed:2\) are reproductions") as err:
+        store.resolve("mixed")
+    assert "mlpact models promote mixed:2 production" in str(err.value.hint)
+    from mlpact import registry
+
+    registry.promote("mixed:2", "production", store=store)
+    assert store.resolve("mixed").ref == "mixed:2"  # promoted: it counts for `latest`
+
+
+def test_cli_reproduce_says_the_new_version_is_a_reproduction(trained: dict[str, Any]) -> None:
+    out = runner.invoke(app, ["reproduce", trained["ref"], "--store", str(trained["store"])])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "mixed:2 is a reproduction: `latest` skips it until it is promoted" in text
+    assert "(`mlpact models promote mixed:2 ALIAS`)" in text
+
+
 def test_changed_data_stops_with_an_explanation(trained: dict[str, Any]) -> None:
     mixed_frame(310, seed=1).to_csv(trained["folder"] / "data.csv", index=False)
     with pytest.raises(DataChangedError) as info:

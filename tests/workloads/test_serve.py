@@ -190,7 +190,7 @@ BAD_BODIES = [
     (
         b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [1]]}}',
         422,
-        "1 row(s) do not have 2 values, one per column (rows 2)",
+        "1 row does not have 2 values, one per column (rows 2)",
     ),
     (
         b'{"inputs": {"a": [1, 2], "b": [1]}}',
@@ -609,3 +609,43 @@ def test_clean_records_take_the_fast_path(
     X, report = model.check([_CLEAN, {**_CLEAN, "extra": 1}])
     assert calls == [] and report.problems == [] and list(X.columns) == model.schema.names
     assert X["day"].dtype == "datetime64[ns]" and X["flag"].tolist() == [1.0, 1.0]
+
+
+def test_start_up_runs_without_the_collector_and_then_sets_aside_what_it_made() -> None:
+    import gc
+
+    from mlpact.serve._app import starting_up
+
+    gc.unfreeze()
+    try:
+        with starting_up():
+            assert not gc.isenabled()
+            made = [{"row": i} for i in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= len(made)
+    finally:
+        gc.unfreeze()
+
+
+def test_start_up_without_freezing_sets_nothing_aside() -> None:
+    import gc
+
+    from mlpact.serve._app import starting_up
+
+    gc.unfreeze()
+    with starting_up(freeze=False):
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_failed_start_up_turns_the_collector_back_on_and_sets_nothing_aside() -> None:
+    import gc
+
+    from mlpact.serve._app import starting_up
+
+    gc.unfreeze()
+    with pytest.raises(KeyError, match="no such model"), starting_up():
+        raise KeyError("no such model")
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0

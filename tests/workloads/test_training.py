@@ -147,8 +147,9 @@ def test_group_and_time_splits_train(tmp_path: Path) -> None:
 def test_estimator_warnings_are_collected_once(tmp_path: Path) -> None:
     cfg = wine_config(model={"type": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 2}})
     result = mlpact.train(cfg, store=tmp_path)
-    convergence = [w for w in result.warnings if w.startswith("ConvergenceWarning")]
-    assert len(convergence) == 1
+    (convergence,) = [w for w in result.warnings if "(ConvergenceWarning)" in w]
+    assert convergence.startswith("The estimator warned (ConvergenceWarning): lbfgs failed to converge")
+    assert convergence.endswith("; raise model.params.max_iter, or scale the features")
 
 
 def test_rows_with_a_missing_target_are_dropped_with_a_warning(tmp_path: Path) -> None:
@@ -392,7 +393,7 @@ def test_bounded_permutation_importance_is_said_in_the_output_and_recorded(tmp_p
     assert out.exit_code == 0, out.output
     said = " ".join(out.output.split())
     assert (
-        "warning: Permutation importance scored 4 of 13 input columns (evaluate.importance_max_columns: 4): "
+        "Warning: Permutation importance scored 4 of 13 input columns (evaluate.importance_max_columns: 4): "
         "it shuffled neighbouring columns in blocks (4 groups of up to 4), kept the blocks whose shuffling "
         "cost accuracy most, and scored their columns one by one." in said
     )

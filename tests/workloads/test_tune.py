@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +268,102 @@ def test_other_estimators_report_after_each_fold(tmp_path: Path) -> None:
     assert [sorted(t.intermediate_values) for t in study.trials] == [[0, 1, 2, 3]] * 2
 
 
+def test_without_a_pruner_trials_store_no_intermediate_values_and_are_not_stepped(tmp_path: Path) -> None:
+    model = {"type": "sklearn.ensemble.GradientBoostingClassifier", "params": {"n_estimators": 6}}
+    space = {"model.params.learning_rate": {"type": "float", "low": 0.05, "high": 0.5}}
+    result = tune(
+        wine_config(model=model, tune={"space": space, "trials": 2, "steps": 3, "pruner": "none"}),
+        store=tmp_path,
+        plots=False,
+    )
+    study = optuna.load_study(study_name=result.study, storage=f"sqlite:///{result.folder / 'study.db'}")
+    assert [t.intermediate_values for t in study.trials] == [{}, {}]
+    assert all(t.state.name == "COMPLETE" for t in study.trials)
+
+
+@pytest.mark.parametrize(
+    "space, fits",
+    [
+        (C_SPACE, 3),  # 3 trials x 3 folds, one preprocessing per fold
+        ({"features.numeric.scale": {"type": "categorical", "choices": ["standard"]}, **C_SPACE}, 3),
+        ({"features.numeric.scale": {"type": "categorical", "choices": ["standard", "robust"]}}, None),
+    ],
+)
+def test_preprocessing_is_fitted_once_per_fold_while_the_features_stay_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, space: dict[str, Any], fits: int | None
+) -> None:
+    from sklearn.compose import ColumnTransformer
+
+    calls = []
+    original = ColumnTransformer.fit_transform
+    monkeypatch.setattr(
+        ColumnTransformer, "fit_transform", lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    )
+    result = tune(tuned(space, cv_folds=3, sampler="random", pruner="none"), store=tmp_path, plots=False)
+    scales = [t["params"].get("features.numeric.scale") for t in result.trials]
+    changes = sum(
+        1 for a, b in zip([None, *scales[:-1]], scales, strict=True) if a != b
+    )  # each change refits every fold
+    assert len(calls) == (fits if fits is not None else 3 * changes)
+
+
+def test_a_trial_scores_what_cross_validating_its_whole_pipeline_scores(tmp_path: Path) -> None:
+    from mlpact.learn.pipeline import build_pipeline
+    from mlpact.learn.prepare import prepare
+    from mlpact.learn.scoring import cross_validate
+    from mlpact.tune import trial_config
+
+    config = tuned(cv_folds=3, sampler="random", pruner="none")
+    result = tune(config, store=tmp_path, plots=False)
+    cfg = load_config(config)
+    data = prepare(cfg)
+    X, y = data.train()
+    for trial in result.trials:
+        pipeline = build_pipeline(trial_config(cfg, trial["params"]), data.plan)
+        folds = cross_validate(pipeline, X, y, data.folds(3), [result.metric])[result.metric]["folds"]
+        assert trial["value"] == sum(folds) / len(folds)
+
+
+@pytest.mark.parametrize(
+    "path, params, writes",
+    [
+        ("sklearn.linear_model.LinearRegression", {"copy_X": False}, True),
+        ("sklearn.linear_model.LinearRegression", {}, False),
+        ("sklearn.cross_decomposition.PLSRegression", {"copy": False}, True),
+        ("sklearn.ensemble.RandomForestClassifier", {}, False),
+    ],
+)
+def test_estimators_allowed_to_write_their_input_get_a_copy_of_the_kept_rows(
+    path: str, params: dict[str, Any], writes: bool
+) -> None:
+    from mlpact.learn.pipeline import instantiate
+    from mlpact.tune._objective import _may_write_input
+
+    estimator = instantiate(path, params, key="model", needs=("fit",))
+    assert _may_write_input(estimator) is writes
+
+
+def test_the_study_storage_writes_ahead(tmp_path: Path) -> None:
+    import sqlite3
+
+    result = tune(tuned(), store=tmp_path, trials=1, plots=False)
+    with sqlite3.connect(result.folder / "study.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_one_call_opens_the_study_storage_once_in_its_own_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlpact.tune import _backends
+
+    opened = []
+    original = _backends.storage
+    monkeypatch.setattr(_backends, "storage", lambda spec: opened.append(spec.name) or original(spec))
+    result = tune(tuned(), store=tmp_path, trials=2, plots=False, on_trial=lambda *a: None)
+    assert opened == [result.study]
+    assert result.new_trials == 2
+
+
 def test_unpromising_trials_are_pruned(tmp_path: Path) -> None:
     space = {"model.params.learning_rate": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}}
     model = {
@@ -280,10 +377,75 @@ def test_unpromising_trials_are_pruned(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- parallel jobs, training the best
-def test_two_jobs_share_one_study(tmp_path: Path) -> None:
-    result = tune(tuned(), store=tmp_path, trials=4, jobs=2, plots=False)
+@pytest.mark.parametrize("fork", [True, False])
+def test_two_jobs_share_one_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool) -> None:
+    from mlpact.tune import _backends
+
+    if fork and not _backends.forks(torch=False):
+        pytest.skip("workers are forked on Linux only")
+    monkeypatch.setattr(_backends, "forks", lambda *, torch: fork)
+    calls: list[Any] = []
+    result = tune(tuned(), store=tmp_path, trials=4, jobs=2, plots=False, on_trial=lambda *a: calls.append(a))
     assert result.new_trials in (4, 5)  # a second process may start one trial as the budget is reached
     assert all(t["state"] == "COMPLETE" for t in result.trials)
+    # every trial is reported once, the other process's too
+    assert sorted(c[3].number for c in calls) == [t["number"] for t in result.trials]
+    assert [c[0] for c in calls] == list(range(1, len(calls) + 1))
+
+
+def test_on_trial_reports_each_trial_with_its_value(tmp_path: Path) -> None:
+    calls: list[Any] = []
+    result = tune(tuned(), store=tmp_path, trials=3, plots=False, on_trial=lambda *a: calls.append(a))
+    values = {t["number"]: t["value"] for t in result.trials}
+    assert [(done, total) for done, total, _, _ in calls] == [(1, 3), (2, 3), (3, 3)]
+    assert [(c[3].number, c[3].state) for c in calls] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "COMPLETE")]
+    assert all(c[3].value == values[c[3].number] for c in calls)
+    assert calls[-1][2] == result.best_value
+    from mlpact.cli.tune import trial_line
+    from mlpact.tune import FinishedTrial
+
+    assert trial_line(FinishedTrial(4, "PRUNED", None), 5, None, "f1", 0.5) == "trial 4: pruned [5]"
+    assert trial_line(FinishedTrial(5, "FAIL", None), 6, 10, "f1", None) == "trial 5: fail [6/10]"
+
+
+def _in_workers_only(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> None:
+    """Make every forked worker's trial loop do `action` instead (this process runs trials as before)."""
+    import os
+
+    from mlpact.tune import _backends
+
+    if not _backends.forks(torch=False):
+        pytest.skip("workers are forked on Linux only")
+    parent, original = os.getpid(), _backends._optimize
+
+    def optimize(*args: Any) -> None:
+        if os.getpid() != parent:
+            action()
+        original(*args)
+
+    monkeypatch.setattr(_backends, "_optimize", optimize)
+
+
+def test_an_error_in_a_forked_worker_is_raised_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail() -> None:
+        raise KeyError("broken in the worker")
+
+    _in_workers_only(monkeypatch, fail)
+    with pytest.raises(KeyError, match="broken in the worker"):
+        tune(tuned(), store=tmp_path, trials=2, jobs=2, plots=False)
+
+
+def test_a_worker_that_dies_is_an_error_that_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from mlpact.errors import MlpactError
+
+    _in_workers_only(monkeypatch, lambda: os._exit(3))
+    with pytest.raises(
+        MlpactError, match=r"worker process ended without sending its result \(exit code 3"
+    ) as err:
+        tune(tuned(), store=tmp_path, trials=2, jobs=2, plots=False)
+    assert err.value.hint is not None and "--jobs 1" in err.value.hint
 
 
 def test_train_best_records_the_tuning_in_the_lineage(tmp_path: Path) -> None:
@@ -326,6 +488,10 @@ def test_cli_tune_prints_the_best_trials_and_where_things_are(tmp_path: Path) ->
     assert out.exit_code == 0, out.output
     assert "2 trials (2 new), maximize accuracy" in out.output
     assert "best.yaml" in out.output and "history.png" in out.output
+    lines = [line for line in out.stderr.splitlines() if line.startswith("trial ")]  # one per trial
+    assert len(lines) == 2 and not any(line.startswith("trial ") for line in out.stdout.splitlines())
+    assert __import__("re").fullmatch(r"trial 0: accuracy 0\.\d{4} \(best 0\.\d{4}\) \[1/2\]", lines[0])
+    assert lines[1].startswith("trial 1: accuracy ") and lines[1].endswith("[2/2]")
 
 
 def test_cli_tune_json_and_bad_backend(tmp_path: Path) -> None:

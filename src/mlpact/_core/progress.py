@@ -42,8 +42,14 @@ class RichProgress:
     @contextlib.contextmanager
     def stage(self, description: str) -> Iterator[None]:
         start = time.perf_counter()
-        with self.console.status(f"{description}..."):
+        with (
+            self.console.status(f"{description}...") if self.console.is_terminal else contextlib.nullcontext()
+        ):
             yield
+        self._done(description, start)
+
+    def _done(self, description: str, start: float) -> None:
+        """The ✓ line: printed only once the work succeeded (an exception skips it)."""
         self.console.print(f"[green]✓[/] {description} [dim]({time.perf_counter() - start:.1f}s)[/]")
 
     @contextlib.contextmanager
@@ -65,7 +71,10 @@ class RichProgress:
             TimeElapsedColumn(),
         ]
         start = time.perf_counter()
-        with RichBar(*columns, console=self.console, transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda n: bar.advance(task, n)
-        self.console.print(f"[green]✓[/] {description} [dim]({time.perf_counter() - start:.1f}s)[/]")
+        if not self.console.is_terminal:  # a log file or a pipe gets the ✓ line alone
+            yield lambda n: None
+        else:
+            with RichBar(*columns, console=self.console, transient=True) as bar:
+                task = bar.add_task(description, total=total)
+                yield lambda n: bar.advance(task, n)
+        self._done(description, start)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlpact._callable import make_callable
 from mlpact.check.core import (
     CheckResult,
     Performance,
@@ -112,3 +113,6 @@ def check_data(
             model, data, target=target, promote=promote, store=db, sep=sep, trust=trust, progress=progress
         )
     return result
+
+
+make_callable(__name__, check_data)  # `mlpact.check(model, data)` is check_data

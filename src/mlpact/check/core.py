@@ -26,7 +26,7 @@ from mlpact._core.progress import Silent
 from mlpact._core.remote import is_url
 from mlpact.config import load_config
 from mlpact.data.reference import FILE, compare
-from mlpact.data.verdict import Hypothesis, decide, rows_needed
+from mlpact.data.verdict import Hypothesis, decide, rows_needed, too_few
 from mlpact.errors import DataError, ExitCode, StoreError
 from mlpact.learn.decision import decided
 from mlpact.learn.prepare import prepare
@@ -356,9 +356,7 @@ def _inconclusive_reason(result: CheckResult, reference: Mapping[str, Any] | Non
     settings = result.thresholds
     needed = result.rows_needed
     if result.rows < settings.min_rows:
-        return (
-            f"{result.rows} rows are too few to judge: the check needs at least {needed or settings.min_rows}"
-        )
+        return f"{too_few(result.rows)} to judge: the check needs at least {needed or settings.min_rows}"
     numeric = sum(d.kind == "numeric" for d in result.drift)
     sized = (
         f"to catch a shift of {settings.shift:g} standard deviations in any one of {numeric} numeric "
@@ -371,7 +369,7 @@ def _inconclusive_reason(result: CheckResult, reference: Mapping[str, Any] | Non
             "rows; retrain on more data, or set check.shift larger or check.power lower"
         )
     return (
-        f"nothing found, but {result.rows} rows are too few to rule out a change: the check needs "
+        f"nothing found, but {too_few(result.rows)} to rule out a change: the check needs "
         f"{needed} rows {sized}"
     )
 

@@ -14,18 +14,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
-from mlpact._version import __version__
+from mlpact import __version__
+from mlpact.cli._output import console, gathered, reflow
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from typer._click.core import Context  # typer carries its own click
 
     from mlpact._core.progress import RichProgress
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class _Group(TyperGroup):
+    """The root command: `--debug` may come anywhere before `--` (before or after the command)."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            args = ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
     name="mlpact",
+    cls=_Group,
     help="Config-driven training runs and trustworthy, versioned models.\n\n"
     "A run is one YAML file plus --set overrides; what is saved is the whole pipeline with its "
     "input schema, metrics, config and lineage, in a store (default ./.mlpact).\n\n"
@@ -62,19 +77,27 @@ TrustOpt = Annotated[
         "trust; repeatable. Names that touch files, processes or threads are never loaded."
     ),
 ]
-SepOpt = Annotated[str, typer.Option(help="Field separator of a CSV input.")]
+
+
+def _separator(value: str) -> str:
+    """`--sep '\\t'` (a backslash and a t, as a shell passes it) or `--sep tab` means a tab."""
+    return "\t" if value in ("\\t", "tab") else value
+
+
+SepOpt = Annotated[
+    str,
+    typer.Option(help="Field separator of a CSV input ('\\t' or tab: a tab).", callback=_separator),
+]
 
 
 def stderr() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True)
+    """Progress, warnings and errors (never the results)."""
+    return console(stderr=True)
 
 
 def stdout() -> Console:
-    from rich.console import Console
-
-    return Console()
+    """The results: what a pipe or a file should get."""
+    return console()
 
 
 def progress() -> RichProgress:
@@ -96,7 +119,8 @@ def command(fn: F) -> F:
         from mlpact.errors import ExitCode, MlpactError
 
         try:
-            return fn(*args, **kwargs)
+            with gathered(debug=_state["debug"]):  # warnings print, once each, before any error
+                return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, _UsageError):
             raise
         except MlpactError as exc:
@@ -117,6 +141,7 @@ def command(fn: F) -> F:
             )
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
+    wrapper.__doc__ = reflow(fn.__doc__)
     return wrapper  # type: ignore[return-value]
 
 
@@ -141,15 +166,17 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of short errors.")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Show tracebacks instead of short errors, and every Python warning with its "
+            "source; also accepted after the command.",
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
     """Config-driven training runs and trustworthy, versioned models."""
     _state["debug"] = debug
-
-
-def when(iso: str) -> str:
-    """An ISO timestamp as 'YYYY-MM-DD HH:MM' (UTC) for tables."""
-    return iso[:16].replace("T", " ")

@@ -21,6 +21,7 @@ from mlpact.cli._app import (
     stderr,
     stdout,
 )
+from mlpact.errors import plural
 
 if TYPE_CHECKING:
     from mlpact.check import CheckResult
@@ -150,14 +151,15 @@ def _print_check(result: CheckResult) -> None:
 
     out = stdout()
     style = _STYLE[result.verdict]
-    out.print(f"{result.ref} on {result.rows} rows: [bold {style}]{result.verdict}[/]")
+    out.print(f"{result.ref} on {plural(result.rows, 'row')}: [bold {style}]{result.verdict}[/]")
     for reason in result.reasons:
         out.print(f"  - {escape(reason)}", soft_wrap=True)
     if result.drift:
         table = Table(
             title="Drift against the training split",
             title_justify="left",
-            caption=f"{result.tests} tests together at a false-alarm rate of {result.thresholds.p_value:g} "
+            caption=f"{plural(result.tests, 'test')} together at a false-alarm rate of "
+            f"{result.thresholds.p_value:g} "
             f"(Holm); drift also needs PSI >= {result.thresholds.psi:g}.",
             caption_justify="left",
         )
@@ -175,7 +177,8 @@ def _print_check(result: CheckResult) -> None:
     if perf is not None:
         tested = f"; {perf.test}: p={perf.p_value:.2g}, adjusted {_p(perf.adjusted)}" if perf.test else ""
         out.print(
-            f"{perf.metric}: {fmt(perf.now)} on {perf.rows} labelled rows, {fmt(perf.recorded)} on the "
+            f"{perf.metric}: {fmt(perf.now)} on {plural(perf.rows, 'labelled row')}, "
+            f"{fmt(perf.recorded)} on the "
             f"{perf.recorded_rows}-row test split at training{tested}",
             soft_wrap=True,
         )
@@ -216,7 +219,9 @@ def reproduce(
     """Retrain a version from its recorded config, data and seed, and compare with the original.
 
     The data must still have its recorded fingerprint (else it stops and explains, unless
-    --allow-data-change). The new version is saved; compared are the split, every test metric,
+    --allow-data-change). The new version is saved as a reproduction (origin reproduce): NAME
+    alone (latest) keeps naming the version it had until you promote the reproduction with
+    `mlpact models promote`. Compared are the split, every test metric,
     the predictions on the test split and the environment (packages, Python, git, your own
     code's source). Recorded as a run of kind reproduce. Also the way to rebuild a version that
     the installed libraries cannot load.
@@ -268,7 +273,7 @@ def _print_reproduce(result: ReproduceResult) -> None:
         split += f" (row hashes: {moved[0]} train, {moved[1]} test rows differ)"
     agree = result.agreement
     agreed = (
-        f"{agree['fraction']:.1%} of {agree['rows']} rows"
+        f"{agree['fraction']:.1%} of {plural(agree['rows'], 'row')}"
         if agree.get("compared")
         else agree.get("note", "-")
     )
@@ -278,4 +283,8 @@ def _print_reproduce(result: ReproduceResult) -> None:
     )
     for note in result.notes:
         out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
-    out.print(f"Recorded as run {result.run_id}.")
+    out.print(
+        f"Recorded as run {result.run_id}; {result.new_ref} is a reproduction: `latest` skips it "
+        f"until it is promoted (`mlpact models promote {result.new_ref} ALIAS`).",
+        soft_wrap=True,
+    )

@@ -19,21 +19,33 @@ app.add_typer(config_app, name="config")
 def config_show(
     config: Annotated[Path, typer.Argument(help="The run config (YAML).", show_default=False)],
     overrides: SetOpt = None,
+    changed: Annotated[
+        bool,
+        typer.Option("--changed", help="Only the required keys and the values that differ from defaults."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the resolved config (defaults filled in, overrides applied) and its hash.
 
-    [bold]Example[/]
+    With --changed, only what the config sets: the required keys and every value that differs
+    from its default (the hash is still the whole config's).
+
+    [bold]Examples[/]
 
       mlpact config show examples/wine/config.yaml --set model.params.n_estimators=50
+
+      mlpact config show examples/wine/config.yaml --changed
     """
+    import yaml
+
     from mlpact.config import load_config
 
     cfg = load_config(config, overrides or [])
+    shown = cfg.changed() if changed else cfg.to_dict()
     if as_json:
-        print_json({"config": cfg.to_dict(), "hash": cfg.hash()})
+        print_json({"config": shown, "hash": cfg.hash()})
         return
-    sys.stdout.write(cfg.to_yaml())
+    sys.stdout.write(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True))
     sys.stdout.write(f"# config hash: {cfg.hash()}\n")
 
 

@@ -10,6 +10,8 @@ import typer
 
 from mlpact._core.html import fmt
 from mlpact.cli._app import JsonOpt, SepOpt, StoreOpt, TrustOpt, app, command, print_json, stderr, stdout
+from mlpact.cli._output import print_warning
+from mlpact.errors import plural
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -65,9 +67,12 @@ def evaluate(
     out = stdout()
     metrics = result.metrics
     out.print(
-        evaluation_table(metrics, title=f"{result.ref} on {data.name} ({metrics['rows']['evaluated']} rows)")
+        evaluation_table(
+            metrics, title=f"{result.ref} on {data.name} ({plural(metrics['rows']['evaluated'], 'row')})"
+        )
     )
-    print_warnings(result.warnings)
+    for warning in result.warnings:
+        print_warning(warning)
     out.print(f"Recorded evaluation [bold]{result.id}[/] of {result.ref}; report: {result.report}")
 
 
@@ -128,12 +133,3 @@ def evaluation_table(metrics: Mapping[str, Any], *, title: str) -> Table:
             style="bold" if name == metrics.get("primary") else None,
         )  # fmt: skip
     return table
-
-
-def print_warnings(warnings: list[str]) -> None:
-    """Each warning on its own line, in yellow."""
-    from rich.markup import escape
-
-    out = stdout()
-    for warning in warnings:
-        out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)

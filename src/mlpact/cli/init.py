@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlpact.cli._app import app, command, stdout
+from mlpact.errors import plural
 
 
 @app.command("init")
@@ -55,6 +56,6 @@ def init(
         raise typer.BadParameter("give a folder for the project, or --from-data FILE", param_hint="DIR")
     written = scaffold.init_project(directory, package=package)
     stdout().print(
-        f"Created {len(written)} files in {directory}. Next:\n"
+        f"Created {plural(len(written), 'file')} in {directory}. Next:\n"
         f"  cd {directory} && mlpact train configs/model.yaml"
     )

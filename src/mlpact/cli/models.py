@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from mlpact._core.html import fmt
-from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout, when
+from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout
+from mlpact.cli._output import iso
+from mlpact.errors import plural
 
 if TYPE_CHECKING:
     from mlpact.registry import VersionDiff, VersionInfo
@@ -67,13 +69,13 @@ def models_list(
         "origin",
         *(["status"] if include_all else []),
     ):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "created")  # a date stays whole
     for r in records:
         metric = f"{r.metric_name} {fmt(r.metric_value)}" if r.metric_name else "-"
         row = [
             r.name,
             str(r.version),
-            when(r.created),
+            iso(r.created),
             ", ".join(r.aliases),
             metric,
             (r.data_fingerprint or "")[:12],
@@ -110,13 +112,13 @@ def _print_show(info: VersionInfo) -> None:
     out = stdout()
     v = info["version"]
     aliases = ", ".join(v["aliases"]) or "none"
-    out.print(f"[bold]{v['ref']}[/]  {v['status']}  created {when(v['created'])}  aliases: {aliases}")
+    out.print(f"[bold]{v['ref']}[/]  {v['status']}  created {iso(v['created'])}  aliases: {aliases}")
     out.print(f"path {v['path']}\ndigest {v['digest']}  (sha256 of manifest.json, recorded in the index)")
     if v["origin"]:
         out.print(_origin_text(v["origin"]))
     if v.get("rebuilt"):
         out.print(
-            f"[yellow]rebuilt[/] {when(v['rebuilt'])}: this row was written by `mlpact store rebuild-index` "
+            f"[yellow]rebuilt[/] {iso(v['rebuilt'])}: this row was written by `mlpact store rebuild-index` "
             "from the version's own manifest; it trusts only mlpact's own allowlist and the --trust names "
             "confirmed then"
         )
@@ -134,11 +136,11 @@ def _print_show(info: VersionInfo) -> None:
     if info["evaluations"]:
         evals = Table(title="Evaluations on other data", title_justify="left")
         for col in ("when", "data", "rows", info["metrics"].get("primary", "metric")):
-            evals.add_column(col)
+            evals.add_column(col, no_wrap=col == "when")
         for e in info["evaluations"]:
             primary = info["metrics"].get("primary")
             value = e["metrics"].get("test", e["metrics"]).get(primary) if primary else None
-            evals.add_row(when(e["created"]), e["data"], str(e["rows"]), fmt(value))
+            evals.add_row(iso(e["created"]), e["data"], str(e["rows"]), fmt(value))
         out.print(evals)
     lineage = info["lineage"]
     data = lineage.get("data", {})
@@ -158,12 +160,17 @@ def _print_show(info: VersionInfo) -> None:
             title="Lineage",
         )
     )
-    out.print(Markdown(info["card"].split("## Input schema", 1)[-1].join(["## Input schema", ""])))
+    schema = Markdown(info["card"].split("## Input schema", 1)[-1].join(["## Input schema", ""]))
+    out.print(schema, width=min(out.width, 100))  # a heading fills its width: not a pipe's 500 columns
 
 
 def _origin_text(origin: str) -> str:
+    from mlpact.store import REPRODUCTION
+
     if origin == "external":
         return "origin external: trained outside mlpact (mlpact.save); `mlpact reproduce` cannot retrain it"
+    if origin == REPRODUCTION:
+        return "origin reproduce: retrained by `mlpact reproduce`; `latest` skips it until it is promoted"
     return f"imported from {origin}"
 
 
@@ -235,11 +242,11 @@ def models_history(
         return
     table = Table()
     for col in ("time", "alias", "action", "version", "previous", "user", "reason"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "time")
     for e in events:
         prev = str(e["previous"]) if e["previous"] is not None else "-"
         table.add_row(
-            when(e["time"]), e["alias"], e["action"], str(e["version"]), prev, e["user"], e["reason"] or ""
+            iso(e["time"]), e["alias"], e["action"], str(e["version"]), prev, e["user"], e["reason"] or ""
         )
     stdout().print(table)
 
@@ -362,7 +369,11 @@ def models_restore(model: ModelArg, store: StoreOpt = None, as_json: JsonOpt = F
 @command
 def models_verify(
     model: Annotated[
-        Optional[str], typer.Argument(metavar="[MODEL]", help="One version; default: all.")
+        Optional[str],
+        typer.Argument(
+            metavar="[MODEL]",
+            help="NAME: every version of NAME; NAME:N or NAME@ALIAS: that version; default: all.",
+        ),
     ] = None,
     files_only: Annotated[
         bool, typer.Option("--files-only", help="Only re-hash files; do not re-predict golden rows.")
@@ -370,7 +381,8 @@ def models_verify(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-hash every file of one version or of all, check each manifest against the index, and
+    """Re-hash every file of the versions MODEL names (every version of NAME, archived ones too;
+    one with NAME:N), check each manifest against the index, and
     predict each version's golden rows again (test rows saved with their outputs at training).
 
     Exits with code 6 (integrity) when any version's files fail or loading it is refused
@@ -415,7 +427,7 @@ def models_verify(
                 "does not know); it is kept and its number is never reused. "
                 "`mlpact store rebuild-index` indexes it if its files match its manifest."
             )
-        stdout().print(f"{sum(c.ok for c in checks)} of {len(checks)} versions verified.")
+        stdout().print(f"{sum(c.ok for c in checks)} of {plural(len(checks), 'version')} verified.")
     if checks.exit_code:
         raise typer.Exit(int(checks.exit_code))
 
@@ -577,9 +589,12 @@ def models_build_docker(
 ) -> None:
     """Write a docker build context that serves the version with the package versions it was saved with.
 
-    The context holds the exported bundle (model.tar.gz), the version's requirements.lock, an
-    entrypoint running `mlpact serve` (which re-predicts the golden rows at start), a Dockerfile,
-    and wheels/ (put an mlpact wheel there when mlpact is a local checkout).
+    The context holds the exported bundle (model.tar.gz); requirements.lock: only the packages
+    serving the version needs (mlpact with its serve extra, torch for a PyTorch version, your
+    code's distribution, and what they require), at the versions it was saved with, plus
+    PyTorch's CPU index for a PyTorch version; wheels/: a wheel of mlpact, built when mlpact is
+    installed from a local checkout; an entrypoint running `mlpact serve` (which re-predicts the
+    golden rows at start); and a Dockerfile.
     """
     from mlpact.version.portable import build_docker
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlpact.cli._app import JsonOpt, app, command, print_json, stderr, stdout
-from mlpact.errors import ExitCode
+from mlpact.errors import ExitCode, plural
 
 nb_app = typer.Typer(
     help="Notebooks: find hidden state, re-run them clean, run them with parameters, export cells.",
@@ -71,9 +71,11 @@ def _print_report(report: object) -> None:
     out = stdout()
     errors = sum(f.severity == "error" for f in report.findings)
     warnings = len(report.findings) - errors
-    status = "[green]ok[/]" if report.ok else f"[red]{errors} error{'s' if errors != 1 else ''}[/]"
+    status = "[green]ok[/]" if report.ok else f"[red]{plural(errors, 'error')}[/]"
     rerun = " (re-run clean)" if report.rerun and report.ok else ""
-    out.print(f"{escape(report.path)}: {status}{rerun}" + (f", {warnings} warnings" if warnings else ""))
+    out.print(
+        f"{escape(report.path)}: {status}{rerun}" + (f", {plural(warnings, 'warning')}" if warnings else "")
+    )
     for f in report.findings:
         color = "red" if f.severity == "error" else "yellow"
         out.print(
@@ -103,7 +105,7 @@ def nb_run(
 
     [bold]Example[/]
 
-      mlpact nb run notebooks/train.ipynb -p alpha=0.5 -p features=[a,b] -o runs/alpha-0.5.ipynb
+      mlpact nb run notebooks/train.ipynb -p alpha=0.5 -p features=\\[a,b] -o runs/alpha-0.5.ipynb
     """
     from mlpact import notebooks
 

@@ -18,6 +18,7 @@ from mlpact.cli._app import (
     stderr,
     stdout,
 )
+from mlpact.errors import plural
 
 if TYPE_CHECKING:
     from mlpact.prediction import PredictResult
@@ -77,7 +78,10 @@ def predict(
     The input is checked against the version's schema first: missing columns and values that
     cannot be converted stop the run and nothing is written; unseen categories and out-of-range
     values are warnings (the version's validation policy decides). The output has the kept
-    columns, `prediction`, and `proba_<class>` per class for classifiers.
+    columns, `prediction`, and `proba_<class>` per class for classifiers; its folder is created
+    when missing. Input columns the model does not use are named once and ignored; a header with
+    0 rows is a warning. A CSV whose header looks separated by ';' or tabs is refused with the
+    --sep to use (--sep '\\t' is a tab).
 
     [bold]Examples[/]
 
@@ -89,7 +93,7 @@ def predict(
 
       mlpact predict churn@production events/ -o scores.parquet --engine ray --workers 8 --address auto
 
-      mlpact predict wine s3://bucket/in.parquet -o s3://bucket/out.parquet   (needs mlpact[remote];
+      mlpact predict wine s3://bucket/in.parquet -o s3://bucket/out.parquet   (needs mlpact\\[remote];
       credentials and endpoint from the AWS environment: AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)
     """
     from mlpact.prediction import predict
@@ -111,18 +115,34 @@ def predict(
                 "output": str(result.output),
                 "seconds": result.seconds,
                 "validation": result.report.to_dict(),
+                "ignored_columns": result.ignored,
             }
         )
         return
     err = stderr()
     if result.report.warnings:
         err.print(
-            f"[yellow]{len(result.report.warnings)} warnings[/] (the validation policy lets these through):"
+            f"[yellow]{plural(len(result.report.warnings), 'warning')}[/] "
+            "(the validation policy lets these through):"
         )
         err.print(result.report.format(), highlight=False, markup=False, soft_wrap=True)
+    if result.ignored:
+        n = len(result.ignored)
+        err.print(
+            f"Note: {n} input column{'s' if n != 1 else ''} not used by the model, ignored: "
+            f"{', '.join(result.ignored[:10])}{f' and {n - 10} more' if n > 10 else ''}.",
+            highlight=False, markup=False, soft_wrap=True,
+        )  # fmt: skip
+    if result.rows == 0:
+        err.print(
+            f"[yellow]Warning:[/] the input {source} has a header but 0 rows: nothing was predicted; "
+            f"{result.output} holds the output columns only.",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        return
     speed = f", {result.rows_per_s:,.0f} rows/s" if result.seconds >= 1 else ""
     stdout().print(
-        f"Wrote {result.rows:,} predictions of [bold]{result.ref}[/] to {result.output} "
+        f"Wrote {plural(result.rows, 'prediction')} of [bold]{result.ref}[/] to {result.output} "
         f"({result.seconds:.1f}s{speed})"
     )
 

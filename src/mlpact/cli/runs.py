@@ -8,7 +8,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mlpact._core.html import fmt
-from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stdout, when
+from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stdout
+from mlpact.cli._output import iso
+from mlpact.errors import plural
 
 runs_app = typer.Typer(help="Training runs: list, show, compare.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -21,9 +23,13 @@ def runs_list(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List runs, newest first: id, model, kind, status, started, version produced, metrics.
+    """List runs, newest first: id, model, kind, status, started, version produced, the primary
+    metric (the saved version's test metric; tune: the best cross-validated value; check: on the
+    new data) and the rest (a verdict, other metrics, or the error).
 
-    Kind is train, reproduce, or external (your own loop, recorded with `mlpact.run`/`mlpact.save`)."""
+    Kind is train, tune, check, reproduce, or external (your own loop, recorded with
+    `mlpact.run`/`mlpact.save`)."""
+    from rich.markup import escape
     from rich.table import Table
 
     from mlpact import registry
@@ -36,19 +42,30 @@ def runs_list(
         stdout().print("No runs yet. Train with [bold]mlpact train CONFIG[/].")
         return
     table = Table()
-    for col in ("run", "model", "kind", "status", "started", "version", "metrics"):
-        table.add_column(col)
+    for col in ("run", "model", "kind", "status", "started", "version", "primary metric; more"):
+        table.add_column(col, no_wrap=col == "started")
     for r in found:
         status = {"succeeded": "[green]succeeded[/]", "failed": "[red]failed[/]"}.get(
             r["status"], r["status"]
         )
-        shown = (
-            ", ".join(f"{k} {fmt(v)}" for k, v in list(r["metrics"].items())[:2]) or (r["error"] or "")[:60]
-        )
         table.add_row(
-            r["id"], r["name"], r["kind"], status, when(r["started"]), str(r["version"] or "-"), shown
-        )
+            r["id"], r["name"], r["kind"], status, iso(r["started"]), str(r["version"] or "-"),
+            escape(_metrics_text(r)),
+        )  # fmt: skip
     stdout().print(table)
+
+
+def _metrics_text(run: dict[str, Any]) -> str:
+    """The primary metric first (``test accuracy 0.9444``), then a verdict or other metrics, or
+    the error of a failed run."""
+    from mlpact._core.html import fmt
+
+    primary = run["primary"] or {}
+    metric = str(primary.get("name", "")).rsplit(" ", 1)[-1]  # `test accuracy`, `cv accuracy`
+    rest = [(k, v) for k, v in run["metrics"].items() if k not in (metric, f"cv_{metric}", "reasons")]
+    parts = [f"{primary['name']} {fmt(primary['value'])}"] if primary else []
+    parts += [", ".join(f"{k} {fmt(v)}" for k, v in rest[:2]) or (run["error"] or "")[:60]]
+    return "; ".join(p for p in parts if p)
 
 
 @runs_app.command("show")
@@ -72,7 +89,7 @@ def runs_show(
     out = stdout()
     out.print(
         f"[bold]{r['id']}[/]  {r['name']}  {r['kind']}  {r['status']}  "
-        f"{when(r['started'])} -> {when(r['ended'] or '')}"
+        f"{iso(r['started'])} -> {iso(r['ended'] or '')}"
     )
     if r["version"]:
         out.print(f"produced {r['name']}:{r['version']}")
@@ -86,7 +103,7 @@ def runs_show(
     for key, points in (r.get("history") or {}).items():
         steps = [p for p in points if p["step"] is not None]
         span = f" (steps {steps[0]['step']}..{steps[-1]['step']})" if steps else ""
-        out.print(f"  {key}: {len(points)} values logged{span}")
+        out.print(f"  {key}: {plural(len(points), 'value')} logged{span}")
 
 
 @runs_app.command("compare")

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlpact.cli._app import StoreOpt, TrustOpt, app, command
+from mlpact.cli._output import live
 
 _FROM_CONFIG = "the version's serve: section"
 
@@ -142,8 +143,15 @@ def serve(
 
       mlpact serve churn@production --host 0.0.0.0 --allowed-host churn.internal
     """
-    from mlpact.serve import serve as run_server
+    import gc
 
+    gc.disable()  # start-up runs without the collector (see mlpact.serve starting_up), imports too
+    try:
+        from mlpact.serve import serve as run_server
+    finally:
+        gc.enable()
+
+    live()  # a server runs until stopped: each warning shows when it first comes
     overrides = {
         "max_rows": max_rows,
         "max_bytes": max_bytes,

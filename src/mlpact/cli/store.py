@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout
-from mlpact.errors import StoreError
+from mlpact.errors import StoreError, plural
 
 store_app = typer.Typer(
     help="The store itself: rebuild its index from its folders; a team store (versions and registry "
@@ -58,7 +58,9 @@ def store_connect(
     if as_json:
         print_json({"store": str(remote.root), "url": remote.url, "versions": count})
         return
-    stdout().print(f"Store {remote.root} now keeps its versions in {remote.url} ({count} versions there).")
+    stdout().print(
+        f"Store {remote.root} now keeps its versions in {remote.url} ({plural(count, 'version')} there)."
+    )
 
 
 @store_app.command("sync")
@@ -76,7 +78,8 @@ def store_sync(
     if as_json:
         print_json({"url": remote.url, **new})
         return
-    stdout().print(f"Synced {remote.url}: {new['versions']} new versions, {new['events']} new events.")
+    versions, events = plural(new["versions"], "new version"), plural(new["events"], "new event")
+    stdout().print(f"Synced {remote.url}: {versions}, {events}.")
 
 
 @store_app.command("garbage")

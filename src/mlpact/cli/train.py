@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mlpact.cli._app import JsonOpt, SetOpt, StoreOpt, app, command, print_json, progress, stdout
+from mlpact.cli._output import print_warning
 
 
 @app.command()
@@ -37,7 +38,7 @@ def train(
         Optional[str],
         typer.Option(
             "--address",
-            help="Ray cluster for --engine ray (ray://head:10001, auto) [default: a local Ray].",
+            help="Ray cluster for --engine ray (ray://head:10001, auto) \\[default: a local Ray].",
             show_default=False,
         ),
     ] = None,
@@ -105,7 +106,6 @@ def _history(result: Any) -> list[dict[str, Any]] | None:
 
 
 def _print_train_result(result: Any) -> None:
-    from rich.markup import escape
 
     from mlpact.cli._tables import epochs_table, metrics_table
 
@@ -121,5 +121,5 @@ def _print_train_result(result: Any) -> None:
     )
     out.print(metrics_table(metrics, title=title))
     for warning in result.warnings:
-        out.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+        print_warning(warning)
     out.print(f"Saved [bold green]{result.ref}[/] at {result.path}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -11,9 +11,13 @@ import typer
 
 from mlpact._core.html import fmt
 from mlpact.cli._app import JsonOpt, SetOpt, StoreOpt, app, command, print_json, progress, stderr, stdout
+from mlpact.errors import plural
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from mlpact.tune import FinishedTrial
+    from mlpact.tune._backends import OnTrial
 
 
 @app.command()
@@ -88,19 +92,31 @@ def tune(
 
 
 @contextmanager
-def _live(console: Console, label: str) -> Iterator[Callable[[int, int | None, float | None], None]]:
-    """A live bar on stderr: trials done and the best value so far."""
+def _live(console: Console, label: str) -> Iterator[OnTrial]:
+    """On stderr: one line per finished trial with its score, under a live bar (trials done,
+    the best value so far) when stderr is a terminal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = [TextColumn("Tuning"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}")]
     with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task("tune", total=None, best="")
 
-        def on_trial(done: int, total: int | None, best: float | None) -> None:
+        def on_trial(done: int, total: int | None, best: float | None, trial: FinishedTrial) -> None:
             text = f"best {label} {best:.4f}" if best is not None else ""
             bar.update(task, completed=done, total=total, best=text)
+            line = trial_line(trial, done, total, trial.metric or label, best)
+            bar.console.print(line, markup=False, highlight=False)
 
         yield on_trial
+
+
+def trial_line(trial: FinishedTrial, done: int, total: int | None, label: str, best: float | None) -> str:
+    """``trial 3: accuracy 0.9543 (best 0.9612) [4/20]``; pruned and failed trials say so."""
+    count = f"[{done}/{total}]" if total else f"[{done}]"
+    if trial.state != "COMPLETE" or trial.value is None:
+        return f"trial {trial.number}: {trial.state.lower()} {count}"
+    shown = f" (best {best:.4f})" if best is not None else ""
+    return f"trial {trial.number}: {label} {trial.value:.4f}{shown} {count}"
 
 
 def _print_result(result: Any) -> None:
@@ -109,7 +125,7 @@ def _print_result(result: Any) -> None:
 
     out = stdout()
     title = (
-        f"{result.study}: {len(result.trials)} trials ({result.new_trials} new), "
+        f"{result.study}: {plural(len(result.trials), 'trial')} ({result.new_trials} new), "
         f"{result.direction} {result.metric}"
     )
     out.print(title, soft_wrap=True)

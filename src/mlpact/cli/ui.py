@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlpact.cli._app import StoreOpt, app, command
+from mlpact.cli._output import live
 
 
 @app.command()
@@ -71,6 +72,7 @@ def ui(
             f"writes need a token: add --auth-token-file FILE, or set ${TOKEN_ENV} (comma-separated)",
             param_hint="--allow-writes",
         )
+    live()  # a server runs until stopped: each warning shows when it first comes
     run_ui(
         store, host=host, port=port, token_file=auth_token_file, allow_writes=allow_writes,
         log_level=log_level.lower(),

@@ -145,6 +145,18 @@ class Config(Section):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
+    def changed(self) -> dict[str, Any]:
+        """What this config sets: the required keys and every value that differs from its
+        default, nested as in a config file (values as `to_dict` shows them). An entry of a
+        mapping of sections (a declared `schema.columns` column) shows what differs from that
+        section's own defaults."""
+        required = _required_paths(type(self))
+        minimal: dict[str, Any] = {}
+        for path in required:
+            _put(minimal, path, _get_path(self.to_dict(reveal=True), path))
+        defaults = type(self).model_validate(minimal).to_dict()
+        return _changes(self, self.to_dict(), defaults, required)
+
     def hash(self) -> str:
         """A stable sha256 of everything that affects training: not the sections in NOT_HASHED,
         which say how a trained model is described, used, judged, served, tuned, reported,
@@ -156,6 +168,70 @@ class Config(Section):
         data["data"].pop("storage_options", None)  # how to reach the data, not what it is
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _required_paths(model: type[Section], prefix: str = "") -> set[str]:
+    """Key paths (by alias) of the values a config must give: no default to compare with."""
+    out: set[str] = set()
+    for name, field in model.model_fields.items():
+        if not field.is_required():
+            continue
+        path = f"{prefix}{field.alias or name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            out |= _required_paths(annotation, path + ".")
+        else:
+            out.add(path)
+    return out
+
+
+def _put(data: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+    data[last] = value
+
+
+def _changes(
+    obj: Section, shown: dict[str, Any], defaults: dict[str, Any], required: set[str], prefix: str = ""
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, field in type(obj).model_fields.items():
+        key = field.alias or name
+        if key not in shown:
+            continue
+        value, here, default = getattr(obj, name), shown[key], defaults.get(key, _ABSENT)
+        if isinstance(value, Section):
+            inner_defaults = default if isinstance(default, dict) else {}
+            if inner := _changes(value, here, inner_defaults, required, f"{prefix}{key}."):
+                out[key] = inner
+        elif isinstance(value, dict) and value and all(isinstance(v, Section) for v in value.values()):
+            out[key] = {
+                k: _changes(v, here[k], _section_defaults(v), _required_paths(type(v)))
+                for k, v in value.items()
+            }
+        elif f"{prefix}{key}" in required or here != default:
+            out[key] = here
+    return out
+
+
+_ABSENT = object()
+
+
+def _section_defaults(section: Section) -> dict[str, Any]:
+    """A section's values when only its required ones are given (those of `section`)."""
+    given = section.model_dump(mode="json", by_alias=True)
+    minimal: dict[str, Any] = {}
+    for path in _required_paths(type(section)):
+        _put(minimal, path, _get_path(given, path))
+    return type(section).model_validate(minimal).model_dump(mode="json", by_alias=True)
+
+
+def _get_path(data: dict[str, Any], path: str) -> Any:
+    node: Any = data
+    for part in path.split("."):
+        node = node[part]
+    return node
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any) -> None:

@@ -7,7 +7,7 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -17,7 +17,10 @@ from mlpact._core.project import add_project_paths
 from mlpact.config._base import section_type
 from mlpact.config._check import CheckConfig
 from mlpact.config._config import Config
-from mlpact.errors import ConfigError
+from mlpact.errors import NAME_RULE, ConfigError, ConfigNotFoundError, OverrideError
+
+if TYPE_CHECKING:
+    from mlpact.config import Config
 
 
 # --------------------------------------------------------------------------- loading
@@ -49,8 +52,9 @@ def load_config(
         raw, label, default_name = _read_layers(path, origins, []), str(path), path.stem
         folder = Path(base_dir) if base_dir is not None else path.resolve().parent
     for item in overrides:
+        for key in _set_by(raw, parse_override(item)[0]):
+            origins[key] = f"--set {item.partition('=')[0]}"
         apply_override(raw, item)
-        origins[".".join(parse_override(item)[0])] = f"--set {item.partition('=')[0]}"
     if default_name is not None and "name" not in raw:
         raw["name"] = _slug(default_name)
     _check_acyclic(raw, label)
@@ -73,7 +77,10 @@ def validate_config(
     try:
         return Config.model_validate(dict(raw))
     except ValidationError as exc:
-        raise ConfigError(_describe_errors(exc, origins or {}), source=label) from None
+        problems = _describe_errors(exc, origins or {})
+        if all("[set in --set " in p for p in problems):
+            label = f"the --set overrides of {label}"
+        raise ConfigError(problems, source=label) from None
 
 
 # --------------------------------------------------------------------------- composition
@@ -108,7 +115,9 @@ def _read_layers(path: Path, origins: dict[str, str], chain: list[Path]) -> dict
         base_path = (path.parent / base).expanduser()
         if not base_path.is_file():
             raise ConfigError(
-                [f"extends: {base!r} does not exist (looked for {base_path})"], source=str(path)
+                [f"extends: {base!r} not found (looked for {base_path})"],
+                source=str(path),
+                hint="`extends:` paths are relative to the file that names them.",
             )
         merged = _merge(merged, _read_layers(base_path, origins, [*chain, resolved]))
     for key in _flat_keys(data):
@@ -217,21 +226,74 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"config file {str(path)!r} does not exist"]) from None
+        folder = path.resolve().parent
+        near = [p.name for p in folder.glob("*.y*ml")] if folder.is_dir() else []
+        raise ConfigNotFoundError(str(path), looked=str(path.resolve()), near=near[:10]) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            [f"expected a YAML file, found the folder {str(path)!r}"],
+            hint="Name the config file inside it, e.g. config.yaml.",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [f"expected a UTF-8 text file, found bytes that are not text (at byte {exc.start})"],
+            source=str(path),
+            hint=_data_file_hint(path),
+        ) from None
     except OSError as exc:
         raise ConfigError([f"cannot read {str(path)!r}: {exc.strerror}"]) from None
     try:
         data = files.safe_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([f"not valid YAML: {exc}"], source=str(path)) from None
+        problem, hint = _describe_yaml_error(exc, text)
+        raise ConfigError([problem], source=str(path), hint=hint) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(
             [f"expected a mapping of sections at the top level, found {type(data).__name__}"],
             source=str(path),
+            hint=_data_file_hint(path),
         )
     return data
+
+
+def _data_file_hint(path: Path) -> str | None:
+    """For a data file passed where a config goes: how to get a config for it."""
+    if path.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx", ".xls"):
+        return None
+    return (
+        f"{path.name} looks like a data file; this command takes a YAML config. "
+        f"`mlpact init --from-data {path} --target COLUMN` writes one for it."
+    )
+
+
+def _describe_yaml_error(exc: yaml.YAMLError, text: str) -> tuple[str, str]:
+    """A YAML syntax error as 'at line L, column C: what' (1-based), naming a tab when one is the
+    cause, and the hint to give."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is None:
+        return f"not valid YAML: {exc}", _YAML_HINT
+    lines = text.splitlines()
+    line = lines[mark.line] if mark.line < len(lines) else ""
+    where = f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}"
+    if "\t" in line[: mark.column + 1]:
+        return (
+            f"{where}: a tab character; YAML indents with spaces only (found {line!r})",
+            "Replace the tabs with spaces (editors: 'convert indentation to spaces').",
+        )
+    what = getattr(exc, "problem", None) or "not valid YAML"
+    context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and cmark is not None and cmark is not mark:
+        what += f" ({context} at line {cmark.line + 1}, column {cmark.column + 1})"
+    found = repr(line.strip()) if mark.line < len(lines) else "the end of the file"
+    return f"{where}: {what} (found {found})", _YAML_HINT
+
+
+_YAML_HINT = (
+    "YAML is `key: value` pairs indented with spaces; quote a value that contains ': ' or starts "
+    "with one of [ { & * ! | > ' \" % @ `."
+)
 
 
 def _slug(text: str) -> str:
@@ -244,7 +306,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     key, sep, value = item.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(re.fullmatch(r"[A-Za-z0-9_-]+", p) for p in parts):
-        raise ConfigError([f"override {item!r} is not of the form key.path=value (e.g. model.params.C=0.5)"])
+        raise OverrideError(item, flag="--set", form="key.path=value", example="model.params.C=0.5")
     try:
         parsed = files.safe_yaml(value) if value.strip() else None
     except yaml.YAMLError:
@@ -262,9 +324,25 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
             child = node[part] = {}
         if not isinstance(child, dict):
             where = ".".join(parts[: i + 1])
-            raise ConfigError([f"override {item!r}: {where} is {child!r}, not a section with keys"])
+            raise ConfigError(
+                [f"--set {item!r}: {where} is {_short(child)}, not a section with keys"],
+                hint=f"Set {where} itself (--set {where}=VALUE), or check the key path.",
+            )
         node = child
     node[parts[-1]] = value
+
+
+def _set_by(raw: Mapping[str, Any], parts: Sequence[str]) -> list[str]:
+    """The key paths an override of `parts` sets: the whole path and each section it creates
+    (so an error about a misspelt section is attributed to the --set that made it)."""
+    keys, node = [], raw
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, Mapping) or part not in node:
+            keys.append(".".join(parts[: i + 1]))
+            node = {}
+        else:
+            node = node[part]
+    return [*keys, ".".join(parts)]
 
 
 def _describe_errors(exc: ValidationError, origins: Mapping[str, str]) -> list[str]:
@@ -276,6 +354,8 @@ def _describe_errors(exc: ValidationError, origins: Mapping[str, str]) -> list[s
             text = _describe_unknown_key(loc, err.get("input"))
         elif err["type"] == "missing":
             text = f"{path}: required key is missing"
+        elif err["type"] == "string_pattern_mismatch" and loc == ["name"]:
+            text = f"name: expected {NAME_RULE} (found {_short(err.get('input'))})"
         else:
             found = _short(err.get("input"))
             msg = err["msg"].removeprefix("Value error, ")

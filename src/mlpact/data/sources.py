@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlpact._core import files, remote
-from mlpact.errors import DataError
+from mlpact.errors import DataError, shorten
 
 if TYPE_CHECKING:
     from mlpact.config import Config, DataConfig
@@ -57,10 +57,13 @@ def read_table(
         frame = pd.read_csv(where, sep=sep, low_memory=False, storage_options=options)
     except DataError:
         raise
+    except pd.errors.EmptyDataError:
+        raise empty_file(path) from None
     except Exception as exc:  # parsers raise many types; all mean the same to a user
         if kind == "parquet":
             refuse_duplicate_columns(_parquet_names(where, options), path)
         raise DataError(f"Failed while reading {kind.upper()} file {str(path)!r}.\n{exc}") from exc
+    check_separator([str(c) for c in frame.columns], sep, path)
     if any(_MANGLED.fullmatch(str(c)) for c in frame.columns):  # pandas renames a 2nd `x` to `x.1`
         header = pd.read_csv(where, sep=sep, header=None, nrows=1, dtype=str, storage_options=options)
         refuse_duplicate_columns([str(v) for v in header.iloc[0]], path)
@@ -83,6 +86,70 @@ def _parquet_names(where: str | Path, options: dict[str, Any] | None) -> list[st
             return list(pq.read_schema(handle).names)
     except Exception:  # not Parquet at all: the caller's error says so
         return []
+
+
+_SEPARATORS = (",", ";", "\t", "|")
+
+
+def check_separator(names: list[str], sep: str, path: str | Path) -> None:
+    """Refuse a CSV header read as one column that holds another separator (`a;b;c` read with ',').
+
+    Raises:
+        DataError: naming the separator the header seems to use, with the flag that sets it.
+    """
+    if len(names) != 1:
+        return
+    found = next((c for c in _SEPARATORS if c != sep and names[0].count(c) >= 1), None)
+    if found is None:
+        return
+    shown, flag, key = {"\t": ("a tab", "'\\t'", '"\\t"')}.get(found, (repr(found), repr(found), repr(found)))
+    expected = {"\t": "a tab"}.get(sep, repr(sep))
+    raise DataError(
+        f"CSV file {str(path)!r}: expected columns separated by {expected}, found a header that is one "
+        f"column holding {shown}: {shorten(names[0], 120)!r}.",
+        hint=f"Read it with --sep {flag} (in a config: data.sep: {key}).",
+    )
+
+
+def closest_column(name: str, columns: Iterable[str]) -> str | None:
+    """The column a misspelt `name` most likely means: one equal but for case, spaces,
+    underscores or punctuation (`Alcohol`, `malic acid`), else the closest spelling."""
+    import difflib
+
+    columns = [str(c) for c in columns]
+    key = _loose(name)
+    same = [c for c in columns if _loose(c) == key]
+    close = same or difflib.get_close_matches(name, columns, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _loose(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "", name.lower())
+
+
+def make_output_folder(folder: Path) -> None:
+    """Create the folder an output file goes into (and its parents), or say why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise DataError(
+            f"Cannot write the output into {str(folder)!r}: expected a folder, found a file.",
+            hint="Choose another --output path.",
+        ) from None
+    except OSError as exc:
+        raise DataError(
+            f"Cannot create the output folder {str(folder)!r}: {exc.strerror}.",
+            hint="Choose an --output path in a folder you can write.",
+        ) from None
+
+
+def empty_file(path: str | Path) -> DataError:
+    """The error for a CSV file with nothing in it, not even a header."""
+    return DataError(
+        f"CSV file {str(path)!r} is empty: expected a header line naming the columns, then one row "
+        "per line; found 0 bytes (or only blank lines).",
+        hint="Check the file was written completely (an export that failed leaves an empty file).",
+    )
 
 
 def refuse_duplicate_columns(names: list[str], path: str | Path) -> None:
@@ -120,9 +187,14 @@ def table_format(path: str | Path, fmt: str = "auto") -> Literal["csv", "parquet
         return "parquet"
     if ".csv" in suffixes or ".tsv" in suffixes or ".txt" in suffixes:
         return "csv"
+    found = f"'{suffixes[-1]}'" if suffixes else "no extension"
+    excel = bool(suffixes) and suffixes[-1] in (".xlsx", ".xls", ".xlsm", ".ods")
     raise DataError(
-        f"Cannot tell the format of {str(path)!r} from its extension: expected .csv or .parquet.",
-        hint="Rename the file or set data.format.",
+        f"Cannot tell the format of {str(path)!r} from its extension: expected a CSV file (.csv, .tsv, "
+        f".txt) or a Parquet file (.parquet, .pq), found {found}.",
+        hint="Save the workbook as CSV (File > Save As > CSV) and pass that file."
+        if excel
+        else "Rename the file to the format it holds (a config can also set data.format: csv or parquet).",
     )
 
 
@@ -155,17 +227,22 @@ def select_columns(frame: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
     named += [c for c in (data.split.group_column, data.split.time_column) if c]
     missing = sorted(set(named) - set(frame.columns))
     if missing:
+        near = {m: closest_column(m, set(frame.columns) - set(named)) for m in missing}
+        meant = "; ".join(f"did you mean {c!r} for {m!r}?" for m, c in near.items() if c)
         raise DataError(
-            f"Columns named in the config are not in the data: {missing!r}.\n"
+            f"Columns named in the config are not in the data: {missing!r}.{' ' + meant if meant else ''}\n"
             f"The data has: {sorted(frame.columns)!r}.",
-            hint="Fix data.target, data.columns, data.drop or data.split in the config.",
+            hint="Fix data.target, data.columns, data.drop or data.split in the config (or --set).",
         )
     if data.columns is not None:
         keep = list(dict.fromkeys([*data.columns, data.target]))
         keep += [c for c in (data.split.group_column, data.split.time_column) if c and c not in keep]
         frame = frame[keep]
     if len(frame) == 0:
-        raise DataError("The data has no rows.")
+        raise DataError(
+            "The data has a header but 0 rows: expected at least one row to train on.",
+            hint="Check data.source names the file you meant (and that it was written completely).",
+        )
     return frame
 
 

@@ -15,8 +15,8 @@ import pandas as pd
 
 from mlpact._core.metrics import plain
 from mlpact.data.schema import BOOL_TEXT, NUMERIC_TYPES, ColumnSchema, Schema, coerce, coerce_series
-from mlpact.data.sources import nested_kinds
-from mlpact.errors import InputValidationError
+from mlpact.data.sources import closest_column, nested_kinds
+from mlpact.errors import InputValidationError, plural
 
 if TYPE_CHECKING:
     from mlpact.config import ValidationPolicy
@@ -105,8 +105,8 @@ class ValidationReport:
             return
         n = len(self.errors)
         head = (
-            f"Input does not match the model's schema: {n} error{'s' if n != 1 else ''}"
-            f"{f' and {len(self.warnings)} warnings' if self.warnings else ''}.\n"
+            f"Input does not match the model's schema: {plural(n, 'error')}"
+            f"{' and ' + plural(len(self.warnings), 'warning') if self.warnings else ''}.\n"
         )
         raise InputValidationError(self, head + self.format(show_values=show_values))
 
@@ -150,17 +150,29 @@ def check(
     coerced = coerce(frame, schema)
     report = ValidationReport(rows=len(frame))
     levels = {name: _level(policy, name) for name in CHECKS}
+    names = set(schema.names)
+    unused = [str(c) for c in frame.columns if c not in names]
     for col in schema.columns:
         if col.name not in frame.columns:
-            _add(report, levels, Problem("missing_column", col.name, len(frame), "", "column is missing"))
+            detail = "column is missing" + _near_miss(col.name, unused)
+            _add(report, levels, Problem("missing_column", col.name, len(frame), "", detail))
             continue
         for problem in _check_column(frame[col.name], coerced[col.name], col, row_offset):
             _add(report, levels, problem)
-    names, skip = set(schema.names), set(ignore)
+    skip = set(ignore)
     for name in frame.columns:
         if name not in names and name not in skip:
             _add(report, levels, Problem("extra_column", str(name), 0, "", "column is not used by the model"))
     return coerced, report
+
+
+def _near_miss(name: str, unused: Sequence[str]) -> str:
+    """'; did you mean ...' for a missing column: an input column that differs only in case,
+    spaces, underscores or punctuation, else the closest spelling among the unused columns."""
+    close = closest_column(name, unused)
+    if close is None:
+        return ""
+    return f"; did you mean the input's {close!r}? (names must match exactly: rename it to {name!r})"
 
 
 def _level(policy: ValidationPolicy | Mapping[str, str], check: str) -> str:

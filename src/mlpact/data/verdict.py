@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mlpact.errors import plural
+
 Outcome = Literal["reload", "retrain", "inconclusive"]
 
 
@@ -73,6 +75,11 @@ def holm(p_values: Sequence[float], weights: Sequence[float] | None = None) -> l
     return adjusted
 
 
+def too_few(rows: int) -> str:
+    """`1 row is too few`, `30 rows are too few`: the start of an inconclusive verdict's reason."""
+    return f"{plural(rows, 'row')} {'is' if rows == 1 else 'are'} too few"
+
+
 def decide(
     hypotheses: Sequence[Hypothesis],
     *,
@@ -103,7 +110,7 @@ def decide(
     by_name = dict(zip(names, adjusted, strict=True))
     needed = max(min_rows, rows_needed) if rows_needed is not None else None
     if rows < min_rows:
-        why = f"{rows} rows are too few to judge: the check needs at least {needed or min_rows}"
+        why = f"{too_few(rows)} to judge: the check needs at least {needed or min_rows}"
         return Judgement("inconclusive", [why], by_name, [], rows=rows, rows_needed=needed or min_rows)
     significant = [h for h, a in zip(hypotheses, adjusted, strict=True) if a <= alpha]
     rejected = [h for h in significant if h.material]
@@ -112,7 +119,7 @@ def decide(
         reasons = [h.reason or f"{h.name} (adjusted p={by_name[h.name]:.2g})" for h in rejected]
         return Judgement("retrain", reasons, by_name, [h.name for h in rejected], immaterial, rows, needed)
     if needed is None or rows < needed:
-        why = f"nothing found, but {rows} rows are too few to rule out a change: " + (
+        why = f"nothing found, but {too_few(rows)} to rule out a change: " + (
             f"the check needs {needed} rows" if needed is not None else "no batch size is enough"
         )
         return Judgement("inconclusive", [why], by_name, [], immaterial, rows, needed)

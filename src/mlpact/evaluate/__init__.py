@@ -7,17 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlpact._core.metrics import (
-    Predictions,
-    metrics_for,
-    positive_class,
-    primary_metric,
-)
+from mlpact._core.metrics import Predictions, metrics_for, positive_class, primary_metric
 from mlpact._core.plots import write_plots
 from mlpact._core.remote import is_url
 from mlpact.data.leakage import Finding, older_test_rows, shared_groups
 from mlpact.data.sources import fingerprint, read_table
-from mlpact.errors import DataError
+from mlpact.errors import DataError, plural
 from mlpact.evaluate.images import evaluate_images
 from mlpact.evaluate.record import Evaluation, record_evaluation
 from mlpact.learn.scoring import (
@@ -155,7 +150,7 @@ def _labels(frame: pd.DataFrame, target: str, notes: list[str]) -> tuple[pd.Seri
     if missing == len(frame):
         raise DataError(f"The target column {target!r} has no values: nothing to score against.")
     if missing:
-        notes.append(f"Dropped {missing} rows whose target {target!r} is missing.")
+        notes.append(f"Dropped {plural(missing, 'row')} whose target {target!r} is missing.")
         frame = frame[frame[target].notna()].reset_index(drop=True)
     return frame[target], frame
 

@@ -260,7 +260,10 @@ def import_object(path: str, *, key: str = "model.type", near: Path | None = Non
         module = importlib.import_module(module_name)
     except ImportError as exc:
         error = ConfigError([f"{key}: cannot import module {module_name!r} (found {path!r}): {exc}"])
-        error.hint = _not_on_path_hint(module_name, exc, near)
+        error.hint = _not_on_path_hint(module_name, exc, near) or (
+            "Check the import path's spelling; a module of your own must be importable here "
+            "(`pip install -e .` in its project, or [tool.mlpact] source-dirs in pyproject.toml)."
+        )
         raise error from None
     try:
         return getattr(module, attr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlpact.errors import plural
 from mlpact.learn.pipeline import extend_plan, plan_features, retype_for_plan
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ def _prepare(cfg: Config, frame: pd.DataFrame, lineage: dict[str, Any]) -> Prepa
     target = cfg.data.target
     missing_target = int(frame[target].isna().sum())
     if missing_target:
-        warnings.append(f"Dropped {missing_target} rows whose target {target!r} is missing.")
+        warnings.append(f"Dropped {plural(missing_target, 'row')} whose target {target!r} is missing.")
         frame = frame[frame[target].notna()].reset_index(drop=True)
     task = infer_task(frame[target], cfg.data.task)
     if task == "classification":

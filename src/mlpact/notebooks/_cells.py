@@ -124,10 +124,22 @@ def names_before_definition(cells: list[Any]) -> list[Finding]:
                     )
                 )
             seen.add(name)
-        if star:
-            break  # after `from x import *` names cannot be known statically
+        if star:  # after `from x import *` names cannot be known statically
+            findings.append(_star_finding(n, code[-1][0]))
+            break
         seen |= defined
     return findings
+
+
+def _star_finding(n: int, last: int) -> Finding:
+    rest = f"cells {n} to {last}" if last > n else f"cell {n}"
+    return Finding(
+        "star-import",
+        n,
+        f"`import *` in cell {n}: the names it brings cannot be known, so checking for undefined "
+        f"and hidden-state names stopped there ({rest} not checked); import the names you use",
+        severity="warning",
+    )
 
 
 class _Scan:
@@ -139,6 +151,8 @@ class _Scan:
         self.star = False
 
     def statement(self, stmt: ast.stmt) -> None:
+        if self.star:
+            return  # what `import *` brought is unknown: no load after it can be judged
         for name, line in _loads(stmt):
             if name not in self.defined:
                 self.early_loads.append((name, line))
@@ -192,18 +206,24 @@ def _loads(stmt: ast.stmt) -> list[tuple[str, int]]:
 
 
 def stores(stmt: ast.stmt) -> set[str]:
-    """Names a top-level statement binds (assignments, imports, defs, loop and with targets)."""
+    """Names a top-level statement binds (assignments, imports, defs, loop and with targets).
+
+    ``counter += 1`` binds nothing new: it needs `counter` to exist already."""
     names: set[str] = set()
     if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         return {stmt.name}
     if isinstance(stmt, ast.Import | ast.ImportFrom):
         return {(a.asname or a.name).split(".")[0] for a in stmt.names if a.name != "*"}
-    for node in ast.walk(stmt):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-            if not isinstance(node, ast.Lambda):
-                names.add(node.name)
+    nodes = _outer_scope(stmt)
+    updated = {id(n.target) for n in nodes if isinstance(n, ast.AugAssign)}
+    for node in nodes:
+        if id(node) in updated:
             continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)  # a walrus binds in the cell's scope, even in a comprehension
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
             names.add(node.id)
         elif isinstance(node, ast.Import | ast.ImportFrom):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
@@ -212,18 +232,115 @@ def stores(stmt: ast.stmt) -> set[str]:
     return names
 
 
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+
+
+def _outer_scope(stmt: ast.stmt) -> list[ast.AST]:
+    """The nodes of a statement, not descending into function, class, lambda and comprehension
+    bodies (whose names are their own), but keeping walrus targets inside comprehensions."""
+    out: list[ast.AST] = []
+    todo: list[ast.AST] = [stmt]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if isinstance(node, _COMPREHENSIONS):
+            out += [n for n in ast.walk(node) if isinstance(n, ast.NamedExpr)]
+        elif not isinstance(node, _DEFINITIONS):
+            todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
 def parse(source: str) -> ast.Module | None:
-    """Parse a cell, with IPython magics and shell escapes neutralised; None if it is not Python."""
-    if source.lstrip().startswith("%%"):
+    """Parse a cell as the kernel runs it; None if it is not Python.
+
+    IPython syntax is turned into Python the way IPython does (its `TransformerManager`, when
+    IPython is installed; else a line rewrite): magics become calls that bind nothing, except that
+    the code `%time`, `%%time` and `%%capture` run is the cell's own code (it runs in the user's
+    namespace), and ``files = !ls`` binds ``files``.
+    """
+    python = _ipython_to_python(source)
+    try:
+        tree = ast.parse(python)
+    except SyntaxError:
         return None
+    inlined: ast.Module = _InlineMagics().visit(tree)
+    return ast.fix_missing_locations(inlined)
+
+
+def _ipython_to_python(source: str) -> str:
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:
+        return _rewrite_magics(source)
+    try:
+        return str(TransformerManager().transform_cell(source))  # type: ignore[no-untyped-call]
+    except Exception:  # IPython's transformers reject some malformed input: parse it as it is
+        return source
+
+
+# Magics that run Python code in the user's namespace: the code is what the cell does.
+_CODE_LINE_MAGICS = frozenset({"time"})
+_CODE_CELL_MAGICS = frozenset({"time", "capture"})
+
+
+class _InlineMagics(ast.NodeTransformer):
+    """Replace ``get_ipython().run_line_magic('time', CODE)`` (and the cell magics above) by CODE."""
+
+    def visit_Expr(self, node: ast.Expr) -> Any:
+        magic = _magic_call(node.value)
+        if magic is None:
+            return node
+        kind, name, line, body = magic
+        if kind == "run_line_magic" and name in _CODE_LINE_MAGICS:
+            code = line
+        elif kind == "run_cell_magic" and name in _CODE_CELL_MAGICS:
+            code = body
+            target = line.split()[0] if line.split() else ""  # `%%capture out`: binds `out`
+            if name == "capture" and target.isidentifier():
+                code += f"\n{target} = None"
+        else:
+            return node
+        inner = parse(code)
+        if inner is None or not inner.body:
+            return node
+        for stmt in inner.body:
+            ast.increment_lineno(stmt, node.lineno - 1)
+        return inner.body
+
+
+def _magic_call(node: ast.expr) -> tuple[str, str, str, str] | None:
+    """(run_line_magic | run_cell_magic, name, line, body) of a magic call IPython wrote, or None."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    owner = node.func.value
+    if (
+        not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name))
+        or owner.func.id != "get_ipython"
+    ):
+        return None
+    args = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    if node.func.attr not in ("run_line_magic", "run_cell_magic") or len(args) != len(node.args):
+        return None
+    name, line, body = (*args, "", "")[:3]
+    return node.func.attr, name, line, body
+
+
+def _rewrite_magics(source: str) -> str:
+    """Without IPython: cell magics and line magics as calls, shell escapes as values."""
+    first, _, rest = source.lstrip().partition("\n")
+    if first.startswith("%%"):
+        name, _, line = first[2:].partition(" ")
+        return f"get_ipython().run_cell_magic({name!r}, {line.strip()!r}, {rest!r})"
     lines = []
     for line in source.splitlines():
         stripped = line.lstrip()
-        if stripped.startswith(("%", "!", "?")) or stripped.endswith("?"):
-            lines.append(line[: len(line) - len(stripped)] + "pass")
+        indent = line[: len(line) - len(stripped)]
+        if stripped.startswith("%") and not stripped.startswith("%%"):
+            name, _, rest_of_line = stripped[1:].partition(" ")
+            lines.append(f"{indent}get_ipython().run_line_magic({name!r}, {rest_of_line.strip()!r})")
+        elif stripped.startswith(("!", "?")) or stripped.endswith("?"):
+            lines.append(indent + "pass")
         else:
             lines.append(_MAGIC_ASSIGN.sub(r"\1None", line))
-    try:
-        return ast.parse("\n".join(lines))
-    except SyntaxError:
-        return None
+    return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import re
 from pathlib import Path
@@ -61,30 +62,57 @@ def _execution_order(cells: list[Any]) -> list[Finding]:
                 "the saved state does not come from running top to bottom",
             )
         )
-    highest, where = 0, 0
-    for n, count in executed:
-        if count <= highest:
-            findings.append(
-                Finding(
-                    "out-of-order",
-                    n,
-                    f"cell {n} ran (execution count {count}) before cell {where} above it "
-                    f"(execution count {highest})",
-                )
-            )
-        elif highest and count != highest + 1:
+    in_order = _in_order(executed)
+    findings += [_out_of_order(n, count, executed, in_order) for n, count in executed if n not in in_order]
+    kept = [(n, count) for n, count in executed if n in in_order]
+    held = {count for _, count in executed}  # a count an out-of-order cell holds is no gap
+    for (_, before), (n, count) in itertools.pairwise(kept):
+        if any(c not in held for c in range(before + 1, count)):
             findings.append(
                 Finding(
                     "re-run",
                     n,
-                    f"execution count jumps from {highest} to {count}: cells were "
+                    f"execution count jumps from {before} to {count}: cells were "
                     "re-run, or cells that no longer exist ran",
                     severity="warning",
                 )
             )
-        if count > highest:
-            highest, where = count, n
     return findings
+
+
+def _in_order(executed: list[tuple[int, int]]) -> set[int]:
+    """The cells of the longest run of rising execution counts, top to bottom (ties: the upper
+    cells): what ran in order. Every other cell is out of order, one finding each, so one cell
+    inserted and run later is one finding, not one for every cell below it."""
+    best: list[list[int]] = []  # best[i]: the longest rising run ending at executed[i]
+    for i, (n, count) in enumerate(executed):
+        before = [best[j] for j in range(i) if executed[j][1] < count]
+        best.append([*_longest(before), n])
+    return set(_longest(best))
+
+
+def _longest(runs: list[list[int]]) -> list[int]:
+    """The first of the longest runs (the one that keeps the upper cells)."""
+    found: list[int] = []
+    for run in runs:
+        if len(run) > len(found):
+            found = run
+    return found
+
+
+def _out_of_order(n: int, count: int, executed: list[tuple[int, int]], in_order: set[int]) -> Finding:
+    above = [(m, c) for m, c in executed if m < n and m in in_order and c >= count]
+    if above:
+        m, c = above[-1]
+        return Finding(
+            "out-of-order", n, f"cell {n} ran (execution count {count}) before cell {m} above it "
+            f"(execution count {c})"
+        )  # fmt: skip
+    m, c = next((m, c) for m, c in executed if m > n and m in in_order and c < count)
+    return Finding(
+        "out-of-order", n, f"cell {n} ran (execution count {count}) after cell {m} below it "
+        f"(execution count {c})"
+    )  # fmt: skip
 
 
 def _paths(cells: list[Any]) -> list[Finding]:

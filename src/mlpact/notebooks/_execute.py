@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mlpact._core import files
-from mlpact.errors import DataError, MissingDependencyError, NotebookError
+from mlpact.errors import MissingDependencyError, NotebookError, OverrideError
 from mlpact.notebooks._cells import Finding, nbformat_module, parse, read, stores
 
 DEFAULT_TIMEOUT_S = 600
@@ -174,7 +174,7 @@ def parse_parameters(items: Iterable[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip().isidentifier():
-            raise DataError(f"Parameter {item!r} is not of the form name=value (e.g. -p alpha=0.5).")
+            raise OverrideError(item, flag="-p", form="name=value", example="alpha=0.5")
         out[key.strip()] = _parse_value(value)
     return out
 

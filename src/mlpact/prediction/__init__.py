@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from mlpact import torch as torch_flavor
+from mlpact._core.progress import Progress
 from mlpact.errors import DataError
 from mlpact.prediction.local import DEFAULT_CHUNK_ROWS, PredictResult, predict_local
 from mlpact.prediction.ray import predict_ray

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,13 @@ from mlpact._core import remote
 from mlpact._core.progress import Progress, Silent
 from mlpact._core.remote import filesystem, is_url
 from mlpact.data.schema import coerce
-from mlpact.data.sources import refuse_duplicate_columns, table_format
+from mlpact.data.sources import (
+    check_separator,
+    empty_file,
+    make_output_folder,
+    refuse_duplicate_columns,
+    table_format,
+)
 from mlpact.data.validation import ValidationReport
 from mlpact.errors import DataError
 
@@ -41,6 +47,8 @@ class PredictResult:
     seconds: float
     images: bool = False  # an image model: one row per image file, no table validation
     ref: str = ""  # the version that predicted
+    #: Input columns the model does not use, left out without a finding (the policy ignores them).
+    ignored: list[str] = field(default_factory=list)
 
     @property
     def rows_per_s(self) -> float:
@@ -69,7 +77,9 @@ def predict_local(
 
     Raises:
         InputValidationError: some rows do not match the schema; lists every problem.
-        DataError: the file cannot be read or written.
+        DataError: the file cannot be read, or is empty, or the output cannot be written.
+
+    The output's folder is created when it does not exist.
     """
 
     source, target = _location(source), _location(output)
@@ -78,20 +88,28 @@ def predict_local(
     if isinstance(source, str):
         remote.require(source, what="Input file")
     if str(source) == str(target):
-        raise DataError("The output file must differ from the input file.")
+        raise DataError(
+            "Expected an output file other than the input, found -o naming the input itself: "
+            f"{str(source)!r}.",
+            hint="Write the predictions to a new file, e.g. -o predictions.csv.",
+        )
     out_fmt = table_format(target)
+    if isinstance(target, Path):
+        make_output_folder(target.parent)
     # a URL output is written here first and uploaded whole once every chunk succeeded
     local = target if isinstance(target, Path) else Path.cwd() / Path(target.split("?")[0]).name
     tmp = local.with_name(f".{local.name}.{os.getpid()}.tmp")
     report = ValidationReport()
     start = time.perf_counter()
     writer: Writer | None = None
+    columns: list[str] | None = None
     try:
         chunks, total = _read_chunks(source, chunk_rows, sep)
         name = source.name if isinstance(source, Path) else source.rsplit("/", 1)[-1]
         with (progress or Silent()).bar(f"Predicting {name}", total) as advance:
             for offset, chunk in chunks:
                 check_keep(chunk, keep)
+                columns = columns if columns is not None else [str(c) for c in chunk.columns]
                 X, chunk_report = model.check(chunk, ignore=keep, row_offset=offset)
                 report.merge(chunk_report)
                 if report.ok:
@@ -99,7 +117,7 @@ def predict_local(
                     writer = writer or Writer(tmp, out_fmt)
                     writer.write(table)
                 advance(len(chunk))
-        report.raise_for_errors()
+            report.raise_for_errors()  # inside the bar: no "✓ Predicting" before a refused input
         if writer is None:
             writer = Writer(tmp, out_fmt)
             writer.write(model.output_frame(empty_input(model)))
@@ -112,7 +130,10 @@ def predict_local(
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
-    return PredictResult(report.rows, target, report, time.perf_counter() - start, ref=model.ref)
+    ignored = ignored_columns(columns or [], model, keep, report)
+    return PredictResult(
+        report.rows, target, report, time.perf_counter() - start, ref=model.ref, ignored=ignored
+    )
 
 
 def _location(where: str | Path) -> str | Path:
@@ -158,8 +179,13 @@ def _read_chunks(
         import pandas as pd
 
         # pandas renames a second `x` to `x.1`: read the header as it is written first
-        header = pd.read_csv(source, sep=sep, header=None, nrows=1, dtype=str)
-        refuse_duplicate_columns([str(v) for v in header.iloc[0]], name)
+        try:
+            header = pd.read_csv(source, sep=sep, header=None, nrows=1, dtype=str)
+        except pd.errors.EmptyDataError:
+            raise empty_file(name) from None
+        names = [str(v) for v in header.iloc[0]]
+        check_separator(names, sep, name)
+        refuse_duplicate_columns(names, name)
         if opened is not None:
             opened.seek(0)
         reader = pd.read_csv(source, chunksize=chunk_rows, sep=sep, low_memory=False)
@@ -218,3 +244,12 @@ class Writer:
         if self._csv is not None:
             self._csv.close()
             self._csv = None
+
+
+def ignored_columns(
+    columns: Sequence[str], model: Model, keep: Sequence[str], report: ValidationReport
+) -> list[str]:
+    """Input columns the model does not use that no finding named (the policy ignores them)."""
+    used = {*model.schema.names, *keep}
+    reported = {p.column for p in report.problems if p.check == "extra_column"}
+    return [c for c in columns if c not in used and c not in reported]

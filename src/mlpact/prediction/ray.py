@@ -95,7 +95,7 @@ def predict_ray(
                     writer = writer or Writer(tmp, table_format(output))
                     writer.write(_frame(part["table"]))
                 advance(part["rows"])
-        report.raise_for_errors()
+            report.raise_for_errors()  # inside the bar: no "✓ Predicting" before a refused input
         writer = writer or Writer(tmp, table_format(output))
         if not report.rows:
             writer.write(model.output_frame(empty_input(model)))

@@ -16,7 +16,7 @@ from mlpact._core import files
 from mlpact._core.metrics import MetricsFile
 from mlpact.config import key_paths
 from mlpact.errors import ExitCode, MlpactError, NotFoundError, StoreError
-from mlpact.store import Rebuilt, Store, VersionRecord
+from mlpact.store import Rebuilt, Store, VersionRecord, parse_ref
 from mlpact.tracking import RUN_ID_PARAM
 from mlpact.version import bundle, golden
 from mlpact.version.portable import export_version, import_version
@@ -256,16 +256,32 @@ def restore(ref: str, *, store: StoreArg = None) -> VersionRecord:
 
 # --------------------------------------------------------------------------- integrity
 def verify(ref: str | None = None, *, store: StoreArg = None, behaviour: bool = True) -> Checks:
-    """Re-hash every file of one version, or of every version that still has files.
+    """Re-hash every file of the versions `ref` names that still have files: all of them (None),
+    every version of a model (``NAME``, archived ones too), or one (``NAME:3``, ``NAME@alias``).
 
     Also checks each manifest against the digest recorded in the index when it was saved, so a
     file rewritten together with its manifest is caught. With `behaviour`, versions whose files
     are intact are loaded and their golden rows predicted again (see `mlpact.version.golden`).
+
+    Raises:
+        NotFoundError: no such model, version or alias.
     """
     st = Store.open(store)
-    records = [st.resolve(ref)] if ref else st.versions(include_archived=True)
+    records = _verified_records(st, ref)
     checks = [_check(st, r) for r in records if r.status != "purged"]
     return Checks(_behaviour(c, st) if behaviour and c.ok else c for c in checks)
+
+
+def _verified_records(st: Store, ref: str | None) -> list[VersionRecord]:
+    if ref is None:
+        return st.versions(include_archived=True)
+    parsed = parse_ref(ref)
+    if parsed.version is not None or parsed.alias is not None:
+        return [st.resolve(ref)]
+    records = st.versions(parsed.name, include_archived=True)
+    if not records:
+        st.resolve(ref)  # NotFoundError, naming the models there are
+    return records
 
 
 def _behaviour(check: Check, st: Store) -> Check:
@@ -392,8 +408,37 @@ def _data_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- runs
 def runs(name: str | None = None, *, store: StoreArg = None) -> list[dict[str, Any]]:
-    """Runs (trainings, succeeded and failed), newest first."""
-    return Store.open(store).runs(name)
+    """Runs (trainings, tunings, checks, reproductions; succeeded and failed), newest first.
+
+    Each has `primary`: the metric it is judged by, ``{"name", "value"}``, or None: a version's
+    headline test metric for the runs that saved one, the best cross-validated value for a tune
+    run, the primary metric on the new data for a check with labels.
+    """
+    st = Store.open(store)
+    headline = {
+        (v.name, v.version): (v.metric_name, v.metric_value)
+        for v in st.versions(name, include_archived=True)
+        if v.metric_name is not None
+    }
+    return [{**r, "primary": _primary(r, headline)} for r in st.runs(name)]
+
+
+_NOT_METRICS = frozenset({"verdict", "rows", "drifted", "reasons", "trials", "new_trials"})
+
+
+def _primary(
+    run: Mapping[str, Any], headline: Mapping[tuple[str, int], tuple[str, Any]]
+) -> dict[str, Any] | None:
+    metrics, params = run.get("metrics") or {}, run.get("params") or {}
+    if run["kind"] == "tune" and f"cv_{params.get('metric')}" in metrics:
+        return {"name": f"cv {params['metric']}", "value": metrics[f"cv_{params['metric']}"]}
+    if (run["name"], run["version"]) in headline:
+        metric, value = headline[(run["name"], run["version"])]
+        return {"name": f"test {metric}", "value": value}
+    if run["kind"] == "check":
+        found = [(k, v) for k, v in metrics.items() if k not in _NOT_METRICS and isinstance(v, int | float)]
+        return {"name": found[0][0], "value": found[0][1]} if found else None
+    return None
 
 
 def run(run_id: str, *, store: StoreArg = None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from mlpact.errors import plural
 from mlpact.serve._access import MODEL_HEADER
 from mlpact.serve._answer import client_gone, dumps, error_body, problem_json, request_id
 
@@ -100,7 +101,7 @@ def _score(model: Any, images: list[Any]) -> dict[str, Any]:
 def _refusal(failed: dict[int, str], names: list[str]) -> str:
     listed = ", ".join(repr(names[i]) for i in sorted(failed))
     return (
-        f"{len(failed)} of {len(names)} uploaded files cannot be read as images ({listed}); this "
+        f"{len(failed)} of {plural(len(names), 'uploaded file')} cannot be read as images ({listed}); this "
         "version's validation policy makes that an error (unreadable_image: error)."
     )
 

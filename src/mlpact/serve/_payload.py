@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from mlpact.errors import PayloadError
+from mlpact.errors import PayloadError, plural
 
 _SCALARS = (str, int, float, bool, type(None))
 _WRAPPERS = ("dataframe_records", "dataframe_split", "inputs")
@@ -104,7 +104,8 @@ def _from_split(split: Any) -> list[dict[str, Any]]:
     if bad:
         raise PayloadError(
             422,
-            f"dataframe_split.data: {len(bad)} row(s) do not have {len(columns)} values, one per column "
+            f"dataframe_split.data: {plural(len(bad), 'row')} {'does' if len(bad) == 1 else 'do'} not have "
+            f"{plural(len(columns), 'value')}, one per column "
             f"(rows {', '.join(str(i + 1) for i in bad[:5])}).",
         )
     return [dict(zip(columns, row, strict=True)) for row in rows]

@@ -26,13 +26,14 @@ from mlpact.store._manifest import (
 from mlpact.store._rebuild import Rebuilt
 from mlpact.store._remote import RemoteStore, connect, team_store
 from mlpact.store._store import Store
-from mlpact.store._versions import MANIFEST, ParsedRef, VersionRecord, parse_ref
+from mlpact.store._versions import MANIFEST, REPRODUCTION, ParsedRef, VersionRecord, lineage_origin, parse_ref
 
 __all__ = [
     "DEFAULT_DIR",
     "ENV_VAR",
     "FORMAT_VERSION",
     "MANIFEST",
+    "REPRODUCTION",
     "ParsedRef",
     "Rebuilt",
     "RemoteStore",
@@ -42,6 +43,7 @@ __all__ = [
     "connect",
     "disk_full",
     "hash_files",
+    "lineage_origin",
     "manifest_digest",
     "now",
     "parse_ref",

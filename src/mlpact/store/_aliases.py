@@ -39,7 +39,7 @@ class Aliases(Versions):
                 "SELECT status FROM versions WHERE name = ? AND version = ?", (name, version)
             ).fetchone()
             if row is None:
-                raise NotFoundError(self._missing_version(db, name, version))
+                raise self._missing_version(db, name, version)
             if row["status"] != "active":
                 raise StoreError(
                     f"{name}:{version} is {row['status']}; only active versions can hold an alias.",
@@ -104,18 +104,27 @@ class Aliases(Versions):
             (version it now points to, version it pointed to before).
 
         Raises:
-            NotFoundError: the alias does not exist. StoreError: there is no earlier holder, or
-                the earlier holder is no longer active.
+            NotFoundError: the model or the alias does not exist, or there is no earlier holder.
+            StoreError: the earlier holder is no longer active.
         """
         check_name(alias, what="alias")
         with self._write() as db:
+            if db.execute("SELECT 1 FROM versions WHERE name = ? LIMIT 1", (name,)).fetchone() is None:
+                raise self._missing_model(db, name)
             stack = self._holders(db, name, alias)
             if not stack:
-                raise NotFoundError(f"Model {name!r} has no alias {alias!r} to roll back.")
+                known = sorted(r[0] for r in db.execute("SELECT alias FROM aliases WHERE name = ?", (name,)))
+                listed = f"its aliases: {', '.join(known)}" if known else "it has no aliases yet"
+                raise NotFoundError(
+                    f"Model {name!r} has no alias {alias!r} to roll back; {listed}.",
+                    hint=f"`mlpact models history {name}` shows every alias move; "
+                    f"`mlpact models promote {name}:VERSION {alias}` sets one.",
+                )
             if len(stack) < 2:
-                raise StoreError(
-                    f"{name}@{alias} has had only one holder ({name}:{stack[-1]}); "
-                    "there is nothing to roll back to."
+                raise NotFoundError(
+                    f"{name}@{alias} has had only one holder ({name}:{stack[-1]}); there is no earlier "
+                    "version to roll back to.",
+                    hint=f"Point it at another version with `mlpact models promote {name}:VERSION {alias}`.",
                 )
             current, target = stack[-1], stack[-2]
             row = db.execute(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlpact.errors import StoreError
+from mlpact.errors import NAME_RULE, StoreError, shorten
 
 DEFAULT_DIR = ".mlpact"
 ENV_VAR = "MLPACT_HOME"
@@ -58,9 +58,13 @@ def now() -> str:
 def check_name(name: str, *, what: str = "model name") -> str:
     """Validate a model name or alias: no path separators, no `..`, at most 64 characters."""
     if not NAME_RE.fullmatch(name) or ".." in name:
+        bad = sorted({c for c in name if not (c.isascii() and (c.isalnum() or c in "_.-"))})
+        words = {" ": "a space", "\t": "a tab", "\n": "a newline"}
+        found = f"; found {', '.join(words.get(c, repr(c)) for c in bad)}" if bad else ""
         raise StoreError(
-            f"Invalid {what} {name!r}: expected 1-64 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit, without '..'."
+            f"Invalid {what} {shorten(name, 80)!r}: expected {NAME_RULE}{found}.",
+            hint="Use letters, digits and - _ . only, e.g. "
+            + ("'production' or 'staging-eu'." if what == "alias" else "'wine-v2' or 'churn_model'."),
         )
     return name
 
@@ -158,6 +162,13 @@ class Database:
         """
         if self._ready:
             return
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(
+                f"The store path {self.root} is a file; expected a folder (or a path that does not "
+                "exist yet, which becomes a new store).",
+                hint="Point --store (or MLPACT_HOME) at a folder, e.g. --store .mlpact; a store is the "
+                "folder that holds mlpact.db, not the mlpact.db file itself.",
+            )
         try:
             (self.root / "models").mkdir(parents=True, exist_ok=True)
             (self.root / "tmp").mkdir(exist_ok=True)
@@ -183,7 +194,11 @@ class Database:
             finally:
                 conn.close()
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"Cannot open the store at {self.root}: {exc}") from exc
+            raise StoreError(
+                f"Cannot open the store at {self.root}: {exc}",
+                hint="Check that the folder (and every folder above it) is a folder you can write, "
+                "or point --store / MLPACT_HOME elsewhere.",
+            ) from exc
         self._ready = True
 
     def _check_index(self, conn: sqlite3.Connection | None) -> None:

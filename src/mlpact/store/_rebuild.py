@@ -49,6 +49,7 @@ from mlpact.store._versions import (
     SAVING,
     Versions,
     counters_of,
+    lineage_origin,
     mark_of,
     model_folders,
     version_numbers,
@@ -336,7 +337,7 @@ def _origin(manifest: Mapping[str, Any], lineage: Mapping[str, Any]) -> str | No
     if isinstance(source, Mapping):
         digest = str(source.get("digest") or "")[:12]
         return f"{source.get('name')}:{source.get('version')} ({digest})"
-    return "external" if lineage.get("origin") == "external" else None
+    return "external" if lineage.get("origin") == "external" else lineage_origin(lineage)
 
 
 def _get(data: Mapping[str, Any], *keys: str) -> Any:

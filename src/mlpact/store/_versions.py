@@ -13,7 +13,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +32,14 @@ SAVING, PURGED = ".saving", ".purged"  # marks beside version folders, see the m
 
 MAX_VERSION = 2**63 - 1  # SQLite's largest integer
 Status = Literal["active", "archived", "purged"]
+# The origin of a version `mlpact reproduce` trained: a reproduction, not a new candidate, so
+# `latest` skips it until it is promoted (docs/check.md).
+REPRODUCTION = "reproduce"
+
+
+def lineage_origin(lineage: Mapping[str, Any]) -> str | None:
+    """The index's origin for a version mlpact trained, from its lineage: a reproduction or None."""
+    return REPRODUCTION if lineage.get("reproduces") else None
 
 
 @dataclass(frozen=True)
@@ -66,8 +74,11 @@ class VersionRecord:
 
     @property
     def made_by(self) -> str:
-        """`mlpact` (trained by `mlpact train`), `external` (`mlpact.save`) or `imported`."""
-        return "mlpact" if self.origin is None else "external" if self.origin == "external" else "imported"
+        """`mlpact` (trained by `mlpact train`), `reproduce` (retrained by `mlpact reproduce`),
+        `external` (`mlpact.save`) or `imported`."""
+        if self.origin is None:
+            return "mlpact"
+        return self.origin if self.origin in ("external", REPRODUCTION) else "imported"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -350,7 +361,7 @@ class Versions(Database):
                 "SELECT * FROM versions WHERE name = ? AND version = ?", (name, version)
             ).fetchone()
             if row is None:
-                raise NotFoundError(self._missing_version(db, name, version))
+                raise self._missing_version(db, name, version)
             return self._records(db, [row])[0]
 
     def resolve(self, ref: str, *, purged: bool = False) -> VersionRecord:
@@ -381,6 +392,11 @@ class Versions(Database):
                 "SELECT version FROM aliases WHERE name = ? AND alias = ?", (parsed.name, parsed.alias)
             ).fetchone()
             if row is None:
+                if (
+                    db.execute("SELECT 1 FROM versions WHERE name = ? LIMIT 1", (parsed.name,)).fetchone()
+                    is None
+                ):
+                    raise self._missing_model(db, parsed.name)  # the model, not its alias
                 known = sorted(
                     r[0] for r in db.execute("SELECT alias FROM aliases WHERE name = ?", (parsed.name,))
                 )
@@ -390,11 +406,9 @@ class Versions(Database):
                     hint=f"Set one with `mlpact models promote {parsed.name}:VERSION {parsed.alias}`.",
                 )
             return int(row["version"])
-        row = db.execute(
-            "SELECT MAX(version) AS v FROM versions WHERE name = ? AND status = 'active'", (parsed.name,)
-        ).fetchone()
+        row = db.execute(_LATEST, (parsed.name, REPRODUCTION)).fetchone()
         if row["v"] is None:
-            raise NotFoundError(self._missing_model(db, parsed.name))
+            raise self._no_latest(db, parsed.name)
         return int(row["v"])
 
     def versions(self, name: str | None = None, *, include_archived: bool = False) -> list[VersionRecord]:
@@ -449,25 +463,55 @@ class Versions(Database):
             for row in rows
         ]  # fmt: skip
 
-    def _missing_model(self, db: sqlite3.Connection, name: str) -> str:
+    def _no_latest(self, db: sqlite3.Connection, name: str) -> NotFoundError:
+        """Why NAME has no latest version: no such model, or only reproductions are active."""
+        copies = [
+            f"{name}:{r[0]}"
+            for r in db.execute(
+                "SELECT version FROM versions WHERE name = ? AND status = 'active' ORDER BY version",
+                (name,),
+            )
+        ]
+        if not copies:
+            return self._missing_model(db, name)
+        return NotFoundError(
+            f"Model {name!r} has no latest version: its active versions ({', '.join(copies)}) are "
+            "reproductions (`mlpact reproduce`), which `latest` skips until one is promoted.",
+            hint=f"Name one ({copies[-1]}), or promote it: `mlpact models promote {copies[-1]} production`.",
+        )
+
+    def _missing_model(self, db: sqlite3.Connection, name: str) -> NotFoundError:
         names = [r[0] for r in db.execute("SELECT DISTINCT name FROM versions ORDER BY name")]
         where = f" in the store at {self.root}"
         if not names:
-            return (
-                f"No model named {name!r}{where}: the store has no models yet. "
-                "Train one with `mlpact train CONFIG`."
+            return NotFoundError(
+                f"No model named {name!r}{where}: the store has no models yet.",
+                hint="Is --store (or MLPACT_HOME) the store you trained into? The default is .mlpact in "
+                "the current folder; `mlpact train CONFIG` saves a first version.",
             )
         close = difflib.get_close_matches(name, names, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        return f"No model named {name!r}{where}.{hint} Models: {', '.join(names)}."
+        shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+        return NotFoundError(f"No model named {name!r}{where}.{hint} Models: {shown}.")
 
-    def _missing_version(self, db: sqlite3.Connection, name: str, version: int) -> str:
+    def _missing_version(self, db: sqlite3.Connection, name: str, version: int) -> NotFoundError:
         have = [
             r[0] for r in db.execute("SELECT version FROM versions WHERE name = ? ORDER BY version", (name,))
         ]
         if not have:
             return self._missing_model(db, name)
-        return f"Model {name!r} has no version {version}; it has versions {', '.join(map(str, have))}."
+        return NotFoundError(
+            f"Model {name!r} has no version {version}; it has versions {', '.join(map(str, have))}."
+        )
+
+
+# `latest`: the newest active version that is not a reproduction, unless that one was promoted.
+_LATEST = """
+SELECT MAX(version) AS v FROM versions AS ver WHERE name = ?1 AND status = 'active' AND (
+    origin IS NOT ?2 OR EXISTS (
+        SELECT 1 FROM alias_events AS e
+        WHERE e.name = ver.name AND e.version = ver.version AND e.action = 'promote'))
+"""
 
 
 def _json_tuple(text: str | None) -> tuple[str, ...] | None:

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 torch = require("torch")
 
 
-# --------------------------------------------------------------------------- data
 @dataclass
 class Data:
     """The three splits as torch datasets, the raw test inputs and labels, and what describes them."""

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from mlpact._core import files
 from mlpact._core.progress import Silent
-from mlpact.data.sources import table_format
+from mlpact.data.sources import make_output_folder, table_format
 from mlpact.data.validation import Problem, ValidationReport
-from mlpact.errors import DataError, InputWarning
+from mlpact.errors import DataError, InputWarning, plural
 from mlpact.torch.deps import require
 from mlpact.torch.images import image_files
 from mlpact.torch.inputs import ImageInput, TableInput
@@ -338,9 +338,10 @@ def predict_images(
             f"No image files found at {str(source)!r}.", hint="Give a folder of images or one image file."
         )
     fmt, start = table_format(output), time.perf_counter()
+    make_output_folder(output.parent)
     base = source if source.is_dir() else source.parent
     names = [p.relative_to(base).as_posix() for p in files]
-    with (progress or Silent()).bar(f"Predicting {len(files)} images", len(files)) as advance:
+    with (progress or Silent()).bar(f"Predicting {plural(len(files), 'image')}", len(files)) as advance:
         scored = model.score(files, names=names, chunk=chunk, on_chunk=advance)
     table = proba_table(model.pipeline.classes_, scored.proba, names, scored.errors)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")

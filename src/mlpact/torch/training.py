@@ -26,6 +26,7 @@ from mlpact.config import NOT_HASHED
 from mlpact.data import reference
 from mlpact.learn import preflight
 from mlpact.learn.scoring import assess, baseline_estimator, predictions, probability_facts, test_intervals
+from mlpact.store import lineage_origin
 from mlpact.torch._ray import fit_on_ray
 from mlpact.torch.curves import write_learning_curves
 from mlpact.torch.data import Data, file_digests, fit_labels, image_lineage, load_data
@@ -302,7 +303,8 @@ def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
             lineage=lineage, hashes=hashes, trusted=trusted,
         )  # fmt: skip
 
-    return store.register(cfg.name, tmp, finalize, flavor="torch", run_id=run_id)
+    origin = lineage_origin(lineage)  # a reproduction is kept out of `latest`
+    return store.register(cfg.name, tmp, finalize, flavor="torch", run_id=run_id, origin=origin)
 
 
 def record_torch_data(directory: Path, job: Any) -> None:

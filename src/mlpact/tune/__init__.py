@@ -15,18 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlpact._callable import make_callable
 from mlpact._core.metrics import higher_is_better, metrics_for, primary_metric
 from mlpact._core.progress import Silent
 from mlpact.config import Config, load_config
-from mlpact.errors import ConfigError
+from mlpact.errors import ConfigError, plural
 from mlpact.learn.prepare import prepare
 from mlpact.store import Store
 from mlpact.torch import is_torch_config
 from mlpact.tracking import track_tune
 from mlpact.training import run
 from mlpact.tune._backends import (
+    FinishedTrial,
     OnTrial,
     StudySpec,
+    forks,
     import_optuna,
     import_ray,
     open_study,
@@ -43,8 +46,8 @@ if TYPE_CHECKING:
     from mlpact.tune.torch_trials import TorchObjective
 
 __all__ = [
-    "StudySpec", "TuneResult", "step_budgets", "step_kind", "study_spec", "suggest", "trial_config", "tune",
-    "tuning_config",
+    "FinishedTrial", "StudySpec", "TuneResult", "step_budgets", "step_kind", "study_spec", "suggest",
+    "trial_config", "tune", "tuning_config",
 ]  # fmt: skip
 
 Backend = Literal["optuna", "ray"]
@@ -110,7 +113,9 @@ def tune(
         address: the Ray cluster to use with ``backend="ray"``; default: a local Ray.
         train_best: then train and save a version with the best values (tuning in its lineage).
         plots: write the optimisation history, parameter importance and slice plots.
-        on_trial: called as ``on_trial(done, total, best_value)`` when trials finish.
+        on_trial: called as ``on_trial(done, total, best_value, trial)`` once for each trial of this
+            call that finishes (`trial`: a :class:`FinishedTrial`, its number, state and value).
+        progress: where to report the data loading and `train_best`'s training; silent by default.
 
     Raises:
         ConfigError: the config or its search space is invalid, or no trial succeeded.
@@ -134,7 +139,7 @@ def tune(
     run_id = db.start_run(cfg.name, kind="tune", config_hash=cfg.hash(), params=params)
     try:
         result = _search(cfg, db, jobs=jobs, trials=trials, timeout=timeout, backend=backend, address=address,
-                         plots=plots, on_trial=on_trial)  # fmt: skip
+                         plots=plots, on_trial=on_trial, progress=progress or Silent())  # fmt: skip
         if train_best:
             result.trained = _train_best(result, db, progress or Silent())
     except BaseException as exc:
@@ -155,35 +160,43 @@ def _search(
     address: str | None,
     plots: bool,
     on_trial: OnTrial | None,
+    progress: Progress,
 ) -> TuneResult:
 
     n_jobs = jobs or cfg.tune.jobs
     torch_run = is_torch_config(cfg)
-    if backend != "ray" and n_jobs > 1:
+    if backend != "ray" and n_jobs > 1 and not forks(torch=torch_run):
         warm_workers(n_jobs - 1, torch=torch_run)  # workers import their libraries while data loads
     objective: Objective | TorchObjective
     if torch_run:
         from mlpact.tune.torch_trials import TorchObjective
 
         objective = TorchObjective(cfg, "", jobs=n_jobs)
-        task = objective.data(cfg).task  # loaded once here, reused by this process's trials
+        with progress.stage(f"Loading {cfg.data.source}"):
+            task = objective.data(cfg).task  # loaded once here, reused by this process's trials
         objective.metric = _metric(cfg, task)
         spec = study_spec(cfg, db.root, task=task)
     else:
-        data = prepare(cfg)
+        with progress.stage(f"Loading {cfg.data.source}"):
+            data = prepare(cfg)
         spec = study_spec(cfg, db.root, task=data.task)
         objective = Objective(cfg, data, data.folds(spec.folds), _metric(cfg, data.task))
     tc = cfg.tune
     flags = trials is not None or timeout is not None  # flags replace the config's whole budget
     n_trials, seconds = (trials, timeout) if flags else (tc.trials, tc.timeout)
-    before = len(open_study(spec).trials)
+    study = open_study(spec)  # this process's one storage for the study (opening one takes ~0.1-0.5 s)
+    before = len(study.trials)
     if backend == "ray":
         run_ray(
             spec, objective, trials=n_trials, timeout=seconds, jobs=n_jobs, address=address, on_trial=on_trial
         )
     else:
-        run_optuna(spec, objective, trials=n_trials, timeout=seconds, jobs=n_jobs, on_trial=on_trial)
-    result = _result(cfg, spec, objective.metric, backend=backend, before=before, plots=plots)
+        run_optuna(
+            spec, objective, trials=n_trials, timeout=seconds, jobs=n_jobs, on_trial=on_trial, study=study
+        )
+    result = _result(
+        cfg, spec, objective.metric, backend=backend, before=before, plots=plots, store=study._storage
+    )
     if cfg.tracking.mlflow_uri:
         result.mlflow_run_id = track_tune(cfg, result)
     return result
@@ -271,7 +284,7 @@ def study_spec(cfg: Config, store_root: Path, *, task: str) -> StudySpec:
     name = f"{cfg.name}-{digest}"
     seed = cfg.seed if tc.seed is None else tc.seed
     folder = store_root / "tuning" / name
-    return StudySpec(name, folder, direction, tc.sampler, tc.pruner, seed, steps, folds)
+    return StudySpec(name, folder, direction, tc.sampler, tc.pruner, seed, steps, folds, metric)
 
 
 def _most_epochs(cfg: Config) -> int:
@@ -285,17 +298,17 @@ def _most_epochs(cfg: Config) -> int:
 
 # --------------------------------------------------------------------------- the outcome
 def _result(
-    cfg: Config, spec: StudySpec, metric: str, *, backend: str, before: int, plots: bool
+    cfg: Config, spec: StudySpec, metric: str, *, backend: str, before: int, plots: bool, store: Any
 ) -> TuneResult:
 
-    study = open_study(spec)
+    study = open_study(spec, store=store)
     rows = [_trial_row(t) for t in study.trials]
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     if not done:
         errors = [r["error"] for r in rows if r.get("error")]
         raise ConfigError(
             [
-                f"tune: none of the {len(rows)} trials of study {spec.name} succeeded"
+                f"tune: none of the {plural(len(rows), 'trial')} of study {spec.name} succeeded"
                 + (f"; the first failure: {errors[0]}" if errors else "")
             ]
         )
@@ -383,3 +396,6 @@ def _train_best(result: TuneResult, store: Store, progress: Progress) -> TrainRe
         "backend": result.backend,
     }
     return run(best, store=store, progress=progress, lineage_extra={"tuning": tuning})
+
+
+make_callable(__name__, tune)  # `mlpact.tune(...)` is tune

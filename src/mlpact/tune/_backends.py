@@ -7,19 +7,21 @@ continued by either one and reported the same way.
 from __future__ import annotations
 
 import contextlib
+import sys
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from mlpact.errors import MissingDependencyError
-from mlpact.tune._objective import suggest
+from mlpact.errors import MissingDependencyError, MlpactError
+from mlpact.tune._objective import Objective, suggest
 
 if TYPE_CHECKING:
     from mlpact.tune._objective import Objective
     from mlpact.tune.torch_trials import TorchObjective
 
-OnTrial = Callable[[int, "int | None", "float | None"], None]
+OnTrial = Callable[[int, "int | None", "float | None", "FinishedTrial"], None]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class StudySpec:
     seed: int
     steps: int
     folds: int
+    metric: str = ""  # what the trials are scored by
 
     @property
     def url(self) -> str:
@@ -51,10 +54,29 @@ def import_optuna() -> Any:
 
 
 def storage(spec: StudySpec) -> Any:
-    """The study's SQLite storage (an Optuna RDBStorage), patient with the other processes."""
+    """The study's SQLite storage (an Optuna RDBStorage), patient with the other processes.
+
+    Write-ahead logging with ``synchronous=NORMAL``: a trial makes several small writes (its
+    creation, each sampled value, its result), and in SQLite's default mode each one waits for
+    an fsync of the database and its journal. In WAL mode a commit appends to the log and the
+    fsync happens at checkpoints; the file is never left inconsistent, and a power cut can lose
+    only the last trials' records (a study is continued by re-running, not a ledger).
+    """
     optuna = import_optuna()
+    from sqlalchemy import event
+
     spec.folder.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(spec.url, engine_kwargs={"connect_args": {"timeout": 60}})
+    rdb = optuna.storages.RDBStorage(spec.url, engine_kwargs={"connect_args": {"timeout": 60}})
+    event.listen(rdb.engine, "connect", _sqlite_pragmas)
+    rdb.engine.dispose()  # the connections opened while creating the tables had no pragmas
+    return rdb
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def sampler(spec: StudySpec, seed: int) -> Any:
@@ -77,12 +99,16 @@ def pruner(spec: StudySpec) -> Any:
     return pruners[spec.pruner]()
 
 
-def open_study(spec: StudySpec, *, seed: int | None = None) -> Any:
-    """Create the study (an optuna.Study), or load it to continue it."""
+def open_study(spec: StudySpec, *, seed: int | None = None, store: Any = None) -> Any:
+    """Create the study (an optuna.Study), or load it to continue it.
+
+    `store` is a storage this process already opened for the study (e.g. ``study._storage``):
+    opening one checks the schema of the database and its migrations, about half a second.
+    """
     optuna = import_optuna()
     return optuna.create_study(
         study_name=spec.name,
-        storage=storage(spec),
+        storage=storage(spec) if store is None else store,
         direction=spec.direction,
         sampler=sampler(spec, spec.seed if seed is None else seed),
         pruner=pruner(spec),
@@ -109,29 +135,124 @@ def run_optuna(
     timeout: float | None,
     jobs: int,
     on_trial: OnTrial | None,
+    study: Any = None,
 ) -> None:
-    """Run `trials` more trials (or until `timeout`) in `jobs` processes sharing the storage."""
-    study = open_study(spec)
+    """Run `trials` more trials (or until `timeout`) in `jobs` processes sharing the storage.
+
+    `study` is the study as this process opened it (its storage is reused), else it is opened.
+    """
+    study = open_study(spec) if study is None else study
     start = len(study.trials)
     target = None if trials is None else start + trials
     # Each process gets its own sampler seed, offset by the trials so far: a continued study
     # does not re-propose its first points.
     work = _Work(spec, objective, target, timeout, spec.seed + start, jobs > 1)
-    progress = _progress(start, trials, on_trial)
+    progress = _progress(start, trials, on_trial, spec.metric)
     if jobs == 1:
-        _optimize(work, progress)
+        _optimize(work, progress, study._storage)
         return
-    from joblib.externals.loky import get_reusable_executor
-
-    executor = get_reusable_executor(max_workers=jobs - 1)
-    futures = [
-        executor.submit(_optimize, replace(work, seed=work.seed + 7919 * i), None) for i in range(1, jobs)
-    ]
-    _optimize(work, progress)
-    for future in futures:
-        future.result()
+    workers = _start_workers([replace(work, seed=work.seed + 7919 * i) for i in range(1, jobs)])
+    try:
+        _optimize(work, progress, study._storage)
+    except BaseException:
+        for worker in workers:
+            worker.stop()
+        raise
+    for worker in workers:
+        worker.result()
     if progress is not None:
         progress(study, None)
+
+
+def forks(*, torch: bool) -> bool:
+    """Whether trial workers are forked from this process rather than started fresh (loky).
+
+    A forked worker has every module this process imported and the prepared data already: it
+    starts its first trial at once, where a fresh interpreter first spends seconds importing
+    scikit-learn, pandas, Optuna and SQLAlchemy (on a loaded machine, most of a short study).
+    Linux only (fork is unsafe with macOS system frameworks, absent on Windows), and not for
+    PyTorch trials (torch's thread pools do not survive a fork).
+    """
+    return not torch and sys.platform.startswith("linux")
+
+
+class _Worker(Protocol):
+    def result(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def _start_workers(works: list[_Work]) -> list[_Worker]:
+
+    if forks(torch=not isinstance(works[0].objective, Objective)):
+        return [_Forked(work) for work in works]
+    from joblib.externals.loky import get_reusable_executor
+
+    executor = get_reusable_executor(max_workers=len(works))
+    return [_Loky(executor.submit(_optimize, work, None, None)) for work in works]
+
+
+@dataclass(frozen=True)
+class _Loky:
+    future: Any
+
+    def result(self) -> None:
+        self.future.result()
+
+    def stop(self) -> None:
+        self.future.cancel()
+
+
+class _Forked:
+    """A worker process forked from this one: it runs `_optimize` and sends back None or its error.
+
+    Its sampler, storage connection and thread limit are its own (made after the fork); it
+    ends with ``os._exit`` (multiprocessing's way), so nothing it inherited is finalised twice.
+    """
+
+    def __init__(self, work: _Work) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_forked, args=(work, send), name="mlpact-tune", daemon=True)
+        with warnings.catch_warnings():  # Python 3.12+ warns when threads run (e.g. a progress display)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._process.start()
+        send.close()
+
+    def result(self) -> None:
+        """Wait for the worker; raise its error, or say that it died without one."""
+        try:
+            error = self._receive.recv()
+        except EOFError:
+            self._process.join()
+            raise MlpactError(
+                f"a tuning worker process ended without sending its result (exit code "
+                f"{self._process.exitcode}; a negative code is the signal that ended it, e.g. -9 when "
+                "killed for memory); its last trial may be left RUNNING in the study",
+                hint="re-run the command to continue the study; `--jobs 1` runs every trial in this process",
+            ) from None
+        self._process.join()
+        if error is not None:
+            raise error
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.join()
+
+
+def _forked(work: _Work, send: Any) -> None:
+    try:
+        _optimize(work, None, None)
+    except BaseException as exc:
+        try:
+            send.send(exc)
+        except Exception:  # an error that does not pickle: send what it said
+            send.send(RuntimeError(f"{type(exc).__name__}: {exc}"))
+    else:
+        send.send(None)
+    finally:
+        send.close()
 
 
 def warm_workers(count: int, *, torch: bool = False) -> None:
@@ -148,29 +269,37 @@ def warm_workers(count: int, *, torch: bool = False) -> None:
 
 
 def _warm() -> None:
-    import optuna  # noqa: F401
     import pandas  # noqa: F401
     import sklearn.ensemble
     import sklearn.pipeline  # noqa: F401
 
+    _warm_storage()
+
+
+def _warm_storage() -> None:
+    """Open a throwaway storage: the first one imports SQLAlchemy, Alembic and Mako (~1.5 s), which
+    would otherwise delay the worker's first trial."""
+    optuna = import_optuna()
+    optuna.storages.RDBStorage("sqlite:///:memory:").engine.dispose()
+
 
 def _warm_torch() -> None:
-    import optuna  # noqa: F401
-
     import mlpact.tune.torch_trials  # noqa: F401
     import torch  # noqa: F401
 
+    _warm_storage()
 
-def _optimize(work: _Work, progress: Callable[[Any, Any], None] | None) -> None:
+
+def _optimize(work: _Work, progress: Callable[[Any, Any], None] | None, store: Any) -> None:
     optuna = import_optuna()
     study = optuna.load_study(
         study_name=work.spec.name,
-        storage=storage(work.spec),
+        storage=storage(work.spec) if store is None else store,
         sampler=sampler(work.spec, work.seed),
         pruner=pruner(work.spec),
     )
     callbacks: list[Callable[[Any, Any], None]] = []
-    if work.target is not None:
+    if work.target is not None and work.limit_threads:  # other processes add trials too: count them
         callbacks.append(optuna.study.MaxTrialsCallback(work.target, states=None))
     if progress is not None:
         callbacks.append(progress)
@@ -196,15 +325,32 @@ def _threads(limit: int | None) -> Iterator[None]:
         yield
 
 
-def _progress(start: int, trials: int | None, on_trial: OnTrial | None) -> Callable[[Any, Any], None] | None:
+def _progress(
+    start: int, trials: int | None, on_trial: OnTrial | None, metric: str
+) -> Callable[[Any, Any], None] | None:
+    """Optuna's callback (in this process): report every trial finished since the last call, those
+    of the other worker processes too, one call each."""
     if on_trial is None:
         return None
+    reported: set[int] = set()
 
     def callback(study: Any, _trial: Any) -> None:
-        done = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False)[start:])
-        on_trial(done, trials, best_value(study))
+        report_finished(study, start, trials, on_trial, reported, metric=metric)
 
     return callback
+
+
+def report_finished(
+    study: Any, start: int, total: int | None, on_trial: OnTrial, reported: set[int], *, metric: str = ""
+) -> None:
+    """Call `on_trial` once for each finished trial after the first `start` not yet in `reported`."""
+    finished = [t for t in study.get_trials(deepcopy=False)[start:] if t.state.is_finished()]
+    best = best_value(study)
+    for t in finished:
+        if t.number not in reported:
+            reported.add(t.number)
+            value = float(t.value) if t.value is not None else None
+            on_trial(len(reported), total, best, FinishedTrial(t.number, t.state.name, value, metric))
 
 
 def best_value(study: Any) -> float | None:
@@ -256,9 +402,8 @@ def run_ray(
     finally:
         if started:
             ray.shutdown()
-    if on_trial is not None:
-        study = open_study(spec)
-        on_trial(len(study.trials) - start, trials, best_value(study))
+    if on_trial is not None:  # Ray reports to its driver: each trial is said at the end
+        report_finished(open_study(spec), start, trials, on_trial, set(), metric=spec.metric)
 
 
 def _fit_ray(
@@ -326,3 +471,14 @@ def import_ray() -> tuple[Any, Any]:
     except ImportError as exc:
         raise MissingDependencyError("ray", extra="ray", feature="Tuning with --backend ray") from exc
     return ray, tune
+
+
+@dataclass(frozen=True)
+class FinishedTrial:
+    """One trial that finished: its number in the study, its state and its value (None unless
+    complete)."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED or FAIL
+    value: float | None
+    metric: str = ""

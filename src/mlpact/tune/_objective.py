@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlpact._core.metrics import score
 from mlpact.config import Config, SearchParam, apply_override, ordered_keys, validate_config
 from mlpact.errors import ConfigError
 from mlpact.learn.pipeline import build_pipeline, make_estimator
-from mlpact.learn.scoring import cross_validate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -127,6 +126,8 @@ class Objective:
     data: Prepared
     folds: Sequence[tuple[np.ndarray, np.ndarray]]
     metric: str
+    # per fold: the `features:` section it was preprocessed for, and its rows (see `_fold`)
+    _preprocessed: dict[int, tuple[str, Any, Any, Any, Any]] = field(default_factory=dict, repr=False)
 
     def __call__(self, trial: optuna.Trial) -> float:
         """Optuna's objective: sample, evaluate, report each step to the pruner."""
@@ -139,23 +140,72 @@ class Objective:
 
         params = suggest(trial, self.cfg.tune.space)
         try:
-            return self.evaluate(params, report=report)
+            # Without a pruner nothing reads intermediate values: storing them would cost a
+            # storage write per fold and nothing else.
+            return self.evaluate(params, report=report if self.pruning else _ignore)
         except ValueError as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             raise
 
-    def evaluate(self, params: dict[str, Any], *, report: Report) -> float:
-        """The mean cross-validated metric of the trial's pipeline, on the training split only."""
+    @property
+    def pruning(self) -> bool:
+        """Whether a pruner judges trials as they go (else a trial has nothing to report until its end)."""
+        return self.cfg.tune.pruner != "none"
 
-        pipeline = build_pipeline(trial_config(self.cfg, params), self.data.plan)
-        X, y = self.data.train()
+    def evaluate(self, params: dict[str, Any], *, report: Report) -> float:
+        """The mean cross-validated metric of the trial's pipeline, on the training split only.
+
+        Estimators that learn in steps are grown and scored step by step only when a pruner can
+        stop them early; without one each fold is fitted once, as plain cross-validation does.
+        """
+
+        trial_cfg = trial_config(self.cfg, params)
+        pipeline = build_pipeline(trial_cfg, self.data.plan)
+        key = trial_cfg.features.model_dump_json()
+        folds = (self._fold(pipeline, i, key) for i in range(len(self.folds)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            kind = step_kind(pipeline[-1])
+            kind = step_kind(pipeline[-1]) if self.pruning else None
             if kind is None:
-                return _by_fold(pipeline, X, y, self.folds, self.metric, report)
-            steps = step_budgets(pipeline[-1], kind, self.cfg.tune.steps)
-            return _by_step(pipeline, X, y, self.folds, self.metric, report, kind=kind, steps=steps)
+                return _by_fold(folds, self.metric, report)
+            steps = _steps(pipeline[-1], kind, self.cfg.tune.steps)
+            classes = _classes(pipeline[-1], self.data.train()[1])
+            return _by_step(list(folds), self.metric, report, kind=kind, steps=steps, classes=classes)
+
+    def _fold(self, pipeline: Any, i: int, key: str) -> _Fold:
+        """Fold `i`: a fresh clone of the estimator, and the fold's rows through the preprocessing
+        fitted on the fold's own training rows.
+
+        The preprocessing is built from the `features:` section alone, so trials that search only
+        `model.*` keys would fit exactly the same preprocessing on the same rows again: it is
+        fitted once per fold and kept (in this process) for as long as `features:` stays the same.
+        """
+        from sklearn.base import clone
+
+        cached = self._preprocessed.get(i)
+        if cached is None or cached[0] != key:
+            X, y = self.data.train()
+            fit_idx, val_idx = self.folds[i]
+            X_fit, y_fit, X_val = X.iloc[fit_idx], y.iloc[fit_idx], X.iloc[val_idx]
+            if len(pipeline) > 1:  # fit_transform, as Pipeline.fit does (it may differ from fit + transform)
+                pre = clone(pipeline[:-1])
+                X_fit, X_val = pre.fit_transform(X_fit, y_fit), pre.transform(X_val)
+            cached = (key, X_fit, y_fit, X_val, y.iloc[val_idx])
+            self._preprocessed[i] = cached
+        _, X_fit, y_fit, X_val, y_val = cached
+        estimator = clone(pipeline[-1])
+        if _may_write_input(estimator):  # e.g. copy_X=False: never let a trial change the kept rows
+            X_fit, X_val = X_fit.copy(), X_val.copy()
+        return _Fold(estimator, X_fit, y_fit, X_val, y_val)
+
+
+def _may_write_input(estimator: Any) -> bool:
+    """Whether an estimator was told it may modify its input in place (`copy=False`, `copy_X=False`)."""
+    return any(k in ("copy", "copy_X") and v is False for k, v in estimator.get_params().items())
+
+
+def _ignore(value: float, step: int) -> None:
+    """The report of a trial that nothing prunes."""
 
 
 def step_kind(estimator: Any) -> StepKind | None:
@@ -186,20 +236,14 @@ def step_budgets(estimator: Any, kind: StepKind, steps: int) -> list[int]:
     return sorted({max(1, math.ceil(total * i / steps)) for i in range(1, steps + 1)})
 
 
-def _by_fold(
-    pipeline: Any,
-    X: pd.DataFrame,
-    y: pd.Series,
-    folds: Sequence[tuple[np.ndarray, np.ndarray]],
-    metric: str,
-    report: Report,
-) -> float:
+def _by_fold(folds: Iterable[_Fold], metric: str, report: Report) -> float:
     """Fit and score fold after fold; report the running mean after each (any estimator)."""
     import numpy as np
 
     values: list[float] = []
     for step, fold in enumerate(folds):
-        values.append(cross_validate(pipeline, X, y, [fold], [metric])[metric]["mean"])
+        fold.estimator.fit(fold.X_fit, fold.y_fit)
+        values.append(score(fold.estimator, fold.X_val, fold.y_val, [metric])[metric])
         report(float(np.mean(values)), step)
     return float(np.mean(values))
 
@@ -214,27 +258,15 @@ class _Fold:
 
 
 def _by_step(
-    pipeline: Any,
-    X: pd.DataFrame,
-    y: pd.Series,
-    folds: Sequence[tuple[np.ndarray, np.ndarray]],
-    metric: str,
-    report: Report,
-    *,
-    kind: StepKind,
-    steps: list[int],
+    folds: Sequence[_Fold], metric: str, report: Report, *, kind: StepKind, steps: list[int], classes: Any
 ) -> float:
     """Grow every fold's model step by step; report the mean over folds after each step."""
     import numpy as np
 
-    prepared = [_fold(pipeline, X, y, fit_idx, val_idx) for fit_idx, val_idx in folds]
-    from sklearn.base import is_classifier
-
-    classes = np.unique(y) if is_classifier(pipeline[-1]) else None
     value = math.nan
     for i, target in enumerate(steps):
         scores = []
-        for fold in prepared:
+        for fold in folds:
             _advance(fold, kind, target, classes)
             scores.append(score(fold.estimator, fold.X_val, fold.y_val, [metric])[metric])
         value = float(np.mean(scores))
@@ -242,14 +274,12 @@ def _by_step(
     return value
 
 
-def _fold(pipeline: Any, X: pd.DataFrame, y: pd.Series, fit_idx: Any, val_idx: Any) -> _Fold:
-    """A fresh clone whose preprocessing is fitted on the fold's own training rows."""
-    from sklearn.base import clone
+def _classes(estimator: Any, y: pd.Series) -> Any:
+    """Every class of the training split (partial_fit needs them all on its first call)."""
+    import numpy as np
+    from sklearn.base import is_classifier
 
-    model = clone(pipeline)
-    X_fit, y_fit = X.iloc[fit_idx], y.iloc[fit_idx]
-    pre = model[:-1].fit(X_fit, y_fit)
-    return _Fold(model[-1], pre.transform(X_fit), y_fit, pre.transform(X.iloc[val_idx]), y.iloc[val_idx])
+    return np.unique(y) if is_classifier(estimator) else None
 
 
 def _advance(fold: _Fold, kind: StepKind, target: int, classes: Any) -> None:

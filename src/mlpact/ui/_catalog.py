@@ -179,6 +179,15 @@ def models(store: Store) -> list[ModelRow]:
     return _SNAPSHOT.get(store, "models", lambda: _models(store))
 
 
+def _latest(store: Store, name: str, records: list[VersionRecord]) -> VersionRecord:
+    """What `NAME` alone names (a reproduction only once promoted); the newest when that is none."""
+    try:
+        version = store.resolve(name).version
+    except NotFoundError:  # only reproductions are active
+        return records[-1]
+    return next((r for r in records if r.version == version), records[-1])
+
+
 def _models(store: Store) -> list[ModelRow]:
     by_name: dict[str, list[VersionRecord]] = {}
     for record in all_records(store):
@@ -188,7 +197,7 @@ def _models(store: Store) -> list[ModelRow]:
     rows = []
     for name, records in sorted(by_name.items()):
         aliases = {a: r.version for r in records for a in r.aliases}
-        latest = records[-1]
+        latest = _latest(store, name, records)
         held = aliases.get("production")
         headline = next((r for r in records if r.version == held), latest)
         rows.append(

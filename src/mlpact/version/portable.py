@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import tarfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,16 @@ from mlpact._version import __version__
 from mlpact.errors import IntegrityError, MissingToolError, MlpactError, NotFoundError, shorten
 from mlpact.store import MANIFEST, Store, VersionRecord, check_name, now
 from mlpact.version import bundle, envlock, golden
+from mlpact.version.envlock import (
+    FILE,
+    SERVING_EXTRAS,
+    lock_text,
+    mlpact_wheel,
+    parse,
+    python_version,
+    requirements_text,
+    runtime_packages,
+)
 from mlpact.version.trust import check_digest
 
 EXPORT_META = "mlpact-export.json"
@@ -319,11 +329,12 @@ class DockerContext:
 
 
 _DOCKERFILE = """\
-# Serves {ref} with the exact package versions it was saved with (written by mlpact).
+# Serves {ref} with the package versions it was saved with (written by mlpact).
 FROM python:{python}-slim
 WORKDIR /srv
+# requirements.lock: only what serving needs, pinned; mlpact itself from wheels/ when it was
+# installed from a local checkout.
 COPY requirements.lock ./
-# mlpact itself may be a local checkout: install it from a wheel in wheels/ when one is there.
 COPY wheels/ ./wheels/
 RUN pip install --no-cache-dir --find-links ./wheels -r requirements.lock
 COPY {bundle} entrypoint.sh ./
@@ -351,11 +362,16 @@ def build_docker(
 ) -> DockerContext:
     """Write a docker build context that serves version `ref`; build it with `build`.
 
-    `directory` defaults to ``docker-NAME-VERSION`` in the working folder.
+    The context's ``requirements.lock`` holds only what serving the version needs (mlpact with
+    its `serve` extra, `torch` too for a PyTorch version, the version's own code's distribution,
+    and what they require), at the versions recorded when the version was saved; a torch version
+    adds PyTorch's CPU index. When mlpact was installed from a local folder, a wheel of it is
+    built into ``wheels/`` and installed from there.
 
     Raises:
         NotFoundError: no such version. IntegrityError: its files do not match the manifest.
-        MissingToolError: `build` and no ``docker`` on PATH (the context is still written).
+        MissingToolError: `build` and no ``docker`` on PATH (the context is still written), or
+            the mlpact wheel could not be built.
     """
     st = Store.open(store)
     record = st.resolve(ref)
@@ -363,13 +379,9 @@ def build_docker(
     out = Path(directory) if directory is not None else Path(f"docker-{record.name}-{record.version}")
     (out / "wheels").mkdir(parents=True, exist_ok=True)
     export_version(record.ref, out / BUNDLE, store=st)
-    lock = (
-        (record.path / envlock.FILE).read_text(encoding="utf-8")
-        if envlock.FILE in manifest["files"]
-        else envlock.lock_text()
-    )
-    python = ".".join((envlock.python_version(lock) or "3.11").split(".")[:2])
-    (out / envlock.FILE).write_text(unpinned_local(lock), encoding="utf-8")
+    lock = (record.path / FILE).read_text(encoding="utf-8") if FILE in manifest["files"] else lock_text()
+    python = ".".join((python_version(lock) or "3.11").split(".")[:2])
+    (out / FILE).write_text(_requirements(record.path, manifest, lock, out / "wheels"), encoding="utf-8")
     (out / "Dockerfile").write_text(
         _DOCKERFILE.format(ref=record.ref, python=python, bundle=BUNDLE, name=record.name), encoding="utf-8"
     )
@@ -380,6 +392,29 @@ def build_docker(
     if build:
         _docker_build(out, image)
     return DockerContext(out, written, image, built=build)
+
+
+def _requirements(folder: Path, manifest: Mapping[str, Any], lock: str, wheels: Path) -> str:
+
+    recorded = parse(lock)
+    extras = {*SERVING_EXTRAS, *(["torch"] if manifest.get("flavor") == "torch" else [])}
+    code = files.read_mapping(folder, "lineage.json").get("code") or []
+    own = [str(c["distribution"]) for c in code if isinstance(c, Mapping) and c.get("distribution")]
+    packages = runtime_packages(recorded, extras=extras, also=own)
+    line = mlpact_line(recorded.get("mlpact"), mlpact_wheel(wheels), extras)
+    python = python_version(lock) or "3.11"
+    return requirements_text(packages, mlpact=line, python=python, torch_index="torch" in packages)
+
+
+def mlpact_line(recorded: str | None, wheel: Path | None, extras: Iterable[str]) -> str:
+    """mlpact's requirement line: the wheel in wheels/, else the recorded version when it is a
+    published one, else unpinned (a local build's version cannot be found on an index)."""
+    extra = f"[{','.join(sorted(extras))}]"
+    if wheel is not None:
+        return f"./wheels/{wheel.name}{extra}"
+    if recorded and "+" not in recorded:
+        return f"mlpact{extra}=={recorded}"
+    return f"mlpact{extra}" + (f"  # was {recorded}" if recorded else "")
 
 
 def unpinned_local(lock: str) -> str:
