@@ -26,7 +26,7 @@ from mlpact.cli import app
 from mlpact.cli._output import Gathered, gathered, iso, reflow
 from mlpact.errors import InputWarning, plural
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 MLPACT = str(Path(sys.executable).with_name("mlpact"))
 SOURCE_PATH = re.compile(r"\.py:\d+")

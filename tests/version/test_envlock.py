@@ -43,7 +43,7 @@ def test_the_lock_pins_the_installed_versions(iris: Any) -> None:
 def context(iris: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The build context of the iris version (mlpact is installed here from this checkout, so its
     wheel is built into wheels/)."""
-    return envlock.build_docker(
+    return portable.build_docker(
         iris.ref, tmp_path_factory.mktemp("docker") / "ctx", store=iris.path.parents[2]
     )
 
@@ -86,7 +86,7 @@ def test_a_torch_version_adds_torch_and_its_cpu_index(
 ) -> None:
     monkeypatch.setattr(envlock, "mlpact_wheel", lambda folder: None)
     lock = (iris.path / envlock.FILE).read_text()
-    text = envlock._requirements(iris.path, {"flavor": "torch"}, lock, tmp_path)
+    text = portable._requirements(iris.path, {"flavor": "torch"}, lock, tmp_path)
     assert f"--extra-index-url {envlock.PYTORCH_CPU_INDEX}" in text.splitlines()
     locked = envlock.parse(text)
     assert {"torch", "safetensors", "pillow"} <= set(locked) and locked["torch"] == envlock.parse(lock)[
@@ -105,7 +105,7 @@ def test_a_torch_version_adds_torch_and_its_cpu_index(
     ],
 )
 def test_mlpact_line(recorded: str | None, wheel: str | None, line: str) -> None:
-    assert envlock.mlpact_line(recorded, Path(wheel) if wheel else None, ["serve"]) == line
+    assert portable.mlpact_line(recorded, Path(wheel) if wheel else None, ["serve"]) == line
 
 
 def _pypi_answers() -> bool:
@@ -135,7 +135,7 @@ def test_a_fresh_virtualenv_resolves_the_contexts_requirements(context: Any, tmp
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     would = {
-        envlock._norm(item["metadata"]["name"]): item["metadata"]["version"]
+        envlock.normalize(item["metadata"]["name"]): item["metadata"]["version"]
         for item in json.loads(report.read_text())["install"]
     }
     locked = envlock.parse((context.directory / envlock.FILE).read_text())

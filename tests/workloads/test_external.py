@@ -97,12 +97,12 @@ def test_the_run_holds_params_step_metrics_and_the_version(saved: dict[str, Any]
 
 def test_cli_lists_shows_and_refuses_to_reproduce_external_versions(saved: dict[str, Any]) -> None:
     store = str(saved["store"])
-    listed = runner.invoke(app, ["models", "list", "--store", store])
+    listed = runner.invoke(app, ["models", "list", "--store", store], env={"COLUMNS": "200"})
     assert "external" in listed.output
     assert mlpact.models(store=store)["origin"].tolist() == ["external"]
     shown = runner.invoke(app, ["models", "show", "iris", "--store", store])
     assert saved["record"].digest in shown.output.replace("\n", "") and "origin external" in shown.output
-    runs = runner.invoke(app, ["runs", "list", "--store", store])
+    runs = runner.invoke(app, ["runs", "list", "--store", store], env={"COLUMNS": "200"})
     assert "external" in runs.output
     result = runner.invoke(app, ["reproduce", "iris", "--store", store])
     assert result.exit_code == ExitCode.CONFIG

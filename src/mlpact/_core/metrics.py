@@ -297,11 +297,11 @@ def _finite_number(value: Any) -> bool:
 
 # --------------------------------------------------------------------------- plain values
 def plain(value: Any) -> Any:
-    """A NumPy scalar (or 0-d array) as the matching Python scalar (for JSON, column names and
-    messages); anything else, arrays and lists included, as it is."""
+    """A NumPy scalar, or any 0-d array or tensor, as the matching Python scalar (for JSON, column
+    names and messages); anything else, arrays and lists included, as it is."""
     import numpy as np
 
-    scalar = isinstance(value, np.generic) or (isinstance(value, np.ndarray) and value.ndim == 0)
+    scalar = isinstance(value, np.generic) or (hasattr(value, "item") and getattr(value, "ndim", None) == 0)
     return value.item() if scalar else value
 
 

@@ -218,8 +218,8 @@ def reproduce(
 ) -> None:
     """Retrain a version from its recorded config, data and seed, and compare with the original.
 
-    The data must still have its recorded fingerprint (else it stops and explains, unless
-    --allow-data-change). The new version is saved as a reproduction (origin reproduce): NAME
+    The data must still have its recorded fingerprint (else it stops and explains,
+    unless --allow-data-change). The new version is saved as a reproduction (origin reproduce): NAME
     alone (latest) keeps naming the version it had until you promote the reproduction with
     `mlpact models promote`. Compared are the split, every test metric,
     the predictions on the test split and the environment (packages, Python, git, your own

@@ -11,7 +11,6 @@ import typer
 from mlpact._core.html import fmt
 from mlpact.cli._app import JsonOpt, StoreOpt, app, command, print_json, stderr, stdout
 from mlpact.cli._output import iso
-from mlpact.errors import plural
 
 if TYPE_CHECKING:
     from mlpact.registry import VersionDiff, VersionInfo
@@ -427,7 +426,7 @@ def models_verify(
                 "does not know); it is kept and its number is never reused. "
                 "`mlpact store rebuild-index` indexes it if its files match its manifest."
             )
-        stdout().print(f"{sum(c.ok for c in checks)} of {plural(len(checks), 'version')} verified.")
+        stdout().print(f"{sum(c.ok for c in checks)} of {len(checks)} versions verified.")
     if checks.exit_code:
         raise typer.Exit(int(checks.exit_code))
 

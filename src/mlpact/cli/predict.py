@@ -80,8 +80,8 @@ def predict(
     values are warnings (the version's validation policy decides). The output has the kept
     columns, `prediction`, and `proba_<class>` per class for classifiers; its folder is created
     when missing. Input columns the model does not use are named once and ignored; a header with
-    0 rows is a warning. A CSV whose header looks separated by ';' or tabs is refused with the
-    --sep to use (--sep '\\t' is a tab).
+    0 rows is a warning. A CSV whose header looks separated by ';' or tabs is refused with
+    the --sep to use (--sep '\\t' is a tab).
 
     [bold]Examples[/]
 

@@ -106,8 +106,8 @@ def serve(
     The request schema in /docs is generated from the version's schema and never stricter than
     the policy: a category is an enum only when unseen categories are errors, a number has
     bounds only when out-of-range values are errors, a field is required only when a missing
-    column is an error; otherwise the rule is in the field's description. A request over
-    --max-rows or --max-bytes gets a 413. Errors are logged with a request id (X-Request-ID),
+    column is an error; otherwise the rule is in the field's description. A request
+    over --max-rows or --max-bytes gets a 413. Errors are logged with a request id (X-Request-ID),
     never with values from the payload.
 
     [bold]Settings[/]: the version's saved `serve:` section (max_rows, max_bytes, poll_interval,

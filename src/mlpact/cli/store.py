@@ -133,8 +133,8 @@ def store_rebuild_index(
     Needed when the index was deleted or restored from an older copy: the store then refuses
     every command (exit 8) rather than forget versions and hand their numbers out again. Rows the
     index has and whose folder matches are kept as recorded at save. Every other folder whose files
-    match its manifest is indexed, marked rebuilt: it trusts only mlpact's own allowlist plus the
-    --trust names it claims, never its manifest's own list. Interrupted saves come back archived,
+    match its manifest is indexed, marked rebuilt: it trusts only mlpact's own allowlist plus
+    the --trust names it claims, never its manifest's own list. Interrupted saves come back archived,
     purged versions purged; folders that do not verify are reported and left on disk. Aliases,
     their history, archive status and runs were recorded only in the index: what it lacks is lost,
     and the output says so. The

@@ -36,7 +36,6 @@ from mlpact.version.envlock import (
     FILE,
     SERVING_EXTRAS,
     lock_text,
-    mlpact_wheel,
     parse,
     python_version,
     requirements_text,
@@ -401,7 +400,7 @@ def _requirements(folder: Path, manifest: Mapping[str, Any], lock: str, wheels: 
     code = files.read_mapping(folder, "lineage.json").get("code") or []
     own = [str(c["distribution"]) for c in code if isinstance(c, Mapping) and c.get("distribution")]
     packages = runtime_packages(recorded, extras=extras, also=own)
-    line = mlpact_line(recorded.get("mlpact"), mlpact_wheel(wheels), extras)
+    line = mlpact_line(recorded.get("mlpact"), envlock.mlpact_wheel(wheels), extras)
     python = python_version(lock) or "3.11"
     return requirements_text(packages, mlpact=line, python=python, torch_index="torch" in packages)
 
