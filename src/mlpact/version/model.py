@@ -13,7 +13,7 @@ from mlpact._core.html import InlineHTML, escape, fmt
 from mlpact._core.metrics import MetricsFile, plain
 from mlpact.data.schema import BOOL_TEXT, Schema, coerce, coerce_series
 from mlpact.data.sources import check_values
-from mlpact.data.validation import CHECKS, Problem, ValidationReport, check, check_records
+from mlpact.data.validation import CHECKS, ValidationReport, check, check_records
 from mlpact.errors import DataError, InputWarning, IntegrityError, NotFoundError
 from mlpact.learn import decision
 from mlpact.store import VersionRecord
@@ -272,138 +272,6 @@ def as_frame(data: Any) -> pd.DataFrame:
     raise DataError(
         f"Expected a pandas DataFrame, a record (dict) or a list of records, got {type(data).__name__}."
     )
-
-
-# --------------------------------------------------------------------------- records fast path
-# Records (a dict or a list of dicts, as an HTTP request carries them) are common and small, and
-# building a DataFrame first and then converting every column with pandas costs more than scoring
-# one row. When every value already has its column's plain Python type and nothing would be
-# reported per value, the coerced frame is built directly from the values. Anything else (a value
-# needing pandas' conversion rules, a missing column, any per-value finding) returns None and goes
-# through `mlpact.data.validation.check`, so the result and the report are the same either way
-# (tests/workloads/test_serve.py compares both paths on generated records).
-_MISSING = object()
-
-
-def _check_records(
-    records: Sequence[Mapping[Any, Any]], schema: Schema, policy: Mapping[str, str], skip: set[str]
-) -> tuple[pd.DataFrame, ValidationReport] | None:
-    """The coerced frame and report for clean records, or None to take the general path."""
-    import pandas as pd
-
-    columns: dict[str, Any] = {}
-    for col in schema.columns:
-        values = [r.get(col.name, _MISSING) for r in records]
-        converted = _fast_column(values, col)
-        if converted is None:
-            return None
-        columns[col.name] = converted
-    report = ValidationReport(rows=len(records))
-    level = policy["extra_column"]
-    if level != "ignore":
-        known = {*schema.names, *skip}
-        for name in dict.fromkeys(k for r in records for k in r if k not in known):
-            report.problems.append(
-                Problem("extra_column", str(name), 0, level, "column is not used by the model")
-            )
-    index = pd.RangeIndex(len(records))
-    for series in columns.values():
-        if isinstance(series, pd.Series):
-            series.index = index
-    return pd.DataFrame(columns, index=index), report
-
-
-def _fast_column(values: list[Any], col: Any) -> Any:
-    """One column's coerced values when no value needs pandas and no check would report; else None."""
-    if all(v is _MISSING for v in values):
-        return None
-    values = [None if v is _MISSING or (isinstance(v, float) and v != v) else v for v in values]
-    if not col.nullable and None in values:
-        return None
-    if col.categories is not None and col.type not in ("category", "string"):
-        return None
-    converter = _FAST_CONVERTERS.get(col.type)
-    return converter(values, col) if converter is not None else None
-
-
-_NUMBER_TYPES = {int, float, type(None)}
-
-
-def _fast_numbers(values: list[Any], col: Any) -> Any:
-    import numpy as np
-
-    types = set(map(type, values))
-    if not types <= _NUMBER_TYPES or (
-        int in types and any(type(v) is int and abs(v) >= 2**53 for v in values)
-    ):
-        return None
-    numbers = np.array(values, dtype="float64")  # None becomes NaN
-    if np.isinf(numbers).any():  # the general path reports inf as unconvertible
-        return None
-    return numbers if _in_range(numbers, col) else None
-
-
-def _fast_bools(values: list[Any], col: Any) -> Any:
-    import numpy as np
-
-    out = []
-    for v in values:
-        if v is None or type(v) is bool:
-            out.append(np.nan if v is None else float(v))
-        elif type(v) is str and v.strip().lower() in BOOL_TEXT:
-            out.append(BOOL_TEXT[v.strip().lower()])
-        else:
-            return None
-    numbers = np.array(out, dtype="float64")
-    return numbers if _in_range(numbers, col) else None
-
-
-def _in_range(numbers: np.ndarray, col: Any) -> bool:
-    if col.min is None or col.max is None:
-        return True
-    present = numbers[~(numbers != numbers)]
-    return bool(((present >= col.min) & (present <= col.max)).all())
-
-
-def _fast_strings(values: list[Any], col: Any) -> Any:
-    import numpy as np
-
-    if not all(v is None or type(v) is str for v in values):
-        return None
-    if col.categories is not None:
-        allowed = set(col.categories)
-        if not all(v is None or v in allowed for v in values):
-            return None
-    import pandas as pd
-
-    fill: Any = "" if col.type == "text" else np.nan
-    out = np.empty(len(values), dtype=object)
-    out[:] = [fill if v is None else v for v in values]
-    return pd.Series(out, dtype=object, copy=False)  # an ndarray alone would become pandas' str dtype
-
-
-def _fast_datetimes(values: list[Any], col: Any) -> Any:
-    import numpy as np
-    import pandas as pd
-
-    if not all(v is None or type(v) is str for v in values):
-        return None
-    raw = pd.Series([np.nan if v is None else v for v in values], dtype=object)
-    converted = coerce_series(raw, "datetime")
-    if bool((converted.isna() & raw.notna()).any()):
-        return None
-    return converted.to_numpy()
-
-
-_FAST_CONVERTERS = {
-    "int": _fast_numbers,
-    "float": _fast_numbers,
-    "bool": _fast_bools,
-    "category": _fast_strings,
-    "string": _fast_strings,
-    "text": _fast_strings,
-    "datetime": _fast_datetimes,
-}
 
 
 @contextlib.contextmanager
