@@ -28,8 +28,8 @@ PARAMS = {
 
 
 def make_images(root: Path) -> Path:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_torch_images import make_shapes
+    sys.path.insert(0, str(ROOT / "tests" / "torch"))
+    from test_images import make_shapes
 
     if not (root / "test").exists():
         make_shapes(

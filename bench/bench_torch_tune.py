@@ -25,8 +25,8 @@ PARAMS = {"images_per_class": 40, "size": 32, "trials": 6, "epochs": 2}
 
 
 def make_images(root: Path) -> Path:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_torch_images import make_shapes
+    sys.path.insert(0, str(ROOT / "tests" / "torch"))
+    from test_images import make_shapes
 
     if not (root / "test").exists():
         make_shapes(root, per_class=PARAMS["images_per_class"], test_per_class=10, size=PARAMS["size"])
