@@ -62,18 +62,6 @@ def write_plots(
     return list(makers)
 
 
-def _save(draw: Callable[[Axes], None], path: Path, title: str) -> None:
-    fig = _figure()
-    try:
-        ax = fig.subplots()
-        draw(ax)
-        ax.set_title(title, fontsize=11, loc="left")
-        fig.tight_layout()
-        fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None})
-    finally:
-        fig.clear()
-
-
 def save_figure(draw: Callable[[Axes], None], path: Path, title: str) -> None:
     fig = _figure()
     try:

@@ -262,20 +262,6 @@ def overlap(model: Model, X: pd.DataFrame) -> dict[str, Any] | None:
     return {"rows": len(X), "training": int(in_train.sum()), "test": int(in_test.sum()), "compared_with": how}
 
 
-def _source(model: Model) -> pd.DataFrame | None:
-    from mlpact.data.sources import fingerprint, load_frame
-
-    try:
-        cfg = model.recorded_config()  # a relative source, resolved where it was read at training
-        frame = load_frame(cfg)
-    except (MlpactError, OSError, ValueError):
-        return None
-    if fingerprint(frame) != (model.lineage.get("data") or {}).get("fingerprint"):
-        return None
-    target = cfg.data.target
-    return frame[frame[target].notna()].reset_index(drop=True)
-
-
 def compare_splits(old: Path, old_manifest: Mapping[str, Any], new: Path) -> dict[str, Any] | None:
     """Whether two versions put the same rows (by hash) in each split; None when the old one
     recorded no split."""
