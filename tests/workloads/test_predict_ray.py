@@ -129,3 +129,23 @@ def test_cli_engine_ray(mixed: dict[str, Any]) -> None:
     bad = CliRunner().invoke(app, ["predict", mixed["ref"], str(mixed["parts"]), "-o", str(out), "--engine", "spark",
                                    "--store", str(mixed["store"])])  # fmt: skip
     assert bad.exit_code == 2 and "expected local or ray" in bad.output
+
+
+def test_ray_actors_score_through_the_compiled_form_and_count_it(mixed: dict[str, Any]) -> None:
+    folder = mixed["folder"]
+    cfg = write_config(folder, {"name": "plain", "data": {"source": "train.csv", "target": "label",
+                                                          "drop": ["note", "day"]},
+                                "model": {"type": "sklearn.linear_model.LogisticRegression"},
+                                "evaluate": {"cv_folds": 0, "plots": False}}, name="plain.yaml")  # fmt: skip
+    model = mlpact.load(mlpact.train(cfg, store=folder / "store").ref, store=folder / "store")
+    done = predict_ray(
+        model, folder / "all.parquet", folder / "ray-fast.parquet", keep=["id"], chunk_rows=128
+    )
+    slow = predict_ray(
+        model, folder / "all.parquet", folder / "ray-slow.parquet", keep=["id"], compiled=False
+    )
+    # chunks of 128 rows, under BATCH_ROWS: each actor builds the compiled form when it starts
+    assert (done.scored_by, slow.scored_by) == ("compiled", "scikit-learn")
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(folder / "ray-fast.parquet"), pd.read_parquet(folder / "ray-slow.parquet")
+    )

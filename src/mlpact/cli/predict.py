@@ -69,6 +69,16 @@ def predict(
     workers: Annotated[
         int, typer.Option("--workers", help="Ray actors (--engine ray), one model each.", min=1)
     ] = 2,
+    compiled: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--compiled/--no-compiled",
+            help="Score chunks through the pipeline's compiled form (its preprocessing replayed "
+            "with numpy, used only where it gives scikit-learn's exact numbers on probe rows), or "
+            "always through scikit-learn. Default: the version's predict.compiled (true).",
+            show_default=False,
+        ),
+    ] = None,
     trust: TrustOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -102,7 +112,8 @@ def predict(
         raise typer.BadParameter(f"expected local or ray, found {engine!r}", param_hint="--engine")
     result = predict(
         model, source, output, keep=keep or (), chunk_rows=chunk_rows, sep=sep, engine=engine,  # type: ignore[arg-type]
-        workers=workers, address=address, store=store, trust=trust or (), progress=progress(),
+        workers=workers, address=address, store=store, trust=trust or (), compiled=compiled,
+        progress=progress(),
     )  # fmt: skip
     if result.images:
         _print_images(result, as_json=as_json)
@@ -116,6 +127,8 @@ def predict(
                 "seconds": result.seconds,
                 "validation": result.report.to_dict(),
                 "ignored_columns": result.ignored,
+                "scored_by": result.scored_by,
+                "compiled_rows": result.compiled_rows,
             }
         )
         return
@@ -143,8 +156,18 @@ def predict(
     speed = f", {result.rows_per_s:,.0f} rows/s" if result.seconds >= 1 else ""
     stdout().print(
         f"Wrote {plural(result.rows, 'prediction')} of [bold]{result.ref}[/] to {result.output} "
-        f"({result.seconds:.1f}s{speed})"
+        f"({result.seconds:.1f}s{speed}{_scored_by(result)})"
     )
+
+
+def _scored_by(result: PredictResult) -> str:
+    """Which path scored the rows, when it was not scikit-learn's pipeline throughout."""
+    if result.scored_by == "compiled":
+        return "; compiled pipeline"
+    if result.scored_by == "mixed":
+        rest = result.rows - result.compiled_rows
+        return f"; compiled pipeline for {result.compiled_rows:,} rows, scikit-learn for {rest:,}"
+    return ""
 
 
 def _print_images(result: PredictResult, *, as_json: bool) -> None:

@@ -31,6 +31,7 @@ from mlpact.config._load import (
     thresholds_for,
     validate_config,
 )
+from mlpact.config._predict import PredictConfig
 from mlpact.config._record import RecordConfig
 from mlpact.config._sections import (
     CategoricalFeatures,
@@ -72,6 +73,7 @@ __all__ = [
     "ModelConfig",
     "NumericFeatures",
     "Policy",
+    "PredictConfig",
     "PredictionLogConfig",
     "RecordConfig",
     "Scalar",

@@ -19,6 +19,7 @@ from mlpact.config._base import NAME_PATTERN, Section
 from mlpact.config._check import CheckConfig
 from mlpact.config._code import CodeConfig
 from mlpact.config._decision import DecisionConfig
+from mlpact.config._predict import PredictConfig
 from mlpact.config._record import RecordConfig
 from mlpact.config._sections import (
     DataConfig,
@@ -35,7 +36,9 @@ from mlpact.config._tune import TuneConfig
 
 # --------------------------------------------------------------------------- the whole config
 # Sections that do not change a trained model, so not part of Config.hash.
-NOT_HASHED = ("description", "validation", "check", "tune", "serve", "tracking", "record", "code")
+NOT_HASHED = (
+    "description", "validation", "check", "tune", "serve", "tracking", "record", "code", "predict",
+)  # fmt: skip
 
 
 class Config(Section):
@@ -58,6 +61,7 @@ class Config(Section):
     check: CheckConfig = Field(default_factory=CheckConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    predict: PredictConfig = Field(default_factory=PredictConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     record: RecordConfig = Field(default_factory=RecordConfig)

@@ -42,6 +42,7 @@ def predict(
     address: str | None = None,
     store: str | Path | Store | None = None,
     trust: Iterable[str] = (),
+    compiled: bool | None = None,
     progress: Progress | None = None,
 ) -> PredictResult:
     """Predict every row of a file (or every image of a folder) into a CSV or Parquet file
@@ -56,6 +57,9 @@ def predict(
         chunk_rows: rows per chunk; memory grows with this, not with the file.
         engine: ``local`` (this process) or ``ray`` (a pool of `workers` Ray actors, on the cluster
             at `address`, else the running or a local Ray).
+        compiled: score chunks through the pipeline's compiled form (its preprocessing replayed with
+            numpy, used only where it gives scikit-learn's exact numbers; `PredictResult.scored_by`
+            says which path ran); False: always the pipeline; None: the version's `predict.compiled`.
 
     Raises:
         InputValidationError: some rows do not match the schema; lists every problem.
@@ -75,9 +79,18 @@ def predict(
     if engine == "ray":
         return predict_ray(
             loaded, source, output, keep=keep, workers=workers, address=address,
-            chunk_rows=chunk_rows, progress=progress,
+            chunk_rows=chunk_rows, compiled=compiled, progress=progress,
         )  # fmt: skip
-    return predict_local(loaded, source, output, keep=keep, chunk_rows=chunk_rows, sep=sep, progress=progress)
+    return predict_local(
+        loaded,
+        source,
+        output,
+        keep=keep,
+        chunk_rows=chunk_rows,
+        sep=sep,
+        compiled=compiled,
+        progress=progress,
+    )
 
 
 predict_file = predict  # its first name, kept for existing scripts

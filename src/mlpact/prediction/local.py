@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,17 @@ class PredictResult:
     ref: str = ""  # the version that predicted
     #: Input columns the model does not use, left out without a finding (the policy ignores them).
     ignored: list[str] = field(default_factory=list)
+    #: Rows scored by the pipeline's compiled form (`mlpact.version.rowpath`); the rest by the
+    #: pipeline itself (compiled off, a shape it does not compile, or a chunk with a value it was
+    #: not compiled for).
+    compiled_rows: int = 0
+
+    @property
+    def scored_by(self) -> str:
+        """Which path scored the rows: ``compiled``, ``scikit-learn``, or ``mixed`` (some chunks each)."""
+        if self.images or not self.compiled_rows:
+            return "torch" if self.images else "scikit-learn"
+        return "compiled" if self.compiled_rows == self.rows else "mixed"
 
     @property
     def rows_per_s(self) -> float:
@@ -63,6 +75,7 @@ def predict_local(
     keep: Sequence[str] = (),
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     sep: str = ",",
+    compiled: bool | None = None,
     progress: Progress | None = None,
 ) -> PredictResult:
     """Predict every row of a CSV/Parquet file into a CSV/Parquet file (formats by extension), in
@@ -74,6 +87,8 @@ def predict_local(
         output: the output file; written only if the whole input validates.
         keep: input columns copied to the output before the predictions (e.g. an id).
         chunk_rows: rows per chunk; memory grows with this, not with the file.
+        compiled: score chunks through the pipeline's compiled form where it gives the exact same
+            numbers (`mlpact.version.model.Model.score_rows`); None: the version's `predict.compiled`.
 
     Raises:
         InputValidationError: some rows do not match the schema; lists every problem.
@@ -103,8 +118,10 @@ def predict_local(
     start = time.perf_counter()
     writer: Writer | None = None
     columns: list[str] | None = None
+    compiled_rows = 0
     try:
         chunks, total = _read_chunks(source, chunk_rows, sep)
+        chunks = _ahead(chunks)
         name = source.name if isinstance(source, Path) else source.rsplit("/", 1)[-1]
         with (progress or Silent()).bar(f"Predicting {name}", total) as advance:
             for offset, chunk in chunks:
@@ -113,8 +130,9 @@ def predict_local(
                 X, chunk_report = model.check(chunk, ignore=keep, row_offset=offset)
                 report.merge(chunk_report)
                 if report.ok:
-                    table = model.output_frame(X, chunk[list(keep)] if keep else None)
-                    writer = writer or Writer(tmp, out_fmt)
+                    table, fast = model.output(X, chunk[list(keep)] if keep else None, compiled=compiled)
+                    compiled_rows += len(table) if fast else 0
+                    writer = writer or Writer(tmp, out_fmt, behind=True)
                     writer.write(table)
                 advance(len(chunk))
             report.raise_for_errors()  # inside the bar: no "✓ Predicting" before a refused input
@@ -132,8 +150,9 @@ def predict_local(
         tmp.unlink(missing_ok=True)
     ignored = ignored_columns(columns or [], model, keep, report)
     return PredictResult(
-        report.rows, target, report, time.perf_counter() - start, ref=model.ref, ignored=ignored
-    )
+        report.rows, target, report, time.perf_counter() - start, ref=model.ref, ignored=ignored,
+        compiled_rows=compiled_rows,
+    )  # fmt: skip
 
 
 def _location(where: str | Path) -> str | Path:
@@ -196,6 +215,27 @@ def _read_chunks(
         raise DataError(f"Failed while reading {str(source)!r}.\n{exc}") from exc
 
 
+_END = object()
+
+
+def _ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """The items of `items`, the next one read in a background thread while this one is used.
+
+    Parquet and CSV readers spend most of a chunk's time outside the GIL (pyarrow, pandas' C
+    parser), so reading chunk k+1 overlaps with validating and scoring chunk k on a second
+    core. One chunk is read ahead, never more: memory stays bounded by the chunk size. A read
+    error is raised here, where the chunk would have been used.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="mlpact-read") as pool:
+        pending = pool.submit(next, items, _END)
+        while True:
+            item = pending.result()
+            if item is _END:
+                return
+            pending = pool.submit(next, items, _END)
+            yield item
+
+
 def _offsets(chunks: Iterator[pd.DataFrame], source: str | Path) -> Iterator[tuple[int, pd.DataFrame]]:
     offset = 0
     while True:
@@ -211,15 +251,35 @@ def _offsets(chunks: Iterator[pd.DataFrame], source: str | Path) -> Iterator[tup
 
 
 class Writer:
-    """Appends frames to one CSV or Parquet file, keeping the first chunk's column types."""
+    """Appends frames to one CSV or Parquet file, keeping the first chunk's column types.
 
-    def __init__(self, path: Path, fmt: str) -> None:
+    With `behind`, each frame is written in a background thread while the caller prepares the
+    next one (Arrow conversion and Parquet encoding run outside the GIL); at most one write is
+    in flight, so frames land in order and memory stays bounded. A write's error is raised by the
+    next `write` or by `close`.
+    """
+
+    def __init__(self, path: Path, fmt: str, *, behind: bool = False) -> None:
         self.path, self.fmt = path, fmt
         self._parquet: Any = None
         self._csv: Any = None
         self._schema: Any = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mlpact-write") if behind else None
+        self._pending: Future[None] | None = None
 
     def write(self, frame: pd.DataFrame) -> None:
+        if self._pool is None:
+            self._write(frame)
+            return
+        self._wait()
+        self._pending = self._pool.submit(self._write, frame)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _write(self, frame: pd.DataFrame) -> None:
         if self.fmt == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -238,12 +298,17 @@ class Writer:
             frame.to_csv(self._csv, header=first, index=False)
 
     def close(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
-            self._parquet = None
-        if self._csv is not None:
-            self._csv.close()
-            self._csv = None
+        try:
+            self._wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+            if self._parquet is not None:
+                self._parquet.close()
+                self._parquet = None
+            if self._csv is not None:
+                self._csv.close()
+                self._csv = None
 
 
 def ignored_columns(

@@ -25,6 +25,7 @@ from mlpact.data.sources import table_format
 from mlpact.data.validation import Problem, ValidationReport
 from mlpact.errors import DataError, MissingDependencyError
 from mlpact.prediction.local import DEFAULT_CHUNK_ROWS, PredictResult, Writer, check_keep, empty_input
+from mlpact.version.rowpath import row_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,6 +52,7 @@ def predict_ray(
     workers: int = 2,
     address: str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    compiled: bool | None = None,
     progress: Progress | None = None,
 ) -> PredictResult:
     """Predict every row of a Parquet file (or a folder of them) on Ray into one output file.
@@ -64,6 +66,7 @@ def predict_ray(
         address: the Ray cluster (``ray://host:10001``, ``auto``); default: the running Ray
             session, else a local one started (and stopped) here.
         chunk_rows: rows validated and predicted at a time inside an actor.
+        compiled: as for the local engine (`mlpact.prediction.local.predict_local`).
 
     Raises:
         InputValidationError: some rows do not match the schema; lists every problem.
@@ -84,13 +87,16 @@ def predict_ray(
     ray = import_ray_data()
     started = _connect(ray, address)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    report, writer, start = ValidationReport(), None, time.perf_counter()
+    report, writer, start, compiled_rows = ValidationReport(), None, time.perf_counter(), 0
     try:
-        results = _results(ray, model, tasks, keep=keep, workers=workers, chunk_rows=chunk_rows)
+        results = _results(
+            ray, model, tasks, keep=keep, workers=workers, chunk_rows=chunk_rows, compiled=compiled
+        )
         total = sum(t["rows"] for t in tasks)
         with (progress or Silent()).bar(f"Predicting {Path(source).name} on Ray", total) as advance:
             for part in results:
                 report.merge(_report(part["report"]))
+                compiled_rows += int(part["compiled_rows"])
                 if report.ok and part["rows"]:
                     writer = writer or Writer(tmp, table_format(output))
                     writer.write(_frame(part["table"]))
@@ -107,7 +113,10 @@ def predict_ray(
         tmp.unlink(missing_ok=True)
         if started:
             ray.shutdown()
-    return PredictResult(report.rows, output, report, time.perf_counter() - start, ref=model.ref)
+    return PredictResult(
+        report.rows, output, report, time.perf_counter() - start, ref=model.ref,
+        compiled_rows=compiled_rows if report.ok else 0,
+    )  # fmt: skip
 
 
 def parquet_files(source: Path) -> list[Path]:
@@ -156,7 +165,14 @@ def _connect(ray: Any, address: str | None) -> bool:
 
 
 def _results(
-    ray: Any, model: Model, tasks: list[dict[str, Any]], *, keep: Sequence[str], workers: int, chunk_rows: int
+    ray: Any,
+    model: Model,
+    tasks: list[dict[str, Any]],
+    *,
+    keep: Sequence[str],
+    workers: int,
+    chunk_rows: int,
+    compiled: bool | None,
 ) -> Iterator[dict[str, Any]]:
     """Each row group's result (output table as Arrow IPC bytes, report as JSON), in input order."""
     ctx = ray.data.DataContext.get_current()
@@ -164,7 +180,12 @@ def _results(
     dataset = ray.data.from_items(tasks, override_num_blocks=max(1, len(tasks)))
     mapped = dataset.map_batches(
         RowGroupPredictor,
-        fn_constructor_kwargs={"model": ray.put(model), "keep": list(keep), "chunk_rows": chunk_rows},
+        fn_constructor_kwargs={
+            "model": ray.put(model),
+            "keep": list(keep),
+            "chunk_rows": chunk_rows,
+            "compiled": compiled,
+        },
         batch_size=1,
         batch_format="pandas",
         compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
@@ -176,11 +197,13 @@ def _results(
 class RowGroupPredictor:
     """A Ray Data actor: holds the model (deserialised once) and predicts whole row groups."""
 
-    def __init__(self, model: Any, keep: list[str], chunk_rows: int) -> None:
+    def __init__(self, model: Any, keep: list[str], chunk_rows: int, compiled: bool | None = None) -> None:
         import ray
 
         self.model = ray.get(model) if isinstance(model, ray.ObjectRef) else model
-        self.keep, self.chunk_rows = keep, chunk_rows
+        self.keep, self.chunk_rows, self.compiled = keep, chunk_rows, compiled
+        if self.model.compiled if compiled is None else compiled:
+            row_path(self.model.pipeline)  # built once per actor, so every chunk can use it
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         import pandas as pd
@@ -193,7 +216,7 @@ class RowGroupPredictor:
 
         import pyarrow.parquet as pq
 
-        report, tables = ValidationReport(), []
+        report, tables, compiled_rows = ValidationReport(), [], 0
         pf = pq.ParquetFile(task["path"], pre_buffer=False)
         offset = int(task["offset"])
         for batch in pf.iter_batches(batch_size=self.chunk_rows, row_groups=[int(task["group"])]):
@@ -202,10 +225,16 @@ class RowGroupPredictor:
             X, found = self.model.check(chunk, ignore=self.keep, row_offset=offset)
             report.merge(found)
             if report.ok:
-                tables.append(self.model.output_frame(X, chunk[self.keep] if self.keep else None))
+                kept = chunk[self.keep] if self.keep else None
+                table, fast = self.model.output(X, kept, compiled=self.compiled)
+                tables.append(table)
+                compiled_rows += len(table) if fast else 0
             offset += len(chunk)
         table = _ipc(tables) if report.ok and tables else b""
-        return {"rows": report.rows, "report": json.dumps(report.to_dict(), default=str), "table": table}
+        return {
+            "rows": report.rows, "report": json.dumps(report.to_dict(), default=str), "table": table,
+            "compiled_rows": compiled_rows,
+        }  # fmt: skip
 
 
 def _ipc(frames: list[pd.DataFrame]) -> bytes:

@@ -10,7 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from mlpact.errors import PayloadError
-from mlpact.serve.rowpath import row_path
+from mlpact.version.rowpath import row_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,11 +89,11 @@ def score(model: Model, X: Any) -> dict[str, Any]:
     """Predictions (and class probabilities for classifiers) as plain JSON-ready lists.
 
     Requests of up to FAST_ROWS rows go through the pipeline's compiled fast path when it has one
-    (`mlpact.serve.rowpath`: the same numbers, without sklearn's per-call overhead); any value it was
+    (`mlpact.version.rowpath`: the same numbers, without sklearn's per-call overhead); any value it was
     not compiled for sends the request through the pipeline itself.
     """
     pipeline = model.pipeline
-    fast = row_path(pipeline) if len(X) <= FAST_ROWS else None
+    fast = row_path(pipeline) if len(X) <= FAST_ROWS and model.compiled else None
     if model.task == "classification" and hasattr(pipeline, "predict_proba"):
         proba = fast.predict_proba(X) if fast is not None else None
         if proba is None:

@@ -23,7 +23,7 @@ from mlpact.serve._holder import ModelHolder
 from mlpact.serve._images import add_image_predict
 from mlpact.serve._payload import parse_records, read_body
 from mlpact.serve._predlog import PredictionLog
-from mlpact.serve.rowpath import row_path
+from mlpact.version.rowpath import row_path
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request, Response
@@ -120,7 +120,8 @@ def build_app(holder: ModelHolder, settings: ServeConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        row_path(holder.model.pipeline)  # compile the fast path before the first request
+        if holder.model.compiled:
+            row_path(holder.model.pipeline)  # compile the fast path before the first request
         stop = holder.start_polling(settings.poll_interval)
         if predictions is not None:
             predictions.start()

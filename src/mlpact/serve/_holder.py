@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlpact.serve.rowpath import row_path
 from mlpact.store import Store, parse_ref
 from mlpact.version.golden import verify as verify_golden
+from mlpact.version.rowpath import row_path
 
 if TYPE_CHECKING:
     from mlpact.store import Store
@@ -56,7 +56,8 @@ class ModelHolder:
                     return False
                 new = load(f"{record.name}:{record.version}", store=self.store, trust=self.trust)
                 verify_golden(new)
-                row_path(new.pipeline)  # compile its fast path here, not on a request
+                if new.compiled:
+                    row_path(new.pipeline)  # compile its fast path here, not on a request
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error(

@@ -135,8 +135,9 @@ class ImageModel(Model):
         kept = [i for i, image in enumerate(decoded) if image is not None]
         return [decoded[i] for i in kept], kept, len(decoded)
 
-    def predict(self, data: Any, *, check: bool = True) -> np.ndarray:
-        """The predicted class of each image (None for an image that cannot be read)."""
+    def predict(self, data: Any, *, check: bool = True, compiled: bool | None = None) -> np.ndarray:
+        """The predicted class of each image (None for an image that cannot be read). `compiled`
+        is accepted for the table models' signature; an image network has no compiled form."""
         import numpy as np
 
         images, kept, n = self._readable(data, check)

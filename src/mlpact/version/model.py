@@ -6,7 +6,7 @@ import contextlib
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from mlpact._core import files
 from mlpact._core.html import InlineHTML, escape, fmt
@@ -19,6 +19,7 @@ from mlpact.learn import decision
 from mlpact.store import VersionRecord
 from mlpact.version import bundle
 from mlpact.version.inspection import errors
+from mlpact.version.rowpath import is_built, row_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,6 +29,20 @@ if TYPE_CHECKING:
     from mlpact.data.validation import ValidationReport
 
 PROBA_PREFIX = "proba_"
+#: From this many rows, `Model.score_rows` builds and uses the pipeline's compiled form
+#: (`mlpact.version.rowpath`): below it, building that form (a few hundred probe rows through the
+#: pipeline, once per loaded model) costs more than it saves.
+BATCH_ROWS = 1_000
+
+
+class Scores(NamedTuple):
+    """What `Model.score_rows` computed for a frame of coerced rows."""
+
+    predictions: np.ndarray
+    #: Class probabilities (a classifier scored with `proba=True`), else None.
+    proba: np.ndarray | None
+    #: True when the compiled form scored these rows; False when scikit-learn's pipeline did.
+    compiled: bool
 
 
 class Model:
@@ -90,6 +105,14 @@ class Model:
 
             self._config = validate_config(self._raw_config, label=str(self.path / "config.yaml"))
         return self._config
+
+    @property
+    def compiled(self) -> bool:
+        """The version's `predict.compiled`: may large batches score through the compiled pipeline?
+
+        Read from the saved config without building the config model (see `policy`)."""
+        saved = self._raw_config.get("predict") or {}
+        return bool(saved.get("compiled", True)) if isinstance(saved, Mapping) else True
 
     @property
     def policy(self) -> Mapping[str, str]:
@@ -193,8 +216,10 @@ class Model:
             )
         return X
 
-    def predict(self, data: Any, *, check: bool = True) -> np.ndarray:
+    def predict(self, data: Any, *, check: bool = True, compiled: bool | None = None) -> np.ndarray:
         """Predicted labels or values for input rows (a DataFrame, a record or a list of records).
+
+        `compiled`: see `score_rows` (None: the version's `predict.compiled`).
 
         Raises:
             InputValidationError: the input does not match the schema (every problem listed).
@@ -202,10 +227,38 @@ class Model:
         import numpy as np
 
         X = self.prepare(data, check=check)
-        with _scoring(self.ref):
-            if self.decision is not None and len(X):
-                return self.decide(self.pipeline.predict_proba(X))
+        if not len(X):  # scikit-learn refuses empty input
             return np.asarray(self.pipeline.predict(X))
+        return self.score_rows(X, proba=self.decision is not None, compiled=compiled).predictions
+
+    def score_rows(self, X: pd.DataFrame, *, proba: bool, compiled: bool | None = None) -> Scores:
+        """Predictions for already-coerced, non-empty rows; with `proba` (classifiers with
+        probabilities), also the class probabilities, and labels decided from them.
+
+        From `BATCH_ROWS` rows (or once its compiled form is built: the last, shorter chunk of a
+        file, say), a pipeline of the usual shape scores through its compiled form
+        (`mlpact.version.rowpath`: the preprocessing replayed with numpy, proved on probe rows to
+        give sklearn's exact matrix, so the estimator gives the exact same numbers). A frame with a
+        value it was not compiled for (an unseen category, say) goes through the pipeline itself.
+        `compiled=False` (or the version's `predict.compiled: false`) always uses the pipeline.
+        """
+        import numpy as np
+
+        use = self.compiled if compiled is None else compiled
+        large = len(X) >= BATCH_ROWS or is_built(self.pipeline)  # the last chunk of a file, say
+        fast = row_path(self.pipeline) if use and large else None
+        with _scoring(self.ref):
+            if proba:
+                probabilities = fast.predict_proba(X) if fast is not None else None
+                ran = probabilities is not None
+                if probabilities is None:
+                    probabilities = self.pipeline.predict_proba(X)
+                return Scores(self.decide(probabilities), probabilities, ran)
+            predictions = fast.predict(X) if fast is not None else None
+            ran = predictions is not None
+            if predictions is None:
+                predictions = self.pipeline.predict(X)
+            return Scores(np.asarray(predictions), None, ran)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Labels for class probabilities: the saved decision (see `mlpact.learn.decision`), else argmax."""
@@ -224,8 +277,9 @@ class Model:
         if not hasattr(self.pipeline, "predict_proba") or self.task != "classification":
             raise DataError(f"{self.ref} is not a classifier with probabilities.")
         frame = self.prepare(data, check=check)
-        with _scoring(self.ref):
-            proba = self.pipeline.predict_proba(frame)
+        if not len(frame):
+            return pd.DataFrame(columns=self.classes, index=frame.index, dtype=float)
+        proba = self.score_rows(frame, proba=True).proba
         return pd.DataFrame(proba, columns=self.classes, index=frame.index)
 
     def predict_frame(self, data: Any, *, check: bool = True, keep: Sequence[str] = ()) -> pd.DataFrame:
@@ -237,26 +291,31 @@ class Model:
 
     def output_frame(self, X: pd.DataFrame, kept: pd.DataFrame | None = None) -> pd.DataFrame:
         """Predictions for already-coerced rows, as the output table."""
+        return self.output(X, kept)[0]
+
+    def output(
+        self, X: pd.DataFrame, kept: pd.DataFrame | None = None, *, compiled: bool | None = None
+    ) -> tuple[pd.DataFrame, bool]:
+        """The output table for already-coerced rows (kept columns, `prediction`, `proba_<class>`
+        per class for classifiers), and whether the compiled pipeline scored them (see `score_rows`)."""
         import numpy as np
         import pandas as pd
 
         cols: dict[str, Any] = {} if kept is None else {c: kept[c].to_numpy() for c in kept.columns}
+        with_proba = self.task == "classification" and hasattr(self.pipeline, "predict_proba")
+        ran = False
         if len(X) == 0:  # scikit-learn refuses empty input; the output table still has its columns
             classes = getattr(self.pipeline, "classes_", None)
             cols["prediction"] = np.empty(0, dtype=classes.dtype if classes is not None else float)
             for cls in classes if classes is not None and hasattr(self.pipeline, "predict_proba") else []:
                 cols[f"{PROBA_PREFIX}{plain(cls)}"] = np.empty(0)
-        elif self.task == "classification" and hasattr(self.pipeline, "predict_proba"):
-            with _scoring(self.ref):
-                proba = self.pipeline.predict_proba(X)
-            classes = self.pipeline.classes_
-            cols["prediction"] = self.decide(proba)
-            for i, cls in enumerate(classes):
-                cols[f"{PROBA_PREFIX}{plain(cls)}"] = proba[:, i]
         else:
-            with _scoring(self.ref):
-                cols["prediction"] = self.pipeline.predict(X)
-        return pd.DataFrame(cols, index=X.index)
+            scores = self.score_rows(X, proba=with_proba, compiled=compiled)
+            cols["prediction"], ran = scores.predictions, scores.compiled
+            if scores.proba is not None:
+                for i, cls in enumerate(self.pipeline.classes_):
+                    cols[f"{PROBA_PREFIX}{plain(cls)}"] = scores.proba[:, i]
+        return pd.DataFrame(cols, index=X.index), ran
 
 
 def as_frame(data: Any) -> pd.DataFrame:

@@ -11,8 +11,8 @@ from tests.conftest import mixed_frame
 
 import mlpact
 from mlpact.errors import InputWarning
-from mlpact.serve import rowpath
-from mlpact.serve.rowpath import row_path
+from mlpact.version import rowpath
+from mlpact.version.rowpath import row_path
 
 
 def _train(tmp_path: Path, features: dict[str, Any], *, drop: tuple[str, ...] = ("id", "note", "day")) -> Any:
@@ -103,3 +103,31 @@ def test_the_server_answers_with_the_pipelines_numbers(tmp_path: Path) -> None:
             body = client.post("/predict", json=[record]).json()
             got = body["probabilities"][0]
             assert [got[str(c)] for c in expected.columns] == expected.iloc[i].tolist()
+
+
+def test_the_server_does_not_compile_a_version_with_predict_compiled_false(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from mlpact.serve import create_app
+
+    built: list[Any] = []
+    monkeypatch.setattr(rowpath, "_compile", lambda pipeline: built.append(pipeline))
+    frame = mixed_frame(200, seed=3)
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    for name, compiled in (("off", False), ("on", True)):
+        mlpact.train(
+            {"name": name, "data": {"source": str(tmp_path / "mixed.csv"), "target": "label",
+                                    "drop": ["id", "note", "day"]},
+             "model": {"type": "sklearn.linear_model.LogisticRegression"},
+             "evaluate": {"cv_folds": 0}, "predict": {"compiled": compiled}},
+            store=tmp_path / "store",
+        )  # fmt: skip
+        record = frame.drop(columns=["id", "note", "day", "label"]).iloc[0].to_dict()
+        with TestClient(
+            create_app(f"{name}:1", store=tmp_path / "store"), base_url="http://localhost"
+        ) as client:
+            assert client.post("/predict", json=[record]).status_code == 200
+    assert len(built) == 1  # only the version that allows it
