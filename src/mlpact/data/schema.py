@@ -302,6 +302,8 @@ def _to_str(series: pd.Series) -> pd.Series:
         # 3.0 read from a CSV is the category "3", as it was in training.
         values = series.map(lambda v: _num_text(v) if pd.notna(v) else np.nan)
         return values.astype(object)
+    if isinstance(series.dtype, pd.StringDtype):  # already text (pandas 3 reads text so): no copy by mask
+        return pd.Series(series.to_numpy(dtype=object, na_value=np.nan), index=series.index, dtype=object)
     mask = series.notna()
     out = pd.Series(np.full(len(series), np.nan, dtype=object), index=series.index)
     out[mask] = series[mask].astype(str).astype(object)
