@@ -46,6 +46,7 @@ def models_list(
     """List versions: name, version, created, aliases, headline metric, data fingerprint, origin
     (mlpact: `mlpact train`; external: `mlpact.save`; imported: `models import`; "(rebuilt)": the
     row was written by `mlpact store rebuild-index`)."""
+    from rich import box
     from rich.table import Table
 
     from mlpact import registry
@@ -57,7 +58,7 @@ def models_list(
     if not records:
         stdout().print("No versions yet. Train one with [bold]mlpact train CONFIG[/].")
         return
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)  # fits 80 columns
     for col in (
         "model",
         "version",
@@ -68,7 +69,9 @@ def models_list(
         "origin",
         *(["status"] if include_all else []),
     ):
-        table.add_column(col, no_wrap=col == "created")  # a date stays whole
+        table.add_column(
+            col, no_wrap=col in ("model", "version", "created", "origin", "status"), overflow="fold"
+        )
     for r in records:
         metric = f"{r.metric_name} {fmt(r.metric_value)}" if r.metric_name else "-"
         row = [
@@ -77,7 +80,7 @@ def models_list(
             iso(r.created),
             ", ".join(r.aliases),
             metric,
-            (r.data_fingerprint or "")[:12],
+            (r.data_fingerprint or "")[:8],
             r.made_by + (" (rebuilt)" if r.rebuilt else ""),
         ]
         table.add_row(
