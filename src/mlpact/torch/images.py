@@ -222,7 +222,7 @@ def read_image(path: Path | str, resize: Mapping[str, Any] | None = None) -> np.
         DataError: the file does not exist or is not an image PIL can read.
     """
     with opened(path) as img:
-        rgb = img.convert("RGB")
+        rgb = img if img.mode == "RGB" else img.convert("RGB")  # convert() would copy an RGB image
         if resize is not None and rgb.size != _hw(resize["size"])[::-1]:
             rgb = rgb.resize(_hw(resize["size"])[::-1], _filter(rgb, resize))
         return np.asarray(rgb)
