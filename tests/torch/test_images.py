@@ -282,3 +282,22 @@ def test_dataset_random_transforms_depend_on_seed_epoch_and_item(tmp_path: Path)
     assert np.array_equal(a[0][0].numpy(), b[0][0].numpy())
     a.epoch = 1
     assert not np.array_equal(a[0][0].numpy(), b[0][0].numpy())
+
+
+def test_prediction_input_resizes_a_file_as_training_reads_it_and_an_array_alike(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from mlpact.torch.images import ImageDataset, read_image
+    from mlpact.torch.inputs import ImageInput
+
+    root = make_shapes(tmp_path, per_class=2, test_per_class=1, size=40)
+    paths = sorted((root / "train").rglob("*.png"))
+    Image.open(paths[1]).convert("L").save(paths[1])  # one grey image: converted, not read as is
+    steps = [{"type": "resize", "size": 28}, {"type": "to_tensor"}]
+    given = ImageInput(steps)([*paths[:2], read_image(paths[0]), paths[0].read_bytes()]).numpy()
+    trained = ImageDataset(paths, np.zeros(len(paths), dtype=np.int64), steps)
+    assert given.shape == (4, 3, 28, 28)
+    assert np.array_equal(given[0], trained[0][0].numpy())
+    assert np.array_equal(given[1], trained[1][0].numpy())
+    assert np.array_equal(given[0], given[2])
+    assert np.array_equal(given[0], given[3])
