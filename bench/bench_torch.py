@@ -8,6 +8,7 @@ A second entry shows what `train.cache_images: true` (decode + resize once) buys
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -82,8 +83,14 @@ def run() -> list[dict[str, Any]]:
         ours_cmd = [PYTHON, __file__, "ours", str(data), "cache" if cache else "nocache"]
         mine: list[dict[str, float]] = []
         base: list[dict[str, float]] = []
-        alternate(lambda c=ours_cmd, m=mine: _side(c, "train_images_per_s", m),
-                  lambda b=base: _side(base_cmd, "train_images_per_s", b), RUNS)  # fmt: skip
+        load = [round(os.getloadavg()[0], 2)]  # the machine is shared: how busy it was, round by round
+
+        def baseline(b: list[dict[str, float]] = base, at: list[float] = load) -> float:
+            rate = _side(base_cmd, "train_images_per_s", b)
+            at.append(round(os.getloadavg()[0], 2))
+            return rate
+
+        alternate(lambda c=ours_cmd, m=mine: _side(c, "train_images_per_s", m), baseline, RUNS)  # fmt: skip
         suffix = "_cache_images" if cache else ""
         for key, name in (("train_images_per_s", "train"), ("infer_images_per_s", "infer")):
             if cache and name == "infer":
@@ -91,7 +98,10 @@ def run() -> list[dict[str, Any]]:
             results.append(entry(f"torch_tinyvgg_{name}{suffix}", unit="images/s",
                                  value=median([m[key] for m in mine]), baseline="going_modular_script",
                                  baseline_value=median([b[key] for b in base]), better="higher", goal=">= 1.0",
-                                 runs=RUNS, params={**PARAMS, "cache_images": cache, "device": "cpu"}))  # fmt: skip
+                                 runs=RUNS, params={**PARAMS, "cache_images": cache, "device": "cpu",
+                                                    "load_average_1min": load},
+                                 samples={"mlpact": [m[key] for m in mine],
+                                          "going_modular_script": [b[key] for b in base]}))  # fmt: skip
     return results
 
 

@@ -12,6 +12,7 @@ issue 24: at least 0.9x.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -75,7 +76,14 @@ def run() -> list[dict[str, Any]]:
                 "--trials", str(PARAMS["trials"]), "--epochs", str(PARAMS["epochs"]), "--seed", "0"]  # fmt: skip
     mine: list[float] = []
     base: list[float] = []
-    alternate(lambda: _side(ours_cmd, mine), lambda: _side(base_cmd, base), RUNS)
+    load = [round(os.getloadavg()[0], 2)]  # the machine is shared: how busy it was, round by round
+
+    def baseline() -> float:
+        rate = _side(base_cmd, base)
+        load.append(round(os.getloadavg()[0], 2))
+        return rate
+
+    alternate(lambda: _side(ours_cmd, mine), baseline, RUNS)
     return [
         entry(
             "torch_tune_trials_per_min",
@@ -86,7 +94,14 @@ def run() -> list[dict[str, Any]]:
             better="higher",
             goal=">= 0.9",
             runs=RUNS,
-            params={**PARAMS, "model": "TinyVGG", "sampler": "tpe", "pruner": "none", "device": "cpu"},
+            params={
+                **PARAMS,
+                "model": "TinyVGG",
+                "sampler": "tpe",
+                "pruner": "none",
+                "device": "cpu",
+                "load_average_1min": load,
+            },
             samples={"mlpact": mine, "optuna_script": base},
         )
     ]

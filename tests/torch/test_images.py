@@ -207,6 +207,42 @@ def test_prediction_transforms_are_deterministic_versions_of_training_ones() -> 
     assert output_size(steps) == (32, 32)
 
 
+@pytest.mark.parametrize(
+    "step, random",
+    [
+        ({"type": "resize", "size": 8}, False),
+        ({"type": "center_crop", "size": 8}, False),
+        ({"type": "to_tensor"}, False),
+        ({"type": "normalize", "mean": [0.5], "std": [0.5]}, False),
+        ({"type": "random_crop", "size": 8}, True),
+        ({"type": "hflip"}, True),
+        ({"type": "vflip", "p": 0.2}, True),
+        ({"type": "mypkg.steps:Blur"}, False),
+        ({"type": "mypkg.steps:Jitter", "random": True}, True),
+    ],
+)
+def test_only_random_steps_draw_from_the_per_image_generator(step: dict[str, object], random: bool) -> None:
+    from mlpact.torch.images import eval_steps, is_random
+
+    assert is_random(step) is random
+    assert (step not in eval_steps([step])) is random
+
+
+def test_a_dataset_without_random_steps_gives_each_image_the_same_tensor_every_epoch(tmp_path: Path) -> None:
+    from mlpact.torch.images import ImageDataset, Transforms, read_image
+
+    root = make_shapes(tmp_path, per_class=2, test_per_class=1)
+    paths = sorted((root / "train").rglob("*.png"))
+    steps = [{"type": "resize", "size": 24}, {"type": "center_crop", "size": 20}, {"type": "to_tensor"}]
+    data = ImageDataset(paths, np.zeros(len(paths), dtype=np.int64), steps, seed=3)
+    first = data[1][0].numpy()
+    data.epoch = 5
+    direct = Transforms(steps)(read_image(paths[1]), np.random.default_rng(0))
+    assert np.array_equal(first, data[1][0].numpy())
+    assert np.array_equal(first, direct)
+    assert first.shape == (3, 20, 20)
+
+
 def test_normalize_before_to_tensor_is_a_config_error() -> None:
     from mlpact.errors import ConfigError
     from mlpact.torch.images import check_steps
@@ -246,3 +282,22 @@ def test_dataset_random_transforms_depend_on_seed_epoch_and_item(tmp_path: Path)
     assert np.array_equal(a[0][0].numpy(), b[0][0].numpy())
     a.epoch = 1
     assert not np.array_equal(a[0][0].numpy(), b[0][0].numpy())
+
+
+def test_prediction_input_resizes_a_file_as_training_reads_it_and_an_array_alike(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from mlpact.torch.images import ImageDataset, read_image
+    from mlpact.torch.inputs import ImageInput
+
+    root = make_shapes(tmp_path, per_class=2, test_per_class=1, size=40)
+    paths = sorted((root / "train").rglob("*.png"))
+    Image.open(paths[1]).convert("L").save(paths[1])  # one grey image: converted, not read as is
+    steps = [{"type": "resize", "size": 28}, {"type": "to_tensor"}]
+    given = ImageInput(steps)([*paths[:2], read_image(paths[0]), paths[0].read_bytes()]).numpy()
+    trained = ImageDataset(paths, np.zeros(len(paths), dtype=np.int64), steps)
+    assert given.shape == (4, 3, 28, 28)
+    assert np.array_equal(given[0], trained[0][0].numpy())
+    assert np.array_equal(given[1], trained[1][0].numpy())
+    assert np.array_equal(given[0], given[2])
+    assert np.array_equal(given[0], given[3])

@@ -351,6 +351,39 @@ def test_the_study_storage_writes_ahead(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_one_process_writes_each_trial_whole_to_the_store_when_it_ends(tmp_path: Path) -> None:
+    from mlpact.tune import _backends
+
+    spec = _backends.StudySpec("s", tmp_path, "maximize", "random", "none", 0, 2, 0, "accuracy")
+    in_store: list[int] = []
+
+    def objective(trial: Any) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        trial.report(x, 0)
+        trial.report(x / 2, 1)
+        trial.set_user_attr("seen", len(in_store))
+        in_store.append(len(_backends.open_study(spec).trials))  # what another reader sees now
+        if trial.number == 2:
+            raise RuntimeError("stop the study")
+        return x
+
+    with pytest.raises(RuntimeError, match="stop the study"):
+        _backends.run_optuna(spec, objective, trials=4, timeout=None, jobs=1, on_trial=None)
+    _backends.run_optuna(spec, objective, trials=2, timeout=None, jobs=1, on_trial=None)
+    stored = _backends.open_study(spec).trials
+    assert in_store == [0, 1, 2, 3, 4]  # a running trial is not there yet; every finished one is
+    assert [t.number for t in stored] == [0, 1, 2, 3, 4]
+    assert [t.state.name for t in stored] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert [t.intermediate_values for t in stored] == [
+        {0: t.params["x"], 1: t.params["x"] / 2} for t in stored
+    ]
+    assert [t.user_attrs["seen"] for t in stored] == [0, 1, 2, 3, 4]
+    assert [t.value for t in stored if t.state.name == "COMPLETE"] == [
+        t.params["x"] for t in stored if t.state.name == "COMPLETE"
+    ]
+    assert len({t.params["x"] for t in stored}) == 5  # the continued study did not re-draw its points
+
+
 def test_one_call_opens_the_study_storage_once_in_its_own_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,12 +127,18 @@ def is_custom(step: Mapping[str, Any]) -> bool:
     return step["type"] not in _TRANSFORMS
 
 
+def is_random(step: Mapping[str, Any]) -> bool:
+    """Whether a step draws from the per-image generator: random crops, flips, and your own
+    steps marked `random: true` (every other step gives the same output for the same input)."""
+    return step["type"] in ("random_crop", "hflip", "vflip") or (is_custom(step) and bool(step.get("random")))
+
+
 def eval_steps(steps: Iterable[Mapping[str, Any]]) -> list[Step]:
     """The prediction-time transforms: random crops become centre crops; flips and your own
     random steps are dropped."""
     out: list[Step] = []
     for step in steps:
-        if step["type"] in ("hflip", "vflip") or (is_custom(step) and step.get("random")):
+        if is_random(step) and step["type"] != "random_crop":
             continue
         out.append({**step, "type": "center_crop"} if step["type"] == "random_crop" else dict(step))
     return out
@@ -216,7 +222,7 @@ def read_image(path: Path | str, resize: Mapping[str, Any] | None = None) -> np.
         DataError: the file does not exist or is not an image PIL can read.
     """
     with opened(path) as img:
-        rgb = img.convert("RGB")
+        rgb = img if img.mode == "RGB" else img.convert("RGB")  # convert() would copy an RGB image
         if resize is not None and rgb.size != _hw(resize["size"])[::-1]:
             rgb = rgb.resize(_hw(resize["size"])[::-1], _filter(rgb, resize))
         return np.asarray(rgb)
@@ -453,6 +459,10 @@ class ImageDataset:
         fixed, rest = split_deterministic(list(steps)) if cache else ([], list(steps))
         self.transforms = Transforms(rest)
         self._resize = rest[0] if rest and rest[0]["type"] == "resize" else None
+        # Seeding a generator per image costs ~10-40 us (more than the resize of a small image):
+        # made only when a step draws from it; the others are given one that nothing reads.
+        self._random = any(is_random(s) for s in rest)
+        self._unused = np.random.default_rng(seed)
         self._cache: list[np.ndarray] | None = None
         if cache:  # decode (and resize while decoding) once; keep the deterministic prefix's output
             none = np.random.default_rng(0)
@@ -472,7 +482,7 @@ class ImageDataset:
             image, functions = read_image(self.paths[index], self._resize), functions[1:]
         else:
             image = read_image(self.paths[index])
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self._random else self._unused
         for function in functions:
             image = function(image, rng)
         return torch.from_numpy(np.ascontiguousarray(image)), int(self.labels[index])

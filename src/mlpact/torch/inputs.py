@@ -27,6 +27,8 @@ class ImageInput:
         self.transforms = Transforms(steps, trusted=trusted)
         self.steps = self.transforms.steps
         self._rng = np.random.default_rng(0)  # prediction steps are deterministic; apply() wants one
+        # a leading resize is done while a file is still a PIL image (as training reads it)
+        self._resize = self.steps[0] if self.steps and self.steps[0]["type"] == "resize" else None
 
     def image(self, item: Any, *, name: str | None = None) -> np.ndarray:
         """One input as an RGB uint8 array (HWC).
@@ -42,8 +44,17 @@ class ImageInput:
         return np.repeat(array[..., None], 3, axis=2) if array.ndim == 2 else array
 
     def __call__(self, batch: Sequence[Any]) -> Any:
-        arrays = [self.transforms(self.image(item), self._rng) for item in batch]
-        return torch.from_numpy(np.ascontiguousarray(np.stack(arrays)))
+        return torch.from_numpy(np.ascontiguousarray(np.stack([self._tensor(item) for item in batch])))
+
+    def _tensor(self, item: Any) -> np.ndarray:
+        functions = self.transforms.functions
+        if self._resize is not None and isinstance(item, (str, Path)):
+            image, functions = read_image(item, self._resize), functions[1:]
+        else:
+            image = self.image(item)
+        for function in functions:
+            image = function(image, self._rng)
+        return image
 
 
 class TableInput:
