@@ -18,6 +18,7 @@ from typing import Any
 from common import PYTHON, ROOT, WORK, alternate, entry, median
 
 RUNS = 3
+INFER_PASSES = 5  # inference: the fastest of this many passes over the test images, on both sides
 PARAMS = {
     "images_per_class": 100,
     "test_per_class": 30,
@@ -59,10 +60,13 @@ def ours(data: Path, cache: bool) -> dict[str, float]:
     result = train(cfg, store=store)
     model = load(result.ref, store=store)
     files = image_files(data / "test")
-    start = time.perf_counter()
-    model.predict_proba(files)
+    infer_s = float("inf")
+    for _ in range(INFER_PASSES):  # the fastest of a few passes, as the script does
+        start = time.perf_counter()
+        model.predict_proba(files)
+        infer_s = min(infer_s, time.perf_counter() - start)
     return {"train_images_per_s": result.metrics["training"]["samples_per_s"],
-            "infer_images_per_s": len(files) / (time.perf_counter() - start)}  # fmt: skip
+            "infer_images_per_s": len(files) / infer_s}  # fmt: skip
 
 
 def _side(cmd: list[str], key: str, box: list[dict[str, float]]) -> float:
@@ -98,7 +102,7 @@ def run() -> list[dict[str, Any]]:
             results.append(entry(f"torch_tinyvgg_{name}{suffix}", unit="images/s",
                                  value=median([m[key] for m in mine]), baseline="going_modular_script",
                                  baseline_value=median([b[key] for b in base]), better="higher", goal=">= 1.0",
-                                 runs=RUNS, params={**PARAMS, "cache_images": cache, "device": "cpu",
+                                 runs=RUNS, params={**PARAMS, "cache_images": cache, "device": "cpu", "infer_passes": INFER_PASSES,
                                                     "load_average_1min": load},
                                  samples={"mlpact": [m[key] for m in mine],
                                           "going_modular_script": [b[key] for b in base]}))  # fmt: skip

@@ -2,8 +2,8 @@
 
 The same layout as the course (data_setup.py + model_builder.py + engine.py + train.py in one
 file), with PIL + NumPy in place of torchvision (not usable here). Prints JSON: training and
-inference images/s, timed around the loops only (imports and data discovery excluded), as mlpact's
-figures are.
+inference images/s (the fastest of PASSES passes over the test images), timed around the loops
+only (imports and data discovery excluded), as mlpact's figures are.
 
     python going_modular_train.py DATA_DIR --batch_size 32 --lr 0.001 --num_epochs 2 --hidden_units 10
 """
@@ -21,6 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 
 import torch
 from torch import nn
+
+PASSES = 5  # inference: the fastest of this many passes over the test images (as bench_torch.py)
 
 
 class ImageFolder(Dataset):  # data_setup.py
@@ -101,9 +103,11 @@ def main() -> None:  # train.py
     for _ in range(args.num_epochs):
         train_step(model, train_loader, loss_fn, optimizer, device)
     train_s = time.perf_counter() - start
-    start = time.perf_counter()
-    n, right = predict_all(model, test_loader, device)
-    infer_s = time.perf_counter() - start
+    infer_s = float("inf")
+    for _ in range(PASSES):  # the fastest of a few passes: one pass of 90 images is ~0.1 s
+        start = time.perf_counter()
+        n, right = predict_all(model, test_loader, device)
+        infer_s = min(infer_s, time.perf_counter() - start)
     torch.save(model.state_dict(), Path(args.data) / "going_modular.pth")
     out = {
         "train_images_per_s": len(train_data) * args.num_epochs / train_s,

@@ -225,7 +225,18 @@ def read_image(path: Path | str, resize: Mapping[str, Any] | None = None) -> np.
         rgb = img if img.mode == "RGB" else img.convert("RGB")  # convert() would copy an RGB image
         if resize is not None and rgb.size != _hw(resize["size"])[::-1]:
             rgb = rgb.resize(_hw(resize["size"])[::-1], _filter(rgb, resize))
-        return np.asarray(rgb)
+        return pixels(rgb)
+
+
+def pixels(img: Any) -> np.ndarray:
+    """A PIL image's pixels as a (read-only) array, for 8-bit RGB and greyscale through one
+    `tobytes` copy: `np.asarray(img)` goes through the array interface and takes about 1.6x as
+    long (measured: 1.18 ms against 0.73 ms for 640x480 RGB). Other modes: `np.asarray`."""
+    if img.mode == "RGB":
+        return np.frombuffer(img.tobytes(), dtype=np.uint8).reshape(img.height, img.width, 3)
+    if img.mode == "L":
+        return np.frombuffer(img.tobytes(), dtype=np.uint8).reshape(img.height, img.width)
+    return np.asarray(img)
 
 
 def decode_bytes(data: bytes, *, name: str = "upload") -> np.ndarray:
@@ -239,7 +250,7 @@ def decode_bytes(data: bytes, *, name: str = "upload") -> np.ndarray:
     image_mod = require("PIL.Image", feature="Reading images")
     try:
         with image_mod.open(io.BytesIO(data)) as img:
-            return np.asarray(img.convert("RGB"))
+            return pixels(img if img.mode == "RGB" else img.convert("RGB"))
     except image_mod.UnidentifiedImageError:
         raise DataError(f"Cannot read {name} as an image: {_NOT_AN_IMAGE}.") from None
     except (OSError, ValueError) as exc:
@@ -387,7 +398,7 @@ def _resize(image: np.ndarray, step: Mapping[str, Any], rng: np.random.Generator
     if image.shape[:2] == (h, w):
         return image
     resized = _to_pil(image).resize((w, h), _filter(image, step))
-    out = np.asarray(resized)
+    out = pixels(resized)
     return out[..., None] if out.ndim == 2 else out
 
 
