@@ -17,7 +17,7 @@ from mlpact.errors import DataError, InputWarning, plural
 from mlpact.torch.deps import require
 from mlpact.torch.images import image_files
 from mlpact.torch.inputs import ImageInput, TableInput
-from mlpact.torch.saving import TRANSFORMS_JSON, TorchPredictor, load_module
+from mlpact.torch.saving import TRANSFORMS_JSON, TorchPredictor, inference_batch, load_module
 from mlpact.version import bundle
 from mlpact.version.model import PROBA_PREFIX, Model
 
@@ -58,12 +58,16 @@ def load_version(
     if spec.get("input") == "image":
         steps = files.read_json(directory, TRANSFORMS_JSON)["predict"]
         to_tensor = ImageInput(steps, trusted=[*named, *trust])
-        predictor = TorchPredictor(module, to_tensor, spec.get("classes"), batch_size=max(batch, 64))
+        predictor = TorchPredictor(
+            module, to_tensor, spec.get("classes"), batch_size=inference_batch(batch, images=True)
+        )
         return ImageModel(
             directory, manifest, predictor, record=record, raw_config=raw_config, lineage=lineage
         )
     pre = bundle.load_pipeline(directory, trusted=extra_types(record, named, trust))
-    predictor = TorchPredictor(module, TableInput(pre), spec.get("classes"), batch_size=max(batch, 256))
+    predictor = TorchPredictor(
+        module, TableInput(pre), spec.get("classes"), batch_size=inference_batch(batch, images=False)
+    )
     return Model(directory, manifest, predictor, record=record, raw_config=raw_config, lineage=lineage)
 
 

@@ -40,6 +40,7 @@ from mlpact.torch.saving import (
     TRANSFORMS_JSON,
     TorchPredictor,
     build_module,
+    inference_batch,
     save_module,
     unrecorded_defaults,
 )
@@ -159,8 +160,8 @@ class Job:
         self.warnings += unrecorded_defaults(cfg.model.type, self.kwargs)
         self.timings["fit"] = round(self.result.seconds, 4)
         self.module.to("cpu")
-        self.predictor = TorchPredictor(self.module, self.data.to_tensor, self.data.classes,
-                                        batch_size=max(cfg.train.batch_size, 64))  # fmt: skip
+        batch = inference_batch(cfg.train.batch_size, images=self.data.images is not None)
+        self.predictor = TorchPredictor(self.module, self.data.to_tensor, self.data.classes, batch_size=batch)
         self._score()
 
     def _score(self) -> None:
