@@ -16,7 +16,7 @@ class PredictConfig(Section):
 
     compiled: bool = Field(
         True,
-        description="Score batches of 1,000 rows or more (and served requests of up to 1,000) "
+        description="Score batches of 1,000 rows or more (and every request a server answers) "
         "through the pipeline's compiled form: its preprocessing replayed with numpy, used only "
         "where it gives scikit-learn's exact numbers on probe rows, a chunk with a value it was "
         "not compiled for going through the pipeline itself. false: always the pipeline "

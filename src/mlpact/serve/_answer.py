@@ -1,5 +1,5 @@
-"""Answering a prediction request: validate, score (the compiled row path for small requests),
-and the JSON bodies of answers and errors (a request id in each; never a value from the input)."""
+"""Answering a prediction request: validate, score (through the compiled pipeline where it has
+one), and the JSON bodies of answers and errors (a request id in each; never a value from the input)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from mlpact.errors import PayloadError
-from mlpact.version.rowpath import row_path
+from mlpact.errors import DataError, PayloadError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlpact.serve")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")  # fullmatch: `$` accepts a final newline
-FAST_ROWS = 1_000  # larger requests amortise sklearn's per-call overhead; its path is as fast
 
 
 class Telemetry:
@@ -63,9 +61,11 @@ def answer(
     try:
         result = score(model, X)
     except (ValueError, TypeError, OverflowError) as exc:
+        # `Model.score_rows` says a pipeline's ValueError as a DataError: name the pipeline's own
+        cause = exc.__cause__ if isinstance(exc, DataError) and exc.__cause__ is not None else exc
         raise _Unscorable(
             422,
-            f"The model could not score this input ({type(exc).__name__} in the pipeline), although it "
+            f"The model could not score this input ({type(cause).__name__} in the pipeline), although it "
             "passed the schema checks: look for extreme or non-finite numbers.",
         ) from None
     if telemetry is not None:
@@ -88,24 +88,18 @@ def _refuse(report: ValidationReport, rid: str) -> bytes:
 def score(model: Model, X: Any) -> dict[str, Any]:
     """Predictions (and class probabilities for classifiers) as plain JSON-ready lists.
 
-    Requests of up to FAST_ROWS rows go through the pipeline's compiled fast path when it has one
-    (`mlpact.version.rowpath`: the same numbers, without sklearn's per-call overhead); any value it was
-    not compiled for sends the request through the pipeline itself.
+    Scored by `Model.score_rows`: the server builds the pipeline's compiled form when it starts
+    (`mlpact.version.rowpath`: the same numbers, without sklearn's per-call overhead), so every
+    request uses it; any value it was not compiled for sends the request through the pipeline.
     """
     pipeline = model.pipeline
-    fast = row_path(pipeline) if len(X) <= FAST_ROWS and model.compiled else None
-    if model.task == "classification" and hasattr(pipeline, "predict_proba"):
-        proba = fast.predict_proba(X) if fast is not None else None
-        if proba is None:
-            proba = pipeline.predict_proba(X)
-        classes = pipeline.classes_
-        keys = [str(c.item() if hasattr(c, "item") else c) for c in classes]
-        rows = [dict(zip(keys, row, strict=True)) for row in proba.tolist()]
-        return {"predictions": model.decide(proba).tolist(), "probabilities": rows}
-    predictions = fast.predict(X) if fast is not None else None
-    if predictions is None:
-        predictions = pipeline.predict(X)
-    return {"predictions": [finite(v) for v in predictions.tolist()], "probabilities": None}
+    with_proba = model.task == "classification" and hasattr(pipeline, "predict_proba")
+    scores = model.score_rows(X, proba=with_proba)
+    if scores.proba is not None:
+        keys = [str(c.item() if hasattr(c, "item") else c) for c in pipeline.classes_]
+        rows = [dict(zip(keys, row, strict=True)) for row in scores.proba.tolist()]
+        return {"predictions": scores.predictions.tolist(), "probabilities": rows}
+    return {"predictions": [finite(v) for v in scores.predictions.tolist()], "probabilities": None}
 
 
 def problem_json(problem: Problem) -> dict[str, Any]:

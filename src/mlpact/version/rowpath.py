@@ -22,7 +22,7 @@ the sklearn pipeline on a few hundred probe rows when it is built and discarded 
 if any output differs, and at prediction time any value the lookup tables have not seen (an
 unseen category, say) sends that request, or that chunk of a batch, down the ordinary sklearn
 path, which raises or warns exactly as before. Anything else (text, dates, custom steps, sparse
-output, pandas output) is not compiled at all. Serving uses it for requests of up to 1,000 rows
+output, pandas output) is not compiled at all. Serving uses it for every request
 (`mlpact.serve`), batch prediction for chunks of `BATCH_ROWS` rows and more
 (`mlpact.version.model.Model.score_rows`); the version's `predict.compiled: false` turns both off.
 """
