@@ -247,18 +247,15 @@ class Model:
         use = self.compiled if compiled is None else compiled
         large = len(X) >= BATCH_ROWS or is_built(self.pipeline)  # the last chunk of a file, say
         fast = row_path(self.pipeline) if use and large else None
+        method = "predict_proba" if proba else "predict"
         with _scoring(self.ref):
-            if proba:
-                probabilities = fast.predict_proba(X) if fast is not None else None
-                ran = probabilities is not None
-                if probabilities is None:
-                    probabilities = self.pipeline.predict_proba(X)
-                return Scores(self.decide(probabilities), probabilities, ran)
-            predictions = fast.predict(X) if fast is not None else None
-            ran = predictions is not None
-            if predictions is None:
-                predictions = self.pipeline.predict(X)
-            return Scores(np.asarray(predictions), None, ran)
+            out = getattr(fast, method)(X) if fast is not None else None  # None: not compiled for X
+            ran = out is not None
+            if out is None:
+                out = getattr(self.pipeline, method)(X)
+        if proba:
+            return Scores(self.decide(out), out, ran)
+        return Scores(np.asarray(out), None, ran)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Labels for class probabilities: the saved decision (see `mlpact.learn.decision`), else argmax."""
