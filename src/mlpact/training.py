@@ -24,7 +24,7 @@ from mlpact._core.metrics import (
 )
 from mlpact._core.plots import write_plots
 from mlpact._core.progress import Progress, Silent
-from mlpact.config import Config, load_config
+from mlpact.config import Config, import_paths, load_config
 from mlpact.data import reference
 from mlpact.data.leakage import check_split
 from mlpact.errors import ConfigError, DataError
@@ -512,7 +512,7 @@ def _save(store: Store, tmp: Path, job: Job, pipeline: Any, run_id: str) -> Vers
     if job.leakage:
         job.metrics["leakage"] = job.leakage
 
-    named = usercode.import_paths(cfg.to_dict())
+    named = import_paths(cfg.to_dict())
     with job.clock("save_pipeline"):
         trusted = bundle.dump_pipeline(pipeline, tmp, allowed=named)
     files.write_json(tmp / "schema.json", job.schema.to_dict())

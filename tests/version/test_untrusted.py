@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 import mlpact
 from conftest import write_config
 from mlpact._core import files
+from mlpact.config import import_paths
 from mlpact.errors import ConfigError, IntegrityError, NotebookError, UntrustedTypesError
 from mlpact.store import Store, _versions
-from mlpact.version import bundle, portable, usercode
+from mlpact.version import bundle, portable
 from mlpact.version.portable import EXPORT_META, export_version, import_version
 
 IRIS = {
@@ -454,8 +455,8 @@ def test_a_config_naming_non_estimators_is_refused_before_anything_runs(
 )
 def test_only_names_outside_the_standard_library_extend_trust(named: str, trusted: list[str]) -> None:
     config = {"model": {"type": named}}
-    assert usercode.import_paths(config) == trusted
-    allowed = bundle.allowed_names().widened([*usercode.import_paths(config), "os.system"])
+    assert import_paths(config) == trusted
+    allowed = bundle.allowed_names().widened([*import_paths(config), "os.system"])
     assert not allowed.allows("function", "os.system") and not allowed.allows("class", "posix.system")
 
 

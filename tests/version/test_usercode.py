@@ -12,9 +12,9 @@ import pytest
 
 import mlpact
 from conftest import wine_config
+from mlpact.config import import_paths
 from mlpact.errors import CodeChangedWarning, ConfigError, IntegrityError, UntrustedTypesError
 from mlpact.store import Store
-from mlpact.version.usercode import import_paths
 
 FEATURES = '''
 import pandas as pd

@@ -84,9 +84,9 @@ def test_model_predict_uses_it_from_batch_rows_and_not_below(
     calls: list[int] = []
     real = rowpath.RowPath.predict_proba
 
-    def counted(self: rowpath.RowPath, X: Any) -> Any:
+    def counted(self: rowpath.RowPath, X: Any, threads: int = 1) -> Any:
         calls.append(len(X))
-        return real(self, X)
+        return real(self, X, threads)
 
     monkeypatch.setattr(rowpath.RowPath, "predict_proba", counted)
     small = model.predict_proba(rows.head(BATCH_ROWS - 1))

@@ -615,7 +615,7 @@ def test_clean_records_take_the_fast_path(
 def test_start_up_runs_without_the_collector_and_then_sets_aside_what_it_made() -> None:
     import gc
 
-    from mlpact.serve._app import starting_up
+    from mlpact._core.startup import starting_up
 
     gc.unfreeze()
     try:
@@ -631,7 +631,7 @@ def test_start_up_runs_without_the_collector_and_then_sets_aside_what_it_made() 
 def test_start_up_without_freezing_sets_nothing_aside() -> None:
     import gc
 
-    from mlpact.serve._app import starting_up
+    from mlpact._core.startup import starting_up
 
     gc.unfreeze()
     with starting_up(freeze=False):
@@ -643,7 +643,7 @@ def test_start_up_without_freezing_sets_nothing_aside() -> None:
 def test_a_failed_start_up_turns_the_collector_back_on_and_sets_nothing_aside() -> None:
     import gc
 
-    from mlpact.serve._app import starting_up
+    from mlpact._core.startup import starting_up
 
     gc.unfreeze()
     with pytest.raises(KeyError, match="no such model"), starting_up():

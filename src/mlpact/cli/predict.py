@@ -79,6 +79,17 @@ def predict(
             show_default=False,
         ),
     ] = None,
+    threads: Annotated[
+        Optional[int],
+        typer.Option(
+            "--threads",
+            help="Threads a random forest, extra trees or a decision tree scores each chunk on, "
+            "in blocks of rows (the same numbers as one thread); other estimators use one. "
+            "Default: every core this process may use.",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
     trust: TrustOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -106,14 +117,19 @@ def predict(
       mlpact predict wine s3://bucket/in.parquet -o s3://bucket/out.parquet   (needs mlpact\\[remote];
       credentials and endpoint from the AWS environment: AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL, ...)
     """
-    from mlpact.prediction import predict
+    import gc
 
+    gc.disable()  # imports make long-lived objects, not garbage (see mlpact._core.startup)
+    try:
+        from mlpact.prediction import predict
+    finally:
+        gc.enable()
     if engine not in ("local", "ray"):
         raise typer.BadParameter(f"expected local or ray, found {engine!r}", param_hint="--engine")
     result = predict(
         model, source, output, keep=keep or (), chunk_rows=chunk_rows, sep=sep, engine=engine,  # type: ignore[arg-type]
         workers=workers, address=address, store=store, trust=trust or (), compiled=compiled,
-        progress=progress(),
+        threads=threads, progress=progress(),
     )  # fmt: skip
     if result.images:
         _print_images(result, as_json=as_json)
@@ -129,6 +145,7 @@ def predict(
                 "ignored_columns": result.ignored,
                 "scored_by": result.scored_by,
                 "compiled_rows": result.compiled_rows,
+                "threads": result.threads,
             }
         )
         return
@@ -161,13 +178,15 @@ def predict(
 
 
 def _scored_by(result: PredictResult) -> str:
-    """Which path scored the rows, when it was not scikit-learn's pipeline throughout."""
+    """Which path scored the rows, when it was not scikit-learn's pipeline throughout, and on
+    how many threads, when more than one."""
+    threads = f"; {result.threads} threads" if result.threads > 1 else ""
     if result.scored_by == "compiled":
-        return "; compiled pipeline"
+        return f"; compiled pipeline{threads}"
     if result.scored_by == "mixed":
         rest = result.rows - result.compiled_rows
-        return f"; compiled pipeline for {result.compiled_rows:,} rows, scikit-learn for {rest:,}"
-    return ""
+        return f"; compiled pipeline for {result.compiled_rows:,} rows, scikit-learn for {rest:,}{threads}"
+    return threads
 
 
 def _print_images(result: PredictResult, *, as_json: bool) -> None:

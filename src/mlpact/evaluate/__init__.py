@@ -24,6 +24,7 @@ from mlpact.learn.scoring import (
 )
 from mlpact.store import Store
 from mlpact.version.inspection import SPLIT, overlap, recorded_rows
+from mlpact.version.load import load
 from mlpact.version.model import Model, match_labels
 
 if TYPE_CHECKING:
@@ -66,8 +67,6 @@ def evaluate_version(
         DataError: the target column is missing or has no labels.
         InputValidationError: the data does not match the version's schema.
     """
-    from mlpact.version.load import load
-
     db = Store.open(store)
     loaded = model if isinstance(model, Model) else load(model, store=db, trust=trust)
     if getattr(loaded, "takes_images", False):

@@ -26,7 +26,7 @@ from mlpact._core import files
 from mlpact._core.lineage import environment, git_state
 from mlpact._core.metrics import MetricsFile, finite_json, metrics_for, plain, primary_metric
 from mlpact._core.plots import write_plots
-from mlpact.config import validate_config
+from mlpact.config import import_paths, validate_config
 from mlpact.data import reference
 from mlpact.errors import DataError
 from mlpact.external.flavors import External, SklearnExternal, TorchExternal, is_torch_module
@@ -312,7 +312,7 @@ def _write(
     run_id: str,
 ) -> VersionRecord:
 
-    named = [*usercode.import_paths(cfg.to_dict()), *trust]
+    named = [*import_paths(cfg.to_dict()), *trust]
     trusted = job.dump(tmp, named)
     schema = job.schema
     scored = _metrics(cfg, job, tmp, test, given, rows=len(X))

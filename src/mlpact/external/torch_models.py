@@ -25,7 +25,7 @@ from mlpact._core import files
 from mlpact._core.lineage import environment, git_state
 from mlpact._core.metrics import finite_json, metrics_for, primary_metric
 from mlpact._core.plots import write_plots
-from mlpact.config import TransformStep, validate_config
+from mlpact.config import TransformStep, import_paths, validate_config
 from mlpact.data import reference
 from mlpact.errors import ConfigError, DataError
 from mlpact.external.flavors import TorchExternal
@@ -251,7 +251,7 @@ def _write(
     metrics = _metrics(cfg, predictor, tmp, test, dict(given or {}), train)
     files.write_json(tmp / "metrics.json", finite_json(metrics))
     files.write_bytes(tmp / "config.yaml", cfg.to_yaml().encode())
-    named = usercode.import_paths(cfg.to_dict())
+    named = import_paths(cfg.to_dict())
     lineage = _lineage(cfg, flavor, train, test, named, run_id)
     files.write_json(tmp / "lineage.json", lineage)
     if cfg.record.lock:

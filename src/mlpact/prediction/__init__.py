@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Literal
 
 from mlpact import torch as torch_flavor
 from mlpact._core.progress import Progress
-from mlpact.errors import DataError
+from mlpact._core.startup import starting_up
+from mlpact.errors import DataError, UsageError
 from mlpact.prediction.local import DEFAULT_CHUNK_ROWS, PredictResult, predict_local
 from mlpact.prediction.ray import predict_ray
 from mlpact.version.load import load
@@ -43,6 +44,7 @@ def predict(
     store: str | Path | Store | None = None,
     trust: Iterable[str] = (),
     compiled: bool | None = None,
+    threads: int | None = None,
     progress: Progress | None = None,
 ) -> PredictResult:
     """Predict every row of a file (or every image of a folder) into a CSV or Parquet file
@@ -60,12 +62,20 @@ def predict(
         compiled: score chunks through the pipeline's compiled form (its preprocessing replayed with
             numpy, used only where it gives scikit-learn's exact numbers; `PredictResult.scored_by`
             says which path ran); False: always the pipeline; None: the version's `predict.compiled`.
+        threads: the local engine scores a forest's or tree's chunks in blocks of rows on this many
+            threads, with the same numbers as one call (`mlpact.version.rowsplit`); None: every
+            core this process may use. Other estimators, and each Ray actor, use one.
 
     Raises:
         InputValidationError: some rows do not match the schema; lists every problem.
         DataError: the file cannot be read or written; an image model asked for the ray engine.
+        UsageError: `threads` with the ray engine.
     """
-    loaded = model if isinstance(model, Model) else load(model, store=store, trust=trust)
+    if isinstance(model, Model):
+        loaded = model
+    else:
+        with starting_up(freeze=False):  # loading: long-lived objects, no garbage to look for
+            loaded = load(model, store=store, trust=trust)
     if getattr(loaded, "takes_images", False):
         if engine == "ray":
             raise DataError(
@@ -77,6 +87,12 @@ def predict(
             found.rows, found.output, found.report, found.seconds, images=True, ref=loaded.ref
         )
     if engine == "ray":
+        if threads is not None:
+            raise UsageError(
+                f"--threads is for the local engine; found --threads {threads} with --engine ray, "
+                "whose actors score on one core each.",
+                hint="Scale Ray with --workers (one core per actor), or drop --engine ray.",
+            )
         return predict_ray(
             loaded, source, output, keep=keep, workers=workers, address=address,
             chunk_rows=chunk_rows, compiled=compiled, progress=progress,
@@ -89,6 +105,7 @@ def predict(
         chunk_rows=chunk_rows,
         sep=sep,
         compiled=compiled,
+        threads=threads,
         progress=progress,
     )
 

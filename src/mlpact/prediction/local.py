@@ -33,7 +33,7 @@ from mlpact.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mlpact.version.model import Model
+    from mlpact.version.model import Model, Scores
 
 DEFAULT_CHUNK_ROWS = 200_000
 
@@ -54,6 +54,9 @@ class PredictResult:
     #: pipeline itself (compiled off, a shape it does not compile, or a chunk with a value it was
     #: not compiled for).
     compiled_rows: int = 0
+    #: The most threads the estimator scored one chunk on (a forest or tree, in blocks of rows:
+    #: `mlpact.version.rowsplit`); 1 for every other estimator, and for each Ray actor.
+    threads: int = 1
 
     @property
     def scored_by(self) -> str:
@@ -76,6 +79,7 @@ def predict_local(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     sep: str = ",",
     compiled: bool | None = None,
+    threads: int | None = None,
     progress: Progress | None = None,
 ) -> PredictResult:
     """Predict every row of a CSV/Parquet file into a CSV/Parquet file (formats by extension), in
@@ -89,6 +93,8 @@ def predict_local(
         chunk_rows: rows per chunk; memory grows with this, not with the file.
         compiled: score chunks through the pipeline's compiled form where it gives the exact same
             numbers (`mlpact.version.model.Model.score_rows`); None: the version's `predict.compiled`.
+        threads: a forest or tree scores each chunk in blocks of rows on this many threads, with
+            the same numbers (`mlpact.version.rowsplit`); None: every core this process may use.
 
     Raises:
         InputValidationError: some rows do not match the schema; lists every problem.
@@ -118,23 +124,45 @@ def predict_local(
     start = time.perf_counter()
     writer: Writer | None = None
     columns: list[str] | None = None
-    compiled_rows = 0
+    compiled_rows, used = 0, 1
     try:
         chunks, total = _read_chunks(source, chunk_rows, sep)
         chunks = _ahead(chunks)
         name = source.name if isinstance(source, Path) else source.rsplit("/", 1)[-1]
-        with (progress or Silent()).bar(f"Predicting {name}", total) as advance:
+        bar = (progress or Silent()).bar(f"Predicting {name}", total)
+        # Chunk k is scored in a background thread while chunk k+1 is read and validated here,
+        # and written behind while k+1 is scored: one chunk in flight at each stage, so memory
+        # stays bounded by the chunk size.
+        with bar as advance, ThreadPoolExecutor(1, thread_name_prefix="mlpact-score") as scorer:
+            pending: tuple[Future[tuple[pd.DataFrame, Scores | None]], int] | None = None
+
+            def finish() -> None:
+                nonlocal compiled_rows, used, writer
+                assert pending is not None
+                table, scores = pending[0].result()
+                if scores is not None:
+                    compiled_rows += len(table) if scores.compiled else 0
+                    used = max(used, scores.threads)
+                writer = writer or Writer(tmp, out_fmt, behind=True)
+                writer.write(table)
+                advance(pending[1])
+
             for offset, chunk in chunks:
                 check_keep(chunk, keep)
                 columns = columns if columns is not None else [str(c) for c in chunk.columns]
                 X, chunk_report = model.check(chunk, ignore=keep, row_offset=offset)
                 report.merge(chunk_report)
+                if pending is not None:
+                    finish()
+                    pending = None
                 if report.ok:
-                    table, fast = model.output(X, chunk[list(keep)] if keep else None, compiled=compiled)
-                    compiled_rows += len(table) if fast else 0
-                    writer = writer or Writer(tmp, out_fmt, behind=True)
-                    writer.write(table)
-                advance(len(chunk))
+                    kept = chunk[list(keep)] if keep else None
+                    job = scorer.submit(model.output, X, kept, compiled=compiled, threads=threads)
+                    pending = (job, len(chunk))
+                else:
+                    advance(len(chunk))
+            if pending is not None:
+                finish()
             report.raise_for_errors()  # inside the bar: no "✓ Predicting" before a refused input
         if writer is None:
             writer = Writer(tmp, out_fmt)
@@ -151,7 +179,7 @@ def predict_local(
     ignored = ignored_columns(columns or [], model, keep, report)
     return PredictResult(
         report.rows, target, report, time.perf_counter() - start, ref=model.ref, ignored=ignored,
-        compiled_rows=compiled_rows,
+        compiled_rows=compiled_rows, threads=used,
     )  # fmt: skip
 
 

@@ -226,9 +226,10 @@ class RowGroupPredictor:
             report.merge(found)
             if report.ok:
                 kept = chunk[self.keep] if self.keep else None
-                table, fast = self.model.output(X, kept, compiled=self.compiled)
+                # one thread: the actor has one CPU of its own (`num_cpus=1`)
+                table, scores = self.model.output(X, kept, compiled=self.compiled, threads=1)
                 tables.append(table)
-                compiled_rows += len(table) if fast else 0
+                compiled_rows += len(table) if scores is not None and scores.compiled else 0
             offset += len(chunk)
         table = _ipc(tables) if report.ok and tables else b""
         return {

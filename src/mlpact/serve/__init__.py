@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact._core.access import is_loopback
+from mlpact._core.startup import starting_up
 from mlpact.errors import UsageError
 from mlpact.serve._answer import score
 from mlpact.serve._app import (
@@ -35,7 +36,6 @@ from mlpact.serve._app import (
     environment_options,
     require_fastapi,
     settings_for,
-    starting_up,
 )
 from mlpact.serve._holder import ModelHolder
 from mlpact.serve._predlog import PredictionLog

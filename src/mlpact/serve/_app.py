@@ -5,17 +5,16 @@ FastAPI is imported only here, inside functions (the optional `serve` extra).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlpact._core.access import Tokens
+from mlpact._core.startup import starting_up
 from mlpact.errors import MissingDependencyError, PayloadError
 from mlpact.serve._access import MODEL_HEADER, Gate, Hosts, Metrics
 from mlpact.serve._answer import Telemetry, answer, client_gone, error_body, finite, request_id
@@ -338,30 +337,6 @@ def _add_openapi(app: FastAPI, holder: ModelHolder, settings: ServeConfig) -> No
         return dict(cache["doc"])
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-# --------------------------------------------------------------------------- start-up
-@contextlib.contextmanager
-def starting_up(*, freeze: bool = True) -> Iterator[None]:
-    """Start a server without the cyclic garbage collector, then set aside what start-up made.
-
-    Start-up imports scikit-learn, pandas and FastAPI and loads a model: a few million objects,
-    almost none of them garbage, which the collector walks again and again as they are created
-    (measured on `mlpact serve`: ~450 young and 3 full collections, about 13% of the time to
-    the first answer, the same share for a hand-written FastAPI app). Afterwards `gc.freeze()`
-    moves those long-lived objects out of the collector's view, so that collections while
-    serving do not walk them either (`freeze=False`: a process that does more than serve).
-    A failed start-up only turns the collector back on.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-        if freeze:
-            gc.freeze()
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # --------------------------------------------------------------------------- several workers

@@ -20,6 +20,7 @@ from mlpact.torch.inputs import ImageInput, TableInput
 from mlpact.torch.saving import TRANSFORMS_JSON, TorchPredictor, inference_batch, load_module
 from mlpact.version import bundle
 from mlpact.version.model import PROBA_PREFIX, Model
+from mlpact.version.trust import extra_types
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,8 +50,6 @@ def load_version(
         UntrustedTypesError: model.json or the preprocessing names a type that is not trusted
             (`allowed`: the import paths the index trusts; default: the one the config names).
     """
-    from mlpact.version.trust import extra_types
-
     config_type = str((raw_config.get("model") or {}).get("type", ""))
     named = [config_type] if allowed is None else list(allowed)  # from the index (mlpact.version.trust)
     module, spec = load_module(directory, "", [*named, *trust])

@@ -22,7 +22,7 @@ from mlpact._core.lineage import environment, git_state
 from mlpact._core.metrics import MetricsFile, compute_metrics, finite_json, metrics_for, primary_metric, score
 from mlpact._core.plots import write_plots
 from mlpact._core.progress import Progress
-from mlpact.config import NOT_HASHED
+from mlpact.config import NOT_HASHED, import_paths, training_only
 from mlpact.data import reference
 from mlpact.learn import preflight
 from mlpact.learn.scoring import assess, baseline_estimator, predictions, probability_facts, test_intervals
@@ -277,7 +277,7 @@ def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
     spec = {"type": cfg.model.type, "kwargs": job.kwargs, "task": job.task, "classes": job.data.classes,
             "input": "image" if TRANSFORMS_JSON in job.data.files else "table"}  # fmt: skip
     save_module(job.module, tmp, spec)
-    named = usercode.import_paths(cfg.to_dict())
+    named = import_paths(cfg.to_dict())
     trusted: list[str] = []
     if job.data.preprocessor is not None:
         trusted = bundle.dump_pipeline(job.data.preprocessor, tmp, allowed=named)
@@ -292,7 +292,7 @@ def save(store: Store, tmp: Path, job: Job, run_id: str) -> VersionRecord:
         "data": job.data.lineage, "seed": cfg.seed, "config_hash": cfg.hash(), "run_id": run_id,
         "warnings": job.warnings, "timings_s": job.timings, "git": git_state(cfg.base_dir),
         "environment": environment(("torch", "safetensors", "pillow")), "origin": "mlpact.train",
-        "code": usercode.describe(named, training=usercode.training_only(cfg.to_dict())),
+        "code": usercode.describe(named, training=training_only(cfg.to_dict())),
     }  # fmt: skip
     files.write_json(tmp / "lineage.json", lineage)
     record_torch(tmp, job, trusted)

@@ -17,7 +17,7 @@ from mlpact.data.validation import CHECKS, ValidationReport, check, check_record
 from mlpact.errors import DataError, InputWarning, IntegrityError, NotFoundError
 from mlpact.learn import decision
 from mlpact.store import VersionRecord
-from mlpact.version import bundle
+from mlpact.version import bundle, rowsplit
 from mlpact.version.inspection import errors
 from mlpact.version.rowpath import is_built, row_path
 
@@ -43,6 +43,8 @@ class Scores(NamedTuple):
     proba: np.ndarray | None
     #: True when the compiled form scored these rows; False when scikit-learn's pipeline did.
     compiled: bool
+    #: Threads the estimator scored the rows on, in blocks (`mlpact.version.rowsplit`).
+    threads: int = 1
 
 
 class Model:
@@ -231,7 +233,9 @@ class Model:
             return np.asarray(self.pipeline.predict(X))
         return self.score_rows(X, proba=self.decision is not None, compiled=compiled).predictions
 
-    def score_rows(self, X: pd.DataFrame, *, proba: bool, compiled: bool | None = None) -> Scores:
+    def score_rows(
+        self, X: pd.DataFrame, *, proba: bool, compiled: bool | None = None, threads: int | None = None
+    ) -> Scores:
         """Predictions for already-coerced, non-empty rows; with `proba` (classifiers with
         probabilities), also the class probabilities, and labels decided from them.
 
@@ -241,6 +245,9 @@ class Model:
         give sklearn's exact matrix, so the estimator gives the exact same numbers). A frame with a
         value it was not compiled for (an unseen category, say) goes through the pipeline itself.
         `compiled=False` (or the version's `predict.compiled: false`) always uses the pipeline.
+
+        A tree or forest scores large frames in blocks of rows on `threads` threads (None: every
+        core this process may use; `mlpact.version.rowsplit`), with the same numbers as one call.
         """
         import numpy as np
 
@@ -248,14 +255,15 @@ class Model:
         large = len(X) >= BATCH_ROWS or is_built(self.pipeline)  # the last chunk of a file, say
         fast = row_path(self.pipeline) if use and large else None
         method = "predict_proba" if proba else "predict"
+        n = rowsplit.threads_for(rowsplit.final_estimator(self.pipeline), len(X), threads)
         with _scoring(self.ref):
-            out = getattr(fast, method)(X) if fast is not None else None  # None: not compiled for X
+            out = getattr(fast, method)(X, n) if fast is not None else None  # None: not compiled for X
             ran = out is not None
             if out is None:
-                out = getattr(self.pipeline, method)(X)
+                out = rowsplit.score_pipeline(self.pipeline, method, X, n)
         if proba:
-            return Scores(self.decide(out), out, ran)
-        return Scores(np.asarray(out), None, ran)
+            return Scores(self.decide(out), out, ran, n)
+        return Scores(np.asarray(out), None, ran, n)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         """Labels for class probabilities: the saved decision (see `mlpact.learn.decision`), else argmax."""
@@ -291,28 +299,33 @@ class Model:
         return self.output(X, kept)[0]
 
     def output(
-        self, X: pd.DataFrame, kept: pd.DataFrame | None = None, *, compiled: bool | None = None
-    ) -> tuple[pd.DataFrame, bool]:
+        self,
+        X: pd.DataFrame,
+        kept: pd.DataFrame | None = None,
+        *,
+        compiled: bool | None = None,
+        threads: int | None = None,
+    ) -> tuple[pd.DataFrame, Scores | None]:
         """The output table for already-coerced rows (kept columns, `prediction`, `proba_<class>`
-        per class for classifiers), and whether the compiled pipeline scored them (see `score_rows`)."""
+        per class for classifiers), and how `score_rows` scored them (None for no rows)."""
         import numpy as np
         import pandas as pd
 
         cols: dict[str, Any] = {} if kept is None else {c: kept[c].to_numpy() for c in kept.columns}
         with_proba = self.task == "classification" and hasattr(self.pipeline, "predict_proba")
-        ran = False
+        scores = None
         if len(X) == 0:  # scikit-learn refuses empty input; the output table still has its columns
             classes = getattr(self.pipeline, "classes_", None)
             cols["prediction"] = np.empty(0, dtype=classes.dtype if classes is not None else float)
             for cls in classes if classes is not None and hasattr(self.pipeline, "predict_proba") else []:
                 cols[f"{PROBA_PREFIX}{plain(cls)}"] = np.empty(0)
         else:
-            scores = self.score_rows(X, proba=with_proba, compiled=compiled)
-            cols["prediction"], ran = scores.predictions, scores.compiled
+            scores = self.score_rows(X, proba=with_proba, compiled=compiled, threads=threads)
+            cols["prediction"] = scores.predictions
             if scores.proba is not None:
                 for i, cls in enumerate(self.pipeline.classes_):
                     cols[f"{PROBA_PREFIX}{plain(cls)}"] = scores.proba[:, i]
-        return pd.DataFrame(cols, index=X.index), ran
+        return pd.DataFrame(cols, index=X.index), scores
 
 
 def as_frame(data: Any) -> pd.DataFrame:

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from mlpact.version import rowsplit
+
 log = logging.getLogger(__name__)
 
 _MISSING = object()  # the lookup key of a missing value (None or NaN)
@@ -54,6 +56,9 @@ class RowPath:
         # The memory layout sklearn's output has: BLAS sums in a different order for another
         # layout, and the last bit of a probability would differ.
         self.fortran = False
+        # float32 for an estimator that casts its input to float32 itself (trees and forests):
+        # each value is rounded once, as that cast would, without a float64 matrix in between.
+        self.dtype: type[np.floating[Any]] = np.float64
 
     def transform(self, X: Any) -> np.ndarray | None:
         """The preprocessed matrix for a coerced input frame; None when a value was not compiled."""
@@ -65,22 +70,38 @@ class RowPath:
             parts.append(part)
         if len(parts) == 1:
             out = parts[0]
-            return np.asfortranarray(out) if self.fortran else np.ascontiguousarray(out)
+            layout = np.asfortranarray if self.fortran else np.ascontiguousarray
+            return layout(out, dtype=self.dtype)
         # one allocation in sklearn's layout, each branch copied into its columns once
-        out = np.empty((len(X), sum(p.shape[1] for p in parts)), order="F" if self.fortran else "C")
+        out = np.empty(
+            (len(X), sum(p.shape[1] for p in parts)), dtype=self.dtype, order="F" if self.fortran else "C"
+        )
         start = 0
         for part in parts:
             out[:, start : start + part.shape[1]] = part
             start += part.shape[1]
         return out
 
-    def predict_proba(self, X: Any) -> np.ndarray | None:
-        Xt = self.transform(X)
-        return None if Xt is None else self.estimator.predict_proba(Xt)
+    def predict_proba(self, X: Any, threads: int = 1) -> np.ndarray | None:
+        """The estimator's probabilities for the compiled matrix; None when a value was not
+        compiled. With `threads` > 1, blocks of rows are transformed and scored on that many
+        threads (`mlpact.version.rowsplit`: only for estimators that score each row on its own;
+        the compiled preprocessing is row by row too)."""
+        return self._score(self.estimator.predict_proba, X, threads)
 
-    def predict(self, X: Any) -> np.ndarray | None:
-        Xt = self.transform(X)
-        return None if Xt is None else self.estimator.predict(Xt)
+    def predict(self, X: Any, threads: int = 1) -> np.ndarray | None:
+        return self._score(self.estimator.predict, X, threads)
+
+    def _score(self, method: Callable[[np.ndarray], np.ndarray], X: Any, threads: int) -> np.ndarray | None:
+        def one(rows: Any) -> np.ndarray | None:
+            Xt = self.transform(rows)
+            return None if Xt is None else method(Xt)
+
+        if threads <= 1:
+            return one(X)
+        parts = rowsplit.map_blocks(one, X, threads)
+        scored = [p for p in parts if p is not None]
+        return np.concatenate(scored) if len(scored) == len(parts) else None  # None: fall back
 
 
 def row_path(pipeline: Any) -> RowPath | None:
@@ -133,6 +154,8 @@ def _compile(pipeline: Any) -> RowPath | None:
     if not blocks:
         return None
     compiled = RowPath(blocks, estimator)
+    if rowsplit.reads_float32(estimator):
+        compiled.dtype = np.float32
     return compiled if _agrees(compiled, ct) else None
 
 
@@ -358,12 +381,14 @@ def _agrees(compiled: RowPath, ct: Any) -> bool:
     compiled.fortran = expected.flags.f_contiguous and not expected.flags.c_contiguous
     fast = compiled.transform(frame)  # the batch form (more than _LOOP_ROWS rows) ...
     few = compiled.transform(frame.iloc[:_LOOP_ROWS])  # ... and the row-at-a-time form
+    cast = expected.astype(compiled.dtype)  # float32: what the estimator would cast it to
     same = (
         fast is not None
         and few is not None
         and fast.shape == expected.shape
-        and np.array_equal(fast, expected, equal_nan=True)
-        and np.array_equal(few, expected[:_LOOP_ROWS], equal_nan=True)
+        and fast.dtype == few.dtype == compiled.dtype
+        and np.array_equal(fast, cast, equal_nan=True)
+        and np.array_equal(few, cast[:_LOOP_ROWS], equal_nan=True)
         and _same_predictions(compiled.estimator, fast, expected)
     )
     if not same:

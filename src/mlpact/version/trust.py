@@ -24,7 +24,6 @@ from typing import Any
 from mlpact.errors import IntegrityError, TrustWarning
 from mlpact.store import Store, VersionRecord
 from mlpact.version import bundle
-from mlpact.version.usercode import import_paths
 
 
 def check_digest(record: VersionRecord, directory: Path | None = None) -> None:
@@ -69,6 +68,8 @@ def trusted_paths(record: VersionRecord | None, config: Mapping[str, Any] | Any)
         return []
     if record.trusted_paths is not None:
         return list(record.trusted_paths)
+    from mlpact.config import import_paths  # old versions only: loading needs no pydantic
+
     named = import_paths(config) if isinstance(config, Mapping) else []
     own = bundle.allowed_names()
     beyond = sorted(p for p in named if not own.allows("class", p.replace(":", ".")))

@@ -17,8 +17,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from mlpact.config import import_paths as import_paths
-from mlpact.config import training_only as training_only
 from mlpact.errors import CodeChangedWarning, IntegrityError, UntrustedTypesError
 
 # Packages whose code is part of the environment lock, not the user's project.

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from mlpact._core import files
 from mlpact._core.metrics import MetricsFile, finite_json
 from mlpact._version import __version__
-from mlpact.config import Config
+from mlpact.config import Config, import_paths
 from mlpact.store import now
-from mlpact.version import bundle, usercode
+from mlpact.version import bundle
 from mlpact.version.report import model_card, render_html
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def finalize_version(
         "metric_name": primary,
         "metric_value": metrics["test"].get(primary),
         "trusted_types": trusted,
-        "trusted_paths": sorted({*usercode.import_paths(cfg.to_dict()), *trust}),
+        "trusted_paths": sorted({*import_paths(cfg.to_dict()), *trust}),
     }
 
 

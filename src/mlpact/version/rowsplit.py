@@ -1,0 +1,124 @@
+"""Scoring a large batch on several cores, for estimators that score every row on its own.
+
+A fitted tree or tree ensemble of scikit-learn (random forest, extra trees, a single tree)
+scores each row independently: a row's leaf in every tree, and the sum of its trees' values in
+tree order, do not depend on the other rows of the batch. So the rows of a batch can be cut into
+blocks, scored in threads and put back together, and every prediction and probability is the
+same to the last bit as one call on the whole batch. The traversal runs in sklearn's Cython
+without the GIL, so the threads run on separate cores: 1M rows through a 100-tree forest take
+about 10 s on one core of the bench machine and 5.6 s on two.
+
+sklearn's own ``n_jobs`` parallelises over trees instead, adding the trees' values under a lock
+in whatever order the threads finish: the last bit of a probability can change from run to run.
+A forest saved with ``n_jobs`` other than None or 1 is left to it (splitting on top would
+oversubscribe the cores). Estimators not named in `ROW_INDEPENDENT` are never split: a linear
+model's matrix product can sum in another order for another block shape, and histogram gradient
+boosting already uses every core through OpenMP.
+
+`mlpact.version.model.Model.score_rows` calls `score`; `threads` defaults to the cores this
+process may use (`available_cores`), and the Ray engine's actors use one each.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+#: Estimators whose rows are scored independently and without the GIL (qualified class names:
+#: a subclass may override how it scores, so it is not assumed to keep the property).
+ROW_INDEPENDENT = frozenset(
+    f"sklearn.{module}.{name}"
+    for module, names in {
+        "ensemble._forest": (
+            "RandomForestClassifier",
+            "RandomForestRegressor",
+            "ExtraTreesClassifier",
+            "ExtraTreesRegressor",
+        ),
+        "tree._classes": (
+            "DecisionTreeClassifier",
+            "DecisionTreeRegressor",
+            "ExtraTreeClassifier",
+            "ExtraTreeRegressor",
+        ),
+    }.items()
+    for name in names
+)
+#: Fewer rows than this per thread are scored in one call: a thread's start costs more than it saves.
+MIN_BLOCK_ROWS = 10_000
+#: Rows per block handed to a thread: several per thread, so the threads end together.
+BLOCK_ROWS = 100_000
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def splits(estimator: Any) -> bool:
+    """Can `estimator`'s rows be scored in blocks on several threads, with the same numbers?"""
+    kind = type(estimator)
+    return f"{kind.__module__}.{kind.__qualname__}" in ROW_INDEPENDENT and getattr(
+        estimator, "n_jobs", None
+    ) in (None, 1)
+
+
+def reads_float32(estimator: Any) -> bool:
+    """Does `estimator` cast its input to float32 before scoring (scikit-learn's trees do)?"""
+    kind = type(estimator)
+    return f"{kind.__module__}.{kind.__qualname__}" in ROW_INDEPENDENT
+
+
+def threads_for(estimator: Any, rows: int, threads: int | None) -> int:
+    """How many threads `score` will use for `rows` rows: 1 unless the estimator `splits` and
+    every thread gets at least `MIN_BLOCK_ROWS` rows. `threads` None: `available_cores()`."""
+    if rows < 2 * MIN_BLOCK_ROWS or not splits(estimator):
+        return 1
+    wanted = available_cores() if threads is None else threads
+    return max(1, min(wanted, rows // MIN_BLOCK_ROWS))
+
+
+def score(fn: Callable[[Any], np.ndarray], X: Any, threads: int) -> np.ndarray:
+    """`fn(X)`, computed block by block of rows on `threads` threads and stacked in row order."""
+    return fn(X) if threads <= 1 else np.concatenate(map_blocks(fn, X, threads))
+
+
+def map_blocks(fn: Callable[[Any], T], X: Any, threads: int) -> list[T]:
+    """`fn` of each block of `X`'s rows, in row order, computed on `threads` threads.
+
+    Blocks of about `BLOCK_ROWS` rows (at least one per thread) are handed out as threads free
+    up, so a thread that finishes early takes the next block instead of waiting for the slowest.
+    """
+    count = max(threads, -(-len(X) // BLOCK_ROWS))
+    bounds = np.linspace(0, len(X), count + 1).astype(int)
+    take = X.iloc if hasattr(X, "iloc") else X
+    blocks = [take[a:b] for a, b in itertools.pairwise(bounds.tolist())]
+    with ThreadPoolExecutor(threads, thread_name_prefix="mlpact-score") as pool:
+        return list(pool.map(fn, blocks))
+
+
+def final_estimator(pipeline: Any) -> Any:
+    """The step that scores: a Pipeline's last step, else the estimator itself."""
+    steps = getattr(pipeline, "steps", None)
+    return steps[-1][1] if isinstance(steps, list) and steps else pipeline
+
+
+def score_pipeline(pipeline: Any, method: str, X: Any, threads: int) -> np.ndarray:
+    """`pipeline.<method>(X)`, its final estimator's part in `threads` blocks (see `threads_for`):
+    the preprocessing runs once on the whole frame, as the Pipeline itself runs it."""
+    if threads <= 1:
+        return np.asarray(getattr(pipeline, method)(X))
+    estimator = final_estimator(pipeline)
+    if estimator is not pipeline:
+        X = pipeline[:-1].transform(X)
+    return score(getattr(estimator, method), X, threads)
