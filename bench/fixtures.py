@@ -31,13 +31,21 @@ def table(rows: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def trained_model() -> dict[str, Any]:
-    """A LogisticRegression version in the bench store, and the same pipeline saved with joblib."""
+ESTIMATORS = {
+    "linear": {"type": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 500}},
+    # scikit-learn's defaults, as a script would write it: 100 fully grown trees
+    "forest": {"type": "sklearn.ensemble.RandomForestClassifier", "params": {"random_state": 0}},
+}
+
+
+def trained_model(kind: str = "linear") -> dict[str, Any]:
+    """A version in the bench store (`kind`: a LogisticRegression, or a 100-tree random forest),
+    and the same pipeline saved with joblib; both trained on 20,000 rows of `table`."""
     import joblib
 
     import mlpact
 
-    marker = WORK / "model.json"
+    marker = WORK / ("model.json" if kind == "linear" else f"model_{kind}.json")
     if marker.exists():
         return json.loads(marker.read_text())
     WORK.mkdir(parents=True, exist_ok=True)
@@ -45,20 +53,20 @@ def trained_model() -> dict[str, Any]:
     train.to_parquet(WORK / "train.parquet")
     result = mlpact.train(
         {
-            "name": "bench",
+            "name": "bench" if kind == "linear" else f"bench-{kind}",
             "data": {"source": str(WORK / "train.parquet"), "target": "target"},
-            "model": {"type": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 500}},
+            "model": ESTIMATORS[kind],
             "evaluate": {"cv_folds": 0},
         },
         store=STORE,
     )
     model = mlpact.load(result.ref, store=STORE)
-    joblib.dump(model.pipeline, WORK / "pipeline.joblib")
+    joblib.dump(model.pipeline, WORK / f"pipeline_{kind}.joblib")
     row = train.drop(columns="target").iloc[0].to_dict()
     info = {
         "ref": result.ref,
         "store": str(STORE),
-        "joblib": str(WORK / "pipeline.joblib"),
+        "joblib": str(WORK / f"pipeline_{kind}.joblib"),
         "row": {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()},
     }
     marker.write_text(json.dumps(info))

@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 import mlpact
 from conftest import mixed_frame
 from mlpact.cli import app
+from mlpact.errors import DataError
 from mlpact.prediction import predict
 from mlpact.version import rowsplit
 
@@ -190,3 +191,26 @@ def test_loading_and_predicting_import_no_config_models(forest: dict[str, Any]) 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert (folder / "cold.parquet").exists()
     assert out.stdout.strip() == ""
+
+
+def test_an_error_while_a_chunk_is_scored_behind_stops_the_run_and_writes_nothing(
+    forest: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are scored in a background thread while the next is validated: an error there
+    still reaches the caller as itself, and the output is not written (nor left half-written)."""
+    folder, model = forest["folder"], forest["model"]
+    real = type(model).output
+    calls: list[int] = []
+
+    def second_fails(self: Any, X: pd.DataFrame, *args: Any, **kwargs: Any) -> Any:
+        calls.append(len(X))
+        if len(calls) == 2:
+            raise DataError("trees:1 could not score this input although it passed the schema checks.")
+        return real(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "output", second_fails)
+    with pytest.raises(DataError, match="could not score this input"):
+        predict(model, folder / "rows.parquet", folder / "broken.parquet", chunk_rows=10_000)
+    assert not (folder / "broken.parquet").exists()
+    assert not list(folder.glob(".broken.parquet.*"))  # the temporary file is gone too
+    assert len(calls) <= 3  # the run stopped at the failed chunk, not after the whole file

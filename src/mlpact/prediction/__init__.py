@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Literal
 
 from mlpact import torch as torch_flavor
 from mlpact._core.progress import Progress
-from mlpact._core.startup import starting_up
 from mlpact.errors import DataError, UsageError
 from mlpact.prediction.local import DEFAULT_CHUNK_ROWS, PredictResult, predict_local
 from mlpact.prediction.ray import predict_ray
@@ -71,11 +70,7 @@ def predict(
         DataError: the file cannot be read or written; an image model asked for the ray engine.
         UsageError: `threads` with the ray engine.
     """
-    if isinstance(model, Model):
-        loaded = model
-    else:
-        with starting_up(freeze=False):  # loading: long-lived objects, no garbage to look for
-            loaded = load(model, store=store, trust=trust)
+    loaded = model if isinstance(model, Model) else load(model, store=store, trust=trust)
     if getattr(loaded, "takes_images", False):
         if engine == "ray":
             raise DataError(

@@ -9,6 +9,7 @@ from mlpact import torch as torch_flavor
 from mlpact._core import files
 from mlpact._core.lineage import package_versions
 from mlpact._core.project import add_project_paths
+from mlpact._core.startup import starting_up
 from mlpact.errors import LibraryVersionError, MlpactError
 from mlpact.store import Store
 from mlpact.version import bundle, usercode
@@ -35,6 +36,11 @@ def load(
             index recorded; code the version uses changed and its `code.on_change` is `error`.
         UntrustedTypesError: the pipeline needs a type that is not trusted (see `mlpact.version.trust`).
     """
+    with starting_up(freeze=False):  # a model is long-lived objects, no garbage to look for
+        return _load(ref, store=store, trust=trust)
+
+
+def _load(ref: str | Path, *, store: str | Path | Store | None, trust: Iterable[str]) -> Model:
     text = str(ref)
     if isinstance(ref, Path) or "/" in text or "\\" in text or text.startswith("."):
         directory = Path(ref).expanduser().resolve()
