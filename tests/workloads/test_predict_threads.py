@@ -97,22 +97,33 @@ def test_a_frame_is_cut_by_position_and_keeps_its_row_order() -> None:
     assert np.array_equal(rowsplit.score(forest.predict, frame, 2), forest.predict(frame))
 
 
-@pytest.fixture(scope="module")
-def forest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    folder = tmp_path_factory.mktemp("threads")
-    mixed_frame(1_500, seed=1).to_csv(folder / "train.csv", index=False)
+def _train(folder: Path, name: str, model: dict[str, Any], rows: int) -> Any:
+    """A version of `model` trained on `rows` rows of the mixed table (text and dates left out)."""
+    mixed_frame(rows, seed=1).to_csv(folder / f"{name}.csv", index=False)
     result = mlpact.train(
         {
-            "name": "trees",
-            "data": {"source": str(folder / "train.csv"), "target": "label", "drop": ["id", "note", "day"]},
-            "model": {"type": "sklearn.ensemble.RandomForestClassifier", "params": {"n_estimators": 20}},
+            "name": name,
+            "data": {"source": str(folder / f"{name}.csv"), "target": "label", "drop": ["id", "note", "day"]},
+            "model": model,
             "evaluate": {"cv_folds": 0, "plots": False},
         },
         store=folder / "store",
     )
+    return mlpact.load(result.ref, store=folder / "store")
+
+
+@pytest.fixture(scope="module")
+def forest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("threads")
+    model = _train(
+        folder,
+        "trees",
+        {"type": "sklearn.ensemble.RandomForestClassifier", "params": {"n_estimators": 20}},
+        1_500,
+    )
     rows = mixed_frame(ROWS, seed=7).drop(columns=["label", "note", "day"])
     rows.to_parquet(folder / "rows.parquet", index=False)
-    return {"folder": folder, "model": mlpact.load(result.ref, store=folder / "store"), "rows": rows}
+    return {"folder": folder, "model": model, "rows": rows}
 
 
 @pytest.mark.parametrize("compiled", [True, False])
@@ -160,18 +171,8 @@ def test_the_cli_says_how_many_threads_and_refuses_them_with_ray(forest: dict[st
 
 
 def test_a_linear_model_is_never_split(tmp_path: Path) -> None:
-    frame = mixed_frame(600, seed=1)
-    frame.to_csv(tmp_path / "t.csv", index=False)
-    result = mlpact.train(
-        {
-            "name": "lin",
-            "data": {"source": str(tmp_path / "t.csv"), "target": "label", "drop": ["id", "note", "day"]},
-            "model": {"type": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 1000}},
-            "evaluate": {"cv_folds": 0, "plots": False},
-        },
-        store=tmp_path / "store",
-    )
-    model = mlpact.load(result.ref, store=tmp_path / "store")
+    linear = {"type": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 1000}}
+    model = _train(tmp_path, "lin", linear, 600)
     X, _ = model.check(mixed_frame(ROWS, seed=3).drop(columns=["label", "note", "day"]))
     assert model.score_rows(X, proba=True, threads=4).threads == 1
 
