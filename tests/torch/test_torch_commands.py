@@ -237,6 +237,25 @@ def test_predict_a_missing_path_says_it_does_not_exist(version: dict[str, Any], 
     assert out.exit_code == 4 and "does not exist" in out.stderr
 
 
+def test_predict_refuses_threads_for_an_image_model(version: dict[str, Any], tmp_path: Path) -> None:
+    """--threads splits a forest's rows; PyTorch has its own threads: asked of an image model,
+    it is a usage error, not a flag silently ignored."""
+    folder = version["data"] / "test" / "0"
+    out = cli(
+        "predict",
+        "digits:1",
+        str(folder),
+        "-o",
+        str(tmp_path / "p.csv"),
+        "--threads",
+        "2",
+        store=version["store"],
+    )
+    assert out.exit_code == 2, out.output
+    assert "an image model, which PyTorch scores on its own threads" in " ".join(out.stderr.split())
+    assert "OMP_NUM_THREADS" in out.stderr and not (tmp_path / "p.csv").exists()
+
+
 # --------------------------------------------------------------------------- serve
 def test_serving_images_warns_names_bad_uploads_and_redirects_json(version: dict[str, Any]) -> None:
     pytest.importorskip("fastapi")

@@ -68,10 +68,16 @@ def predict(
     Raises:
         InputValidationError: some rows do not match the schema; lists every problem.
         DataError: the file cannot be read or written; an image model asked for the ray engine.
-        UsageError: `threads` with the ray engine.
+        UsageError: `threads` with the ray engine or an image model.
     """
     loaded = model if isinstance(model, Model) else load(model, store=store, trust=trust)
     if getattr(loaded, "takes_images", False):
+        if threads is not None:
+            raise UsageError(
+                f"--threads is for tables scored by scikit-learn; found --threads {threads} for "
+                f"{loaded.ref}, an image model, which PyTorch scores on its own threads.",
+                hint="Drop --threads; set OMP_NUM_THREADS to change how many threads PyTorch uses.",
+            )
         if engine == "ray":
             raise DataError(
                 f"{loaded.ref} is an image model; --engine ray predicts Parquet tables.",
