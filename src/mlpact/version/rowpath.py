@@ -17,7 +17,8 @@ pipeline, ``Pipeline([ColumnTransformer(...), estimator])``, into:
   column order, so the sums are the same).
 
 The estimator then scores the compiled matrix: the same numbers in the same layout, so the same
-predictions and probabilities. Nothing is trusted on faith: a compiled path is checked against
+predictions and probabilities (for a tree or forest, which casts its input to float32 itself, the
+matrix is written as float32: each value rounded once, as that cast rounds it). Nothing is trusted on faith: a compiled path is checked against
 the sklearn pipeline on a few hundred probe rows when it is built and discarded (returns None)
 if any output differs, and at prediction time any value the lookup tables have not seen (an
 unseen category, say) sends that request, or that chunk of a batch, down the ordinary sklearn
@@ -154,7 +155,7 @@ def _compile(pipeline: Any) -> RowPath | None:
     if not blocks:
         return None
     compiled = RowPath(blocks, estimator)
-    if rowsplit.reads_float32(estimator):
+    if rowsplit.is_tree(estimator):  # it casts its input to float32 itself
         compiled.dtype = np.float32
     return compiled if _agrees(compiled, ct) else None
 

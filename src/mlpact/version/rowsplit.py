@@ -11,12 +11,14 @@ about 10 s on one core of the bench machine and 5.6 s on two.
 sklearn's own ``n_jobs`` parallelises over trees instead, adding the trees' values under a lock
 in whatever order the threads finish: the last bit of a probability can change from run to run.
 A forest saved with ``n_jobs`` other than None or 1 is left to it (splitting on top would
-oversubscribe the cores). Estimators not named in `ROW_INDEPENDENT` are never split: a linear
+oversubscribe the cores). Estimators not named in `TREES` are never split: a linear
 model's matrix product can sum in another order for another block shape, and histogram gradient
 boosting already uses every core through OpenMP.
 
-`mlpact.version.model.Model.score_rows` calls `score`; `threads` defaults to the cores this
-process may use (`available_cores`), and the Ray engine's actors use one each.
+`mlpact.version.model.Model.score_rows` decides the threads (`threads_for`: the cores this
+process may use, `available_cores`, unless told) and scores through `score_pipeline`, or through
+the compiled form (`mlpact.version.rowpath`), which transforms and scores each block in its
+thread. The Ray engine's actors use one thread each.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ import numpy as np
 
 T = TypeVar("T")
 
-#: Estimators whose rows are scored independently and without the GIL (qualified class names:
-#: a subclass may override how it scores, so it is not assumed to keep the property).
-ROW_INDEPENDENT = frozenset(
+#: scikit-learn's trees and forests: each scores every row on its own, without the GIL, after
+#: casting its input to float32 (qualified class names: a subclass may override how it scores,
+#: so it is not assumed to keep these properties).
+TREES = frozenset(
     f"sklearn.{module}.{name}"
     for module, names in {
         "ensemble._forest": (
@@ -53,7 +56,9 @@ ROW_INDEPENDENT = frozenset(
 )
 #: Fewer rows than this per thread are scored in one call: a thread's start costs more than it saves.
 MIN_BLOCK_ROWS = 10_000
-#: Rows per block handed to a thread: several per thread, so the threads end together.
+#: Rows per block handed to a thread. Larger calls cost less per row (blocks of 25,000 took 8%
+#: longer than one call on 200,000 rows of the bench forest); a batch of more than `threads`
+#: blocks is handed out block by block as threads free up.
 BLOCK_ROWS = 100_000
 
 
@@ -65,18 +70,15 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def is_tree(estimator: Any) -> bool:
+    """Is `estimator` exactly one of scikit-learn's trees or forests (`TREES`)?"""
+    kind = type(estimator)
+    return f"{kind.__module__}.{kind.__qualname__}" in TREES
+
+
 def splits(estimator: Any) -> bool:
     """Can `estimator`'s rows be scored in blocks on several threads, with the same numbers?"""
-    kind = type(estimator)
-    return f"{kind.__module__}.{kind.__qualname__}" in ROW_INDEPENDENT and getattr(
-        estimator, "n_jobs", None
-    ) in (None, 1)
-
-
-def reads_float32(estimator: Any) -> bool:
-    """Does `estimator` cast its input to float32 before scoring (scikit-learn's trees do)?"""
-    kind = type(estimator)
-    return f"{kind.__module__}.{kind.__qualname__}" in ROW_INDEPENDENT
+    return is_tree(estimator) and getattr(estimator, "n_jobs", None) in (None, 1)
 
 
 def threads_for(estimator: Any, rows: int, threads: int | None) -> int:
