@@ -70,6 +70,13 @@ def test_the_thread_count_follows_the_rows_and_the_cores(monkeypatch: pytest.Mon
     assert rowsplit.threads_for(forest, 100 * rowsplit.MIN_BLOCK_ROWS, None) == 5
 
 
+def test_the_default_is_the_cpus_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """joblib's count: affinity and a container's CPU quota, and LOKY_MAX_CPU_COUNT to cap it."""
+    monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "1")
+    assert rowsplit.available_cores() == 1
+    assert rowsplit.threads_for(RandomForestClassifier(), 100 * rowsplit.MIN_BLOCK_ROWS, None) == 1
+
+
 @pytest.mark.parametrize(
     ("make", "method"),
     [

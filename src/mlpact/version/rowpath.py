@@ -18,13 +18,13 @@ pipeline, ``Pipeline([ColumnTransformer(...), estimator])``, into:
 
 The estimator then scores the compiled matrix: the same numbers in the same layout, so the same
 predictions and probabilities (for a tree or forest, which casts its input to float32 itself, the
-matrix is written as float32: each value rounded once, as that cast rounds it). Nothing is trusted on faith: a compiled path is checked against
-the sklearn pipeline on a few hundred probe rows when it is built and discarded (returns None)
-if any output differs, and at prediction time any value the lookup tables have not seen (an
-unseen category, say) sends that request, or that chunk of a batch, down the ordinary sklearn
-path, which raises or warns exactly as before. Anything else (text, dates, custom steps, sparse
-output, pandas output) is not compiled at all. Serving uses it for every request
-(`mlpact.serve`), batch prediction for chunks of `BATCH_ROWS` rows and more
+matrix is written as float32: each value rounded once, as that cast rounds it). Nothing is trusted
+on faith: a compiled path is checked against the sklearn pipeline on a few hundred probe rows when
+it is built and discarded (returns None) if any output differs, and at prediction time any value
+the lookup tables have not seen (an unseen category, say) sends that request, or that chunk of a
+batch, down the ordinary sklearn path, which raises or warns exactly as before. Anything else
+(text, dates, custom steps, sparse output, pandas output) is not compiled at all. Serving uses it
+for every request (`mlpact.serve`), batch prediction for chunks of `BATCH_ROWS` rows and more
 (`mlpact.version.model.Model.score_rows`); the version's `predict.compiled: false` turns both off.
 """
 

@@ -24,7 +24,6 @@ thread. The Ray engine's actors use one thread each.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -63,11 +62,11 @@ BLOCK_ROWS = 100_000
 
 
 def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
+    """The CPUs this process may use: joblib's count, which honours CPU affinity, a container's
+    CPU quota (Linux CFS) and `LOKY_MAX_CPU_COUNT`, where `os.cpu_count()` sees the whole host."""
+    from joblib import cpu_count
+
+    return max(1, int(cpu_count()))
 
 
 def is_tree(estimator: Any) -> bool:
