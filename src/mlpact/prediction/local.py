@@ -134,18 +134,18 @@ def predict_local(
         # and written behind while k+1 is scored: one chunk in flight at each stage, so memory
         # stays bounded by the chunk size.
         with bar as advance, ThreadPoolExecutor(1, thread_name_prefix="mlpact-score") as scorer:
-            pending: tuple[Future[tuple[pd.DataFrame, Scores | None]], int] | None = None
+            pending: Future[tuple[pd.DataFrame, Scores | None]] | None = None
 
             def finish() -> None:
                 nonlocal compiled_rows, used, writer
                 assert pending is not None
-                table, scores = pending[0].result()
+                table, scores = pending.result()
                 if scores is not None:
                     compiled_rows += len(table) if scores.compiled else 0
                     used = max(used, scores.threads)
                 writer = writer or Writer(tmp, out_fmt, behind=True)
                 writer.write(table)
-                advance(pending[1])
+                advance(len(table))  # the chunk's rows, scored
 
             for offset, chunk in chunks:
                 check_keep(chunk, keep)
@@ -157,8 +157,7 @@ def predict_local(
                     pending = None
                 if report.ok:
                     kept = chunk[list(keep)] if keep else None
-                    job = scorer.submit(model.output, X, kept, compiled=compiled, threads=threads)
-                    pending = (job, len(chunk))
+                    pending = scorer.submit(model.output, X, kept, compiled=compiled, threads=threads)
                 else:
                     advance(len(chunk))
             if pending is not None:
